@@ -1,0 +1,235 @@
+"""Terminal report, chart and progress sink: rendered to plain text and checked by hand."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import re
+import threading
+
+import pytest
+from rich.console import Console
+
+from pertitle.models import (
+    Crossover,
+    Hull,
+    Ladder,
+    MediaInfo,
+    Quality,
+    RdPoint,
+    Rung,
+    SampleWindow,
+    Timings,
+    TitleResult,
+)
+from pertitle.report.terminal import ProgressSink, ascii_chart, render_result
+
+ANSI = re.compile(r"\x1b\[")
+
+
+def _point(w: int, h: int, crf: float, kbps: float, vmaf: float) -> RdPoint:
+    return RdPoint(width=w, height=h, crf=crf, bitrate_kbps=kbps, vmaf=vmaf, psnr=30 + vmaf / 10, ssim=0.9)
+
+
+def _rung(w: int, h: int, kbps: float, crf: float, vmaf: float, hull_vmaf: float) -> Rung:
+    return Rung(
+        width=w,
+        height=h,
+        bitrate_kbps=kbps,
+        maxrate_kbps=kbps * 1.5,
+        bufsize_kbps=kbps * 2,
+        codec="libx264",
+        preset="medium",
+        crf=crf,
+        predicted=Quality(vmaf=vmaf, psnr=38.25, ssim=0.9712),
+        hull_predicted=Quality(vmaf=hull_vmaf, psnr=38.5, ssim=0.975),
+    )
+
+
+def _result() -> TitleResult:
+    p360 = [_point(640, 360, 33, 180, 52.0), _point(640, 360, 28, 330, 66.0), _point(640, 360, 23, 610, 74.0)]
+    p540 = [
+        _point(960, 540, 33, 400, 63.0),
+        _point(960, 540, 28, 760, 78.0),
+        _point(960, 540, 23, 1400, 86.0),
+    ]
+    p720 = [_point(1280, 720, 28, 1300, 87.0), _point(1280, 720, 23, 2600, 94.0)]
+    vertices = (p360[0], p360[1], p540[1], p720[0], p720[1])
+    dominated = (p360[2], p540[0], p540[2])
+    return TitleResult(
+        title="demo [clip]",
+        source=MediaInfo(
+            path="/media/demo.mp4",
+            width=1280,
+            height=720,
+            display_aspect=16 / 9,
+            fps=24000 / 1001,
+            duration_s=60.0,
+            frame_count=1438,
+            pix_fmt="yuv420p",
+            bit_depth=8,
+            rotation_deg=90,
+            codec="h264",
+            size_bytes=12_345_678,
+        ),
+        settings={"codec": "libx264", "preset": "medium"},
+        tool={"ffmpeg": "7.0.2"},
+        samples=(SampleWindow(0, 10.0, 4.0), SampleWindow(1, 30.0, 4.0)),
+        full_pass=False,
+        points=tuple(p360 + p540 + p720),
+        hull=Hull(
+            metric="vmaf",
+            vertices=vertices,
+            dominated=dominated,
+            crossovers=(Crossover(360, 540, 512.0), Crossover(540, 720, 1180.0)),
+        ),
+        ladder=Ladder(
+            rungs=(
+                _rung(640, 360, 300, 28.6, 64.2, 65.1),
+                _rung(960, 540, 700, 28.4, 76.9, 77.3),
+                _rung(1280, 720, 1400, 27.7, 87.8, 88.0),
+            ),
+            gave_way=("max_ratio 2.0 relaxed between rungs 2 and 3",),
+        ),
+        timings=Timings(probe_s=0.2, prepare_s=1.1, encode_measure_s=80.3, calibrate_s=12.0, total_s=95.0),
+        encodes=11,
+        cache_hits=4,
+    )
+
+
+def _render(result: TitleResult) -> str:
+    out = io.StringIO()
+    render_result(result, Console(file=out, width=120, no_color=True, force_terminal=False))
+    return out.getvalue()
+
+
+def test_render_result_shows_ladder_rows_chart_legend_and_no_escape_codes() -> None:
+    text = _render(_result())
+    assert not ANSI.search(text)
+    rows = [line.split() for line in text.splitlines()]
+    assert ["1", "640x360", "300", "450", "600", "28.6", "64.2", "38.25", "0.9712", "65.1"] in rows
+    assert ["2", "960x540", "700", "1050", "1400", "28.4", "76.9", "38.25", "0.9712", "77.3"] in rows
+    assert ["3", "1280x720", "1400", "2100", "2800", "27.7", "87.8", "38.25", "0.9712", "88.0"] in rows
+    assert "warning: max_ratio 2.0 relaxed between rungs 2 and 3" in text
+    assert "540p overtakes 360p at 512 kbps" in text
+    assert "720p overtakes 540p at 1180 kbps" in text
+    assert "o/O 640x360" in text and "x/X 960x540" in text and "s/S 1280x720" in text
+    assert "1-3 chosen rungs" in text
+    assert "VMAF vs bitrate (log scale)" in text
+    assert "demo [clip]" in text  # printed as text, not eaten as markup
+
+
+def test_render_result_summarises_source_and_measurement() -> None:
+    text = _render(_result())
+    assert "/media/demo.mp4" in text
+    assert "1280x720" in text and "23.976 fps" in text and "h264" in text
+    assert "yuv420p, 8-bit" in text and "90°" in text
+    assert "10.0-14.0 s, 30.0-34.0 s" in text
+    assert "640x360, 960x540, 1280x720; CRF 23, 28, 33" in text
+    assert "libx264, preset medium" in text
+    assert "11 (4 from cache)" in text
+    assert "encode+measure 80.3 s" in text and "total 95.0 s" in text
+
+
+def test_render_result_whole_title_and_empty_ladder() -> None:
+    base = _result()
+    result = dataclasses.replace(base, full_pass=True, samples=(), ladder=Ladder(rungs=()))
+    text = _render(result)
+    assert "whole title (60.0 s (1:00))" in text
+    assert "no rungs were selected" in text
+
+
+# Hand check for width 21, height 7, x over 100..10000 kbps (log), y over 50..100:
+#   y ticks: (height-1)//3 = 2 intervals, raw step 25 -> step 25, ticks 50/75/100 on rows 6/3/0;
+#   labels are 3 wide, so plot column c is at string index 3 + 2 + c.
+#   (1000, 70): column (3-2)/(4-2)*20 = 10, row 6 - (20/50)*6 = 3.6 -> 4 -> lines[4][15].
+#   (100, 50) -> column 0, row 6 -> lines[6][5]; (10000, 100) -> column 20, row 0 -> lines[0][25].
+#   Hull (100,50)-(1000,70) at its midpoint: column 5, row 6 - 1.2 = 4.8 -> 5 -> lines[5][10].
+def test_ascii_chart_places_markers_in_hand_checked_cells() -> None:
+    lines = ascii_chart(
+        {"a": [(100, 50), (1000, 70)], "b": [(10000, 100)]},
+        hull=[(100, 50), (1000, 70)],
+        rungs=[(10000, 100)],
+        width=21,
+        height=7,
+    )
+    assert lines[0].startswith("100 ┤") and lines[3].startswith(" 75 ┤") and lines[6].startswith(" 50 ┤")
+    assert lines[4][15] == "O"  # series "a" on the hull
+    assert lines[6][5] == "O"
+    assert lines[5][10] == "."  # the hull line between them
+    assert lines[0][25] == "1"  # the rung wins over series "b"'s "x"
+    assert lines[7] == "    └" + "┬" + "─" * 19 + "┬"  # decade ticks, every other one on so narrow a chart
+    assert lines[8].split() == ["100", "10000", "kbps", "(log)"]
+    legend = " ".join(lines[9:])
+    assert "o/O a" in legend and "x/X b" in legend and "1 chosen rung" in legend
+
+
+def test_ascii_chart_uses_lowercase_off_hull_and_linear_x() -> None:
+    lines = ascii_chart({"a": [(0, 50), (10, 100)]}, hull=[], rungs=[], width=11, height=7, log_x=False)
+    assert lines[6][5] == "o" and lines[0][15] == "o"
+
+
+def test_ascii_chart_rejects_bad_input() -> None:
+    with pytest.raises(ValueError, match="log scale"):
+        ascii_chart({"a": [(0, 50)]}, [], [], 20, 5)
+    with pytest.raises(ValueError, match="at least"):
+        ascii_chart({"a": [(1, 50)]}, [], [], 4, 5)
+    with pytest.raises(ValueError, match="non-finite"):
+        ascii_chart({"a": [(1, float("nan"))]}, [], [], 20, 5)
+
+
+def test_progress_sink_plain_lines_when_not_a_terminal() -> None:
+    out = io.StringIO()
+    now = [0.0]
+    console = Console(file=out, width=80, force_terminal=False)
+    with ProgressSink(console, total=12, description="encode+measure", clock=lambda: now[0]) as sink:
+        for n in range(1, 4):
+            now[0] = 3.0 * n
+            sink.advance(f"encoded 640x360 crf {20 + n}")
+        sink.set_total(4)
+        now[0] = 20.0
+        sink.advance("encoded 960x540\ncrf 28")
+    lines = out.getvalue().splitlines()
+    assert lines == [
+        "encode+measure: 12 jobs",
+        "[ 1/12] encoded 640x360 crf 21 (eta 33s)",
+        "[ 2/12] encoded 640x360 crf 22 (eta 30s)",
+        "[ 3/12] encoded 640x360 crf 23 (eta 27s)",
+        "[4/4] encoded 960x540 crf 28 (done in 20s)",
+    ]
+    assert not ANSI.search(out.getvalue())
+
+
+def test_progress_sink_is_thread_safe() -> None:
+    out = io.StringIO()
+    console = Console(file=out, width=200, force_terminal=False)
+    with ProgressSink(console, total=200, description="jobs") as sink:
+
+        def work() -> None:
+            for _ in range(50):
+                sink.advance("job")
+
+        workers = [threading.Thread(target=work) for _ in range(4)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+    counters = [line.split("]")[0] for line in out.getvalue().splitlines()[1:]]
+    assert counters == [f"[{n:>3}/200" for n in range(1, 201)]
+
+
+def test_progress_sink_draws_a_bar_on_a_terminal() -> None:
+    out = io.StringIO()
+    console = Console(file=out, width=100, force_terminal=True)
+    with ProgressSink(console, total=3, description="encoding") as sink:
+        for _ in range(3):
+            sink.advance("encoded [x]")
+    assert "3/3" in out.getvalue() and sink.done == 3
+
+
+def test_render_result_replaces_an_undrawable_chart_with_a_reason() -> None:
+    base = _result()
+    broken = dataclasses.replace(base.points[0], bitrate_kbps=0.0)
+    text = _render(dataclasses.replace(base, points=(broken, *base.points[1:])))
+    assert "chart unavailable: cannot plot bitrate 0.0 on a log scale" in text
+    assert "1280x720" in text  # the ladder is still there
