@@ -1,0 +1,210 @@
+"""Tests of pertitle.reference: bundled ladders, validation errors, capping to the source size."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pertitle.errors import ConfigError
+from pertitle.reference import (
+    BUNDLED_LADDERS,
+    ReferenceLadder,
+    ReferenceRung,
+    cap_to_source,
+    load_reference,
+    parse_reference,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+
+# The published tables, as (width, height, kbps); see the `source` of each file.
+EXPECTED = {
+    "apple_hls_h264": [
+        (416, 234, 145), (640, 360, 365), (768, 432, 730), (768, 432, 1100), (960, 540, 2000),
+        (1280, 720, 3000), (1280, 720, 4500), (1920, 1080, 6000), (1920, 1080, 7800),
+    ],
+    "apple_hls_hevc_sdr": [
+        (640, 360, 145), (768, 432, 300), (960, 540, 600), (960, 540, 900), (960, 540, 1600),
+        (1280, 720, 2400), (1280, 720, 3400), (1920, 1080, 4500), (1920, 1080, 5800),
+        (2560, 1440, 8100), (3840, 2160, 11600), (3840, 2160, 16800),
+    ],
+    "netflix_2015": [
+        (320, 240, 235), (384, 288, 375), (512, 384, 560), (512, 384, 750), (640, 480, 1050),
+        (720, 480, 1750), (1280, 720, 2350), (1280, 720, 3000), (1920, 1080, 4300), (1920, 1080, 5800),
+    ],
+}  # fmt: skip
+CODECS = {"apple_hls_h264": "h264", "apple_hls_hevc_sdr": "hevc", "netflix_2015": "h264"}
+
+
+def _sizes(ladder: ReferenceLadder) -> list[tuple[int, int, float]]:
+    return [(r.width, r.height, r.bitrate_kbps) for r in ladder.rungs]
+
+
+@pytest.mark.parametrize("name", BUNDLED_LADDERS)
+def test_bundled_ladder_loads_by_name(name: str) -> None:
+    ladder = load_reference(name)
+    assert _sizes(ladder) == EXPECTED[name]
+    assert ladder.codec == CODECS[name]
+    assert ladder.name and ladder.source.startswith(("Apple", "Netflix"))
+    assert "https://" in ladder.source
+    assert all(isinstance(r.bitrate_kbps, float) for r in ladder.rungs)
+
+
+@pytest.mark.parametrize("name", BUNDLED_LADDERS)
+def test_bundled_ladder_loads_by_path_and_copies_are_identical(name: str) -> None:
+    user_copy = REPO / "ladders" / f"{name}.yaml"
+    package_copy = REPO / "pertitle" / "data" / "ladders" / f"{name}.yaml"
+    assert user_copy.read_bytes() == package_copy.read_bytes()
+    assert load_reference(user_copy) == load_reference(name)
+    assert load_reference(str(user_copy)) == load_reference(name)
+
+
+def test_every_yaml_in_ladders_dir_is_bundled() -> None:
+    assert sorted(p.stem for p in (REPO / "ladders").glob("*.yaml")) == sorted(BUNDLED_LADDERS)
+    assert sorted(p.stem for p in (REPO / "pertitle" / "data" / "ladders").glob("*.yaml")) == sorted(
+        BUNDLED_LADDERS
+    )
+
+
+# --- validation ---------------------------------------------------------------------------------
+
+GOOD = """\
+name: Test ladder
+source: hand-written
+codec: h264
+rungs:
+  - {width: 640, height: 360, bitrate_kbps: 400}
+  - {width: 1280, height: 720, bitrate_kbps: 2500.5}
+"""
+
+
+def test_parse_good_ladder() -> None:
+    ladder = parse_reference(GOOD, origin="t.yaml")
+    assert ladder == ReferenceLadder(
+        name="Test ladder",
+        source="hand-written",
+        codec="h264",
+        rungs=(ReferenceRung(640, 360, 400.0), ReferenceRung(1280, 720, 2500.5)),
+    )
+
+
+def _error(text: str) -> str:
+    with pytest.raises(ConfigError) as info:
+        parse_reference(text, origin="bad.yaml")
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith("bad.yaml: ")
+    return message
+
+
+def _sub(old: str, new: str) -> str:
+    assert old in GOOD
+    return GOOD.replace(old, new)
+
+
+BITRATE = "bitrate_kbps: 400"
+RUNGS_MISSING = "name: x\nsource: y\ncodec: h264\n"
+
+
+# Each message must start with "bad.yaml: " (checked by _error) and contain the expected part.
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("name: [unclosed\n", "invalid YAML at line 2"),
+        ("- just\n- a list\n", "expected a mapping"),
+        (_sub("rungs:", "steps:"), "steps: unknown field"),
+        (RUNGS_MISSING, "rungs: expected a non-empty list of rungs, got None"),
+        (RUNGS_MISSING + "rungs: []\n", "rungs: expected a non-empty list"),
+        (_sub("name: Test ladder\n", ""), "name: missing"),
+        (_sub("codec: h264", "codec: ''"), "codec: expected non-empty text, got ''"),
+        (_sub("width: 640", "width: 641"), "rungs[0].width: must be even (4:2:0 video), got 641"),
+        (_sub("height: 720", "height: 721"), "rungs[1].height: must be even"),
+        (_sub("width: 640", "width: -640"), "rungs[0].width: must be positive, got -640"),
+        (
+            _sub("width: 640", "width: 640.5"),
+            "rungs[0].width: expected an integer number of pixels, got 640.5",
+        ),
+        (
+            _sub("width: 640", "width: wide"),
+            "rungs[0].width: expected an integer number of pixels, got 'wide'",
+        ),
+        (_sub("width: 640, ", ""), "rungs[0].width: missing"),
+        (_sub(BITRATE, "bitrate_kbps: 0"), "rungs[0].bitrate_kbps: must be positive, got 0"),
+        (_sub(BITRATE, "bitrate_kbps: -5.5"), "rungs[0].bitrate_kbps: must be positive, got -5.5"),
+        (
+            _sub(BITRATE, "bitrate_kbps: '400'"),
+            "rungs[0].bitrate_kbps: expected a number of kbit/s, got '400'",
+        ),
+        (_sub(BITRATE, "bitrate_kbps: .nan"), "rungs[0].bitrate_kbps: must be positive, got nan"),
+        (_sub(BITRATE, "bitrate_kbps: true"), "rungs[0].bitrate_kbps: expected a number"),
+        (_sub(BITRATE, "bitrate: 400"), "rungs[0].bitrate: unknown field"),
+        (_sub("2500.5", "400"), "rungs[1].bitrate_kbps: 400 is not above rungs[0].bitrate_kbps 400"),
+        (_sub("2500.5", "300"), "rungs[1].bitrate_kbps: 300 is not above"),
+        (_sub("{width: 640, height: 360, bitrate_kbps: 400}", "640x360"), "rungs[0]: expected a mapping"),
+    ],
+)
+def test_validation_errors_name_file_field_and_value(text: str, expected: str) -> None:
+    assert expected in _error(text)
+
+
+def test_missing_file_names_the_path_and_the_bundled_names(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.yaml"
+    with pytest.raises(ConfigError, match=r"nope\.yaml: reference ladder file not found") as info:
+        load_reference(missing)
+    assert "apple_hls_h264" in str(info.value)
+    with pytest.raises(ConfigError, match="apple_hls_h265: reference ladder file not found"):
+        load_reference("apple_hls_h265")  # a typo of a bundled name is read as a path
+
+
+def test_error_from_a_file_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "mine.yaml"
+    path.write_text(GOOD.replace("width: 640", "width: 641"), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"mine\.yaml: rungs\[0\]\.width: must be even"):
+        load_reference(path)
+
+
+# --- cap_to_source ------------------------------------------------------------------------------
+
+
+def test_cap_to_720p_source_apple_h264() -> None:
+    capped = cap_to_source(load_reference("apple_hls_h264"), 1280, 720)
+    assert _sizes(capped) == [
+        (416, 234, 145), (640, 360, 365), (768, 432, 730), (768, 432, 1100), (960, 540, 2000),
+        (1280, 720, 3000), (1280, 720, 4500), (1280, 720, 6000), (1280, 720, 7800),
+    ]  # fmt: skip
+    assert capped.name == "Apple HLS H.264"
+
+
+def test_cap_to_1080p_source_apple_hevc() -> None:
+    ladder = load_reference("apple_hls_hevc_sdr")
+    capped = cap_to_source(ladder, 1920, 1080)
+    assert _sizes(capped)[:9] == _sizes(ladder)[:9]
+    assert _sizes(capped)[9:] == [(1920, 1080, 8100), (1920, 1080, 11600), (1920, 1080, 16800)]
+
+
+def test_cap_takes_the_source_size_for_other_aspects() -> None:
+    # A 2.39:1 scope source, 1920x804: the 1080p rungs become 1920x804, the 720p rungs stay.
+    capped = cap_to_source(load_reference("apple_hls_h264"), 1920, 804)
+    assert _sizes(capped)[-4:] == [(1280, 720, 3000), (1280, 720, 4500), (1920, 804, 6000), (1920, 804, 7800)]
+    # A 4:3 SD source, 640x480, against Netflix's ladder: 720x480 keeps its size (same height).
+    netflix = cap_to_source(load_reference("netflix_2015"), 640, 480)
+    assert _sizes(netflix)[:6] == EXPECTED["netflix_2015"][:6]
+    assert _sizes(netflix)[6:] == [(640, 480, 2350), (640, 480, 3000), (640, 480, 4300), (640, 480, 5800)]
+
+
+def test_cap_rounds_an_odd_source_size_down_to_even() -> None:
+    capped = cap_to_source(load_reference("apple_hls_h264"), 853, 481)
+    assert _sizes(capped)[4:6] == [(852, 480, 2000), (852, 480, 3000)]
+    assert _sizes(capped)[3] == (768, 432, 1100)
+
+
+def test_cap_to_a_larger_source_changes_nothing() -> None:
+    ladder = load_reference("apple_hls_hevc_sdr")
+    assert cap_to_source(ladder, 3840, 2160) == ladder
+    assert cap_to_source(ladder, 7680, 4320) == ladder
+
+
+def test_cap_rejects_a_degenerate_source() -> None:
+    with pytest.raises(ValueError, match="1x0"):
+        cap_to_source(load_reference("netflix_2015"), 1, 0)
