@@ -1,0 +1,315 @@
+"""Pure rung selection: measured rate-quality points + constraints -> the rungs to encode.
+
+No ffmpeg, no I/O: `select_rungs` reads the per-resolution curves (see `pertitle.hull`) and returns
+a `LadderPlan`, with one sentence in `gave_way` for every constraint it could not keep.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+
+from pertitle.errors import ConfigError, HullError
+from pertitle.hull import bitrate_for, crf_at, curves_by_height, interpolate
+from pertitle.models import METRICS, Constraints, LadderPlan, Quality, RdPoint, RungTarget
+
+Curves = dict[int, list[RdPoint]]
+
+# Relative slack for comparisons of computed ratios and bitrates, so float noise never counts as a
+# broken constraint (a 2.0x step computed as 2.0000000000000004x still obeys max_ratio=2).
+_EPS = 1e-9
+_SIG_FIGS = 3
+
+
+def select_rungs(points: Sequence[RdPoint], constraints: Constraints, metric: str = "vmaf") -> LadderPlan:
+    """Choose the ladder's rungs (height, bitrate, CRF, hull-predicted quality) from measured points.
+
+    Algorithm:
+      1. One Pareto-filtered curve per height on `metric`; H is the highest height. The envelope
+         env(b) is the best metric interpolated over the heights whose curve covers b.
+      2. Top bitrate: with `keep_source_resolution`, the lowest bitrate at which H's curve reaches
+         `quality_ceiling`, else H's highest measured bitrate; without it, the lowest bitrate at
+         which env reaches the ceiling, else the highest measured bitrate. Raised to
+         `min_bitrate_kbps` when the ceiling is reached below it (as far as measured), then clamped
+         to `max_bitrate_kbps` (stopping below the ceiling there is normal, not a give-way).
+      3. Bottom bitrate: max(`min_bitrate_kbps`, lowest measured bitrate), raised to the lowest
+         bitrate where env reaches `quality_floor` when that is set and reachable below the top.
+         A bottom at or above the top gives a single rung at the top.
+      4. Rung count n: round(log R / log r*) + 1 for R = top/bottom and r* = sqrt(min_ratio *
+         max_ratio); raised until the step R^(1/(n-1)) is <= max_ratio, lowered until it is >=
+         min_ratio (min_ratio wins a conflict), clamped to [min_rungs, max_rungs].
+      5. Bitrates geometric from bottom to top.
+      6. Heights from the top down: the top rung takes H (keep_source_resolution) or env's best
+         height at the top; each lower rung the best height at its bitrate among heights no higher
+         than the rung above whose curve covers that bitrate, so resolution never falls as bitrate
+         rises. A rung no allowed curve covers moves up to the nearest measured bitrate (dropped if
+         that duplicates the rung above).
+      7. Bitrates are rounded to 3 significant figures, nudged back inside [bottom, top] when
+         rounding would push a rung out (so it never breaks a bitrate bound or the floor).
+      8. Per rung: CRF read off its height's curve (linear in log bitrate), every quality metric
+         interpolated on the same points (clamped to the nearest point at the curve's edges), and
+         the width most common among that height's points.
+    Ties between heights go to the lower one.
+
+    Returns:
+        LadderPlan with targets by rising bitrate and one sentence per broken constraint.
+
+    Raises:
+        HullError: no point has a finite positive bitrate and a finite `metric`.
+        ConfigError: the constraints contradict themselves (e.g. min_rungs > max_rungs).
+        ValueError: `metric` is not one of `models.METRICS`.
+    """
+    c = constraints
+    _check_constraints(c)
+    curves = curves_by_height(points, metric)
+    if not curves:
+        raise HullError(
+            f"no usable rate-quality point: {len(points)} given, none with a finite positive "
+            f"bitrate and a finite {metric}"
+        )
+    gave_way: list[str] = []
+    source_h = max(curves)
+
+    b_top = _top_bitrate(curves, c, metric, source_h, gave_way)
+    b_bot = _bottom_bitrate(curves, c, metric, b_top, gave_way)
+    if b_bot >= b_top:
+        planned = [b_top]
+        if c.min_rungs > 1:
+            gave_way.append(
+                f"min_rungs: a single rung at {b_top:.0f} kbps, since the bottom of the ladder "
+                f"({b_bot:.0f} kbps) is not below its top"
+            )
+    else:
+        n = _rung_count(b_bot, b_top, c, gave_way)
+        planned = _geometric(b_bot, b_top, n)
+
+    placed = _place_heights(curves, planned, c, metric, source_h, gave_way)
+    rounded = _round_bitrates(placed, b_bot, b_top, gave_way)
+    widths = _widths(points)
+    targets = tuple(_target(curves[h], h, widths[h], b) for h, b in rounded)
+    return LadderPlan(targets=targets, gave_way=tuple(gave_way))
+
+
+def _check_constraints(c: Constraints) -> None:
+    if not (math.isfinite(c.min_bitrate_kbps) and c.min_bitrate_kbps > 0):
+        raise ConfigError(f"min_bitrate_kbps must be a positive number, not {c.min_bitrate_kbps}")
+    if not (math.isfinite(c.max_bitrate_kbps) and c.max_bitrate_kbps >= c.min_bitrate_kbps):
+        raise ConfigError(
+            f"max_bitrate_kbps ({c.max_bitrate_kbps}) must be at least "
+            f"min_bitrate_kbps ({c.min_bitrate_kbps})"
+        )
+    if not 1 <= c.min_rungs <= c.max_rungs:
+        raise ConfigError(f"need 1 <= min_rungs ({c.min_rungs}) <= max_rungs ({c.max_rungs})")
+    if not (c.min_ratio > 1 and c.max_ratio >= c.min_ratio and math.isfinite(c.max_ratio)):
+        raise ConfigError(f"need 1 < min_ratio ({c.min_ratio}) <= max_ratio ({c.max_ratio})")
+
+
+def _lowest_reaching(curves: Curves, heights: Sequence[int], target: float, metric: str) -> float | None:
+    """Lowest bitrate at which env (over `heights`) reaches `target`.
+
+    Each Pareto curve is monotone, so env reaches the target at b exactly when some curve covering
+    b does: the answer is the least of the curves' own answers.
+    """
+    found = [b for b in (bitrate_for(curves[h], target, metric) for h in heights) if b is not None]
+    return min(found) if found else None
+
+
+def _top_bitrate(curves: Curves, c: Constraints, metric: str, source_h: int, gave_way: list[str]) -> float:
+    heights = [source_h] if c.keep_source_resolution else list(curves)
+    highest = max(curves[h][-1].bitrate_kbps for h in heights)
+    b_top = _lowest_reaching(curves, heights, c.quality_ceiling, metric)
+    if b_top is None:
+        b_top = highest
+    if b_top < c.min_bitrate_kbps:
+        # The ceiling is met below the minimum bitrate: spend up to the minimum, as far as measured.
+        b_top = min(c.min_bitrate_kbps, highest)
+        if b_top < c.min_bitrate_kbps:
+            gave_way.append(
+                f"min_bitrate_kbps: the highest bitrate measured is {highest:.0f} kbps, below the "
+                f"{c.min_bitrate_kbps:g} kbps minimum"
+            )
+    return float(min(b_top, c.max_bitrate_kbps))
+
+
+def _bottom_bitrate(curves: Curves, c: Constraints, metric: str, b_top: float, gave_way: list[str]) -> float:
+    b_bot = max(c.min_bitrate_kbps, min(curve[0].bitrate_kbps for curve in curves.values()))
+    if c.quality_floor is None:
+        return b_bot
+    b_floor = _lowest_reaching(curves, list(curves), c.quality_floor, metric)
+    if b_floor is None or b_floor > b_top * (1 + _EPS):
+        gave_way.append(
+            f"quality_floor: {metric} {c.quality_floor:g} is not reached at or below the top rung's "
+            f"{b_top:.0f} kbps; the bottom rung stays at {b_bot:.0f} kbps"
+        )
+        return b_bot
+    return max(b_bot, b_floor)
+
+
+def _rung_count(b_bot: float, b_top: float, c: Constraints, gave_way: list[str]) -> int:
+    """Rungs for a geometric ladder from b_bot to b_top (b_bot < b_top); notes broken bounds."""
+    log_span = math.log(b_top / b_bot)
+    n = round(log_span / math.log(math.sqrt(c.min_ratio * c.max_ratio))) + 1
+    fewest_for_max = math.ceil(log_span / math.log(c.max_ratio) - _EPS) + 1  # step <= max_ratio
+    most_for_min = math.floor(log_span / math.log(c.min_ratio) + _EPS) + 1  # step >= min_ratio
+    n = min(max(n, fewest_for_max), most_for_min)
+    n = min(max(n, c.min_rungs), c.max_rungs)
+
+    span = f"{b_bot:.0f}-{b_top:.0f} kbps"
+    ratio = b_top / b_bot
+    if n == 1:
+        if ratio > c.max_ratio * (1 + _EPS):
+            gave_way.append(
+                f"max_ratio: a single rung at {b_top:.0f} kbps leaves a {ratio:.2f}x gap down to "
+                f"{b_bot:.0f} kbps (max_ratio {c.max_ratio:g}x, max_rungs {c.max_rungs})"
+            )
+        return n
+    step = ratio ** (1 / (n - 1))
+    if step > c.max_ratio * (1 + _EPS):
+        why = (
+            f"max_rungs is {c.max_rungs}"
+            if fewest_for_max > c.max_rungs
+            else f"more rungs would step less than min_ratio {c.min_ratio:g}x"
+        )
+        gave_way.append(
+            f"max_ratio: {step:.2f}x between rungs needed to span {span} in {n} rungs "
+            f"(max_ratio {c.max_ratio:g}x; {why})"
+        )
+    if step < c.min_ratio * (1 - _EPS):
+        gave_way.append(
+            f"min_ratio: {step:.2f}x between rungs to span {span} in {n} rungs "
+            f"(min_ratio {c.min_ratio:g}x; min_rungs is {c.min_rungs})"
+        )
+    return n
+
+
+def _geometric(b_bot: float, b_top: float, n: int) -> list[float]:
+    if n == 1:
+        return [b_top]
+    ratio = b_top / b_bot
+    rates = [b_bot * ratio ** (i / (n - 1)) for i in range(n)]
+    rates[0], rates[-1] = b_bot, b_top
+    return rates
+
+
+def _best_height(curves: Curves, bitrate: float, heights: Sequence[int], metric: str) -> int | None:
+    """The height with the best interpolated metric at `bitrate` (ties: the lower), or None."""
+    best_h: int | None = None
+    best_v = -math.inf
+    for h in sorted(heights):
+        v = interpolate(curves[h], bitrate, metric)
+        if v is not None and v > best_v:
+            best_h, best_v = h, v
+    return best_h
+
+
+def _nearest_covered(curves: Curves, bitrate: float, heights: Sequence[int], prefer_up: bool) -> float:
+    """The measured bitrate nearest `bitrate` on the `heights` curves, up or down as preferred."""
+    ups = [curves[h][0].bitrate_kbps for h in heights if curves[h][0].bitrate_kbps > bitrate]
+    downs = [curves[h][-1].bitrate_kbps for h in heights if curves[h][-1].bitrate_kbps < bitrate]
+    if ups and (prefer_up or not downs):
+        return min(ups)
+    return max(downs)
+
+
+def _place_heights(
+    curves: Curves,
+    planned: Sequence[float],
+    c: Constraints,
+    metric: str,
+    source_h: int,
+    gave_way: list[str],
+) -> list[tuple[int, float]]:
+    """(height, bitrate) per rung by rising bitrate; heights chosen from the top rung down."""
+    placed: list[tuple[int, float]] = []  # built top-down
+    for i, b in enumerate(reversed(planned)):
+        if i == 0:
+            allowed = [source_h] if c.keep_source_resolution else list(curves)
+        else:
+            allowed = [h for h in curves if h <= placed[-1][0]]
+        h = _best_height(curves, b, allowed, metric)
+        if h is None:
+            # Top rung: staying under max_bitrate beats reaching for quality; lower rungs move up,
+            # never past the rung above, whose own curve covers its bitrate.
+            moved = _nearest_covered(curves, b, allowed, prefer_up=i > 0)
+            h = _best_height(curves, moved, allowed, metric)
+            assert h is not None, "a measured bitrate is covered by its own curve"
+            if placed and moved >= placed[-1][1] * (1 - _EPS):
+                gave_way.append(
+                    f"coverage: the rung planned at {b:.0f} kbps was dropped: nothing at or below "
+                    f"{placed[-1][0]}p was measured between it and the {placed[-1][1]:.0f} kbps rung above"
+                )
+                continue
+            if moved > c.max_bitrate_kbps * (1 + _EPS):
+                gave_way.append(
+                    f"max_bitrate_kbps: the top rung at {h}p needs at least {moved:.0f} kbps, the lowest "
+                    f"bitrate measured there, above the {c.max_bitrate_kbps:g} kbps limit"
+                )
+            else:
+                gave_way.append(
+                    f"coverage: no curve allowed for the rung planned at {b:.0f} kbps covers that "
+                    f"bitrate; it moved to {moved:.0f} kbps ({h}p)"
+                )
+            b = moved
+        placed.append((h, b))
+    placed.reverse()
+    return placed
+
+
+def _round_sig(value: float, digits: int = _SIG_FIGS) -> tuple[float, float]:
+    """`value` rounded to `digits` significant figures, and the size of one unit in the last one."""
+    places = digits - 1 - math.floor(math.log10(value))
+    return float(round(value, places)), 10.0**-places
+
+
+def _round_bitrates(
+    placed: Sequence[tuple[int, float]], lo: float, hi: float, gave_way: list[str]
+) -> list[tuple[int, float]]:
+    """Bitrates to 3 significant figures, order kept.
+
+    A rung inside [lo, hi] (the ladder's bottom and top) is nudged one unit back inside when
+    rounding would push it out, so rounding never breaks min/max bitrate or the quality floor.
+    """
+    out: list[tuple[int, float]] = []
+    for h, b in placed:
+        r, unit = _round_sig(b)
+        if r > hi >= b:
+            r = _round_sig(r - unit)[0]
+        if r < lo <= b:
+            r = _round_sig(r + unit)[0]
+        if out and r <= out[-1][1]:
+            gave_way.append(f"rounding: the rung at {b:.1f} kbps rounds onto the one below; dropped")
+            continue
+        out.append((h, r))
+    return out
+
+
+def _widths(points: Sequence[RdPoint]) -> dict[int, int]:
+    """The most common width among each height's points (first seen on a tie)."""
+    counts: dict[int, Counter[int]] = {}
+    for p in points:
+        counts.setdefault(p.height, Counter())[p.width] += 1
+    return {h: counter.most_common(1)[0][0] for h, counter in counts.items()}
+
+
+def _metric_on(curve: Sequence[RdPoint], bitrate: float, name: str) -> float:
+    """`name` interpolated on the curve's points; at or past an edge, the nearest point's value."""
+    value = interpolate(curve, bitrate, name)
+    if value is not None:
+        return value
+    finite = [p for p in curve if math.isfinite(p.metric(name))]
+    if not finite:
+        return math.nan
+    nearest = min(finite, key=lambda p: abs(math.log(p.bitrate_kbps / bitrate)))
+    return nearest.metric(name)
+
+
+def _target(curve: Sequence[RdPoint], height: int, width: int, bitrate: float) -> RungTarget:
+    predicted = {name: _metric_on(curve, bitrate, name) for name in METRICS}
+    return RungTarget(
+        width=width,
+        height=height,
+        bitrate_kbps=bitrate,
+        crf=crf_at(curve, bitrate),
+        hull_predicted=Quality(**predicted),
+    )
