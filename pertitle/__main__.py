@@ -1,0 +1,3 @@
+from pertitle.cli import main
+
+main()

@@ -1,0 +1,333 @@
+"""The command line: parse, call, render, map errors to exit codes (0 ok, 1 a title failed, 2 bad
+usage or input). Nothing imports this module."""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from pertitle import __version__
+from pertitle.config import CODECS, Settings, load_constraints, parse_number_list, validate
+from pertitle.errors import FfmpegError, PertitleError
+from pertitle.ffmpeg import binary
+from pertitle.models import Constraints
+
+app = typer.Typer(
+    name="pertitle",
+    help="Per-title encoding: the bitrate ladder each title needs, from real encodes and real VMAF.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+FfmpegOpt = Annotated[
+    str | None,
+    typer.Option("--ffmpeg", help="ffmpeg binary to use (default: $PERTITLE_FFMPEG, else the bundled one)."),
+]
+
+
+def _consoles() -> tuple[Console, Console]:
+    no_color = bool(os.environ.get("NO_COLOR"))
+    out = Console(no_color=no_color, highlight=False, soft_wrap=False)
+    err = Console(stderr=True, no_color=no_color, highlight=False)
+    return out, err
+
+
+def fail(err: Console, message: str, code: int) -> typer.Exit:
+    err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def _ffmpeg(path: str | None) -> binary.FfmpegInfo:
+    return binary.detect(binary.locate(path))
+
+
+def _codec_help() -> str:
+    rows = [
+        f"{name} ({d.encoder}, crfs {','.join(f'{c:g}' for c in d.crfs)}, preset {d.preset})"
+        for name, d in CODECS.items()
+    ]
+    return "Codec: " + "; ".join(rows) + "."
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"pertitle {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=version_callback, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """Per-title encoding: the bitrate ladder each title needs, from real encodes and real VMAF."""
+
+
+def build_settings(
+    *,
+    codec: str,
+    preset: str | None,
+    heights: str | None,
+    crfs: str | None,
+    samples: int,
+    sample_duration: float,
+    full_pass_below: float,
+    constraints: Path | None,
+    metric: str,
+    vmaf_model: str | None,
+    scaler: str,
+    jobs: int,
+    no_cache: bool,
+    cache_dir: Path | None,
+    calibrate: bool,
+) -> Settings:
+    """CLI values -> validated Settings. Raises ConfigError naming the option and value."""
+    cons = load_constraints(constraints) if constraints else Constraints()
+    settings = Settings(
+        codec=codec.lower(),
+        preset=preset,
+        heights=parse_number_list(heights, "--heights", integer=True) if heights else None,
+        crfs=parse_number_list(crfs, "--crfs", integer=False) if crfs else None,
+        sample_count=samples,
+        sample_duration_s=sample_duration,
+        full_pass_below_s=full_pass_below,
+        scaler=scaler,
+        vmaf_model=vmaf_model,
+        metric=metric,
+        constraints=cons,
+        jobs=jobs,
+        use_cache=not no_cache,
+        cache_dir=str(cache_dir) if cache_dir else None,
+        calibrate=calibrate,
+    )
+    return validate(settings)
+
+
+@app.command(help="Analyse one title and emit its bitrate ladder. " + _codec_help())
+def analyze(
+    title: Annotated[Path, typer.Argument(help="The video file to analyse.")],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Write <title>.ladder.yaml and .json into this directory."),
+    ] = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print the ladder document as JSON on stdout, nothing else.")
+    ] = False,
+    codec: Annotated[str, typer.Option(help="h264, hevc, av1 or vp9.")] = "h264",
+    preset: Annotated[str | None, typer.Option(help="Encoder preset (default per codec).")] = None,
+    heights: Annotated[str | None, typer.Option(help="Comma-separated heights, e.g. 360,540,720.")] = None,
+    crfs: Annotated[str | None, typer.Option(help="Comma-separated CRF values, e.g. 22,28,34,40.")] = None,
+    samples: Annotated[int, typer.Option(help="Number of sample windows for long titles.")] = 3,
+    sample_duration: Annotated[float, typer.Option(help="Length of each sample window, seconds.")] = 4.0,
+    full_pass_below: Annotated[
+        float, typer.Option(help="Probe titles up to this long whole, seconds.")
+    ] = 20.0,
+    constraints: Annotated[
+        Path | None, typer.Option(help="Ladder constraints YAML (default: ladders/default.yaml values).")
+    ] = None,
+    metric: Annotated[
+        str, typer.Option(help="Metric that drives the hull: vmaf, vmaf_hmean, vmaf_p5, psnr, ssim.")
+    ] = "vmaf",
+    vmaf_model: Annotated[
+        str | None, typer.Option(help="vmaf_v0.6.1, vmaf_4k_v0.6.1 or vmaf_v0.6.1neg.")
+    ] = None,
+    scaler: Annotated[
+        str, typer.Option(help="Scaler for downscaling and for upscaling before metrics.")
+    ] = "bicubic",
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Parallel encodes (0: one per core).")] = 0,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Neither read nor write the result cache.")
+    ] = False,
+    cache_dir: Annotated[
+        Path | None, typer.Option(help="Result cache directory (default: user cache dir).")
+    ] = None,
+    calibrate: Annotated[
+        bool, typer.Option(help="Confirm each rung with a deployed two-pass encode (the prediction's basis).")
+    ] = True,
+    ffmpeg: FfmpegOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, only the result.")] = False,
+) -> None:
+    out_console, err = _consoles()
+    try:
+        settings = build_settings(
+            codec=codec,
+            preset=preset,
+            heights=heights,
+            crfs=crfs,
+            samples=samples,
+            sample_duration=sample_duration,
+            full_pass_below=full_pass_below,
+            constraints=constraints,
+            metric=metric,
+            vmaf_model=vmaf_model,
+            scaler=scaler,
+            jobs=jobs,
+            no_cache=no_cache,
+            cache_dir=cache_dir,
+            calibrate=calibrate,
+        )
+        info = _ffmpeg(ffmpeg)
+    except PertitleError as exc:
+        raise fail(err, str(exc), 2) from None
+    result = _run_analysis(str(title), settings, info, err, quiet or json_out)
+    from pertitle.report import serialize
+
+    doc = serialize.to_document(result)
+    if out is not None:
+        try:
+            y, j = serialize.write_documents(doc, out, result.title)
+        except OSError as exc:
+            raise fail(err, f"cannot write to {out}: {exc.strerror or exc}", 2) from None
+        if not json_out:
+            err.print(f"wrote {y} and {j}", markup=False)
+    if json_out:
+        sys.stdout.write(serialize.to_json(doc))
+        return
+    from pertitle.report.terminal import render_result
+
+    render_result(result, out_console)
+
+
+def _run_analysis(title: str, settings: Settings, info: binary.FfmpegInfo, err: Console, quiet: bool) -> Any:
+    from pertitle.pipeline import analyze
+
+    progress = _ProgressEvents(err, quiet)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.showwarning = lambda m, *a, **k: progress.warn(str(m))  # cache faults: one line each
+            return analyze(title, settings, info, on_event=progress)
+    except FfmpegError as exc:
+        progress.close()
+        if os.environ.get("PERTITLE_DEBUG"):
+            err.print(exc.details(), markup=False)
+        raise fail(err, f"{title}: {exc}", 1) from None
+    except PertitleError as exc:
+        progress.close()
+        raise fail(err, str(exc), exc.exit_code) from None
+    except KeyboardInterrupt:
+        progress.close()
+        raise fail(
+            err, "interrupted; finished encodes are cached and a rerun resumes from them", 130
+        ) from None
+    finally:
+        progress.close()
+
+
+class _ProgressEvents:
+    """Turns pipeline events into a progress bar (terminal) or plain lines (CI logs)."""
+
+    def __init__(self, err: Console, quiet: bool) -> None:
+        self.err = err
+        self.quiet = quiet
+        self.sink: Any = None
+
+    def __call__(self, event: Any) -> None:
+        if self.quiet:
+            return
+        from pertitle.report.terminal import ProgressSink
+
+        if event.kind == "stage":
+            self.close()
+            self.err.print(event.message, markup=False, highlight=False)
+        elif event.kind == "planned":
+            self.close()
+            cached = f" ({event.done} from cache)" if event.done else ""
+            self.err.print(f"{event.message}{cached}", markup=False, highlight=False)
+            if event.done < event.total:
+                self.sink = ProgressSink(self.err, event.total - event.done, "encode+score")
+                self.sink.__enter__()
+        elif event.kind in ("done", "warning"):
+            if event.kind == "warning":
+                self.warn(event.message)
+            if self.sink is not None:
+                self.sink.advance(event.message)
+
+    def warn(self, message: str) -> None:
+        if not self.quiet:
+            self.err.print(f"warning: {message}", markup=False, highlight=False)
+
+    def close(self) -> None:
+        if self.sink is not None:
+            self.sink.__exit__(None, None, None)
+            self.sink = None
+
+
+@app.command(help="Show the ffmpeg in use, its version, encoders and VMAF models, and a verdict.")
+def doctor(ffmpeg: FfmpegOpt = None, json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+    out, err = _consoles()
+    try:
+        info = _ffmpeg(ffmpeg)
+    except PertitleError as exc:
+        raise fail(err, str(exc), 2) from None
+    encoders = {name: (d.encoder in info.encoders) for name, d in CODECS.items()}
+    versions = {
+        d.encoder: binary.encoder_version(info.path, d.encoder)
+        for d in CODECS.values()
+        if d.encoder in info.encoders
+    }
+    ok = info.has_libvmaf and encoders["h264"]
+    nvenc = sorted(e for e in info.encoders if e.endswith("_nvenc"))
+    problems: list[str] = []
+    if not info.has_libvmaf:
+        problems.append(
+            "no libvmaf: pertitle cannot score encodes (use the bundled ffmpeg: pip install imageio-ffmpeg)"
+        )
+    if not encoders["h264"]:
+        problems.append("no libx264: the default codec cannot be used")
+    doc: dict[str, object] = {
+        "pertitle": __version__,
+        "ffmpeg": {"path": info.path, "version": info.version},
+        "libvmaf": info.has_libvmaf,
+        "vmaf_models": list(info.vmaf_models),
+        "codecs": {
+            name: {
+                "encoder": CODECS[name].encoder,
+                "available": avail,
+                "version": versions.get(CODECS[name].encoder),
+            }
+            for name, avail in encoders.items()
+        },
+        "nvenc": nvenc,
+        "ok": ok,
+        "problems": problems,
+    }
+    if json_out:
+        import json
+
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+    else:
+        out.print(f"pertitle {__version__}", markup=False)
+        out.print(f"ffmpeg   {info.version}  ({info.path})", markup=False)
+        out.print(
+            f"libvmaf  {'yes' if info.has_libvmaf else 'NO'}  models: {', '.join(info.vmaf_models) or '-'}",
+            markup=False,
+        )
+        for name, avail in encoders.items():
+            enc = CODECS[name].encoder
+            ver = versions.get(enc, "")
+            out.print(f"{name:<5}    {enc:<11} {'ok ' + ver if avail else 'MISSING'}", markup=False)
+        if nvenc:
+            out.print(f"nvenc    {', '.join(nvenc)} (optional, needs an NVIDIA GPU)", markup=False)
+        verdict = "ready: pertitle can analyse titles" if ok else "NOT ready: " + "; ".join(problems)
+        out.print(f"verdict  {verdict}", markup=False)
+    if not ok:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:  # pragma: no cover - Ctrl-C outside a command
+        sys.stderr.write("interrupted\n")
+        sys.exit(130)

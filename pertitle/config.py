@@ -1,0 +1,249 @@
+"""Settings: validated values from the CLI and YAML files, and the per-codec defaults in one table."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pertitle.errors import ConfigError
+from pertitle.models import METRICS, Constraints
+
+STANDARD_HEIGHTS = (234, 360, 432, 540, 720, 1080, 1440, 2160)
+VMAF_MODELS = ("vmaf_v0.6.1", "vmaf_4k_v0.6.1", "vmaf_v0.6.1neg")
+SCALERS = ("bicubic", "bilinear", "lanczos", "spline", "neighbor", "area")
+
+
+@dataclass(frozen=True)
+class CodecDefaults:
+    """What pertitle knows of one codec: its ffmpeg encoder, quality scale and defaults."""
+
+    name: str
+    encoder: str
+    crfs: tuple[float, ...]
+    crf_range: tuple[float, float]
+    preset: str
+    presets: tuple[str, ...]
+    supports_maxrate: bool
+    container: str
+
+
+_X26X_PRESETS = (
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+    "placebo",
+)
+
+CODECS: dict[str, CodecDefaults] = {
+    "h264": CodecDefaults(
+        "h264", "libx264", (18, 22, 26, 30, 34, 38, 42), (0, 51), "medium", _X26X_PRESETS, True, "mp4"
+    ),
+    "hevc": CodecDefaults(
+        "hevc", "libx265", (20, 24, 28, 32, 36, 40, 44), (0, 51), "medium", _X26X_PRESETS, True, "mp4"
+    ),
+    # SVT-AV1 rejects maxrate outside CRF mode, so its deployed encodes are plain two-pass VBR.
+    "av1": CodecDefaults(
+        "av1",
+        "libsvtav1",
+        (24, 30, 36, 42, 48, 54, 60),
+        (1, 63),
+        "8",
+        tuple(str(p) for p in range(14)),
+        False,
+        "mkv",
+    ),
+    "vp9": CodecDefaults(
+        "vp9",
+        "libvpx-vp9",
+        (20, 26, 32, 38, 44, 50, 56),
+        (0, 63),
+        "good",
+        ("good", "realtime", "best"),
+        True,
+        "mkv",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of an analysis. `result_affecting()` is what enters cache keys and the report."""
+
+    codec: str = "h264"
+    preset: str | None = None
+    heights: tuple[int, ...] | None = None
+    crfs: tuple[float, ...] | None = None
+    sample_count: int = 3
+    sample_duration_s: float = 4.0
+    full_pass_below_s: float = 20.0
+    full_pass_coverage: float = 0.6
+    scaler: str = "bicubic"
+    vmaf_model: str | None = None
+    metric: str = "vmaf"
+    gop_s: float = 2.0
+    constraints: Constraints = field(default_factory=Constraints)
+    jobs: int = 0
+    use_cache: bool = True
+    cache_dir: str | None = None
+    encode_timeout_s: float = 1800.0
+    calibrate: bool = True
+
+    @property
+    def codec_defaults(self) -> CodecDefaults:
+        return CODECS[self.codec]
+
+    @property
+    def effective_preset(self) -> str:
+        return self.preset or self.codec_defaults.preset
+
+    @property
+    def effective_crfs(self) -> tuple[float, ...]:
+        return self.crfs or self.codec_defaults.crfs
+
+    def effective_jobs(self) -> int:
+        return self.jobs if self.jobs > 0 else max(1, os.cpu_count() or 1)
+
+
+def validate(settings: Settings) -> Settings:
+    """Check every field; raise ConfigError naming the field and the bad value.
+
+    Raises:
+        ConfigError: on the first bad value.
+    """
+    s = settings
+    if s.codec not in CODECS:
+        raise ConfigError(f"codec: {s.codec!r} is not supported; choose one of {', '.join(CODECS)}")
+    d = CODECS[s.codec]
+    if s.preset is not None and s.preset not in d.presets:
+        raise ConfigError(
+            f"preset: {s.preset!r} is not a {s.codec} preset; choose one of {', '.join(d.presets)}"
+        )
+    if s.heights is not None:
+        if not s.heights:
+            raise ConfigError("heights: the list is empty")
+        for h in s.heights:
+            if h < 16 or h > 8640:
+                raise ConfigError(f"heights: {h} is out of range (16-8640)")
+    if s.crfs is not None:
+        if not s.crfs:
+            raise ConfigError("crfs: the list is empty")
+        lo, hi = d.crf_range
+        for c in s.crfs:
+            if not lo <= c <= hi:
+                raise ConfigError(f"crfs: {c:g} is outside {s.codec}'s range {lo:g}-{hi:g}")
+    if s.sample_count < 1:
+        raise ConfigError(f"sample_count: {s.sample_count} must be at least 1")
+    if s.sample_duration_s <= 0:
+        raise ConfigError(f"sample_duration_s: {s.sample_duration_s:g} must be positive")
+    if s.scaler not in SCALERS:
+        raise ConfigError(f"scaler: {s.scaler!r} is not one of {', '.join(SCALERS)}")
+    if s.vmaf_model is not None and s.vmaf_model not in VMAF_MODELS:
+        raise ConfigError(f"vmaf_model: {s.vmaf_model!r} is not one of {', '.join(VMAF_MODELS)}")
+    if s.metric not in METRICS:
+        raise ConfigError(f"metric: {s.metric!r} is not one of {', '.join(METRICS)}")
+    if s.gop_s <= 0:
+        raise ConfigError(f"gop_s: {s.gop_s:g} must be positive")
+    if s.jobs < 0:
+        raise ConfigError(f"jobs: {s.jobs} must be 0 (all cores) or more")
+    validate_constraints(s.constraints, where="constraints")
+    return s
+
+
+def validate_constraints(c: Constraints, where: str) -> Constraints:
+    def bad(name: str, why: str) -> ConfigError:
+        return ConfigError(f"{where}: {name} = {getattr(c, name)!r} {why}")
+
+    if c.min_bitrate_kbps <= 0:
+        raise bad("min_bitrate_kbps", "must be positive")
+    if c.max_bitrate_kbps <= c.min_bitrate_kbps:
+        raise bad("max_bitrate_kbps", f"must be above min_bitrate_kbps ({c.min_bitrate_kbps:g})")
+    if c.max_rungs < 1:
+        raise bad("max_rungs", "must be at least 1")
+    if not 1 <= c.min_rungs <= c.max_rungs:
+        raise bad("min_rungs", f"must be between 1 and max_rungs ({c.max_rungs})")
+    if c.min_ratio <= 1.0:
+        raise bad("min_ratio", "must be above 1.0")
+    if c.max_ratio < c.min_ratio:
+        raise bad("max_ratio", f"must be at least min_ratio ({c.min_ratio:g})")
+    if not 0 < c.quality_ceiling <= 100:
+        raise bad("quality_ceiling", "must be in (0, 100]")
+    if c.quality_floor is not None and not 0 <= c.quality_floor < c.quality_ceiling:
+        raise bad("quality_floor", f"must be in [0, quality_ceiling={c.quality_ceiling:g})")
+    if c.maxrate_factor < 1.0:
+        raise bad("maxrate_factor", "must be at least 1.0")
+    if c.bufsize_factor <= 0:
+        raise bad("bufsize_factor", "must be positive")
+    return c
+
+
+def constraints_from_mapping(data: Mapping[str, Any], where: str) -> Constraints:
+    """Build Constraints from a YAML mapping; unknown keys and wrong types are errors."""
+    known = {f.name: f for f in fields(Constraints)}
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in ("name", "description", "source"):
+            continue
+        if key not in known:
+            raise ConfigError(f"{where}: unknown key {key!r}; known keys: {', '.join(known)}")
+        default = getattr(Constraints(), key)
+        if isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise ConfigError(f"{where}: {key} = {value!r} must be true or false")
+        elif key == "quality_floor" and value is None:
+            pass
+        elif isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where}: {key} = {value!r} must be a number")
+        elif isinstance(default, int) and not isinstance(default, bool) and not float(value).is_integer():
+            raise ConfigError(f"{where}: {key} = {value!r} must be a whole number")
+        elif isinstance(default, int):
+            value = int(value)
+        values[key] = value
+    return validate_constraints(replace(Constraints(), **values), where)
+
+
+def load_constraints(path: str | Path) -> Constraints:
+    """Read a constraints YAML file (see ladders/default.yaml).
+
+    Raises:
+        ConfigError: missing file, bad YAML, unknown key, bad value.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"constraints file {str(p)!r} does not exist")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"constraints file {str(p)!r} is not valid YAML: {exc}".splitlines()[0]) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"constraints file {str(p)!r} must hold a mapping of key: value")
+    if "constraints" in data and isinstance(data["constraints"], dict):
+        data = data["constraints"]
+    return constraints_from_mapping(data, where=str(p))
+
+
+def parse_number_list(text: str, name: str, integer: bool) -> tuple[Any, ...]:
+    """'360,540, 720' -> (360, 540, 720); errors name the option and the bad item."""
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if not items:
+        raise ConfigError(f"{name}: {text!r} holds no values")
+    out: list[Any] = []
+    for item in items:
+        try:
+            out.append(int(item) if integer else float(item))
+        except ValueError:
+            kind = "a whole number" if integer else "a number"
+            raise ConfigError(f"{name}: {item!r} is not {kind}") from None
+    return tuple(sorted(set(out)))

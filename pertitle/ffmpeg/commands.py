@@ -1,0 +1,186 @@
+"""Pure argv builders. Every ffmpeg command pertitle runs is written here, and golden-tested."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from pertitle.config import CODECS
+from pertitle.models import EncodeSpec, SampleWindow
+
+# Quiet, non-interactive, overwrite: the runner owns the process and reads stderr only on failure.
+_BASE = ("-hide_banner", "-nostdin", "-loglevel", "error", "-y")
+
+
+def escape_filter_value(value: str) -> str:
+    """Escape an option value for use inside a filtergraph string (both escaping levels).
+
+    Level 1 (option value): backslash, quote and colon. Level 2 (filtergraph): backslash, quote,
+    brackets, comma and semicolon. Paths with any character survive this.
+    """
+    level1 = "".join("\\" + ch if ch in "\\':" else ch for ch in value)
+    return "".join("\\" + ch if ch in "\\'[],;" else ch for ch in level1)
+
+
+def gop_frames(fps: float, gop_s: float) -> int:
+    return max(1, round(fps * gop_s)) if math.isfinite(fps) and fps > 0 else 48
+
+
+def prepare_argv(
+    ffmpeg: str,
+    source: str,
+    windows: Sequence[SampleWindow] | None,
+    width: int,
+    height: int,
+    out_path: str,
+    threads: int,
+) -> list[str]:
+    """Lossless 8-bit 4:2:0 copy of the probed part of a title (windows concatenated, or all of it).
+
+    Every probe encode reads this instead of the source, so the source is decoded (and seeked,
+    rotated, range-converted) once. x264 at qp 0 is mathematically lossless, so the reference for
+    scoring is still exactly the decoded source.
+    """
+    argv = [ffmpeg, *_BASE]
+    legs: list[str] = []
+    norm = f"scale={width}:{height}:flags=bicubic,setsar=1,format=yuv420p"
+    if windows:
+        for w in windows:
+            # Input seeking with transcoding is frame-accurate; -t bounds the decode.
+            argv += ["-ss", f"{w.start_s:.3f}", "-t", f"{w.duration_s:.3f}", "-i", source]
+        for i in range(len(windows)):
+            legs.append(f"[{i}:v:0]{norm},setpts=PTS-STARTPTS[w{i}]")
+        joined = "".join(f"[w{i}]" for i in range(len(windows)))
+        graph = ";".join(legs) + f";{joined}concat=n={len(windows)}:v=1:a=0[out]"
+    else:
+        argv += ["-i", source]
+        graph = f"[0:v:0]{norm},setpts=PTS-STARTPTS[out]"
+    argv += [
+        "-filter_complex",
+        graph,
+        "-map",
+        "[out]",
+        "-an",
+        "-sn",
+        "-dn",
+        "-c:v",
+        "libx264",
+        "-qp",
+        "0",
+        "-preset",
+        "ultrafast",
+        "-threads",
+        str(threads),
+        "-fps_mode",
+        "passthrough",
+        "-f",
+        "matroska",
+        out_path,
+    ]
+    return argv
+
+
+def _codec_args(spec: EncodeSpec, fps: float, threads: int) -> list[str]:
+    defaults = CODECS[spec.codec]
+    gop = gop_frames(fps, spec.gop_s)
+    args = ["-c:v", defaults.encoder]
+    if spec.codec == "h264":
+        # Fixed GOP, no scene-cut keyframes: segments align across rungs as HLS authoring requires.
+        args += ["-preset", spec.preset, "-g", str(gop), "-keyint_min", str(gop), "-sc_threshold", "0"]
+        args += ["-threads", str(threads)]
+    elif spec.codec == "hevc":
+        args += ["-preset", spec.preset, "-g", str(gop)]
+        args += ["-x265-params", f"keyint={gop}:min-keyint={gop}:scenecut=0:log-level=error:pools={threads}"]
+    elif spec.codec == "av1":
+        args += ["-preset", spec.preset, "-g", str(gop), "-svtav1-params", f"lp={threads}"]
+    elif spec.codec == "vp9":
+        args += ["-deadline", spec.preset, "-cpu-used", "4", "-row-mt", "1", "-g", str(gop)]
+        args += ["-keyint_min", str(gop), "-threads", str(threads)]
+    return args
+
+
+def _rate_args(spec: EncodeSpec) -> list[str]:
+    if spec.rate_control == "crf":
+        assert spec.crf is not None
+        args = ["-crf", f"{spec.crf:g}"]
+        if spec.codec == "vp9":
+            args += ["-b:v", "0"]  # constant quality mode in libvpx needs b:v 0
+        return args
+    assert spec.bitrate_kbps is not None
+    args = ["-b:v", f"{spec.bitrate_kbps:.0f}k"]
+    if CODECS[spec.codec].supports_maxrate and spec.maxrate_kbps and spec.bufsize_kbps:
+        args += ["-maxrate", f"{spec.maxrate_kbps:.0f}k", "-bufsize", f"{spec.bufsize_kbps:.0f}k"]
+    return args
+
+
+def _scale_filter(spec: EncodeSpec) -> str:
+    return f"scale={spec.width}:{spec.height}:flags={spec.scaler},setsar=1,format=yuv420p"
+
+
+def encode_argv(
+    ffmpeg: str,
+    input_path: str,
+    spec: EncodeSpec,
+    out_path: str,
+    *,
+    fps: float,
+    threads: int,
+    pass_number: int | None = None,
+    passlog: str | None = None,
+) -> list[str]:
+    """One encode of `input_path` at the spec's size and rate control.
+
+    For two-pass (`abr2pass`) call it with pass_number 1 (output discarded) and then 2.
+    """
+    argv = [ffmpeg, *_BASE, "-i", input_path, "-map", "0:v:0", "-an", "-sn", "-dn"]
+    argv += ["-vf", _scale_filter(spec)]
+    argv += _codec_args(spec, fps, threads) + _rate_args(spec)
+    if pass_number is not None:
+        assert passlog is not None
+        argv += ["-pass", str(pass_number), "-passlogfile", passlog]
+    argv += ["-fps_mode", "passthrough"]
+    if pass_number == 1:
+        argv += ["-f", "null", "-"]
+    else:
+        argv += [out_path]
+    return argv
+
+
+def vmaf_model_option(model: str) -> str:
+    return f"version={model}"
+
+
+def measure_argv(
+    ffmpeg: str,
+    distorted: str,
+    reference: str,
+    ref_width: int,
+    ref_height: int,
+    *,
+    scaler: str,
+    model: str,
+    log_path: str,
+    threads: int,
+    n_subsample: int = 1,
+) -> list[str]:
+    """One libvmaf pass giving VMAF, PSNR-Y and SSIM per frame, written as JSON to `log_path`.
+
+    The encode is upscaled to the reference's size. Both legs are re-timed by frame index in one
+    time base, so libvmaf pairs frame i with frame i: containers round timestamps differently
+    (Matroska to 1 ms), and pairing by rounded time matches neighbouring frames.
+    """
+    retime = "settb=1/1000,setpts=N"
+    dist = f"[0:v:0]scale={ref_width}:{ref_height}:flags={scaler},setsar=1,format=yuv420p,{retime}[dist]"
+    ref = f"[1:v:0]setsar=1,format=yuv420p,{retime}[ref]"
+    opts = [
+        f"model={escape_filter_value(vmaf_model_option(model))}",
+        "feature=" + escape_filter_value("name=psnr|name=float_ssim"),
+        "log_fmt=json",
+        "shortest=1",
+        f"log_path={escape_filter_value(log_path)}",
+        f"n_threads={threads}",
+    ]
+    if n_subsample > 1:
+        opts.append(f"n_subsample={n_subsample}")
+    graph = f"{dist};{ref};[dist][ref]libvmaf={':'.join(opts)}"
+    return [ffmpeg, *_BASE, "-i", distorted, "-i", reference, "-lavfi", graph, "-f", "null", "-"]

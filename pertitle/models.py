@@ -1,0 +1,220 @@
+"""The plain data that flows through the pipeline. Frozen, typed, units in the names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+RateControl = Literal["crf", "abr2pass"]
+METRICS = ("vmaf", "vmaf_hmean", "vmaf_p1", "vmaf_p5", "psnr", "ssim")
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """The first video stream of a title, as it is displayed (rotation applied)."""
+
+    path: str
+    width: int
+    height: int
+    display_aspect: float
+    fps: float
+    duration_s: float
+    frame_count: int
+    pix_fmt: str
+    bit_depth: int
+    rotation_deg: int
+    codec: str
+    size_bytes: int
+
+
+@dataclass(frozen=True)
+class SampleWindow:
+    """A stretch of the title that is probed; start and length in seconds of the source."""
+
+    index: int
+    start_s: float
+    duration_s: float
+
+
+@dataclass(frozen=True)
+class Resolution:
+    width: int
+    height: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.width}x{self.height}"
+
+
+@dataclass(frozen=True)
+class EncodeSpec:
+    """Everything that decides the bits of one encode (and so enters the cache key).
+
+    `rate_control` is "crf" for hull probes and "abr2pass" for the deployed renditions:
+    two-pass at `bitrate_kbps` with VBV `maxrate_kbps`/`bufsize_kbps`.
+    """
+
+    codec: str
+    preset: str
+    width: int
+    height: int
+    rate_control: RateControl
+    crf: float | None = None
+    bitrate_kbps: float | None = None
+    maxrate_kbps: float | None = None
+    bufsize_kbps: float | None = None
+    gop_s: float = 2.0
+    scaler: str = "bicubic"
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """Scores of one encode against its reference, plus the bitrate read from the stream."""
+
+    bitrate_kbps: float
+    size_bytes: int
+    duration_s: float
+    frames: int
+    vmaf: float
+    vmaf_hmean: float
+    vmaf_p1: float
+    vmaf_p5: float
+    psnr: float
+    ssim: float
+    vmaf_per_frame: tuple[float, ...] = field(default=(), repr=False)
+    encode_s: float = 0.0
+    measure_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class RdPoint:
+    """One measured point of a rate-quality curve."""
+
+    width: int
+    height: int
+    crf: float
+    bitrate_kbps: float
+    vmaf: float
+    psnr: float
+    ssim: float
+    vmaf_hmean: float = 0.0
+    vmaf_p1: float = 0.0
+    vmaf_p5: float = 0.0
+
+    def metric(self, name: str) -> float:
+        if name not in METRICS:
+            raise ValueError(f"unknown metric {name!r}; choose one of {', '.join(METRICS)}")
+        return float(getattr(self, name))
+
+
+@dataclass(frozen=True)
+class Crossover:
+    """Bitrate at which `high_height` starts to beat `low_height` on the chosen metric."""
+
+    low_height: int
+    high_height: int
+    bitrate_kbps: float
+
+
+@dataclass(frozen=True)
+class Hull:
+    """Upper convex hull of all points in (bitrate, metric), ordered by rising bitrate."""
+
+    metric: str
+    vertices: tuple[RdPoint, ...]
+    dominated: tuple[RdPoint, ...]
+    crossovers: tuple[Crossover, ...]
+
+
+@dataclass(frozen=True)
+class Quality:
+    vmaf: float
+    psnr: float
+    ssim: float
+    vmaf_hmean: float = 0.0
+    vmaf_p1: float = 0.0
+    vmaf_p5: float = 0.0
+
+
+@dataclass(frozen=True)
+class Constraints:
+    """Rules a ladder must obey; loaded from a constraints YAML (ladders/default.yaml)."""
+
+    min_bitrate_kbps: float = 100.0
+    max_bitrate_kbps: float = 12000.0
+    max_rungs: int = 8
+    min_rungs: int = 1
+    min_ratio: float = 1.5
+    max_ratio: float = 2.0
+    quality_ceiling: float = 95.0
+    quality_floor: float | None = None
+    maxrate_factor: float = 1.5
+    bufsize_factor: float = 2.0
+    keep_source_resolution: bool = True
+
+
+@dataclass(frozen=True)
+class Rung:
+    """One rendition of the ladder; `predicted` is for the deployed two-pass encode."""
+
+    width: int
+    height: int
+    bitrate_kbps: float
+    maxrate_kbps: float
+    bufsize_kbps: float
+    codec: str
+    preset: str
+    crf: float
+    predicted: Quality
+    hull_predicted: Quality
+    vmaf_per_frame: tuple[float, ...] = field(default=(), repr=False)
+
+
+@dataclass(frozen=True)
+class Ladder:
+    rungs: tuple[Rung, ...]
+    gave_way: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RungTarget:
+    """A rung as chosen on the hull, before it is confirmed with a deployed encode."""
+
+    width: int
+    height: int
+    bitrate_kbps: float
+    crf: float
+    hull_predicted: Quality
+
+
+@dataclass(frozen=True)
+class LadderPlan:
+    targets: tuple[RungTarget, ...]
+    gave_way: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Timings:
+    probe_s: float = 0.0
+    prepare_s: float = 0.0
+    encode_measure_s: float = 0.0
+    calibrate_s: float = 0.0
+    total_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class TitleResult:
+    """Everything one analysis produced; `report.serialize` turns it into the v1 document."""
+
+    title: str
+    source: MediaInfo
+    settings: dict[str, object]
+    tool: dict[str, str]
+    samples: tuple[SampleWindow, ...]
+    full_pass: bool
+    points: tuple[RdPoint, ...]
+    hull: Hull
+    ladder: Ladder
+    timings: Timings
+    encodes: int
+    cache_hits: int

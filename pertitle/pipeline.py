@@ -1,0 +1,375 @@
+"""One title end to end: probe -> plan -> encode+measure -> hull -> ladder -> deployed-encode check.
+
+It emits events for whoever draws progress and returns a TitleResult; it never prints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pertitle import __version__
+from pertitle.cache import ResultCache, fingerprint_file, make_key
+from pertitle.config import Settings
+from pertitle.errors import HullError
+from pertitle.executors.local import LocalExecutor
+from pertitle.ffmpeg.binary import FfmpegInfo, encoder_version
+from pertitle.hull import upper_hull
+from pertitle.jobs import PointJob, PrepareJob, run_point, run_prepare
+from pertitle.ladder import select_rungs
+from pertitle.models import (
+    EncodeSpec,
+    Ladder,
+    Measurement,
+    MediaInfo,
+    Quality,
+    RdPoint,
+    Rung,
+    SampleWindow,
+    Timings,
+    TitleResult,
+)
+from pertitle.plan import deployed_spec, plan_grid, plan_windows, vmaf_model_for
+from pertitle.probe import probe
+
+# Bump when a change in how points are produced would make old cache entries wrong.
+PIPELINE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Event:
+    """Progress for the edge to render. kind: stage | planned | done | warning."""
+
+    kind: str
+    message: str
+    done: int = 0
+    total: int = 0
+
+
+EventSink = Callable[[Event], None]
+
+
+def _ignore(_: Event) -> None:
+    return None
+
+
+def measurement_to_dict(m: Measurement) -> dict[str, Any]:
+    d = dataclasses.asdict(m)
+    d["vmaf_per_frame"] = list(m.vmaf_per_frame)
+    return d
+
+
+def measurement_from_dict(d: dict[str, Any]) -> Measurement:
+    names = {f.name for f in dataclasses.fields(Measurement)}
+    values = {k: v for k, v in d.items() if k in names}
+    values["vmaf_per_frame"] = tuple(values.get("vmaf_per_frame", ()))
+    return Measurement(**values)
+
+
+class Runner:
+    """Runs specs for one title: cache first, prepare the reference lazily, then the executor."""
+
+    def __init__(
+        self,
+        info: MediaInfo,
+        windows: tuple[SampleWindow, ...],
+        full_pass: bool,
+        settings: Settings,
+        ffmpeg: FfmpegInfo,
+        cache: ResultCache,
+        on_event: EventSink,
+        executor: Any | None = None,
+    ) -> None:
+        self.info = info
+        self.windows = windows
+        self.full_pass = full_pass
+        self.settings = settings
+        self.ffmpeg = ffmpeg
+        self.cache = cache
+        self.on_event = on_event
+        self.cores = settings.effective_jobs()
+        self.executor = executor or LocalExecutor(self.cores)
+        self.model = vmaf_model_for(info, settings)
+        self.workdir = tempfile.mkdtemp(prefix="pertitle-")
+        self.reference: str | None = None
+        self.encodes = 0
+        self.cache_hits = 0
+        self.prepare_s = 0.0
+        enc = settings.codec_defaults.encoder
+        self._key_base = {
+            "pipeline": PIPELINE_VERSION,
+            "source": fingerprint_file(info.path),
+            "windows": None if full_pass else [dataclasses.astuple(w) for w in windows],
+            "reference_size": [info.width, info.height],
+            "ffmpeg": ffmpeg.version,
+            "encoder": f"{enc} {encoder_version(ffmpeg.path, enc)}",
+            "vmaf_model": self.model,
+        }
+
+    def close(self) -> None:
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def key(self, spec: EncodeSpec) -> str:
+        return make_key({**self._key_base, "spec": dataclasses.asdict(spec)})
+
+    def _prepare(self) -> str:
+        if self.reference is None:
+            t0 = time.perf_counter()
+            self.on_event(Event("stage", "decoding the probed part of the title once (lossless reference)"))
+            job = PrepareJob(
+                ffmpeg=self.ffmpeg.path,
+                source=self.info.path,
+                windows=None if self.full_pass else self.windows,
+                width=self.info.width,
+                height=self.info.height,
+                out_path=os.path.join(self.workdir, "reference.mkv"),
+                threads=self.cores,
+                timeout_s=self.settings.encode_timeout_s,
+            )
+            self.reference = run_prepare(job)
+            self.prepare_s += time.perf_counter() - t0
+        return self.reference
+
+    def run(self, specs: Sequence[EncodeSpec], label: str) -> dict[EncodeSpec, Measurement]:
+        """Measure every spec; raises the first FfmpegError after the others have finished."""
+        results: dict[EncodeSpec, Measurement] = {}
+        misses: list[EncodeSpec] = []
+        for spec in specs:
+            cached = self.cache.get(self.key(spec))
+            if cached is not None:
+                try:
+                    results[spec] = measurement_from_dict(cached)
+                    self.cache_hits += 1
+                    continue
+                except (TypeError, ValueError):
+                    pass
+            misses.append(spec)
+        total = len(specs)
+        done = len(results)
+        self.on_event(Event("planned", label, done, total))
+        if not misses:
+            return results
+        reference = self._prepare()
+        workers = min(self.cores, len(misses))
+        threads = max(1, self.cores // workers)
+        jobs = [
+            PointJob(
+                ffmpeg=self.ffmpeg.path,
+                reference=reference,
+                ref_width=self.info.width,
+                ref_height=self.info.height,
+                fps=self.info.fps,
+                spec=spec,
+                vmaf_model=self.model,
+                workdir=self.workdir,
+                threads=threads,
+                timeout_s=self.settings.encode_timeout_s,
+            )
+            for spec in misses
+        ]
+        first_error: BaseException | None = None
+        for job, result, error in self.executor.map_unordered(run_point, jobs):
+            done += 1
+            if error is not None or result is None:
+                first_error = first_error or error
+                self.on_event(Event("warning", f"{describe(job.spec)} failed: {error}", done, total))
+                continue
+            self.encodes += 1
+            self.cache.put(self.key(job.spec), measurement_to_dict(result))
+            results[job.spec] = result
+            self.on_event(
+                Event(
+                    "done",
+                    f"{describe(job.spec)}: {result.bitrate_kbps:.0f} kbps, VMAF {result.vmaf:.1f}",
+                    done,
+                    total,
+                )
+            )
+        if first_error is not None:
+            raise first_error
+        return results
+
+
+def describe(spec: EncodeSpec) -> str:
+    rate = f"crf {spec.crf:g}" if spec.rate_control == "crf" else f"2-pass {spec.bitrate_kbps:.0f} kbps"
+    return f"{spec.width}x{spec.height} {rate}"
+
+
+def analyze(
+    source: str,
+    settings: Settings,
+    ffmpeg: FfmpegInfo,
+    *,
+    on_event: EventSink = _ignore,
+    executor: Any | None = None,
+    title: str | None = None,
+) -> TitleResult:
+    """Analyse one title and return its ladder.
+
+    Raises:
+        InputError: the title cannot be read.
+        FfmpegError: an encode or a metric pass failed.
+        HullError: the measurements do not form a usable hull.
+    """
+    t_start = time.perf_counter()
+    ffmpeg.require_encoder(settings.codec_defaults.encoder)
+    ffmpeg.require_libvmaf()
+    on_event(Event("stage", f"probing {source}"))
+    info = probe(source)
+    t_probe = time.perf_counter() - t_start
+    windows, full_pass = plan_windows(info, settings)
+    specs = plan_grid(info, settings)
+    cache = ResultCache(settings.cache_dir, enabled=settings.use_cache)
+    runner = Runner(info, windows, full_pass, settings, ffmpeg, cache, on_event, executor)
+    try:
+        t0 = time.perf_counter()
+        measured = runner.run(specs, f"encoding and scoring {len(specs)} probe encodes")
+        t_grid = time.perf_counter() - t0
+        points = tuple(to_point(spec, m) for spec, m in sorted(measured.items(), key=_spec_order))
+        hull = upper_hull(points, settings.metric)
+        plan = select_rungs(points, settings.constraints, settings.metric)
+        if not plan.targets:
+            raise HullError(f"{source}: no rung could be placed on the hull; widen --crfs or the constraints")
+        t0 = time.perf_counter()
+        rungs = (
+            calibrate(runner, settings, plan.targets) if settings.calibrate else _uncalibrated(settings, plan)
+        )
+        t_cal = time.perf_counter() - t0
+    finally:
+        runner.close()
+    c = settings.constraints
+    ladder = Ladder(rungs=tuple(rungs), gave_way=plan.gave_way)
+    total = time.perf_counter() - t_start
+    return TitleResult(
+        title=title or Path(source).stem,
+        source=info,
+        settings=settings_document(settings, runner.model, c),
+        tool={
+            "pertitle": __version__,
+            "ffmpeg": ffmpeg.version,
+            "ffmpeg_path": ffmpeg.path,
+            "encoder": str(runner._key_base["encoder"]),
+        },
+        samples=windows,
+        full_pass=full_pass,
+        points=points,
+        hull=hull,
+        ladder=ladder,
+        timings=Timings(
+            probe_s=round(t_probe, 3),
+            prepare_s=round(runner.prepare_s, 3),
+            encode_measure_s=round(t_grid, 3),
+            calibrate_s=round(t_cal, 3),
+            total_s=round(total, 3),
+        ),
+        encodes=runner.encodes,
+        cache_hits=runner.cache_hits,
+    )
+
+
+def _spec_order(item: tuple[EncodeSpec, Measurement]) -> tuple[int, float]:
+    return (item[0].height, -(item[0].crf or 0.0))
+
+
+def to_point(spec: EncodeSpec, m: Measurement) -> RdPoint:
+    return RdPoint(
+        width=spec.width,
+        height=spec.height,
+        crf=float(spec.crf or 0.0),
+        bitrate_kbps=m.bitrate_kbps,
+        vmaf=m.vmaf,
+        psnr=m.psnr,
+        ssim=m.ssim,
+        vmaf_hmean=m.vmaf_hmean,
+        vmaf_p1=m.vmaf_p1,
+        vmaf_p5=m.vmaf_p5,
+    )
+
+
+def _quality(m: Measurement) -> Quality:
+    return Quality(
+        vmaf=m.vmaf, psnr=m.psnr, ssim=m.ssim, vmaf_hmean=m.vmaf_hmean, vmaf_p1=m.vmaf_p1, vmaf_p5=m.vmaf_p5
+    )
+
+
+def calibrate(runner: Runner, settings: Settings, targets: Sequence[Any]) -> list[Rung]:
+    """Encode each chosen rung the way it will be deployed (two-pass, VBV) on the probed part of
+    the title and take that score as the prediction: CRF probes overstate what a capped
+    average-bitrate encode reaches, and a ladder is judged on the deployed encode."""
+    c = settings.constraints
+    specs = {}
+    for t in targets:
+        specs[t] = deployed_spec(
+            settings,
+            t.width,
+            t.height,
+            t.bitrate_kbps,
+            round(t.bitrate_kbps * c.maxrate_factor),
+            round(t.bitrate_kbps * c.bufsize_factor),
+        )
+    measured = runner.run(list(specs.values()), f"checking {len(specs)} rungs with deployed two-pass encodes")
+    rungs = []
+    for t, spec in specs.items():
+        m = measured[spec]
+        rungs.append(
+            Rung(
+                width=t.width,
+                height=t.height,
+                bitrate_kbps=t.bitrate_kbps,
+                maxrate_kbps=float(spec.maxrate_kbps or 0),
+                bufsize_kbps=float(spec.bufsize_kbps or 0),
+                codec=settings.codec,
+                preset=settings.effective_preset,
+                crf=round(t.crf, 2),
+                predicted=_quality(m),
+                hull_predicted=t.hull_predicted,
+                vmaf_per_frame=m.vmaf_per_frame,
+            )
+        )
+    return rungs
+
+
+def _uncalibrated(settings: Settings, plan: Any) -> list[Rung]:
+    c = settings.constraints
+    return [
+        Rung(
+            width=t.width,
+            height=t.height,
+            bitrate_kbps=t.bitrate_kbps,
+            maxrate_kbps=round(t.bitrate_kbps * c.maxrate_factor),
+            bufsize_kbps=round(t.bitrate_kbps * c.bufsize_factor),
+            codec=settings.codec,
+            preset=settings.effective_preset,
+            crf=round(t.crf, 2),
+            predicted=t.hull_predicted,
+            hull_predicted=t.hull_predicted,
+        )
+        for t in plan.targets
+    ]
+
+
+def settings_document(settings: Settings, model: str, constraints: Any) -> dict[str, object]:
+    """The result-affecting settings, as written into the ladder document."""
+    return {
+        "codec": settings.codec,
+        "encoder": settings.codec_defaults.encoder,
+        "preset": settings.effective_preset,
+        "heights": list(settings.heights) if settings.heights else None,
+        "crfs": [float(c) for c in settings.effective_crfs],
+        "sample_count": settings.sample_count,
+        "sample_duration_s": settings.sample_duration_s,
+        "full_pass_below_s": settings.full_pass_below_s,
+        "scaler": settings.scaler,
+        "vmaf_model": model,
+        "metric": settings.metric,
+        "gop_s": settings.gop_s,
+        "rate_control": "two-pass average bitrate with VBV (maxrate, bufsize)",
+        "constraints": dataclasses.asdict(constraints),
+    }

@@ -1,0 +1,94 @@
+"""Pure planning: which parts of the title to probe and which encodes to run."""
+
+from __future__ import annotations
+
+from pertitle.config import STANDARD_HEIGHTS, Settings
+from pertitle.errors import ConfigError
+from pertitle.models import EncodeSpec, MediaInfo, Resolution, SampleWindow
+
+
+def plan_windows(info: MediaInfo, settings: Settings) -> tuple[tuple[SampleWindow, ...], bool]:
+    """Evenly spaced sample windows, or the whole title (returned as one window) when it is short
+    or the samples would cover most of it anyway. Returns (windows, full_pass)."""
+    duration = info.duration_s
+    total = settings.sample_count * settings.sample_duration_s
+    if duration <= settings.full_pass_below_s or total >= settings.full_pass_coverage * duration:
+        return (SampleWindow(0, 0.0, round(duration, 3)),), True
+    span = duration / settings.sample_count
+    windows = []
+    for i in range(settings.sample_count):
+        centre = (i + 0.5) * span
+        start = min(max(0.0, centre - settings.sample_duration_s / 2), duration - settings.sample_duration_s)
+        windows.append(SampleWindow(i, round(start, 3), round(settings.sample_duration_s, 3)))
+    return tuple(windows), False
+
+
+def even(x: float) -> int:
+    return max(2, round(x / 2.0) * 2)
+
+
+def plan_resolutions(info: MediaInfo, settings: Settings) -> tuple[Resolution, ...]:
+    """Standard heights at or below the source plus the source's own height; widths keep the
+    display aspect, rounded to even numbers (4:2:0 needs them).
+
+    Raises:
+        ConfigError: every requested height is above the source.
+    """
+    if settings.heights is not None:
+        heights = sorted({h for h in settings.heights if h <= info.height})
+        if not heights:
+            asked = ", ".join(str(h) for h in settings.heights)
+            raise ConfigError(f"heights: none of {asked} is at or below the source height {info.height}")
+    else:
+        heights = sorted({h for h in STANDARD_HEIGHTS if h <= info.height} | {info.height})
+    out = []
+    for h in heights:
+        if h == info.height:
+            out.append(Resolution(info.width, info.height))
+        else:
+            out.append(Resolution(even(h * info.display_aspect), even(h)))
+    return tuple(out)
+
+
+def plan_grid(info: MediaInfo, settings: Settings) -> tuple[EncodeSpec, ...]:
+    """The CRF probe encodes: every resolution x every CRF, cheapest first."""
+    specs = []
+    for res in plan_resolutions(info, settings):
+        for crf in sorted(settings.effective_crfs, reverse=True):
+            specs.append(
+                EncodeSpec(
+                    codec=settings.codec,
+                    preset=settings.effective_preset,
+                    width=res.width,
+                    height=res.height,
+                    rate_control="crf",
+                    crf=float(crf),
+                    gop_s=settings.gop_s,
+                    scaler=settings.scaler,
+                )
+            )
+    return tuple(specs)
+
+
+def deployed_spec(
+    settings: Settings, width: int, height: int, bitrate_kbps: float, maxrate_kbps: float, bufsize_kbps: float
+) -> EncodeSpec:
+    """The rendition as it will be deployed: two-pass at the rung bitrate with its VBV."""
+    return EncodeSpec(
+        codec=settings.codec,
+        preset=settings.effective_preset,
+        width=width,
+        height=height,
+        rate_control="abr2pass",
+        bitrate_kbps=bitrate_kbps,
+        maxrate_kbps=maxrate_kbps,
+        bufsize_kbps=bufsize_kbps,
+        gop_s=settings.gop_s,
+        scaler=settings.scaler,
+    )
+
+
+def vmaf_model_for(info: MediaInfo, settings: Settings) -> str:
+    if settings.vmaf_model:
+        return settings.vmaf_model
+    return "vmaf_4k_v0.6.1" if min(info.width, info.height) > 1440 else "vmaf_v0.6.1"

@@ -1,0 +1,163 @@
+"""File -> MediaInfo, with PyAV (the imageio-ffmpeg wheel ships no ffprobe).
+
+Every way a file can be unusable becomes one InputError line that says what to do.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from pertitle.errors import InputError
+from pertitle.models import MediaInfo
+
+_MAX_FRAMES_TO_DECODE = 3
+
+
+def probe(path: str | os.PathLike[str]) -> MediaInfo:
+    """Describe the first video stream of `path` as it is displayed.
+
+    Raises:
+        InputError: missing path, a directory, no video stream, unreadable/truncated data, zero duration.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: no such file; check the path")
+    if p.is_dir():
+        raise InputError(f"{p}: is a directory, not a video file; name a file (or use 'pertitle batch')")
+    size = p.stat().st_size
+    if size == 0:
+        raise InputError(f"{p}: the file is empty")
+    try:
+        import av
+    except ImportError as exc:  # pragma: no cover - av is a hard dependency
+        raise InputError(f"cannot probe {p}: PyAV is not installed ({exc}); pip install av") from None
+    try:
+        container = av.open(str(p), metadata_errors="ignore")
+    except Exception as exc:
+        raise InputError(
+            f"{p}: not a readable video file ({_short(exc)}); is it truncated or corrupt?"
+        ) from None
+    with container:
+        if not container.streams.video:
+            raise InputError(f"{p}: has no video stream (audio or data only); give a file with video")
+        stream = container.streams.video[0]
+        return _describe(p, size, container, stream)
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:160]
+
+
+def _describe(p: Path, size: int, container: Any, stream: Any) -> MediaInfo:
+    ctx = stream.codec_context
+    coded_w, coded_h = int(ctx.width or 0), int(ctx.height or 0)
+    rotation = 0
+    decoded = 0
+    first_pts_s: float | None = None
+    try:
+        for frame in container.decode(stream):
+            decoded += 1
+            rotation = round(getattr(frame, "rotation", 0) or 0) % 360
+            coded_w, coded_h = coded_w or frame.width, coded_h or frame.height
+            if frame.time is not None and first_pts_s is None:
+                first_pts_s = float(frame.time)
+            if decoded >= _MAX_FRAMES_TO_DECODE:
+                break
+    except Exception as exc:
+        raise InputError(
+            f"{p}: video data cannot be decoded ({_short(exc)}); the file is truncated or corrupt"
+        ) from None
+    if decoded == 0:
+        raise InputError(f"{p}: no video frame could be decoded; the file is truncated or corrupt")
+    if coded_w <= 0 or coded_h <= 0:
+        raise InputError(f"{p}: the video stream has no frame size")
+
+    sar = stream.sample_aspect_ratio or ctx.sample_aspect_ratio
+    sar_f = float(sar) if sar and float(sar) > 0 else 1.0
+    # Anamorphic sources are displayed at coded_w * SAR; pertitle works in display pixels.
+    disp_w = _even(coded_w * sar_f)
+    disp_h = coded_h
+    if rotation in (90, 270):
+        disp_w, disp_h = disp_h, disp_w
+    aspect = disp_w / disp_h
+
+    fps = _fps(stream)
+    duration = _duration_s(container, stream)
+    if duration <= 0 or not math.isfinite(duration):
+        raise InputError(
+            f"{p}: the video has zero or unknown duration; remux it (ffmpeg -i IN -c copy OUT.mkv)"
+        )
+    frames = int(stream.frames or 0) or max(1, round(duration * fps))
+    _check_tail(p, container, stream, duration)
+
+    fmt = ctx.format
+    pix_fmt = fmt.name if fmt is not None else str(ctx.pix_fmt or "unknown")
+    bit_depth = 8
+    if fmt is not None and fmt.components:
+        bit_depth = int(fmt.components[0].bits)
+    return MediaInfo(
+        path=str(p),
+        width=disp_w,
+        height=disp_h,
+        display_aspect=round(aspect, 6),
+        fps=round(fps, 6),
+        duration_s=round(duration, 6),
+        frame_count=frames,
+        pix_fmt=pix_fmt,
+        bit_depth=bit_depth,
+        rotation_deg=rotation,
+        codec=str(ctx.name),
+        size_bytes=size,
+    )
+
+
+def _check_tail(p: Path, container: Any, stream: Any, duration: float) -> None:
+    """A truncated file still declares its full duration: seek near the end and look for frames there."""
+    if duration < 2.0 or not stream.time_base:
+        return
+    target = duration * 0.9
+    start = float(stream.start_time * stream.time_base) if stream.start_time else 0.0
+    last_seen = -1.0
+    try:
+        container.seek(int((start + target) / stream.time_base), stream=stream, backward=True)
+        for i, frame in enumerate(container.decode(stream)):
+            if frame.time is not None:
+                last_seen = max(last_seen, float(frame.time) - start)
+            if last_seen >= target or i > 600:
+                break
+    except Exception:
+        # Some demuxer/decoder pairs (Theora in Ogg) cannot decode right after a seek; the
+        # full decode during preparation still reports real damage, so skip the check here.
+        return
+    if last_seen < duration * 0.8 - 1.0:
+        seen = f"{last_seen:.1f} s" if last_seen >= 0 else "no frame"
+        raise InputError(
+            f"{p}: declares {duration:.1f} s of video but its data ends early (found {seen} near the end); "
+            "the file is truncated: re-copy or re-export it"
+        )
+
+
+def _even(x: float) -> int:
+    return max(2, round(x / 2.0) * 2)
+
+
+def _fps(stream: Any) -> float:
+    for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
+        if rate:
+            value = float(Fraction(rate))
+            if 0 < value < 1000:
+                return value
+    return 25.0
+
+
+def _duration_s(container: Any, stream: Any) -> float:
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    if container.duration:
+        return float(container.duration) / 1_000_000.0
+    return 0.0
