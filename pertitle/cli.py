@@ -331,3 +331,6 @@ def main() -> None:
     except KeyboardInterrupt:  # pragma: no cover - Ctrl-C outside a command
         sys.stderr.write("interrupted\n")
         sys.exit(130)
+
+
+# Further commands live in pertitle/clicmd/ (one module each) and are registered here.

@@ -1,0 +1,1 @@
+"""Typer commands beyond analyze and doctor, one module each; registered in pertitle.cli."""
