@@ -334,3 +334,8 @@ def main() -> None:
 
 
 # Further commands live in pertitle/clicmd/ (one module each) and are registered here.
+from pertitle.clicmd import report as _report_cmd  # noqa: E402  (after app exists; light: imports are lazy)
+
+app.command(name="report", help="Show a saved analysis again; --html/--png write a self-contained report.")(
+    _report_cmd.report
+)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,20 @@ from typing import Any
 import yaml
 
 from pertitle.cache import atomic_write_text
-from pertitle.models import RdPoint, TitleResult
+from pertitle.errors import InputError
+from pertitle.models import (
+    METRICS,
+    Crossover,
+    Hull,
+    Ladder,
+    MediaInfo,
+    Quality,
+    RdPoint,
+    Rung,
+    SampleWindow,
+    Timings,
+    TitleResult,
+)
 
 SCHEMA_ID = "pertitle.ladder/v1"
 
@@ -164,3 +178,195 @@ def validate_document(doc: dict[str, Any]) -> None:
     import jsonschema
 
     jsonschema.validate(doc, load_schema())
+
+
+def from_document(doc: Any) -> TitleResult:
+    """The inverse of `to_document`: a v1 ladder document (parsed JSON or YAML) -> TitleResult.
+
+    The document is validated against the shipped schema first. Numbers the document stores as null
+    (a non-finite value when written) come back as NaN; optional fields that are absent take neutral
+    values (0, "", NaN for unknown qualities). Hull vertices are matched to the measured points by
+    (height, crf, bitrate); `Hull.dominated` is every point not on the hull. Values are those the
+    document holds (rounded as written), so `to_document(from_document(d)) == d` for a written `d`.
+
+    Raises:
+        InputError: one line, when `doc` is not a valid `pertitle.ladder/v1` document.
+    """
+    _check_ladder_document(doc)
+    try:
+        return _result_from(doc)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise InputError(f"not a valid {SCHEMA_ID} document: {_one_line(str(exc))}") from None
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _check_ladder_document(doc: Any) -> None:
+    import jsonschema
+
+    if not isinstance(doc, dict):
+        raise InputError(f"not a {SCHEMA_ID} document: expected a mapping, got {type(doc).__name__}")
+    if doc.get("schema") != SCHEMA_ID:
+        raise InputError(f"not a {SCHEMA_ID} document: schema is {_one_line(repr(doc.get('schema')), 60)}")
+    try:
+        validate_document(doc)
+    except jsonschema.ValidationError as exc:
+        where = "/".join(str(part) for part in exc.absolute_path) or "(top level)"
+        raise InputError(f"not a valid {SCHEMA_ID} document: {where}: {_one_line(exc.message)}") from None
+
+
+def _float(value: Any) -> float:
+    """A stored number; null (written for NaN/inf) comes back as NaN."""
+    if value is None:
+        return math.nan
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"expected a number, got {_one_line(repr(value), 40)}")
+    return float(value)
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"expected an integer, got {_one_line(repr(value), 40)}")
+    return value
+
+
+def _quality(raw: dict[str, Any] | None) -> Quality:
+    raw = raw or {}
+    return Quality(
+        vmaf=_float(raw.get("vmaf")),
+        psnr=_float(raw.get("psnr")),
+        ssim=_float(raw.get("ssim")),
+        vmaf_hmean=_float(raw.get("vmaf_hmean")),
+        vmaf_p1=_float(raw.get("vmaf_p1")),
+        vmaf_p5=_float(raw.get("vmaf_p5")),
+    )
+
+
+def _with_metric(point: RdPoint, metric: str, value: float) -> RdPoint:
+    fields: dict[str, Any] = {metric: value}
+    return replace(point, **fields)
+
+
+def _result_from(doc: dict[str, Any]) -> TitleResult:
+    src = doc["source"]
+    width, height = _int(src["width"]), _int(src["height"])
+    source = MediaInfo(
+        path=str(src["path"]),
+        width=width,
+        height=height,
+        display_aspect=_float(src.get("display_aspect", width / height)),
+        fps=_float(src["fps"]),
+        duration_s=_float(src["duration_s"]),
+        frame_count=_int(src.get("frame_count", 0)),
+        pix_fmt=str(src.get("pix_fmt", "")),
+        bit_depth=_int(src.get("bit_depth", 8)),
+        rotation_deg=_int(src.get("rotation_deg", 0)),
+        codec=str(src.get("codec", "")),
+        size_bytes=_int(src.get("size_bytes", 0)),
+    )
+    points = tuple(
+        RdPoint(
+            width=_int(p["width"]),
+            height=_int(p["height"]),
+            crf=_float(p["crf"]),
+            bitrate_kbps=_float(p["bitrate_kbps"]),
+            vmaf=_float(p["vmaf"]),
+            psnr=_float(p["psnr"]),
+            ssim=_float(p["ssim"]),
+            vmaf_hmean=_float(p.get("vmaf_hmean")),
+            vmaf_p1=_float(p.get("vmaf_p1")),
+            vmaf_p5=_float(p.get("vmaf_p5")),
+        )
+        for p in doc["points"]
+    )
+
+    raw_hull = doc["hull"]
+    metric = str(raw_hull["metric"])
+    if metric not in METRICS:
+        raise ValueError(f"hull.metric: unknown metric {metric!r} (expected one of {', '.join(METRICS)})")
+    by_key = {_point_key(p): p for p in points}
+    vertices: list[RdPoint] = []
+    for v in raw_hull["vertices"]:
+        vertex = RdPoint(
+            width=_int(v["width"]),
+            height=_int(v["height"]),
+            crf=_float(v["crf"]),
+            bitrate_kbps=_float(v["bitrate_kbps"]),
+            vmaf=math.nan,
+            psnr=math.nan,
+            ssim=math.nan,
+            vmaf_hmean=math.nan,
+            vmaf_p1=math.nan,
+            vmaf_p5=math.nan,
+        )
+        # The point the vertex was; a vertex with no point keeps only its hull metric.
+        match = by_key.get(_point_key(vertex))
+        vertices.append(match if match is not None else _with_metric(vertex, metric, _float(v["value"])))
+    on_hull = {_point_key(p) for p in vertices}
+    hull = Hull(
+        metric=metric,
+        vertices=tuple(vertices),
+        dominated=tuple(p for p in points if _point_key(p) not in on_hull),
+        crossovers=tuple(
+            Crossover(
+                low_height=_int(c["low_height"]),
+                high_height=_int(c["high_height"]),
+                bitrate_kbps=_float(c["bitrate_kbps"]),
+            )
+            for c in raw_hull["crossovers"]
+        ),
+    )
+
+    settings: dict[str, Any] = doc["settings"]
+    rungs = tuple(
+        Rung(
+            width=_int(r["width"]),
+            height=_int(r["height"]),
+            bitrate_kbps=_float(r["bitrate_kbps"]),
+            maxrate_kbps=_float(r["maxrate_kbps"]),
+            bufsize_kbps=_float(r["bufsize_kbps"]),
+            codec=str(r["codec"]),
+            preset=str(r.get("preset", settings.get("preset") or "")),
+            crf=_float(r["crf"]),
+            predicted=_quality(r["predicted"]),
+            hull_predicted=_quality(r.get("hull_predicted")),
+            vmaf_per_frame=tuple(_float(x) for x in r.get("vmaf_per_frame", ())),
+        )
+        for r in doc["rungs"]
+    )
+    ladder = Ladder(rungs=rungs, gave_way=tuple(str(g) for g in doc.get("gave_way", ())))
+
+    samples = doc["samples"]
+    windows = tuple(
+        SampleWindow(
+            index=_int(w.get("index", i)),
+            start_s=_float(w["start_s"]),
+            duration_s=_float(w["duration_s"]),
+        )
+        for i, w in enumerate(samples["windows"])
+    )
+    t = doc["timings"]
+    timings = Timings(
+        probe_s=_float(t.get("probe_s", 0.0)),
+        prepare_s=_float(t.get("prepare_s", 0.0)),
+        encode_measure_s=_float(t.get("encode_measure_s", 0.0)),
+        calibrate_s=_float(t.get("calibrate_s", 0.0)),
+        total_s=_float(t["total_s"]),
+    )
+    return TitleResult(
+        title=str(doc["title"]),
+        source=source,
+        settings=dict(settings),
+        tool={str(k): str(v) for k, v in doc["tool"].items()},
+        samples=windows,
+        full_pass=bool(samples["full_pass"]),
+        points=points,
+        hull=hull,
+        ladder=ladder,
+        timings=timings,
+        encodes=_int(t["encodes"]),
+        cache_hits=_int(t["cache_hits"]),
+    )

@@ -1,0 +1,181 @@
+"""`pertitle report LADDER.json`: show a saved analysis again, and write it as an HTML page or a PNG.
+
+Reads a `pertitle.ladder/v1` document (JSON or YAML, as `analyze --out` writes), prints the same view
+as the end of `analyze`, and with `--html`/`--png` writes self-contained report files. A comparison
+(`--compare`, the JSON of `pertitle compare --json`) or a reference ladder (`--reference`) is drawn
+over the curves. Errors in the inputs are one line on stderr and exit 2.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from pertitle.errors import InputError, PertitleError
+
+T = TypeVar("T")
+
+__all__ = ["atomic_write_bytes", "load_document", "report"]
+
+
+def _consoles() -> tuple[Console, Console]:
+    no_color = bool(os.environ.get("NO_COLOR"))
+    return (
+        Console(no_color=no_color, highlight=False, soft_wrap=False),
+        Console(stderr=True, no_color=no_color, highlight=False),
+    )
+
+
+def _fail(err: Console, message: str, code: int = 2) -> typer.Exit:
+    err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write via a temp file in the same directory and rename over the target (as atomic_write_text)."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="." + target.name + ".", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_document(path: Path) -> Any:
+    """Parse a JSON (`.json`) or YAML (anything else) file.
+
+    Raises:
+        PertitleError: an InputError of one line: missing, unreadable or unparsable file.
+    """
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory, expected a ladder document") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read: {exc}") from None
+    if path.suffix.lower() == ".json":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(
+                f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+            ) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise InputError(f"{path}: invalid YAML{where}: {problem}") from None
+
+
+def _parse(path: Path, parse: Callable[[Any], T]) -> T:
+    """Load `path` and parse the document; a message about the content names the file first.
+
+    Raises:
+        InputError: one line.
+    """
+    doc = load_document(path)  # its messages name the file already
+    try:
+        return parse(doc)
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from None
+
+
+def report(
+    ladder: Annotated[Path, typer.Argument(help="A ladder document written by analyze (.json or .yaml).")],
+    html_out: Annotated[
+        Path | None, typer.Option("--html", help="Write a self-contained HTML report (works offline).")
+    ] = None,
+    png_out: Annotated[
+        Path | None, typer.Option("--png", help="Write the curves and per-frame VMAF as one PNG image.")
+    ] = None,
+    compare: Annotated[
+        Path | None,
+        typer.Option(
+            "--compare",
+            help="A `pertitle compare --json` document: draw both measured ladders and the BD-rate.",
+        ),
+    ] = None,
+    reference: Annotated[
+        str | None,
+        typer.Option(
+            "--reference",
+            help="A reference ladder (a bundled name such as apple_hls_h264, or a YAML file): "
+            "mark its bitrates.",
+        ),
+    ] = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Only write the files; no report in the terminal.")
+    ] = False,
+) -> None:
+    """Show a saved analysis; with --html/--png, write it as a report file."""
+    out, err = _consoles()
+    from pertitle.reference import cap_to_source, load_reference
+    from pertitle.report import serialize
+    from pertitle.report.plots import comparison_from_document
+
+    try:
+        result = _parse(ladder, serialize.from_document)
+        comparison = _parse(compare, comparison_from_document) if compare is not None else None
+        ref = (
+            cap_to_source(load_reference(reference), result.source.width, result.source.height)
+            if reference is not None
+            else None
+        )
+    except PertitleError as exc:
+        raise _fail(err, str(exc)) from None
+    if comparison is not None and comparison.title and comparison.title != result.title:
+        err.print(
+            f"warning: {compare} compares title {comparison.title!r}, not {result.title!r}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+
+    if not quiet:
+        from pertitle.report.terminal import render_result
+
+        render_result(result, out)
+        if comparison is not None:
+            bd = comparison.bd_rate_vmaf_pct
+            shown = f"{bd:+.1f}%" if bd is not None else "n/a (" + "; ".join(comparison.reasons) + ")"
+            out.print(
+                f"\nBD-rate on VMAF against {comparison.reference.name}: {shown}",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
+
+    try:
+        if png_out is not None:
+            from pertitle.report import plots
+
+            fig = plots.report_figure(result, comparison=comparison, reference=ref)
+            atomic_write_bytes(png_out, plots.figure_png(fig))
+            err.print(f"wrote {png_out}", markup=False, highlight=False, soft_wrap=True)
+        if html_out is not None:
+            from pertitle.cache import atomic_write_text
+            from pertitle.report.html import render_html
+
+            atomic_write_text(html_out, render_html(result, comparison=comparison, reference=ref))
+            err.print(f"wrote {html_out}", markup=False, highlight=False, soft_wrap=True)
+    except OSError as exc:
+        raise _fail(err, f"cannot write {exc.filename or 'the report'}: {exc.strerror or exc}") from None

@@ -1,0 +1,679 @@
+"""Figures for report files: rate-quality curves with the hull and the ladder, and per-frame VMAF.
+
+Pure figure building: every public function takes the data and returns a new matplotlib `Figure`
+drawn on the Agg canvas. Nothing here touches pyplot or its global state, writes a file or prints,
+so figures can be built from several threads and in tests. The y axis is always VMAF (the metric a
+reference ladder's measurements and the deployed-encode check share); when the hull was built on
+another metric, the legend says so.
+
+Also here: the data classes the figures take beyond a `TitleResult` (a measured comparison with a
+reference ladder) and `comparison_from_document`, which reads the `pertitle.compare/v1` document that
+`pertitle compare --json` writes.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure, SubFigure
+from matplotlib.text import Annotation, Text
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+from matplotlib.transforms import Bbox, blended_transform_factory
+
+from pertitle.errors import InputError
+from pertitle.models import Rung, TitleResult
+from pertitle.reference import ReferenceLadder
+
+__all__ = [
+    "COMPARE_SCHEMA_ID",
+    "Comparison",
+    "MeasuredLadder",
+    "MeasuredRung",
+    "comparison_from_document",
+    "figure_png",
+    "per_frame_figure",
+    "rate_quality_figure",
+    "report_figure",
+    "rung_percentiles",
+]
+
+COMPARE_SCHEMA_ID = "pertitle.compare/v1"
+
+# Tableau colours, one per resolution (by rising height); the ladder and comparisons use black/grey.
+_COLOURS = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#17becf",
+    "#bcbd22",
+    "#7f7f7f",
+)
+_RQ_SIZE_IN = (11.0, 6.4)
+_FRAME_ROW_IN = 1.35
+
+
+# --------------------------------------------------------------------------------------------------
+# Inputs
+
+
+@dataclass(frozen=True)
+class MeasuredRung:
+    """One rung of a ladder as encoded and scored on the title."""
+
+    width: int
+    height: int
+    bitrate_kbps: float
+    vmaf: float
+
+
+@dataclass(frozen=True)
+class MeasuredLadder:
+    name: str
+    rungs: tuple[MeasuredRung, ...]
+    total_kbps: float | None
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A per-title ladder and a reference ladder, both measured on the same title.
+
+    `bd_rate_*_pct` is negative when the per-title ladder needs fewer bits for the same quality; None
+    when it could not be computed, and `reasons` says why.
+    """
+
+    title: str
+    ladder: MeasuredLadder
+    reference: MeasuredLadder
+    bd_rate_vmaf_pct: float | None
+    bd_rate_psnr_pct: float | None
+    reasons: tuple[str, ...]
+    bd_vmaf: float | None
+    bits_saved_pct: float | None
+
+
+def comparison_from_document(doc: Any) -> Comparison:
+    """Read a `pertitle.compare/v1` document (as written by `pertitle compare --json`).
+
+    Only what the report shows is read: each ladder's name, measured rungs (width, height,
+    bitrate_kbps, vmaf) and total, and the BD figures. Other fields are ignored.
+
+    Raises:
+        InputError: one line naming the field, when `doc` is not such a document.
+    """
+    if not isinstance(doc, dict):
+        raise InputError(f"not a {COMPARE_SCHEMA_ID} document: expected a mapping, got {type(doc).__name__}")
+    if doc.get("schema") != COMPARE_SCHEMA_ID:
+        raise InputError(f"not a {COMPARE_SCHEMA_ID} document: schema is {_short(repr(doc.get('schema')))}")
+    bd = doc.get("bd_rate")
+    if not isinstance(bd, dict):
+        raise InputError(f"not a valid {COMPARE_SCHEMA_ID} document: bd_rate: expected a mapping")
+    reasons = bd.get("reasons", [])
+    if not isinstance(reasons, list):
+        raise InputError(f"not a valid {COMPARE_SCHEMA_ID} document: bd_rate.reasons: expected a list")
+    return Comparison(
+        title=str(doc.get("title", "")),
+        ladder=_measured_ladder(doc.get("ladder"), "ladder"),
+        reference=_measured_ladder(doc.get("reference"), "reference"),
+        bd_rate_vmaf_pct=_optional_number(bd.get("vmaf_pct"), "bd_rate.vmaf_pct"),
+        bd_rate_psnr_pct=_optional_number(bd.get("psnr_pct"), "bd_rate.psnr_pct"),
+        reasons=tuple(" ".join(str(r).split()) for r in reasons),
+        bd_vmaf=_optional_number(doc.get("bd_vmaf"), "bd_vmaf"),
+        bits_saved_pct=_optional_number(doc.get("bits_saved_pct"), "bits_saved_pct"),
+    )
+
+
+def _short(text: str, limit: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _bad(where: str, what: str, value: Any) -> InputError:
+    return InputError(f"not a valid {COMPARE_SCHEMA_ID} document: {where}: {what}, got {_short(repr(value))}")
+
+
+def _optional_number(value: Any, where: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise _bad(where, "expected a number or null", value)
+    return float(value)
+
+
+def _measured_ladder(raw: Any, where: str) -> MeasuredLadder:
+    if not isinstance(raw, dict):
+        raise _bad(where, "expected a mapping", raw)
+    measured = raw.get("measured")
+    if not isinstance(measured, list):
+        raise _bad(f"{where}.measured", "expected a list", measured)
+    rungs: list[MeasuredRung] = []
+    for i, item in enumerate(measured):
+        at = f"{where}.measured[{i}]"
+        if not isinstance(item, dict):
+            raise _bad(at, "expected a mapping", item)
+        for key in ("width", "height"):
+            v = item.get(key)
+            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+                raise _bad(f"{at}.{key}", "expected a positive integer", v)
+        kbps = _optional_number(item.get("bitrate_kbps"), f"{at}.bitrate_kbps")
+        vmaf = _optional_number(item.get("vmaf"), f"{at}.vmaf")
+        rungs.append(
+            MeasuredRung(
+                width=item["width"],
+                height=item["height"],
+                bitrate_kbps=math.nan if kbps is None else kbps,
+                vmaf=math.nan if vmaf is None else vmaf,
+            )
+        )
+    return MeasuredLadder(
+        name=" ".join(str(raw.get("name") or where).split()),
+        rungs=tuple(rungs),
+        total_kbps=_optional_number(raw.get("total_kbps"), f"{where}.total_kbps"),
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Small helpers
+
+
+def _new_figure(width_in: float, height_in: float) -> Figure:
+    fig = Figure(figsize=(width_in, height_in), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)  # attaches itself to the figure: text extents and savefig work, no pyplot
+    return fig
+
+
+def figure_png(fig: Figure, *, dpi: int = 110) -> bytes:
+    """The figure as PNG bytes (white background, no timestamp in the metadata)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, facecolor="white", metadata={"Software": None})
+    return buf.getvalue()
+
+
+def _finite(*values: float) -> bool:
+    return all(math.isfinite(v) for v in values)
+
+
+def _kbps_label(kbps: float) -> str:
+    return f"{kbps:,.0f} kbps" if kbps >= 100 else f"{kbps:.3g} kbps"
+
+
+def _rung_quality(rung: Rung) -> float:
+    """The VMAF the rung is drawn at: the deployed-encode value, else the hull's."""
+    return rung.predicted.vmaf if math.isfinite(rung.predicted.vmaf) else rung.hull_predicted.vmaf
+
+
+def rung_percentiles(rung: Rung) -> tuple[float, float, float] | None:
+    """(mean, 1st percentile, 5th percentile) of the rung's per-frame VMAF; None without frames.
+
+    Percentiles as `measure` computes them (numpy's linear interpolation), over the frames drawn.
+    """
+    frames = np.asarray([v for v in rung.vmaf_per_frame if math.isfinite(v)], dtype=float)
+    if frames.size == 0:
+        return None
+    return float(frames.mean()), float(np.percentile(frames, 1)), float(np.percentile(frames, 5))
+
+
+# --------------------------------------------------------------------------------------------------
+# Rate-quality
+
+
+def rate_quality_figure(
+    result: TitleResult,
+    *,
+    comparison: Comparison | None = None,
+    reference: ReferenceLadder | None = None,
+) -> Figure:
+    """VMAF against bitrate (log x): each resolution's measured curve, the hull, the chosen rungs
+    (numbered like the ladder table and labelled with resolution and kbps) and the crossovers.
+
+    With `comparison`, both ladders' measured curves are drawn and the BD-rate is written in the plot.
+    With `reference` (and no comparison), the reference rungs' bitrates are marked on the x axis.
+    """
+    fig = _new_figure(*_RQ_SIZE_IN)
+    _draw_rate_quality(fig, result, comparison, reference)
+    return fig
+
+
+def _draw_rate_quality(
+    fig: Figure | SubFigure,
+    result: TitleResult,
+    comparison: Comparison | None,
+    reference: ReferenceLadder | None,
+) -> None:
+    ax = fig.add_subplot()
+    metric = result.hull.metric
+    xs: list[float] = []
+    ys: list[float] = []
+
+    by_size: dict[tuple[int, int], list[tuple[float, float]]] = {}
+    for p in result.points:
+        if _finite(p.bitrate_kbps, p.vmaf) and p.bitrate_kbps > 0:
+            by_size.setdefault((p.height, p.width), []).append((p.bitrate_kbps, p.vmaf))
+    for i, ((h, w), pts) in enumerate(sorted(by_size.items())):
+        pts.sort()
+        x, y = zip(*pts, strict=True)
+        ax.plot(x, y, marker="o", ms=5, lw=1.6, color=_COLOURS[i % len(_COLOURS)], label=f"{w}x{h}", zorder=3)
+        xs += x
+        ys += y
+
+    hull = [
+        (v.bitrate_kbps, v.vmaf)
+        for v in result.hull.vertices
+        if _finite(v.bitrate_kbps, v.vmaf) and v.bitrate_kbps > 0
+    ]
+    if hull:
+        hull.sort()
+        hx, hy = zip(*hull, strict=True)
+        hull_label = "convex hull" if metric == "vmaf" else f"convex hull (built on {metric})"
+        ax.plot(hx, hy, color="black", lw=3.2, alpha=0.22, label=hull_label, zorder=2, solid_capstyle="round")
+
+    rung_xy: list[tuple[int, Rung, float, float]] = []
+    for n, r in enumerate(result.ladder.rungs, start=1):
+        q = _rung_quality(r)
+        if _finite(r.bitrate_kbps, q) and r.bitrate_kbps > 0:
+            rung_xy.append((n, r, r.bitrate_kbps, q))
+    if rung_xy:
+        ax.scatter(
+            [x for _, _, x, _ in rung_xy],
+            [y for _, _, _, y in rung_xy],
+            s=110,
+            marker="D",
+            facecolor="gold",
+            edgecolor="black",
+            linewidth=1.2,
+            zorder=6,
+            label="chosen rungs (deployed encode)",
+        )
+        xs += [x for _, _, x, _ in rung_xy]
+        ys += [y for _, _, _, y in rung_xy]
+
+    if comparison is not None:
+        for ladder, colour, line, marker in (
+            (comparison.ladder, "black", "-", "s"),
+            (comparison.reference, "#555555", "--", "^"),
+        ):
+            pts = sorted(
+                (r.bitrate_kbps, r.vmaf)
+                for r in ladder.rungs
+                if _finite(r.bitrate_kbps, r.vmaf) and r.bitrate_kbps > 0
+            )
+            if not pts:
+                continue
+            x, y = zip(*pts, strict=True)
+            ax.plot(
+                x,
+                y,
+                color=colour,
+                ls=line,
+                marker=marker,
+                lw=1.3,
+                ms=6,
+                mfc="white",
+                zorder=4,
+                label=f"{ladder.name} (measured)",
+            )
+            xs += x
+            ys += y
+
+    if not xs:
+        ax.text(
+            0.5,
+            0.5,
+            "no finite rate-quality points to plot",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+        )
+        ax.set_axis_off()
+        return
+
+    _set_axes(ax, xs, ys, reference if comparison is None else None)
+    if reference is not None and comparison is None:
+        _mark_reference(ax, reference)
+    _mark_crossovers(ax, result)
+    # Legend and comparison outside the plot, on the right: inside they would hide markers or labels.
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize=8.5, framealpha=1.0)
+    if comparison is not None:
+        ax.text(
+            1.01,
+            0.0,
+            _comparison_text(comparison),
+            transform=ax.transAxes,
+            ha="left",
+            va="bottom",
+            fontsize=8.5,
+            bbox={"boxstyle": "round,pad=0.4", "facecolor": "white", "edgecolor": "#999999"},
+            zorder=8,
+        )
+    ax.set_title(f"{result.title}: VMAF vs bitrate", loc="left", fontsize=12, fontweight="bold")
+    _label_rungs(fig, ax, rung_xy, list(zip(xs, ys, strict=True)))
+
+
+def _set_axes(ax: Axes, xs: Sequence[float], ys: Sequence[float], reference: ReferenceLadder | None) -> None:
+    x_lo, x_hi = min(xs), max(xs)
+    if reference is not None:
+        ref = [r.bitrate_kbps for r in reference.rungs]
+        x_lo, x_hi = min(x_lo, *ref), max(x_hi, *ref)
+    pad = 1.25 if x_hi / x_lo > 1.01 else 2.0
+    ax.set_xscale("log")
+    ax.set_xlim(x_lo / pad, x_hi * pad)
+    decades = math.log10(x_hi / x_lo)
+    subs = (1.0, 2.0, 5.0) if decades > 1.2 else (1.0, 1.5, 2.0, 3.0, 5.0, 7.0)
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=subs))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.0f}" if v >= 1 else f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    y_lo, y_hi = min(ys), max(ys)
+    span = max(y_hi - y_lo, 5.0)
+    # Room above for the crossover labels, below for the reference markers and rung labels.
+    ax.set_ylim(max(-5.0, y_lo - 0.18 * span), min(110.0, y_hi + 0.16 * span))
+    ax.set_xlabel("bitrate (kbps, log scale)")
+    ax.set_ylabel("VMAF")
+    ax.grid(True, which="major", color="#dddddd", lw=0.8)
+    ax.set_axisbelow(True)
+
+
+def _mark_crossovers(ax: Axes, result: TitleResult) -> None:
+    lo, hi = ax.get_xlim()
+    top = blended_transform_factory(ax.transData, ax.transAxes)
+    labelled = False
+    for c in sorted(result.hull.crossovers, key=lambda c: c.bitrate_kbps):
+        if not (math.isfinite(c.bitrate_kbps) and lo < c.bitrate_kbps < hi):
+            continue
+        ax.axvline(
+            c.bitrate_kbps,
+            color="#888888",
+            ls=":",
+            lw=1.1,
+            zorder=1,
+            label=None if labelled else "crossover (higher resolution wins)",
+        )
+        labelled = True
+        ax.text(
+            c.bitrate_kbps,
+            0.99,
+            f" {c.low_height}p→{c.high_height}p at {c.bitrate_kbps:,.0f} ",
+            transform=top,
+            rotation=90,
+            ha="right",
+            va="top",
+            fontsize=7.5,
+            color="#555555",
+            zorder=5,
+        )
+
+
+def _mark_reference(ax: Axes, reference: ReferenceLadder) -> None:
+    """The reference rungs as triangles on the x axis, with their heights; they have no VMAF yet."""
+    bottom = blended_transform_factory(ax.transData, ax.transAxes)
+    xs = [r.bitrate_kbps for r in reference.rungs]
+    ax.scatter(
+        xs,
+        [0.0] * len(xs),
+        transform=bottom,
+        marker="^",
+        s=70,
+        color="#444444",
+        clip_on=False,
+        zorder=7,
+        label=f"{reference.name} rungs (bitrate only, not measured)",
+    )
+    for r in reference.rungs:
+        ax.text(
+            r.bitrate_kbps,
+            0.035,
+            f"{r.height}p",
+            transform=bottom,
+            rotation=90,
+            ha="center",
+            va="bottom",
+            fontsize=7,
+            color="#444444",
+        )
+
+
+def _comparison_text(c: Comparison) -> str:
+    lines = [f"{c.ladder.name} vs {c.reference.name}"]
+    if c.bd_rate_vmaf_pct is not None:
+        verdict = "fewer" if c.bd_rate_vmaf_pct < 0 else "more"
+        lines.append(f"BD-rate (VMAF): {c.bd_rate_vmaf_pct:+.1f}% ({verdict} bits at equal VMAF)")
+    else:
+        lines.append("BD-rate (VMAF): n/a")
+    if c.bd_rate_psnr_pct is not None:
+        lines.append(f"BD-rate (PSNR): {c.bd_rate_psnr_pct:+.1f}%")
+    if c.bd_vmaf is not None:
+        lines.append(f"BD-VMAF: {c.bd_vmaf:+.2f} at equal bitrate")
+    if c.ladder.total_kbps is not None and c.reference.total_kbps is not None:
+        lines.append(f"ladder totals: {c.ladder.total_kbps:,.0f} vs {c.reference.total_kbps:,.0f} kbps")
+    lines += [f"note: {_short(r, 70)}" for r in c.reasons[:3]]
+    return "\n".join(lines)
+
+
+def _text_extent(ann: Annotation, renderer: Any) -> Bbox:
+    """The label's text with its rounded box, without the leader line to the point (which
+    `Annotation.get_window_extent` includes, and which always touches the rung's own marker)."""
+    ann.update_positions(renderer)
+    return Text.get_window_extent(ann, renderer).padded(5)
+
+
+def _label_rungs(
+    fig: Figure | SubFigure,
+    ax: Axes,
+    rungs: Sequence[tuple[int, Rung, float, float]],
+    markers: Sequence[tuple[float, float]],
+) -> None:
+    """Label each rung "#n WxH / kbps", trying offsets until the label covers no text, no marker (the
+    points in `markers`, data coordinates) and no label placed so far, and stays inside the axes.
+
+    Call it last: it reads the final layout, and the labels are kept out of the layout so that they do
+    not move the axes they were placed against.
+    """
+    if not rungs:
+        return
+    renderer = fig.figure.canvas.get_renderer()  # type: ignore[attr-defined]
+    # Settle the constrained layout (one pass may not converge with a legend outside the axes), then
+    # freeze it below, so that the extents measured here are those of the saved image.
+    for _ in range(4):
+        before = ax.get_position().bounds
+        fig.figure.draw_without_rendering()
+        if np.allclose(before, ax.get_position().bounds, atol=1e-4):
+            break
+    axes_box = ax.get_window_extent(renderer)
+    taken: list[Bbox] = [text.get_window_extent(renderer) for text in ax.texts]
+    pad = 7.0  # pixels around a marker
+    for px, py in ax.transData.transform(np.asarray(markers, dtype=float).reshape(-1, 2)):
+        taken.append(Bbox.from_extents(px - pad, py - pad, px + pad, py + pad))
+    # Offsets in points: below-right first (the curves rise to the right, so that side is emptiest).
+    offsets = [
+        (12, -30),
+        (12, 12),
+        (-12, 16),
+        (-12, -34),
+        (26, -52),
+        (26, 30),
+        (-30, 38),
+        (-30, -58),
+        (40, -76),
+    ]
+    for n, r, x, y in rungs:
+        label = f"#{n} {r.width}x{r.height}\n{_kbps_label(x)}"
+        placed: Annotation | None = None
+        for dx, dy in offsets:
+            ann = ax.annotate(
+                label,
+                (x, y),
+                xytext=(dx, dy),
+                textcoords="offset points",
+                ha="left" if dx > 0 else "right",
+                va="center",
+                fontsize=8.5,
+                bbox={
+                    "boxstyle": "round,pad=0.25",
+                    "facecolor": "#fff8d0",
+                    "edgecolor": "#b59a00",
+                    "lw": 0.8,
+                },
+                arrowprops={"arrowstyle": "-", "color": "#8a7500", "lw": 0.8, "shrinkA": 0, "shrinkB": 5},
+                zorder=9,
+            )
+            box = _text_extent(ann, renderer)
+            inside = axes_box.contains(box.x0, box.y0) and axes_box.contains(box.x1, box.y1)
+            if inside and not any(box.overlaps(t) for t in taken):
+                placed = ann
+                break
+            ann.remove()
+        if placed is None:  # nowhere free: accept the first choice rather than drop the label
+            placed = ax.annotate(
+                label,
+                (x, y),
+                xytext=offsets[0],
+                textcoords="offset points",
+                ha="left",
+                va="center",
+                fontsize=8.5,
+                bbox={
+                    "boxstyle": "round,pad=0.25",
+                    "facecolor": "#fff8d0",
+                    "edgecolor": "#b59a00",
+                    "lw": 0.8,
+                },
+                arrowprops={"arrowstyle": "-", "color": "#8a7500", "lw": 0.8, "shrinkA": 0, "shrinkB": 5},
+                zorder=9,
+            )
+        placed.set_in_layout(False)
+        taken.append(_text_extent(placed, renderer))
+    fig.figure.set_layout_engine("none")
+
+
+# --------------------------------------------------------------------------------------------------
+# Per-frame VMAF
+
+
+def per_frame_figure(result: TitleResult) -> Figure:
+    """Per-frame VMAF of each rung's deployed encode over time, one row per rung (lowest rung at the
+    top), with its mean, 1st and 5th percentiles drawn as lines and written beside the row.
+
+    Time is seconds into the probed video (the sample windows back to back, their joins marked). A
+    ladder without per-frame scores gets a figure that says so.
+    """
+    rows = max(1, sum(1 for r in result.ladder.rungs if r.vmaf_per_frame))
+    fig = _new_figure(_RQ_SIZE_IN[0], 0.9 + _FRAME_ROW_IN * rows)
+    _draw_per_frame(fig, result)
+    return fig
+
+
+def _draw_per_frame(fig: Figure | SubFigure, result: TitleResult) -> None:
+    numbered = [(n, r) for n, r in enumerate(result.ladder.rungs, start=1) if r.vmaf_per_frame]
+    if not numbered:
+        ax = fig.add_subplot()
+        ax.set_axis_off()
+        ax.text(
+            0.5,
+            0.5,
+            "no per-frame VMAF in this analysis: the rungs were not checked with deployed encodes\n"
+            "(run pertitle analyze with --calibrate, the default)",
+            ha="center",
+            va="center",
+            fontsize=10,
+            color="#555555",
+            transform=ax.transAxes,
+        )
+        return
+    fps = result.source.fps if math.isfinite(result.source.fps) and result.source.fps > 0 else 1.0
+    unit = "s" if fps != 1.0 else "frames"
+    axes = fig.subplots(len(numbered), 1, sharex=True, squeeze=False)[:, 0]
+    joins: list[float] = []
+    if not result.full_pass and len(result.samples) > 1:
+        edge = 0.0
+        for w in sorted(result.samples, key=lambda w: w.start_s)[:-1]:
+            edge += w.duration_s
+            joins.append(edge)
+    for ax, (n, rung) in zip(axes, numbered, strict=True):
+        values = np.asarray(rung.vmaf_per_frame, dtype=float)
+        t = np.arange(values.size) / fps
+        colour = "#1f4e9c"
+        ax.plot(t, values, color=colour, lw=1.0)
+        stats = rung_percentiles(rung)
+        if stats is not None:
+            mean, p1, p5 = stats
+            ax.axhline(mean, color="#2ca02c", lw=1.0, ls="-", alpha=0.8)
+            ax.axhline(p5, color="#ff7f0e", lw=1.0, ls="--")
+            ax.axhline(p1, color="#d62728", lw=1.0, ls=":")
+            for k, (text, colour_k) in enumerate(
+                (
+                    (f"mean {mean:5.1f}", "#2a7d2a"),
+                    (f"p5   {p5:5.1f}", "#c25e00"),
+                    (f"p1   {p1:5.1f}", "#b22222"),
+                )
+            ):
+                ax.text(
+                    1.01,
+                    0.78 - 0.28 * k,
+                    text,
+                    transform=ax.transAxes,
+                    ha="left",
+                    va="center",
+                    fontsize=8.5,
+                    family="monospace",
+                    color=colour_k,
+                )
+        for j in joins:
+            ax.axvline(j, color="#999999", lw=0.8, ls="-.")
+        finite = values[np.isfinite(values)]
+        lo = float(finite.min()) if finite.size else 0.0
+        hi = float(finite.max()) if finite.size else 100.0
+        span = max(hi - lo, 6.0)
+        top = hi + 0.12 * span
+        ax.set_ylim(max(0.0, lo - 0.12 * span), min(top, 101.5) if hi <= 100 else top)
+        ax.set_ylabel("VMAF", fontsize=8.5)
+        ax.tick_params(labelsize=8)
+        ax.grid(True, color="#e4e4e4", lw=0.7)
+        ax.set_title(
+            f"#{n} {rung.width}x{rung.height} at {_kbps_label(rung.bitrate_kbps)}",
+            loc="left",
+            fontsize=9.5,
+            pad=3,
+        )
+    axes[-1].set_xlabel(
+        f"time into the probed video ({unit})"
+        + (", sample windows back to back (dash-dot: joins)" if joins else "")
+    )
+    axes[0].set_xlim(0, max(1, max(len(r.vmaf_per_frame) for _, r in numbered) - 1) / fps)
+    fig.suptitle(
+        "Per-frame VMAF of each rung's deployed encode "
+        "(green: mean, orange dashed: 5th pct, red dotted: 1st pct)",
+        x=0.01,
+        ha="left",
+        fontsize=10.5,
+        fontweight="bold",
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Both, for a single PNG
+
+
+def report_figure(
+    result: TitleResult,
+    *,
+    comparison: Comparison | None = None,
+    reference: ReferenceLadder | None = None,
+) -> Figure:
+    """The rate-quality plot above the per-frame VMAF rows, in one figure (the `--png` report)."""
+    rows = max(1, sum(1 for r in result.ladder.rungs if r.vmaf_per_frame))
+    frame_h = 0.9 + _FRAME_ROW_IN * rows if rows else 1.2
+    fig = _new_figure(_RQ_SIZE_IN[0], _RQ_SIZE_IN[1] + frame_h + 0.2)
+    grid = fig.add_gridspec(2, 1, height_ratios=[_RQ_SIZE_IN[1], frame_h])
+    top, bottom = fig.add_subfigure(grid[0]), fig.add_subfigure(grid[1])
+    _draw_per_frame(bottom, result)
+    _draw_rate_quality(top, result, comparison, reference)  # last: its labels need the final layout
+    return fig

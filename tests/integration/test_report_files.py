@@ -1,0 +1,293 @@
+"""`pertitle report`: a saved analysis shown again and written as PNG and self-contained HTML.
+
+One real analysis (lavfi testsrc2, 320x180, 2 s, one height, three CRFs, with the deployed-encode check)
+feeds every test; it takes a few seconds on two cores. The HTML is also opened in headless Chromium and
+screenshotted, a test skipped only when no Chromium is installed.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from pertitle.cli import app
+from pertitle.ffmpeg import binary
+from pertitle.report import serialize
+
+runner = CliRunner()
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def analysed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The ladder JSON of a real analysis of a tiny generated clip."""
+    root = tmp_path_factory.mktemp("report")
+    clip = root / "pattern.mp4"
+    argv = [
+        binary.locate(),
+        "-hide_banner",
+        "-nostdin",
+        "-loglevel",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x180:rate=25:duration=2",
+        *("-c:v", "libx264", "-preset", "ultrafast", "-crf", "18", "-pix_fmt", "yuv420p"),
+        str(clip),
+    ]
+    subprocess.run(argv, check=True, capture_output=True, timeout=60)
+    result = runner.invoke(
+        app,
+        [
+            "analyze",
+            str(clip),
+            "--heights",
+            "180",
+            "--crfs",
+            "26,34,42",
+            "--preset",
+            "veryfast",
+            "--out",
+            str(root),
+            "--cache-dir",
+            str(root / "cache"),
+            "--quiet",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    ladder = root / "pattern.ladder.json"
+    assert ladder.is_file()
+    return ladder
+
+
+def _doc(ladder: Path) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(ladder.read_text(encoding="utf-8"))
+    return doc
+
+
+def _compare_doc(doc: dict[str, Any]) -> dict[str, Any]:
+    """A `pertitle.compare/v1` document as `pertitle compare --json` writes it, numbers made up."""
+
+    def rung(w: int, h: int, kbps: float, vmaf: float) -> dict[str, Any]:
+        return {
+            "width": w,
+            "height": h,
+            "target_kbps": kbps,
+            "bitrate_kbps": kbps * 1.01,
+            "peak_bitrate_kbps": kbps * 1.4,
+            "vmaf": vmaf,
+            "psnr": 30 + vmaf / 5,
+            "ssim": 0.9 + vmaf / 1000,
+        }
+
+    ours = [rung(r["width"], r["height"], r["bitrate_kbps"], r["predicted"]["vmaf"]) for r in doc["rungs"]]
+    theirs = [rung(320, 180, k, v) for k, v in ((145, 70.0), (365, 84.0), (730, 91.0), (1100, 94.0))]
+    return {
+        "schema": "pertitle.compare/v1",
+        "title": doc["title"],
+        "source": doc["source"],
+        "ladder": {"name": "per-title", "measured": ours, "total_kbps": sum(r["bitrate_kbps"] for r in ours)},
+        "reference": {"name": "Apple HLS H.264", "measured": theirs, "total_kbps": 2340.0},
+        "bd_rate": {"vmaf_pct": -31.5, "psnr_pct": None, "reasons": ["PSNR curves overlap too little"]},
+        "bd_vmaf": 3.2,
+        "bits_saved_pct": 28.0,
+        "settings": {},
+    }
+
+
+def _check_png(path: Path) -> None:
+    data = path.read_bytes()
+    assert data[:8] == PNG_SIGNATURE
+    with Image.open(path) as im:
+        im.verify()
+    with Image.open(path) as im:
+        width, height = im.size
+        pixels = np.asarray(im.convert("L"), dtype=float)
+    assert 800 <= width <= 3000 and 600 <= height <= 5000, (width, height)
+    assert pixels.std() > 10  # lines, text and axes, not one flat colour
+
+
+# No script at all, no stylesheet link, and no src/href/url() that reaches out of the file.
+_EXTERNAL = re.compile(
+    r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//|url\(\s*["']?\s*(?:https?:)?//|@import""", re.I
+)
+
+
+def _check_self_contained(page: str) -> None:
+    assert not _EXTERNAL.search(page), _EXTERNAL.search(page)
+    assert "<script" not in page.lower()
+    assert "<link" not in page.lower()
+    assert "@font-face" not in page.lower()
+    for src in re.findall(r"""src\s*=\s*["']([^"']*)["']""", page):
+        assert src.startswith("data:image/png;base64,"), src[:80]
+
+
+def _embedded_pngs(page: str) -> list[bytes]:
+    return [base64.b64decode(b) for b in re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)]
+
+
+def test_report_shows_the_saved_analysis_in_the_terminal(analysed: Path) -> None:
+    result = runner.invoke(app, ["report", str(analysed)])
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    doc = _doc(analysed)
+    assert f"pertitle analysis: {doc['title']}" in out
+    assert f"Ladder ({len(doc['rungs'])} rung" in out
+    assert "320x180" in out
+    assert "VMAF vs bitrate" in out
+
+
+def test_real_document_round_trips(analysed: Path) -> None:
+    doc = _doc(analysed)
+    assert serialize.to_document(serialize.from_document(doc)) == doc
+
+
+def test_report_writes_png_and_self_contained_html(analysed: Path, tmp_path: Path) -> None:
+    png, page_path = tmp_path / "out" / "report.png", tmp_path / "out" / "report.html"
+    result = runner.invoke(app, ["report", str(analysed), "--html", str(page_path), "--png", str(png), "-q"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""  # --quiet: files only
+    assert f"wrote {png}" in result.stderr and f"wrote {page_path}" in result.stderr
+    _check_png(png)
+    assert not list(png.parent.glob(".*.tmp"))  # atomic writes leave no temp files behind
+
+    page = page_path.read_text(encoding="utf-8")
+    _check_self_contained(page)
+    images = _embedded_pngs(page)
+    assert len(images) == 2  # rate-quality curves and per-frame VMAF
+    assert all(img[:8] == PNG_SIGNATURE for img in images)
+    doc = _doc(analysed)
+    rows = re.findall(r"<tr>(<td>\d+</td><td>\d+x\d+</td>.*?)</tr>", page)
+    assert len(rows) >= len(doc["rungs"])  # the ladder table (and the per-frame table after it)
+    for n, rung in enumerate(doc["rungs"], start=1):
+        assert (
+            f"<td>{n}</td><td>{rung['width']}x{rung['height']}</td><td>{rung['bitrate_kbps']:,.0f}</td>"
+            in page
+        )
+    assert doc["source"]["path"] in page
+    assert "Timings" in page and "Settings" in page
+
+
+def test_report_reads_yaml_and_overlays_a_comparison_and_a_reference(analysed: Path, tmp_path: Path) -> None:
+    compare = tmp_path / "compare.json"
+    compare.write_text(json.dumps(_compare_doc(_doc(analysed))), encoding="utf-8")
+    yaml_doc = analysed.with_suffix(".yaml")
+    assert yaml_doc.is_file()
+    png, page_path = tmp_path / "cmp.png", tmp_path / "cmp.html"
+    args = ["report", str(yaml_doc), "--compare", str(compare), "--reference", "apple_hls_h264"]
+    result = runner.invoke(app, [*args, "--html", str(page_path), "--png", str(png)])
+    assert result.exit_code == 0, result.output
+    assert "BD-rate on VMAF against Apple HLS H.264: -31.5%" in result.stdout
+    _check_png(png)
+    page = page_path.read_text(encoding="utf-8")
+    _check_self_contained(page)
+    assert "Compared with Apple HLS H.264" in page
+    assert "-31.50 %" in page
+    assert "PSNR curves overlap too little" in page
+    assert "Reference ladder: Apple HLS H.264" in page
+    # The 1080p reference rungs are capped to the 320x180 source.
+    assert "1920x1080" not in page
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(_chromium() is None, reason="no chromium or chromium-browser binary installed")
+def test_html_renders_in_headless_chromium(analysed: Path, tmp_path: Path) -> None:
+    page_path = tmp_path / "report.html"
+    result = runner.invoke(app, ["report", str(analysed), "--html", str(page_path), "-q"])
+    assert result.exit_code == 0, result.output
+    shot = tmp_path / "shot.png"
+    argv = [
+        str(_chromium()),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+        f"--screenshot={shot}",
+        "--window-size=1200,2400",
+        page_path.as_uri(),
+    ]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+    assert shot.is_file(), proc.stderr[-2000:]
+    with Image.open(shot) as im:
+        assert im.size == (1200, 2400)
+        pixels = np.asarray(im.convert("RGB"), dtype=int)
+    not_white = (pixels < 235).any(axis=2)
+    assert not_white.mean() > 0.02  # text, tables and the embedded figures were drawn
+    # The figures arrived: a good share of the page has colour (the curves, the rung markers).
+    saturated = (pixels.max(axis=2) - pixels.min(axis=2)) > 60
+    assert saturated.sum() > 500
+
+
+@pytest.mark.parametrize(
+    ("make", "needle"),
+    [
+        (lambda d, p: p.write_text(json.dumps(_compare_doc(d))), "not a pertitle.ladder/v1 document"),
+        (lambda d, p: p.write_text(json.dumps({**d, "rungs": []})), "rungs"),
+        (lambda d, p: p.write_text("{not json"), "invalid JSON"),
+        (lambda d, p: None, "file not found"),
+    ],
+    ids=["compare-document", "no-rungs", "not-json", "missing"],
+)
+def test_a_bad_document_is_exit_2_and_one_line(
+    analysed: Path, tmp_path: Path, make: Any, needle: str
+) -> None:
+    bad = tmp_path / "bad.json"
+    make(_doc(analysed), bad)
+    out_png = tmp_path / "never.png"
+    result = runner.invoke(app, ["report", str(bad), "--png", str(out_png)])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"error: {bad}: ")
+    assert needle in lines[0]
+    assert result.stdout == ""
+    assert not out_png.exists()
+
+
+def test_bad_compare_or_reference_is_exit_2_and_one_line(analysed: Path, tmp_path: Path) -> None:
+    not_compare = tmp_path / "ladder-as-compare.json"
+    not_compare.write_text(analysed.read_text(encoding="utf-8"), encoding="utf-8")
+    for extra, needle in (
+        (["--compare", str(not_compare)], "not a pertitle.compare/v1 document"),
+        (["--reference", str(tmp_path / "nope.yaml")], "reference ladder file not found"),
+    ):
+        result = runner.invoke(app, ["report", str(analysed), *extra])
+        assert result.exit_code == 2, result.output
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and needle in lines[0], result.stderr
+
+
+def test_a_ladder_without_deployed_encode_check_still_reports(analysed: Path, tmp_path: Path) -> None:
+    doc = _doc(analysed)
+    for rung in doc["rungs"]:
+        rung["vmaf_per_frame"] = []
+        rung["predicted"]["basis"] = "CRF hull interpolation"
+    ladder = tmp_path / "uncalibrated.ladder.json"
+    ladder.write_text(json.dumps(doc), encoding="utf-8")
+    png, page_path = tmp_path / "u.png", tmp_path / "u.html"
+    result = runner.invoke(app, ["report", str(ladder), "--html", str(page_path), "--png", str(png), "-q"])
+    assert result.exit_code == 0, result.output
+    _check_png(png)
+    page = page_path.read_text(encoding="utf-8")
+    _check_self_contained(page)
+    assert "the rungs were not checked with deployed encodes" in page
+    assert len(_embedded_pngs(page)) == 2  # the per-frame figure says why it is empty
