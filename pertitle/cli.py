@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from pertitle import __version__
+from pertitle.cache import atomic_write_text
 from pertitle.config import CODECS, Settings, load_constraints, parse_number_list, validate
 from pertitle.errors import FfmpegError, PertitleError
 from pertitle.ffmpeg import binary
@@ -89,6 +90,7 @@ def build_settings(
     no_cache: bool,
     cache_dir: Path | None,
     calibrate: bool,
+    deploy_rate_control: str = "abr2pass",
 ) -> Settings:
     """CLI values -> validated Settings. Raises ConfigError naming the option and value."""
     cons = load_constraints(constraints) if constraints else Constraints()
@@ -108,6 +110,7 @@ def build_settings(
         use_cache=not no_cache,
         cache_dir=str(cache_dir) if cache_dir else None,
         calibrate=calibrate,
+        deploy_rate_control=deploy_rate_control,
     )
     return validate(settings)
 
@@ -153,10 +156,28 @@ def analyze(
     calibrate: Annotated[
         bool, typer.Option(help="Confirm each rung with a deployed two-pass encode (the prediction's basis).")
     ] = True,
+    rate_control: Annotated[
+        str,
+        typer.Option(
+            help="How renditions are deployed (and rungs calibrated): abr2pass (two-pass average bitrate) "
+            "or capped_crf (one pass at the rung's CRF); both with VBV maxrate/bufsize and a fixed GOP."
+        ),
+    ] = "abr2pass",
+    emit_commands: Annotated[
+        Path | None,
+        typer.Option(
+            "--emit-commands",
+            help="Write a shell script with the exact ffmpeg commands that make each rendition from the "
+            "title ('-': print it on stdout instead of the report).",
+        ),
+    ] = None,
     ffmpeg: FfmpegOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, only the result.")] = False,
 ) -> None:
     out_console, err = _consoles()
+    to_stdout = emit_commands is not None and str(emit_commands) == "-"
+    if to_stdout and json_out:
+        raise fail(err, "--emit-commands -: stdout already carries the --json document; name a file", 2)
     try:
         settings = build_settings(
             codec=codec,
@@ -174,6 +195,7 @@ def analyze(
             no_cache=no_cache,
             cache_dir=cache_dir,
             calibrate=calibrate,
+            deploy_rate_control=rate_control,
         )
         info = _ffmpeg(ffmpeg)
     except PertitleError as exc:
@@ -189,12 +211,43 @@ def analyze(
             raise fail(err, f"cannot write to {out}: {exc.strerror or exc}", 2) from None
         if not json_out:
             err.print(f"wrote {y} and {j}", markup=False)
+    if emit_commands is not None:
+        script = _rendition_script(result, settings, info, title)
+        if to_stdout:
+            sys.stdout.write(script)
+            return
+        try:
+            atomic_write_text(emit_commands, script)
+        except OSError as exc:
+            raise fail(err, f"cannot write {emit_commands}: {exc.strerror or exc}", 2) from None
+        if not json_out:
+            err.print(f"wrote {emit_commands} (ffmpeg commands for {len(result.ladder.rungs)} renditions)")
     if json_out:
         sys.stdout.write(serialize.to_json(doc))
         return
     from pertitle.report.terminal import render_result
 
     render_result(result, out_console)
+
+
+def _rendition_script(result: Any, settings: Settings, info: binary.FfmpegInfo, title: Path) -> str:
+    """The --emit-commands script: each rung's production encode of the whole title."""
+    from pertitle.ffmpeg.commands import rendition_script
+    from pertitle.plan import rung_spec
+
+    src = result.source
+    return rendition_script(
+        info.path,
+        os.path.abspath(title),
+        [rung_spec(settings, r) for r in result.ladder.rungs],
+        fps=src.fps,
+        stem=result.title,
+        header=(
+            f"Source: {os.path.abspath(title)} "
+            f"({src.width}x{src.height}, {src.fps:g} fps, {src.duration_s:g} s)",
+            f"pertitle {__version__}, ffmpeg {info.version}",
+        ),
+    )
 
 
 def _run_analysis(title: str, settings: Settings, info: binary.FfmpegInfo, err: Console, quiet: bool) -> Any:
@@ -339,3 +392,17 @@ from pertitle.clicmd import report as _report_cmd  # noqa: E402  (after app exis
 app.command(name="report", help="Show a saved analysis again; --html/--png write a self-contained report.")(
     _report_cmd.report
 )
+
+from pertitle.clicmd import compare as _compare_cmd  # noqa: E402
+from pertitle.clicmd import verify as _verify_cmd  # noqa: E402
+
+app.command(
+    name="verify",
+    help="Encode a ladder's rungs on the whole title with the production settings; check predicted "
+    "against measured (exit 1 when a rung misses).",
+)(_verify_cmd.verify)
+app.command(
+    name="compare",
+    help="Encode a ladder and a reference ladder on the title; report BD-rate (VMAF, PSNR), bits saved "
+    "and each ladder's total bitrate.",
+)(_compare_cmd.compare)

@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from pertitle.errors import ConfigError
-from pertitle.models import METRICS, Constraints
+from pertitle.models import DEPLOY_RATE_CONTROLS, METRICS, Constraints
 
 STANDARD_HEIGHTS = (234, 360, 432, 540, 720, 1080, 1440, 2160)
 VMAF_MODELS = ("vmaf_v0.6.1", "vmaf_4k_v0.6.1", "vmaf_v0.6.1neg")
@@ -92,6 +92,9 @@ class Settings:
     vmaf_model: str | None = None
     metric: str = "vmaf"
     gop_s: float = 2.0
+    # How final renditions are encoded: "abr2pass" (two-pass average bitrate with VBV) or
+    # "capped_crf" (one pass at the rung's CRF, capped by the same VBV).
+    deploy_rate_control: str = "abr2pass"
     constraints: Constraints = field(default_factory=Constraints)
     jobs: int = 0
     use_cache: bool = True
@@ -154,6 +157,10 @@ def validate(settings: Settings) -> Settings:
         raise ConfigError(f"metric: {s.metric!r} is not one of {', '.join(METRICS)}")
     if s.gop_s <= 0:
         raise ConfigError(f"gop_s: {s.gop_s:g} must be positive")
+    if s.deploy_rate_control not in DEPLOY_RATE_CONTROLS:
+        raise ConfigError(
+            f"deploy_rate_control: {s.deploy_rate_control!r} is not one of {', '.join(DEPLOY_RATE_CONTROLS)}"
+        )
     if s.jobs < 0:
         raise ConfigError(f"jobs: {s.jobs} must be 0 (all cores) or more")
     validate_constraints(s.constraints, where="constraints")
@@ -247,3 +254,40 @@ def parse_number_list(text: str, name: str, integer: bool) -> tuple[Any, ...]:
             kind = "a whole number" if integer else "a number"
             raise ConfigError(f"{name}: {item!r} is not {kind}") from None
     return tuple(sorted(set(out)))
+
+
+def settings_from_ladder(recorded: Mapping[str, Any], *, where: str, **overrides: Any) -> Settings:
+    """The production settings a ladder document recorded (its `settings` block) as Settings, so
+    that verify and compare encode renditions exactly as analyze did: codec, preset, scaler, GOP,
+    VMAF model, deploy rate control and constraints. Keys it does not need are ignored; `overrides`
+    (jobs, cache, timeouts) replace fields afterwards.
+
+    Raises:
+        ConfigError: a recorded value is missing, of the wrong type or invalid (named with `where`).
+    """
+    values: dict[str, Any] = {}
+    for key in ("codec", "preset", "scaler", "vmaf_model", "deploy_rate_control"):
+        value = recorded.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: settings.{key} = {value!r} must be text")
+        values[key] = value
+    gop = recorded.get("gop_s")
+    if gop is not None:
+        if isinstance(gop, bool) or not isinstance(gop, int | float):
+            raise ConfigError(f"{where}: settings.gop_s = {gop!r} must be a number")
+        values["gop_s"] = float(gop)
+    raw_constraints = recorded.get("constraints")
+    if isinstance(raw_constraints, Mapping):
+        values["constraints"] = constraints_from_mapping(
+            raw_constraints, where=f"{where}: settings.constraints"
+        )
+    try:
+        settings = replace(Settings(), **{**values, **overrides})
+    except TypeError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    try:
+        return validate(settings)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: settings.{exc}") from None

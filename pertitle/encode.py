@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pertitle.errors import FfmpegError
@@ -15,6 +17,7 @@ class StreamStats:
     size_bytes: int
     duration_s: float
     frames: int
+    peak_bitrate_kbps: float = 0.0
 
     @property
     def bitrate_kbps(self) -> float:
@@ -31,13 +34,13 @@ def encode(
     threads: int,
     timeout_s: float | None = None,
 ) -> None:
-    """Encode `input_path` per `spec` into `out_path` (two passes for abr2pass).
+    """Encode `input_path` per `spec` into `out_path` (two passes for abr2pass, one otherwise).
 
     Raises:
         FfmpegError: the encoder failed.
     """
     what = f"encode {spec.width}x{spec.height} {spec.codec}"
-    if spec.rate_control == "crf":
+    if spec.rate_control in ("crf", "capped_crf"):
         argv = commands.encode_argv(ffmpeg, input_path, spec, out_path, fps=fps, threads=threads)
         runner.run(argv, timeout_s=timeout_s, what=what + f" crf {spec.crf:g} failed")
         return
@@ -58,8 +61,42 @@ def encode(
                 os.unlink(os.path.join(directory, name))
 
 
-def stream_stats(path: str) -> StreamStats:
-    """Sum the video packets (container overhead excluded) and span their timestamps.
+def peak_bitrate_kbps(packets: Sequence[tuple[float, float, int]], segment_s: float) -> float:
+    """Highest bitrate over consecutive segments of `segment_s` seconds, as HLS measures a
+    variant's BANDWIDTH from its segments. Pure.
+
+    `packets` are (pts_s, duration_s, size_bytes) in any order. Segments start at the earliest
+    timestamp; a packet belongs to the segment its presentation time falls in. Each segment's
+    bitrate is its bytes over its length; the last segment's length is where the stream ends, and a
+    last segment shorter than half a segment joins the one before it (a one-frame tail would
+    otherwise read as a spike that no player sees). 0.0 for an empty stream or no time span.
+
+    Raises:
+        ValueError: `segment_s` is not positive.
+    """
+    if segment_s <= 0:
+        raise ValueError(f"segment_s must be positive, got {segment_s!r}")
+    if not packets:
+        return 0.0
+    start = min(p[0] for p in packets)
+    end = max(p[0] + max(0.0, p[1]) for p in packets)
+    span = end - start
+    if span <= 0:
+        return 0.0
+    count = max(1, math.ceil(span / segment_s - 1e-9))
+    tail = span - (count - 1) * segment_s
+    if count > 1 and tail < segment_s / 2:
+        count -= 1
+    sizes = [0] * count
+    for pts, _dur, size in packets:
+        sizes[min(count - 1, int((pts - start) / segment_s + 1e-9))] += size
+    lengths = [segment_s] * (count - 1) + [span - (count - 1) * segment_s]
+    return max(size * 8.0 / length / 1000.0 for size, length in zip(sizes, lengths, strict=True))
+
+
+def stream_stats(path: str, segment_s: float = 2.0) -> StreamStats:
+    """Sum the video packets (container overhead excluded), span their timestamps, and find the
+    peak bitrate over `segment_s`-long segments (see `peak_bitrate_kbps`).
 
     Raises:
         FfmpegError: the encoded file cannot be read back.
@@ -70,6 +107,7 @@ def stream_stats(path: str) -> StreamStats:
     frames = 0
     first: float | None = None
     end = 0.0
+    timed: list[tuple[float, float, int]] = []
     try:
         with av.open(path) as container:
             stream = container.streams.video[0]
@@ -83,7 +121,8 @@ def stream_stats(path: str) -> StreamStats:
                     start = packet.pts * tb
                     first = start if first is None else min(first, start)
                     end = max(end, start + (packet.duration or 0) * tb)
+                    timed.append((start, (packet.duration or 0) * tb, packet.size))
     except Exception as exc:
         raise FfmpegError(["av.open", path], 0, str(exc), "cannot read the encoded file") from None
     duration = max(0.0, end - (first or 0.0))  # 0 when the stream has no timestamps
-    return StreamStats(size, duration, frames)
+    return StreamStats(size, duration, frames, peak_bitrate_kbps(timed, segment_s))

@@ -86,7 +86,7 @@ def run_point(job: PointJob) -> Measurement:
             timeout_s=job.timeout_s,
         )
         t1 = time.perf_counter()
-        stats = encode_mod.stream_stats(out_path)
+        stats = encode_mod.stream_stats(out_path, segment_s=spec.gop_s)
         scores = measure.score(
             job.ffmpeg,
             out_path,
@@ -120,4 +120,5 @@ def run_point(job: PointJob) -> Measurement:
         vmaf_per_frame=tuple(round(v, 3) for v in scores.vmaf),
         encode_s=round(t1 - t0, 3),
         measure_s=round(t2 - t1, 3),
+        peak_bitrate_kbps=round(stats.peak_bitrate_kbps, 3),
     )

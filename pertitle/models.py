@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-RateControl = Literal["crf", "abr2pass"]
+RateControl = Literal["crf", "abr2pass", "capped_crf"]
+DEPLOY_RATE_CONTROLS = ("abr2pass", "capped_crf")
 METRICS = ("vmaf", "vmaf_hmean", "vmaf_p1", "vmaf_p5", "psnr", "ssim")
 
 
@@ -50,8 +51,9 @@ class Resolution:
 class EncodeSpec:
     """Everything that decides the bits of one encode (and so enters the cache key).
 
-    `rate_control` is "crf" for hull probes and "abr2pass" for the deployed renditions:
-    two-pass at `bitrate_kbps` with VBV `maxrate_kbps`/`bufsize_kbps`.
+    `rate_control` is "crf" for hull probes; the deployed renditions use "abr2pass" (two-pass at
+    `bitrate_kbps` with VBV `maxrate_kbps`/`bufsize_kbps`) or "capped_crf" (one pass at `crf`,
+    capped by the same VBV; `bitrate_kbps` is then the target it is expected to land near).
     """
 
     codec: str
@@ -84,6 +86,8 @@ class Measurement:
     vmaf_per_frame: tuple[float, ...] = field(default=(), repr=False)
     encode_s: float = 0.0
     measure_s: float = 0.0
+    # Highest bitrate over consecutive GOP-long segments (HLS BANDWIDTH); 0.0 = not measured.
+    peak_bitrate_kbps: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,11 @@ from pertitle.probe import probe
 # Bump when a change in how points are produced would make old cache entries wrong.
 PIPELINE_VERSION = 1
 
+RATE_CONTROL_TEXT = {
+    "abr2pass": "two-pass average bitrate with VBV (maxrate, bufsize)",
+    "capped_crf": "capped CRF: one pass at the rung's CRF with VBV (maxrate, bufsize)",
+}
+
 
 @dataclass(frozen=True)
 class Event:
@@ -137,13 +142,19 @@ class Runner:
             self.prepare_s += time.perf_counter() - t0
         return self.reference
 
-    def run(self, specs: Sequence[EncodeSpec], label: str) -> dict[EncodeSpec, Measurement]:
-        """Measure every spec; raises the first FfmpegError after the others have finished."""
+    def run(
+        self, specs: Sequence[EncodeSpec], label: str, *, require: Sequence[str] = ()
+    ) -> dict[EncodeSpec, Measurement]:
+        """Measure every spec; raises the first FfmpegError after the others have finished.
+
+        A cached entry that lacks a field named in `require` (written before that field was
+        measured, e.g. "peak_bitrate_kbps") is a miss and is measured again.
+        """
         results: dict[EncodeSpec, Measurement] = {}
         misses: list[EncodeSpec] = []
         for spec in specs:
             cached = self.cache.get(self.key(spec))
-            if cached is not None:
+            if cached is not None and all(name in cached for name in require):
                 try:
                     results[spec] = measurement_from_dict(cached)
                     self.cache_hits += 1
@@ -197,8 +208,31 @@ class Runner:
         return results
 
 
+def whole_title_runner(
+    info: MediaInfo,
+    settings: Settings,
+    ffmpeg: FfmpegInfo,
+    *,
+    on_event: EventSink = _ignore,
+    executor: Any | None = None,
+) -> Runner:
+    """A Runner over the whole title as one window, for final renditions (verify, compare).
+
+    Its cache keys are those of an analysis that probed the title whole, so the calibration
+    encodes of a short title are reused. The caller closes it.
+    """
+    windows = (SampleWindow(0, 0.0, round(info.duration_s, 3)),)
+    cache = ResultCache(settings.cache_dir, enabled=settings.use_cache)
+    return Runner(info, windows, True, settings, ffmpeg, cache, on_event, executor)
+
+
 def describe(spec: EncodeSpec) -> str:
-    rate = f"crf {spec.crf:g}" if spec.rate_control == "crf" else f"2-pass {spec.bitrate_kbps:.0f} kbps"
+    if spec.rate_control == "crf":
+        rate = f"crf {spec.crf:g}"
+    elif spec.rate_control == "capped_crf":
+        rate = f"capped crf {spec.crf:g} ({spec.bitrate_kbps:.0f} kbps)"
+    else:
+        rate = f"2-pass {spec.bitrate_kbps:.0f} kbps"
     return f"{spec.width}x{spec.height} {rate}"
 
 
@@ -313,8 +347,10 @@ def calibrate(runner: Runner, settings: Settings, targets: Sequence[Any]) -> lis
             t.bitrate_kbps,
             round(t.bitrate_kbps * c.maxrate_factor),
             round(t.bitrate_kbps * c.bufsize_factor),
+            crf=round(t.crf, 2),
         )
-    measured = runner.run(list(specs.values()), f"checking {len(specs)} rungs with deployed two-pass encodes")
+    how = "two-pass" if settings.deploy_rate_control == "abr2pass" else "capped-CRF"
+    measured = runner.run(list(specs.values()), f"checking {len(specs)} rungs with deployed {how} encodes")
     rungs = []
     for t, spec in specs.items():
         m = measured[spec]
@@ -370,6 +406,7 @@ def settings_document(settings: Settings, model: str, constraints: Any) -> dict[
         "vmaf_model": model,
         "metric": settings.metric,
         "gop_s": settings.gop_s,
-        "rate_control": "two-pass average bitrate with VBV (maxrate, bufsize)",
+        "rate_control": RATE_CONTROL_TEXT[settings.deploy_rate_control],
+        "deploy_rate_control": settings.deploy_rate_control,
         "constraints": dataclasses.asdict(constraints),
     }

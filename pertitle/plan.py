@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 from pertitle.config import STANDARD_HEIGHTS, Settings
 from pertitle.errors import ConfigError
-from pertitle.models import EncodeSpec, MediaInfo, Resolution, SampleWindow
+from pertitle.models import EncodeSpec, MediaInfo, RateControl, Resolution, Rung, SampleWindow
 
 
 def plan_windows(info: MediaInfo, settings: Settings) -> tuple[tuple[SampleWindow, ...], bool]:
@@ -71,20 +73,59 @@ def plan_grid(info: MediaInfo, settings: Settings) -> tuple[EncodeSpec, ...]:
 
 
 def deployed_spec(
-    settings: Settings, width: int, height: int, bitrate_kbps: float, maxrate_kbps: float, bufsize_kbps: float
+    settings: Settings,
+    width: int,
+    height: int,
+    bitrate_kbps: float,
+    maxrate_kbps: float,
+    bufsize_kbps: float,
+    *,
+    crf: float | None = None,
 ) -> EncodeSpec:
-    """The rendition as it will be deployed: two-pass at the rung bitrate with its VBV."""
+    """The rendition as it will be deployed, the one place production settings are decided:
+    `settings.deploy_rate_control` "abr2pass" is two-pass at the rung bitrate with its VBV;
+    "capped_crf" is one pass at the rung's `crf` capped by the same VBV. Both use the codec,
+    preset, scaler and fixed closed GOP of `settings`.
+
+    Raises:
+        ConfigError: capped CRF was chosen and no `crf` is given.
+    """
+    rate_control: RateControl = "abr2pass"
+    if settings.deploy_rate_control == "capped_crf":
+        if crf is None or not math.isfinite(crf):
+            raise ConfigError(f"deploy_rate_control: capped_crf needs a CRF for the {width}x{height} rung")
+        rate_control = "capped_crf"
     return EncodeSpec(
         codec=settings.codec,
         preset=settings.effective_preset,
         width=width,
         height=height,
-        rate_control="abr2pass",
-        bitrate_kbps=bitrate_kbps,
-        maxrate_kbps=maxrate_kbps,
-        bufsize_kbps=bufsize_kbps,
+        rate_control=rate_control,
+        crf=float(crf) if rate_control == "capped_crf" and crf is not None else None,
+        # Floats always: the spec enters cache keys, and 150 and 150.0 would hash apart (analyze
+        # computes these numbers, verify and compare read them back from the ladder document).
+        bitrate_kbps=float(bitrate_kbps),
+        maxrate_kbps=float(maxrate_kbps),
+        bufsize_kbps=float(bufsize_kbps),
         gop_s=settings.gop_s,
         scaler=settings.scaler,
+    )
+
+
+def rung_spec(settings: Settings, rung: Rung) -> EncodeSpec:
+    """The production encode of a ladder rung (`deployed_spec` with the rung's own numbers).
+
+    Raises:
+        ConfigError: as `deployed_spec`.
+    """
+    return deployed_spec(
+        settings,
+        rung.width,
+        rung.height,
+        rung.bitrate_kbps,
+        rung.maxrate_kbps,
+        rung.bufsize_kbps,
+        crf=rung.crf,
     )
 
 

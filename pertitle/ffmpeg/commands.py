@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import shlex
 from collections.abc import Sequence
 
 from pertitle.config import CODECS
@@ -80,22 +81,29 @@ def prepare_argv(
     return argv
 
 
-def _codec_args(spec: EncodeSpec, fps: float, threads: int) -> list[str]:
+def _codec_args(spec: EncodeSpec, fps: float, threads: int | None) -> list[str]:
+    """Encoder, preset and the fixed GOP; `threads` None leaves threading to the encoder."""
     defaults = CODECS[spec.codec]
     gop = gop_frames(fps, spec.gop_s)
     args = ["-c:v", defaults.encoder]
     if spec.codec == "h264":
         # Fixed GOP, no scene-cut keyframes: segments align across rungs as HLS authoring requires.
         args += ["-preset", spec.preset, "-g", str(gop), "-keyint_min", str(gop), "-sc_threshold", "0"]
-        args += ["-threads", str(threads)]
+        if threads is not None:
+            args += ["-threads", str(threads)]
     elif spec.codec == "hevc":
         args += ["-preset", spec.preset, "-g", str(gop)]
-        args += ["-x265-params", f"keyint={gop}:min-keyint={gop}:scenecut=0:log-level=error:pools={threads}"]
+        pools = "" if threads is None else f":pools={threads}"
+        args += ["-x265-params", f"keyint={gop}:min-keyint={gop}:scenecut=0:log-level=error{pools}"]
     elif spec.codec == "av1":
-        args += ["-preset", spec.preset, "-g", str(gop), "-svtav1-params", f"lp={threads}"]
+        args += ["-preset", spec.preset, "-g", str(gop)]
+        if threads is not None:
+            args += ["-svtav1-params", f"lp={threads}"]
     elif spec.codec == "vp9":
         args += ["-deadline", spec.preset, "-cpu-used", "4", "-row-mt", "1", "-g", str(gop)]
-        args += ["-keyint_min", str(gop), "-threads", str(threads)]
+        args += ["-keyint_min", str(gop)]
+        if threads is not None:
+            args += ["-threads", str(threads)]
     return args
 
 
@@ -105,6 +113,22 @@ def _rate_args(spec: EncodeSpec) -> list[str]:
         args = ["-crf", f"{spec.crf:g}"]
         if spec.codec == "vp9":
             args += ["-b:v", "0"]  # constant quality mode in libvpx needs b:v 0
+        return args
+    if spec.rate_control == "capped_crf":
+        assert spec.crf is not None and spec.maxrate_kbps is not None
+        args = ["-crf", f"{spec.crf:g}"]
+        if spec.codec == "vp9":
+            # libvpx "constrained quality": with a CRF, -b:v is the cap, not a target.
+            args += ["-b:v", f"{spec.maxrate_kbps:.0f}k"]
+            if spec.bufsize_kbps:
+                args += ["-bufsize", f"{spec.bufsize_kbps:.0f}k"]
+        elif spec.codec == "av1":
+            # SVT-AV1 takes a CRF plus a maximum bitrate as its "capped CRF" mode; it has no buffer.
+            args += ["-maxrate", f"{spec.maxrate_kbps:.0f}k"]
+        else:
+            args += ["-maxrate", f"{spec.maxrate_kbps:.0f}k"]
+            if spec.bufsize_kbps:
+                args += ["-bufsize", f"{spec.bufsize_kbps:.0f}k"]
         return args
     assert spec.bitrate_kbps is not None
     args = ["-b:v", f"{spec.bitrate_kbps:.0f}k"]
@@ -124,13 +148,14 @@ def encode_argv(
     out_path: str,
     *,
     fps: float,
-    threads: int,
+    threads: int | None,
     pass_number: int | None = None,
     passlog: str | None = None,
 ) -> list[str]:
     """One encode of `input_path` at the spec's size and rate control.
 
     For two-pass (`abr2pass`) call it with pass_number 1 (output discarded) and then 2.
+    `threads` None leaves the thread count to the encoder (for commands run elsewhere).
     """
     argv = [ffmpeg, *_BASE, "-i", input_path, "-map", "0:v:0", "-an", "-sn", "-dn"]
     argv += ["-vf", _scale_filter(spec)]
@@ -184,3 +209,85 @@ def measure_argv(
         opts.append(f"n_subsample={n_subsample}")
     graph = f"{dist};{ref};[dist][ref]libvmaf={':'.join(opts)}"
     return [ffmpeg, *_BASE, "-i", distorted, "-i", reference, "-lavfi", graph, "-f", "null", "-"]
+
+
+def rendition_commands(
+    ffmpeg: str,
+    source: str,
+    spec: EncodeSpec,
+    *,
+    fps: float,
+    out_path: str,
+    threads: int | None = None,
+) -> list[list[str]]:
+    """The commands that make one final rendition from the whole `source`, in order.
+
+    Two-pass (`abr2pass`) gives two: pass 1 analyses into the pass log `out_path + ".pass"`
+    (its output discarded), pass 2 writes `out_path`. Capped CRF gives one. The same argv as
+    pertitle's own encodes, so a pipeline that runs them gets the renditions pertitle measured.
+    """
+    if spec.rate_control == "abr2pass":
+        passlog = out_path + ".pass"
+        return [
+            encode_argv(
+                ffmpeg, source, spec, out_path, fps=fps, threads=threads, pass_number=n, passlog=passlog
+            )
+            for n in (1, 2)
+        ]
+    return [encode_argv(ffmpeg, source, spec, out_path, fps=fps, threads=threads)]
+
+
+def rendition_name(stem: str, spec: EncodeSpec) -> str:
+    """File name of a rendition: `<stem>_<w>x<h>_<kbps>k.<container>`."""
+    rate = f"{spec.bitrate_kbps:.0f}k" if spec.bitrate_kbps is not None else f"crf{spec.crf:g}"
+    return f"{stem}_{spec.width}x{spec.height}_{rate}.{CODECS[spec.codec].container}"
+
+
+def describe_rendition(spec: EncodeSpec, fps: float) -> str:
+    """One line naming what decides the bits of a rendition (for script comments and logs)."""
+    gop = gop_frames(fps, spec.gop_s)
+    vbv = f"maxrate {spec.maxrate_kbps or 0:.0f}k, bufsize {spec.bufsize_kbps or 0:.0f}k"
+    if spec.rate_control == "abr2pass":
+        rate = f"two-pass average {spec.bitrate_kbps or 0:.0f} kbps, {vbv}"
+    elif spec.rate_control == "capped_crf":
+        rate = f"capped CRF {spec.crf or 0:g} (target {spec.bitrate_kbps or 0:.0f} kbps), {vbv}"
+    else:
+        rate = f"CRF {spec.crf or 0:g}"
+    return (
+        f"{spec.width}x{spec.height} {spec.codec} ({CODECS[spec.codec].encoder} preset {spec.preset}), "
+        f"{rate}, closed GOP of {gop} frames ({spec.gop_s:g} s), {spec.scaler} scaling"
+    )
+
+
+def rendition_script(
+    ffmpeg: str,
+    source: str,
+    specs: Sequence[EncodeSpec],
+    *,
+    fps: float,
+    stem: str,
+    header: Sequence[str] = (),
+) -> str:
+    """A POSIX shell script that makes every rendition of a ladder without pertitle.
+
+    One `shlex.join`ed command per line under a comment per rung, `set -e` so the first failure
+    stops it, pass logs removed after each two-pass rendition. Renditions are written to the
+    directory the script runs in, named by `rendition_name`; give `source` as an absolute path.
+    """
+    lines = [
+        "#!/bin/sh",
+        f"# Renditions of {stem}: {len(specs)} rung(s), written by pertitle analyze --emit-commands.",
+        *(f"# {h}" for h in header),
+        "# Run it in the directory the renditions should go to: sh THIS_FILE",
+        "# Video only (audio is packaged separately); the ffmpeg below is the one pertitle measured with.",
+        "set -e",
+    ]
+    for i, spec in enumerate(specs, 1):
+        name = rendition_name(stem, spec)
+        lines += ["", f"# rung {i}/{len(specs)}: {describe_rendition(spec, fps)}"]
+        lines += [
+            shlex.join(argv) for argv in rendition_commands(ffmpeg, source, spec, fps=fps, out_path=name)
+        ]
+        if spec.rate_control == "abr2pass":
+            lines.append(f"rm -f -- {shlex.quote(name + '.pass')}*")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,156 @@
+"""`pertitle compare TITLE --ladder A --reference B`: encode both ladders on the title and report
+BD-rate (VMAF, PSNR), BD-VMAF, bits saved at equal quality and each ladder's total bitrate.
+Exit 0 with a result (whichever ladder wins), 1 when an encode failed, 2 for bad input.
+
+The work is `pertitle.compare.compare`; this module parses, renders and maps exit codes.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pertitle.clicmd.verify import consoles, fail, ffmpeg_info, fmt, run_core
+
+if TYPE_CHECKING:
+    from pertitle.compare import CompareResult, MeasuredLadder
+
+
+def compare(
+    title: Annotated[Path, typer.Argument(help="The title to encode both ladders on (the whole of it).")],
+    ladder: Annotated[
+        str,
+        typer.Option(
+            "--ladder",
+            help="The ladder under test: a ladder document from analyze, or a reference ladder YAML.",
+        ),
+    ],
+    reference: Annotated[
+        str,
+        typer.Option(
+            "--reference",
+            help="The ladder to beat: a bundled name (apple_hls_h264, apple_hls_hevc_sdr, netflix_2015), "
+            "a reference ladder YAML or a ladder document.",
+        ),
+    ] = "apple_hls_h264",
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print the pertitle.compare/v1 document on stdout, nothing else.")
+    ] = False,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Parallel encodes (0: one per core).")] = 0,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Neither read nor write the result cache.")
+    ] = False,
+    cache_dir: Annotated[
+        Path | None, typer.Option(help="Result cache directory (default: user cache dir).")
+    ] = None,
+    ffmpeg: Annotated[
+        str | None,
+        typer.Option(
+            "--ffmpeg", help="ffmpeg binary to use (default: $PERTITLE_FFMPEG, else the bundled one)."
+        ),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, only the result.")] = False,
+) -> None:
+    """Encode both ladders' rungs on the whole title with the production settings and compare them:
+    BD-rate on VMAF and PSNR (pchip, overlapping quality range only), quality gained at equal
+    bitrate, bits saved at equal quality, and each ladder's total bitrate."""
+    from pertitle import compare as core
+
+    out, err = consoles()
+    if jobs < 0:
+        raise fail(err, f"--jobs: {jobs} must be 0 (all cores) or more", 2)
+    info = ffmpeg_info(ffmpeg, err)
+    result = run_core(
+        err,
+        quiet or json_out,
+        str(title),
+        lambda progress: core.compare(
+            title,
+            ladder,
+            reference,
+            info,
+            jobs=jobs,
+            use_cache=not no_cache,
+            cache_dir=str(cache_dir) if cache_dir else None,
+            on_event=progress,
+        ),
+    )
+    if json_out:
+        from pertitle.report.serialize import to_json
+
+        sys.stdout.write(to_json(core.to_document(result)))
+        return
+    render(result, out)
+
+
+def _ladder_table(ladder: MeasuredLadder, caption: str) -> Table:
+    table = Table(title=f"{caption}: {ladder.name}", title_justify="left")
+    table.add_column("size")
+    for name in ("target kbps", "avg kbps", "peak kbps", "VMAF", "PSNR", "SSIM"):
+        table.add_column(name, justify="right")
+    for r in ladder.rungs:
+        m = r.measured
+        table.add_row(
+            f"{r.width}x{r.height}",
+            f"{r.target_kbps:.0f}",
+            f"{m.bitrate_kbps:.0f}",
+            f"{m.peak_bitrate_kbps:.0f}" if m.peak_bitrate_kbps > 0 else "-",
+            f"{m.vmaf:.2f}",
+            fmt(m.psnr, ".2f"),
+            f"{m.ssim:.4f}",
+        )
+    target = sum(r.target_kbps for r in ladder.rungs)
+    table.caption = (
+        f"{len(ladder.rungs)} rungs, {ladder.codec} preset {ladder.preset}, {ladder.rate_control}; "
+        f"total {ladder.total_kbps:.0f} kbps measured ({target:.0f} kbps targeted)"
+    )
+    table.caption_justify = "left"
+    return table
+
+
+def render(result: CompareResult, console: Console) -> None:
+    """Both ladders as measured, then the comparison; a missing number comes with its reason."""
+    console.print(_ladder_table(result.ladder, "ladder"))
+    console.print(_ladder_table(result.reference, "reference"))
+    for w in result.warnings:
+        console.print(f"note: {w}", markup=False, highlight=False)
+
+    def pct(x: float | None, better_when_negative: bool) -> str:
+        if x is None:
+            return "n/a"
+        good = x < 0 if better_when_negative else x > 0
+        return f"{x:+.2f}% ({'better' if good else 'worse'})"
+
+    rows = [
+        ("BD-rate (VMAF)", pct(result.bd_rate_vmaf.value_pct, True)),
+        ("BD-rate (PSNR)", pct(result.bd_rate_psnr.value_pct, True)),
+        (
+            "BD-VMAF (quality at equal bitrate)",
+            "n/a" if result.bd_vmaf.value is None else f"{result.bd_vmaf.value:+.2f} VMAF",
+        ),
+        ("bits saved at equal VMAF", pct(result.bits_saved_pct, False)),
+        ("total bitrate, ladder", f"{result.ladder.total_kbps:.0f} kbps"),
+        ("total bitrate, reference", f"{result.reference.total_kbps:.0f} kbps"),
+    ]
+    summary = Table(
+        title=f"{result.title}: ladder against reference", title_justify="left", show_header=False
+    )
+    summary.add_column("what")
+    summary.add_column("value", justify="right")
+    for name, value in rows:
+        summary.add_row(name, value)
+    console.print(summary)
+    for reason in result.reasons:
+        console.print(f"n/a: {reason}", markup=False, highlight=False)
+    s = result.settings
+    console.print(
+        f"scored with {s['vmaf_model']}, {s['scaler']} scaling, GOP {s['gop_s']:g} s; "
+        f"{result.encodes} encodes, {result.cache_hits} from cache",
+        markup=False,
+        highlight=False,
+    )

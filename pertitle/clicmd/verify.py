@@ -1,0 +1,237 @@
+"""`pertitle verify LADDER TITLE`: encode the ladder's rungs on the whole title with the production
+settings and show predicted against measured. Exit 0: every rung within tolerance; 1: a rung
+missed (the output says which and why) or an encode failed; 2: bad ladder file, title or option.
+
+The work is `pertitle.verify.verify`; this module parses, renders and maps exit codes. It also holds
+the small console helpers that `clicmd/compare.py` shares.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from pertitle.errors import FfmpegError, PertitleError
+
+if TYPE_CHECKING:
+    from pertitle.verify import VerifyResult
+
+T = TypeVar("T")
+
+
+def consoles() -> tuple[Console, Console]:
+    no_color = bool(os.environ.get("NO_COLOR"))
+    return (
+        Console(no_color=no_color, highlight=False, soft_wrap=False),
+        Console(stderr=True, no_color=no_color, highlight=False),
+    )
+
+
+def fail(err: Console, message: str, code: int) -> typer.Exit:
+    err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+class ProgressPrinter:
+    """Pipeline events -> stage lines and a progress bar on stderr (nothing when quiet)."""
+
+    def __init__(self, err: Console, quiet: bool) -> None:
+        self.err = err
+        self.quiet = quiet
+        self.sink: Any = None
+
+    def __call__(self, event: Any) -> None:
+        if self.quiet:
+            return
+        from pertitle.report.terminal import ProgressSink
+
+        if event.kind in ("stage", "planned"):
+            self.close()
+            cached = f" ({event.done} from cache)" if event.kind == "planned" and event.done else ""
+            self.err.print(f"{event.message}{cached}", markup=False, highlight=False)
+            if event.kind == "planned" and event.done < event.total:
+                self.sink = ProgressSink(self.err, event.total - event.done, "encode+score")
+                self.sink.__enter__()
+        elif event.kind in ("done", "warning"):
+            if event.kind == "warning":
+                self.warn(event.message)
+            if self.sink is not None:
+                self.sink.advance(event.message)
+
+    def warn(self, message: str) -> None:
+        if not self.quiet:
+            self.err.print(f"warning: {message}", markup=False, highlight=False)
+
+    def close(self) -> None:
+        if self.sink is not None:
+            self.sink.__exit__(None, None, None)
+            self.sink = None
+
+
+def run_core(err: Console, quiet: bool, what: str, call: Callable[[ProgressPrinter], T]) -> T:
+    """Run a core function with progress; its errors become one 'error:' line and the exit code of
+    their family (2 for bad input, 1 for a failed encode, 130 for Ctrl-C)."""
+    progress = ProgressPrinter(err, quiet)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.showwarning = lambda m, *a, **k: progress.warn(str(m))  # cache faults: one line each
+            return call(progress)
+    except FfmpegError as exc:
+        progress.close()
+        if os.environ.get("PERTITLE_DEBUG"):
+            err.print(exc.details(), markup=False)
+        raise fail(err, f"{what}: {exc}", 1) from None
+    except PertitleError as exc:
+        progress.close()
+        raise fail(err, str(exc), exc.exit_code) from None
+    except KeyboardInterrupt:
+        progress.close()
+        raise fail(
+            err, "interrupted; finished encodes are cached and a rerun resumes from them", 130
+        ) from None
+    finally:
+        progress.close()
+
+
+def ffmpeg_info(path: str | None, err: Console) -> Any:
+    from pertitle.ffmpeg import binary
+
+    try:
+        return binary.detect(binary.locate(path))
+    except PertitleError as exc:
+        raise fail(err, str(exc), 2) from None
+
+
+def fmt(x: float, spec: str, missing: str = "-") -> str:
+    return format(x, spec) if math.isfinite(x) else missing
+
+
+def verify(
+    ladder: Annotated[Path, typer.Argument(help="A ladder document written by analyze (.json or .yaml).")],
+    title: Annotated[Path, typer.Argument(help="The title to encode the ladder on (the whole of it).")],
+    tolerance: Annotated[
+        float, typer.Option(help="A rung fails when its VMAF is this far below the prediction.")
+    ] = 2.0,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print the pertitle.verify/v1 document on stdout, nothing else.")
+    ] = False,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Parallel encodes (0: one per core).")] = 0,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Neither read nor write the result cache.")
+    ] = False,
+    cache_dir: Annotated[
+        Path | None, typer.Option(help="Result cache directory (default: user cache dir).")
+    ] = None,
+    ffmpeg: Annotated[
+        str | None,
+        typer.Option(
+            "--ffmpeg", help="ffmpeg binary to use (default: $PERTITLE_FFMPEG, else the bundled one)."
+        ),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, only the result.")] = False,
+) -> None:
+    """Encode every rung on the whole title with the production settings and check it against its
+    prediction: VMAF within --tolerance, average bitrate within 10% of the target, peak (2 s
+    segments) at most 2x the average. Exit 0 when all pass, 1 when any misses."""
+    from pertitle import verify as core
+
+    out, err = consoles()
+    if jobs < 0:
+        raise fail(err, f"--jobs: {jobs} must be 0 (all cores) or more", 2)
+    info = ffmpeg_info(ffmpeg, err)
+    result = run_core(
+        err,
+        quiet or json_out,
+        str(title),
+        lambda progress: core.verify(
+            ladder,
+            title,
+            info,
+            tolerance_vmaf=tolerance,
+            jobs=jobs,
+            use_cache=not no_cache,
+            cache_dir=str(cache_dir) if cache_dir else None,
+            on_event=progress,
+        ),
+    )
+    if json_out:
+        from pertitle.report.serialize import to_json
+
+        sys.stdout.write(to_json(core.to_document(result)))
+    else:
+        render(result, out)
+    raise typer.Exit(result.exit_code)
+
+
+def render(result: VerifyResult, console: Console) -> None:
+    """The predicted-against-measured table, the verdict, and which rung failed why."""
+    # Two-line headers and a light box keep the table readable in an 80-column terminal.
+    table = Table(
+        title=f"{result.title}: {Path(result.ladder_path).name} verified on the whole title",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 0),
+    )
+    table.add_column("#", justify="right")
+    table.add_column("size")
+    for name in (
+        "target\nkbps",
+        "avg\nkbps",
+        "off",
+        "peak\nkbps",
+        "VMAF\npred.",
+        "VMAF\nmeas.",
+        "Δ",
+        "PSNR",
+        "SSIM",
+    ):
+        table.add_column(name, justify="right")
+    table.add_column("")
+    for c in result.checks:
+        m = c.measured
+        table.add_row(
+            str(c.index),
+            f"{c.rung.width}x{c.rung.height}",
+            f"{c.rung.bitrate_kbps:.0f}",
+            f"{m.bitrate_kbps:.0f}",
+            f"{c.bitrate_error:+.1%}",
+            f"{m.peak_bitrate_kbps:.0f}" if m.peak_bitrate_kbps > 0 else "-",
+            fmt(c.rung.predicted.vmaf, ".2f"),
+            f"{m.vmaf:.2f}",
+            fmt(c.vmaf_delta, "+.2f"),
+            fmt(m.psnr, ".2f"),
+            f"{m.ssim:.3f}",
+            "ok" if c.ok else "FAIL",
+            style=None if c.ok else "red",
+        )
+    console.print(table)
+    s = result.settings
+    console.print(
+        f"{s['codec']} preset {s['preset']}, {s['deploy_rate_control']}, GOP {s['gop_s']:g} s, "
+        f"{s['vmaf_model']}; limits: VMAF -{result.tolerance_vmaf:g}, "
+        f"bitrate ±{result.max_bitrate_error:.0%}, peak {result.max_peak_ratio:g}x average; "
+        f"{result.encodes} encodes, {result.cache_hits} from cache",
+        markup=False,
+        highlight=False,
+    )
+    for w in result.warnings:
+        console.print(f"warning: {w}", markup=False, highlight=False)
+    for c in result.checks:
+        for n in c.notes:
+            console.print(f"note: {c.label}: {n}", markup=False, highlight=False)
+    from pertitle.verify import summary_lines
+
+    lines = summary_lines(result)
+    console.print(lines[0], style="bold green" if result.ok else "bold red", markup=False, highlight=False)
+    for line in lines[1:]:
+        console.print(f"  {line}", markup=False, highlight=False)

@@ -1,0 +1,503 @@
+"""Compare a ladder with the one it would replace, on one title, from real production encodes.
+
+Both ladders' rungs are encoded on the whole title with the production settings (`plan.deployed_spec`:
+the codec, preset, GOP and rate control of the ladder under test; a reference ladder keeps its
+own codec, takes the preset only when the codec is the same, and gets VBV from the default
+`Constraints`), cached like every other encode, and scored the same way (one VMAF model, one
+scaler, upscaled to the source's size). Then, with the ladder under test as the test curve and the
+reference as the reference curve (`bdrate`):
+
+- BD-rate on VMAF and on PSNR: pchip of log10(rate) over the overlapping quality range only; no
+  number, and the reason instead, when a curve keeps fewer than 4 efficient points or the overlap
+  is under half the shorter curve;
+- BD-VMAF: the quality gained at equal bitrate;
+- bits saved at equal quality: at each reference rung whose VMAF the ladder under test also
+  reaches, the share of bits it saves (interpolated the same way), averaged;
+- each ladder's total bitrate (the sum of its measured average bitrates), a proxy for storage and
+  CDN cost.
+
+A rung of a reference ladder above the title's resolution is capped to it (`reference.cap_to_source`).
+The result is data; `to_document` gives the `pertitle.compare/v1` document; nothing here prints.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from pertitle import __version__
+from pertitle.bdrate import (
+    DEFAULT_MIN_OVERLAP,
+    BdQualityResult,
+    BdResult,
+    EqualQualityPoint,
+    bd_quality,
+    bd_rate,
+    bits_saved_at_equal_quality,
+)
+from pertitle.config import CODECS, Settings, settings_from_ladder, validate
+from pertitle.errors import ConfigError, InputError
+from pertitle.ffmpeg.binary import FfmpegInfo
+from pertitle.models import Constraints, EncodeSpec, Measurement, MediaInfo
+from pertitle.pipeline import EventSink, Runner, whole_title_runner
+from pertitle.plan import deployed_spec, vmaf_model_for
+from pertitle.probe import probe
+from pertitle.reference import (
+    BUNDLED_LADDERS,
+    ReferenceLadder,
+    ReferenceRung,
+    cap_to_source,
+    load_reference,
+    parse_reference,
+)
+from pertitle.verify import read_structured
+
+SCHEMA_ID = "pertitle.compare/v1"
+BD_MIN_POINTS = 4
+LADDER_SCHEMA_ID = "pertitle.ladder/v1"
+
+
+def _ignore(_: Any) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class PlannedRung:
+    width: int
+    height: int
+    bitrate_kbps: float
+    maxrate_kbps: float
+    bufsize_kbps: float
+    crf: float | None = None  # a per-title rung's CRF (used by capped-CRF deployment)
+
+
+@dataclass(frozen=True)
+class LadderSource:
+    """A ladder to encode, from a v1 ladder document ("per-title") or a reference YAML ("reference")."""
+
+    name: str
+    kind: str
+    origin: str
+    codec: str
+    rungs: tuple[PlannedRung, ...]
+    settings: Settings | None = None  # the production settings a v1 document recorded
+    provenance: str = ""
+
+
+@dataclass(frozen=True)
+class MeasuredRung:
+    width: int
+    height: int
+    target_kbps: float
+    spec: EncodeSpec
+    measured: Measurement
+
+
+@dataclass(frozen=True)
+class MeasuredLadder:
+    name: str
+    kind: str
+    origin: str
+    codec: str
+    preset: str
+    rate_control: str
+    rungs: tuple[MeasuredRung, ...]
+
+    @property
+    def total_kbps(self) -> float:
+        """Sum of the measured average bitrates: what storing (and serving) every rung costs."""
+        return sum(r.measured.bitrate_kbps for r in self.rungs)
+
+    def curve(self, metric: str) -> list[tuple[float, float]]:
+        """(bitrate_kbps, metric) of every rung, as `bdrate` takes it."""
+        return [(r.measured.bitrate_kbps, float(getattr(r.measured, metric))) for r in self.rungs]
+
+
+@dataclass(frozen=True)
+class CompareResult:
+    title: str
+    source: MediaInfo
+    ladder: MeasuredLadder
+    reference: MeasuredLadder
+    bd_rate_vmaf: BdResult
+    bd_rate_psnr: BdResult
+    bd_vmaf: BdQualityResult
+    equal_quality: tuple[EqualQualityPoint, ...]
+    bits_saved_pct: float | None
+    reasons: tuple[str, ...]  # why each missing number is missing
+    settings: dict[str, object]
+    warnings: tuple[str, ...]
+    encodes: int
+    cache_hits: int
+    elapsed_s: float
+
+
+def load_ladder_source(name_or_path: str, what: str) -> LadderSource:
+    """A bundled reference name (e.g. "apple_hls_h264"), a reference-ladder YAML, or a
+    `pertitle.ladder/v1` document (.json/.yaml written by analyze).
+
+    Raises:
+        ConfigError: one line naming the file (or option `what`) and what is wrong with it.
+    """
+    if name_or_path in BUNDLED_LADDERS:
+        return _from_reference(load_reference(name_or_path), f"bundled:{name_or_path}")
+    if not Path(name_or_path).exists():
+        raise ConfigError(
+            f"{name_or_path}: {what} not found; give a ladder document from analyze, a reference "
+            f"ladder YAML or a bundled ladder ({', '.join(BUNDLED_LADDERS)})"
+        )
+    doc = read_structured(name_or_path, f"{what} file")
+    if isinstance(doc, dict) and "schema" in doc:
+        if doc["schema"] != LADDER_SCHEMA_ID:
+            raise ConfigError(
+                f"{name_or_path}: schema {doc['schema']!r} is not a ladder ({LADDER_SCHEMA_ID}); "
+                f"give a ladder document, a reference ladder YAML or one of {', '.join(BUNDLED_LADDERS)}"
+            )
+        return _from_document(doc, name_or_path)
+    if not isinstance(doc, dict) or "rungs" not in doc:
+        raise ConfigError(
+            f"{name_or_path}: neither a {LADDER_SCHEMA_ID} document nor a reference ladder "
+            f"(name, source, codec, rungs); bundled ladders: {', '.join(BUNDLED_LADDERS)}"
+        )
+    path = Path(name_or_path)
+    return _from_reference(parse_reference(path.read_text(encoding="utf-8"), origin=str(path)), str(path))
+
+
+def _from_reference(ref: ReferenceLadder, origin: str) -> LadderSource:
+    if ref.codec not in CODECS:
+        raise ConfigError(
+            f"{origin}: codec {ref.codec!r} is not supported; choose one of {', '.join(CODECS)}"
+        )
+    c = Constraints()
+    rungs = tuple(
+        PlannedRung(
+            r.width,
+            r.height,
+            r.bitrate_kbps,
+            float(round(r.bitrate_kbps * c.maxrate_factor)),
+            float(round(r.bitrate_kbps * c.bufsize_factor)),
+        )
+        for r in ref.rungs
+    )
+    return LadderSource(ref.name, "reference", origin, ref.codec, rungs, None, ref.source)
+
+
+def _from_document(doc: dict[str, Any], origin: str) -> LadderSource:
+    from pertitle.report import serialize
+
+    try:
+        result = serialize.from_document(doc)
+    except InputError as exc:
+        raise ConfigError(f"{origin}: {exc}") from None
+    settings = settings_from_ladder(result.settings, where=origin)
+    rungs = tuple(
+        PlannedRung(
+            r.width,
+            r.height,
+            r.bitrate_kbps,
+            r.maxrate_kbps,
+            r.bufsize_kbps,
+            r.crf if math.isfinite(r.crf) else None,
+        )
+        for r in result.ladder.rungs
+    )
+    return LadderSource(
+        f"per-title ({result.title})",
+        "per-title",
+        origin,
+        settings.codec,
+        rungs,
+        settings,
+        "pertitle analyze",
+    )
+
+
+def cap_ladder(ladder: LadderSource, width: int, height: int) -> tuple[LadderSource, tuple[str, ...]]:
+    """A reference ladder capped to the title's size (`reference.cap_to_source`), with a note per
+    capped rung. Per-title ladders are left as they are. Pure."""
+    if ladder.kind != "reference":
+        return ladder, ()
+    ref = ReferenceLadder(
+        ladder.name,
+        ladder.provenance,
+        ladder.codec,
+        tuple(_as_reference_rung(r) for r in ladder.rungs),
+    )
+    capped = cap_to_source(ref, width, height)
+    rungs = tuple(
+        replace(r, width=c.width, height=c.height) for r, c in zip(ladder.rungs, capped.rungs, strict=True)
+    )
+    moved = [
+        f"{r.width}x{r.height} at {r.bitrate_kbps:g}"
+        for r, c in zip(ladder.rungs, rungs, strict=True)
+        if (r.width, r.height) != (c.width, c.height)
+    ]
+    notes = (
+        (
+            f"{ladder.name}: {len(moved)} rung(s) above the title's {width}x{height} are encoded at that "
+            f"size, keeping their bitrates: {', '.join(moved)} kbps",
+        )
+        if moved
+        else ()
+    )
+    return replace(ladder, rungs=rungs), notes
+
+
+def _as_reference_rung(r: PlannedRung) -> ReferenceRung:
+    return ReferenceRung(r.width, r.height, r.bitrate_kbps)
+
+
+def production_settings(ladder: LadderSource, base: Settings, *, same_codec_preset: str | None) -> Settings:
+    """The settings a ladder's rungs are encoded with: its own recorded settings when it has them
+    (codec, preset, rate control), else `base` with the ladder's codec, the preset of the ladder
+    under test when the codec is the same (else the codec's default), and two-pass ABR (a fixed
+    ladder has bitrates, no CRFs). Scaler, GOP and VMAF model always come from `base`, so both
+    ladders are encoded and scored alike. Pure.
+    """
+    if ladder.settings is not None:
+        own = ladder.settings
+        return replace(
+            base, codec=own.codec, preset=own.effective_preset, deploy_rate_control=own.deploy_rate_control
+        )
+    preset = same_codec_preset if ladder.codec == base.codec else None
+    return replace(base, codec=ladder.codec, preset=preset, deploy_rate_control="abr2pass")
+
+
+def rung_specs(ladder: LadderSource, settings: Settings) -> tuple[EncodeSpec, ...]:
+    """Production specs of every rung. Pure.
+
+    Raises:
+        ConfigError: capped CRF is asked for a rung without a CRF.
+    """
+    return tuple(
+        deployed_spec(settings, r.width, r.height, r.bitrate_kbps, r.maxrate_kbps, r.bufsize_kbps, crf=r.crf)
+        for r in ladder.rungs
+    )
+
+
+def bd_summary(
+    ladder: MeasuredLadder, reference: MeasuredLadder
+) -> tuple[BdResult, BdResult, BdQualityResult, tuple[EqualQualityPoint, ...], float | None, tuple[str, ...]]:
+    """BD-rate (VMAF, PSNR), BD-VMAF, equal-quality points and bits saved of `ladder` against
+    `reference`, with a reason for each number that cannot be given. Pure.
+
+    Returns:
+        (bd_rate_vmaf, bd_rate_psnr, bd_vmaf, equal_quality, bits_saved_pct, reasons)
+    """
+    test_v, ref_v = ladder.curve("vmaf"), reference.curve("vmaf")
+    rate_vmaf = bd_rate(ref_v, test_v, min_points=BD_MIN_POINTS)
+    rate_psnr = bd_rate(reference.curve("psnr"), ladder.curve("psnr"), min_points=BD_MIN_POINTS)
+    quality = bd_quality(ref_v, test_v, min_points=BD_MIN_POINTS)
+    equal = bits_saved_at_equal_quality(ref_v, test_v, min_points=2)
+    saved = -sum(p.rate_change_pct for p in equal) / len(equal) if equal else None
+
+    def said(reason: str) -> str:
+        return reason.replace("test curve", f"{ladder.name}").replace("reference curve", f"{reference.name}")
+
+    reasons = []
+    if rate_vmaf.reason:
+        reasons.append(f"BD-rate (VMAF): {said(rate_vmaf.reason)}")
+    if rate_psnr.reason:
+        reasons.append(f"BD-rate (PSNR): {said(rate_psnr.reason)}")
+    if quality.reason:
+        reasons.append(f"BD-VMAF: {said(quality.reason)}")
+    if saved is None:
+        reasons.append(
+            f"bits saved: no rung of {reference.name} has a VMAF that {ladder.name} also reaches "
+            "(or a ladder has fewer than 2 efficient rungs)"
+        )
+    return rate_vmaf, rate_psnr, quality, equal, saved, tuple(reasons)
+
+
+def compare(
+    title: str | Path,
+    ladder: str,
+    reference: str,
+    ffmpeg: FfmpegInfo,
+    *,
+    jobs: int = 0,
+    use_cache: bool = True,
+    cache_dir: str | None = None,
+    encode_timeout_s: float = 1800.0,
+    on_event: EventSink = _ignore,
+    executor: Any | None = None,
+) -> CompareResult:
+    """Encode and score both ladders on the whole title and compare them (see the module docstring).
+
+    Raises:
+        ConfigError: a ladder is missing, unreadable or invalid.
+        InputError: the title cannot be read.
+        ToolError: the ffmpeg lacks an encoder or libvmaf.
+        FfmpegError: an encode or a metric pass failed.
+    """
+    t0 = time.perf_counter()
+    test_src = load_ladder_source(ladder, "ladder")
+    ref_src = load_ladder_source(reference, "reference ladder")
+    overrides: dict[str, Any] = {
+        "jobs": jobs,
+        "use_cache": use_cache,
+        "cache_dir": cache_dir,
+        "encode_timeout_s": encode_timeout_s,
+    }
+    if test_src.settings is not None:
+        base = replace(test_src.settings, **overrides)
+    else:
+        base = validate(Settings(codec=test_src.codec, **overrides))
+    ffmpeg.require_libvmaf()
+    info = probe(title)
+    base = replace(base, vmaf_model=vmaf_model_for(info, base))
+    warnings: list[str] = []
+    test_src, notes = cap_ladder(test_src, info.width, info.height)
+    warnings += notes
+    ref_src, notes = cap_ladder(ref_src, info.width, info.height)
+    warnings += notes
+    test_settings = production_settings(test_src, base, same_codec_preset=base.effective_preset)
+    ref_settings = production_settings(ref_src, base, same_codec_preset=test_settings.effective_preset)
+    test_specs = rung_specs(test_src, test_settings)
+    ref_specs = rung_specs(ref_src, ref_settings)
+    for s in {test_settings.codec, ref_settings.codec}:
+        ffmpeg.require_encoder(CODECS[s].encoder)
+
+    # One Runner per codec (the encoder's version is part of its cache key); one run per Runner, so
+    # the rungs of both ladders share the workers and the decoded reference.
+    by_codec: dict[str, list[EncodeSpec]] = {}
+    for spec in (*test_specs, *ref_specs):
+        by_codec.setdefault(spec.codec, [])
+        if spec not in by_codec[spec.codec]:
+            by_codec[spec.codec].append(spec)
+    measured: dict[EncodeSpec, Measurement] = {}
+    encodes = hits = 0
+    for codec, specs in by_codec.items():
+        settings = test_settings if codec == test_settings.codec else ref_settings
+        runner: Runner = whole_title_runner(info, settings, ffmpeg, on_event=on_event, executor=executor)
+        try:
+            measured.update(
+                runner.run(
+                    specs,
+                    f"encoding and scoring {len(specs)} {codec} rungs of both ladders on the whole title",
+                    require=("peak_bitrate_kbps",),
+                )
+            )
+        finally:
+            runner.close()
+        encodes += runner.encodes
+        hits += runner.cache_hits
+
+    test_measured = _measured(test_src, test_settings, test_specs, measured)
+    ref_measured = _measured(ref_src, ref_settings, ref_specs, measured)
+    rate_vmaf, rate_psnr, quality, equal, saved, reasons = bd_summary(test_measured, ref_measured)
+    return CompareResult(
+        title=Path(title).stem,
+        source=info,
+        ladder=test_measured,
+        reference=ref_measured,
+        bd_rate_vmaf=rate_vmaf,
+        bd_rate_psnr=rate_psnr,
+        bd_vmaf=quality,
+        equal_quality=equal,
+        bits_saved_pct=saved,
+        reasons=reasons,
+        settings={
+            "codec": test_settings.codec,
+            "preset": test_settings.effective_preset,
+            "rate_control": test_settings.deploy_rate_control,
+            "reference_codec": ref_settings.codec,
+            "reference_preset": ref_settings.effective_preset,
+            "reference_rate_control": ref_settings.deploy_rate_control,
+            "reference_source": ref_src.provenance,
+            "reference_vbv": "maxrate and bufsize from the default constraints",
+            "maxrate_factor": Constraints().maxrate_factor,
+            "bufsize_factor": Constraints().bufsize_factor,
+            "gop_s": base.gop_s,
+            "scaler": base.scaler,
+            "vmaf_model": base.vmaf_model,
+            "bd_method": "pchip of log10(bitrate) over the overlapping quality range (JCTVC-L1100)",
+            "bd_min_points": BD_MIN_POINTS,
+            "bd_min_overlap": DEFAULT_MIN_OVERLAP,
+            "ffmpeg": ffmpeg.version,
+            "pertitle": __version__,
+        },
+        warnings=tuple(warnings),
+        encodes=encodes,
+        cache_hits=hits,
+        elapsed_s=round(time.perf_counter() - t0, 3),
+    )
+
+
+def _measured(
+    src: LadderSource,
+    settings: Settings,
+    specs: Sequence[EncodeSpec],
+    measured: dict[EncodeSpec, Measurement],
+) -> MeasuredLadder:
+    rungs = tuple(
+        MeasuredRung(r.width, r.height, r.bitrate_kbps, spec, measured[spec])
+        for r, spec in zip(src.rungs, specs, strict=True)
+    )
+    return MeasuredLadder(
+        name=src.name,
+        kind=src.kind,
+        origin=src.origin,
+        codec=settings.codec,
+        preset=settings.effective_preset,
+        rate_control=settings.deploy_rate_control,
+        rungs=rungs,
+    )
+
+
+def _num(x: float | None, digits: int = 3) -> float | None:
+    if x is None or not math.isfinite(x):
+        return None
+    return round(float(x), digits)
+
+
+def _ladder_document(ladder: MeasuredLadder) -> dict[str, Any]:
+    return {
+        "name": ladder.name,
+        "measured": [
+            {
+                "width": r.width,
+                "height": r.height,
+                "target_kbps": _num(r.target_kbps, 1),
+                "bitrate_kbps": _num(r.measured.bitrate_kbps),
+                "peak_bitrate_kbps": _num(r.measured.peak_bitrate_kbps)
+                if r.measured.peak_bitrate_kbps
+                else None,
+                "vmaf": _num(r.measured.vmaf),
+                "psnr": _num(r.measured.psnr),
+                "ssim": _num(r.measured.ssim, 5),
+            }
+            for r in ladder.rungs
+        ],
+        "total_kbps": _num(ladder.total_kbps, 1),
+    }
+
+
+def to_document(result: CompareResult) -> dict[str, Any]:
+    """The `pertitle.compare/v1` document (its shape is a contract: other tools render it)."""
+    info = result.source
+    return {
+        "schema": SCHEMA_ID,
+        "title": result.title,
+        "source": {
+            "path": info.path,
+            "width": info.width,
+            "height": info.height,
+            "fps": info.fps,
+            "duration_s": info.duration_s,
+        },
+        "ladder": _ladder_document(result.ladder),
+        "reference": _ladder_document(result.reference),
+        "bd_rate": {
+            "vmaf_pct": _num(result.bd_rate_vmaf.value_pct, 2),
+            "psnr_pct": _num(result.bd_rate_psnr.value_pct, 2),
+            "reasons": list(result.reasons),
+        },
+        "bd_vmaf": _num(result.bd_vmaf.value, 3),
+        "bits_saved_pct": _num(result.bits_saved_pct, 2),
+        "settings": result.settings,
+    }

@@ -1,0 +1,293 @@
+"""verify, compare and analyze --emit-commands end to end: real ffmpeg, real libvmaf, on a tiny
+clip made here (320x180, 24 fps, 2 s), analysed once per module into a cache under tmp.
+
+The grid is small (veryfast, CRF 24/32/40) and has two heights at or below the clip (120 and 180:
+a 360 in the grid would be dropped as above the source) so that the hull spans two resolutions.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shlex
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from pertitle.cli import app
+from pertitle.config import Settings, validate
+from pertitle.encode import stream_stats
+from pertitle.ffmpeg import binary
+from pertitle.pipeline import analyze
+from pertitle.report import serialize
+
+GRID = {"heights": "120,180", "crfs": "24,32,40", "preset": "veryfast"}
+
+
+@dataclass(frozen=True)
+class Analysed:
+    clip: Path
+    ladder_json: Path
+    ladder_yaml: Path
+    cache: Path
+    doc: dict[str, Any]
+    ffmpeg: binary.FfmpegInfo
+
+
+@pytest.fixture(scope="module")
+def analysed(tmp_path_factory: pytest.TempPathFactory) -> Analysed:
+    root = tmp_path_factory.mktemp("verify")
+    info = binary.detect(binary.locate())
+    clip = root / "pattern.mp4"
+    make = ["-f", "lavfi", "-i", "testsrc2=s=320x180:r=24:d=2", "-c:v", "libx264", "-preset", "ultrafast"]
+    make += ["-crf", "18", "-pix_fmt", "yuv420p", str(clip)]
+    subprocess.run(
+        [info.path, "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *make], check=True, timeout=120
+    )
+    cache = root / "cache"
+    settings = validate(
+        Settings(heights=(120, 180), crfs=(24, 32, 40), preset="veryfast", cache_dir=str(cache), jobs=2)
+    )
+    result = analyze(str(clip), settings, info)
+    doc = serialize.to_document(result)
+    ladder_yaml, ladder_json = serialize.write_documents(doc, root / "out", result.title)
+    return Analysed(clip, ladder_json, ladder_yaml, cache, doc, info)
+
+
+def invoke(*args: str) -> Any:
+    return CliRunner().invoke(app, list(args))
+
+
+def test_verify_passes_when_the_predictions_hold(analysed: Analysed, tmp_path: Path) -> None:
+    # A cache of its own: every rung is really encoded again from the whole title.
+    fresh = tmp_path / "cache"
+    r = invoke("verify", str(analysed.ladder_yaml), str(analysed.clip), "--cache-dir", str(fresh), "-j", "2")
+    assert r.exit_code == 0, r.output
+    n = len(analysed.doc["rungs"])
+    assert f"PASS: all {n} rungs are within tolerance" in r.stdout
+    assert f"{n} encodes, 0 from cache" in r.stdout.replace("\n", " ")
+
+    r = invoke("verify", str(analysed.ladder_json), str(analysed.clip), "--cache-dir", str(fresh), "--json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert doc["schema"] == "pertitle.verify/v1" and doc["ok"] is True and doc["failures"] == []
+    assert doc["cache_hits"] == n and doc["encodes"] == 0
+    for rung, made in zip(doc["rungs"], analysed.doc["rungs"], strict=True):
+        assert (rung["width"], rung["height"], rung["target_kbps"]) == (
+            made["width"],
+            made["height"],
+            made["bitrate_kbps"],
+        )
+        m = rung["measured"]
+        assert abs(m["vmaf"] - made["predicted"]["vmaf"]) <= 2.0
+        assert abs(m["bitrate_kbps"] / rung["target_kbps"] - 1) <= 0.10
+        # A 2 s title is one 2 s segment: its peak is its average.
+        assert m["peak_bitrate_kbps"] == pytest.approx(m["bitrate_kbps"], rel=1e-6)
+        assert rung["ok"] is True and rung["problems"] == []
+
+
+def test_verify_fails_a_rung_whose_prediction_is_too_high(analysed: Analysed, tmp_path: Path) -> None:
+    doc = json.loads(analysed.ladder_json.read_text(encoding="utf-8"))
+    last = len(doc["rungs"])
+    doc["rungs"][-1]["predicted"]["vmaf"] += 10.0
+    doctored = tmp_path / "doctored.ladder.json"
+    doctored.write_text(json.dumps(doc), encoding="utf-8")
+    r = invoke("verify", str(doctored), str(analysed.clip), "--cache-dir", str(analysed.cache), "-q")
+    assert r.exit_code == 1, r.output
+    out = " ".join(r.stdout.split())
+    assert f"FAIL: 1 of {last} rungs missed" in out
+    assert f"rung {last} (" in out and "below the predicted" in out and "(tolerance 2)" in out
+
+    r = invoke("verify", str(doctored), str(analysed.clip), "--cache-dir", str(analysed.cache), "--json")
+    assert r.exit_code == 1
+    report = json.loads(r.stdout)
+    assert report["ok"] is False
+    assert [x["ok"] for x in report["rungs"]] == [True] * (last - 1) + [False]
+    assert len(report["failures"]) == 1 and report["failures"][0].startswith(f"rung {last} (")
+
+
+@pytest.mark.parametrize(
+    ("content", "phrase"),
+    [
+        (None, "ladder file not found"),
+        ("{not json", "invalid JSON at line 1"),
+        ('{"schema": "pertitle.ladder/v1", "title": "x"}', "not a valid pertitle.ladder/v1 document"),
+        ("- just\n- a list\n", "not a pertitle.ladder/v1 document"),
+    ],
+)
+def test_a_bad_ladder_file_is_one_line_and_exit_2(
+    analysed: Analysed, tmp_path: Path, content: str | None, phrase: str
+) -> None:
+    path = tmp_path / ("ladder.yaml" if content and content.startswith("-") else "ladder.json")
+    if content is not None:
+        path.write_text(content, encoding="utf-8")
+    r = invoke("verify", str(path), str(analysed.clip), "--cache-dir", str(tmp_path / "c"))
+    assert r.exit_code == 2
+    assert r.stdout == ""
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {path}: ") and phrase in lines[0]
+
+
+def test_a_bad_title_is_one_line_and_exit_2(analysed: Analysed, tmp_path: Path) -> None:
+    r = invoke("verify", str(analysed.ladder_json), str(tmp_path / "missing.mp4"))
+    assert r.exit_code == 2
+    assert r.stderr.strip().splitlines() == [
+        f"error: {tmp_path / 'missing.mp4'}: no such file; check the path"
+    ]
+
+
+def test_compare_with_apple_hls_capped_to_the_clip(analysed: Analysed) -> None:
+    r = invoke(
+        "compare",
+        str(analysed.clip),
+        "--ladder",
+        str(analysed.ladder_json),
+        "--reference",
+        "apple_hls_h264",
+        "--cache-dir",
+        str(analysed.cache),
+        "-j",
+        "2",
+        "--json",
+    )
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert list(doc) == [
+        "schema",
+        "title",
+        "source",
+        "ladder",
+        "reference",
+        "bd_rate",
+        "bd_vmaf",
+        "bits_saved_pct",
+        "settings",
+    ]
+    assert doc["schema"] == "pertitle.compare/v1" and doc["title"] == "pattern"
+    assert set(doc["source"]) == {"path", "width", "height", "fps", "duration_s"}
+    assert (doc["source"]["width"], doc["source"]["height"]) == (320, 180)
+    rung_keys = {
+        "width",
+        "height",
+        "target_kbps",
+        "bitrate_kbps",
+        "peak_bitrate_kbps",
+        "vmaf",
+        "psnr",
+        "ssim",
+    }
+    for side in ("ladder", "reference"):
+        assert set(doc[side]) == {"name", "measured", "total_kbps"}
+        for rung in doc[side]["measured"]:
+            assert set(rung) == rung_keys
+            assert rung["width"] <= 320 and rung["height"] <= 180
+            assert rung["bitrate_kbps"] > 0 and 0 < rung["vmaf"] <= 100
+        assert doc[side]["total_kbps"] == pytest.approx(
+            sum(x["bitrate_kbps"] for x in doc[side]["measured"]), abs=0.1
+        )
+    assert doc["reference"]["name"] == "Apple HLS H.264"
+    # Apple's nine rungs, every one above 180p encoded at the clip's own size with its own bitrate.
+    assert [x["target_kbps"] for x in doc["reference"]["measured"]] == [
+        145,
+        365,
+        730,
+        1100,
+        2000,
+        3000,
+        4500,
+        6000,
+        7800,
+    ]
+    assert {(x["width"], x["height"]) for x in doc["reference"]["measured"]} == {(320, 180)}
+    assert len(doc["ladder"]["measured"]) == len(analysed.doc["rungs"])
+
+    bd = doc["bd_rate"]
+    assert set(bd) == {"vmaf_pct", "psnr_pct", "reasons"}
+    for key, label in (("vmaf_pct", "BD-rate (VMAF): "), ("psnr_pct", "BD-rate (PSNR): ")):
+        if bd[key] is None:
+            assert any(reason.startswith(label) for reason in bd["reasons"])
+        else:
+            assert isinstance(bd[key], float) and math.isfinite(bd[key])
+    if doc["bd_vmaf"] is None:
+        assert any(reason.startswith("BD-VMAF: ") for reason in bd["reasons"])
+    assert doc["bits_saved_pct"] is None or isinstance(doc["bits_saved_pct"], float)
+    s = doc["settings"]
+    assert (s["codec"], s["preset"], s["reference_codec"], s["reference_preset"]) == (
+        "h264",
+        "veryfast",
+        "h264",
+        "veryfast",
+    )
+    assert (s["maxrate_factor"], s["bufsize_factor"], s["bd_min_points"]) == (1.5, 2.0, 4)
+
+    # The terminal view says the same, n/a with its reason where there is no number.
+    r = invoke(
+        "compare",
+        str(analysed.clip),
+        "--ladder",
+        str(analysed.ladder_json),
+        "--cache-dir",
+        str(analysed.cache),
+    )
+    assert r.exit_code == 0, r.output
+    out = " ".join(r.stdout.split())
+    assert "reference: Apple HLS H.264" in out and "BD-rate (VMAF)" in out
+    if bd["vmaf_pct"] is None:
+        assert "n/a: BD-rate (VMAF):" in out
+    assert "encoded at that size, keeping their bitrates" in out
+
+
+def test_compare_with_a_bad_reference_is_one_line_and_exit_2(analysed: Analysed) -> None:
+    r = invoke("compare", str(analysed.clip), "--ladder", str(analysed.ladder_json), "--reference", "nope")
+    assert r.exit_code == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: nope: reference ladder not found")
+    assert "apple_hls_h264" in lines[0]
+
+
+@pytest.mark.parametrize("rate_control", ["abr2pass", "capped_crf"])
+def test_emitted_commands_run_without_pertitle_and_hit_the_targets(
+    analysed: Analysed, tmp_path: Path, rate_control: str
+) -> None:
+    script = tmp_path / "renditions.sh"
+    r = invoke(
+        "analyze",
+        str(analysed.clip),
+        *(f"--{k}={v}" for k, v in GRID.items()),
+        f"--rate-control={rate_control}",
+        "--cache-dir",
+        str(analysed.cache),
+        "-j",
+        "2",
+        "-q",
+        "--emit-commands",
+        str(script),
+    )
+    assert r.exit_code == 0, r.output
+    text = script.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    assert lines[0] == "#!/bin/sh" and "set -e" in lines
+    commands = [shlex.split(line) for line in lines if line.startswith(shlex.quote(analysed.ffmpeg.path))]
+    rungs = [line for line in lines if line.startswith("# rung ")]
+    assert len(commands) == len(rungs) * (2 if rate_control == "abr2pass" else 1)
+    assert all(c[c.index("-i") + 1] == str(analysed.clip.resolve()) for c in commands)
+
+    work = tmp_path / "out"
+    work.mkdir()
+    done = subprocess.run(["bash", str(script)], cwd=work, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    made = sorted(p.name for p in work.iterdir())
+    assert not [name for name in made if ".pass" in name]  # pass logs are cleaned up
+
+    # The rungs are chosen on the CRF hull, so both rate controls give the same sizes and targets.
+    doc = analysed.doc
+    expected = [f"pattern_{x['width']}x{x['height']}_{x['bitrate_kbps']:.0f}k.mp4" for x in doc["rungs"]]
+    assert made == sorted(expected)
+    for rung, name in zip(doc["rungs"], expected, strict=True):
+        stats = stream_stats(str(work / name))
+        assert stats.frames == 48
+        assert stats.bitrate_kbps == pytest.approx(rung["bitrate_kbps"], rel=0.15), name

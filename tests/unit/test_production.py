@@ -1,0 +1,485 @@
+"""Production encode settings in one place (plan.deployed_spec + commands), the rendition script,
+the peak-bitrate measurement, and the pure parts of verify and compare. No ffmpeg runs here.
+
+Argv lists are written out in full: a change to any flag shows up as a diff to review.
+"""
+
+from __future__ import annotations
+
+import math
+import shlex
+from dataclasses import replace
+
+import pytest
+
+from pertitle.bdrate import BdResult
+from pertitle.compare import (
+    LadderSource,
+    MeasuredLadder,
+    MeasuredRung,
+    PlannedRung,
+    bd_summary,
+    cap_ladder,
+    production_settings,
+)
+from pertitle.config import Settings, settings_from_ladder, validate
+from pertitle.encode import peak_bitrate_kbps
+from pertitle.errors import ConfigError
+from pertitle.ffmpeg.commands import (
+    encode_argv,
+    rendition_commands,
+    rendition_name,
+    rendition_script,
+)
+from pertitle.models import EncodeSpec, Measurement, Quality, Rung
+from pertitle.pipeline import measurement_from_dict, settings_document
+from pertitle.plan import deployed_spec, rung_spec
+from pertitle.verify import check_rung
+
+HEAD = ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
+SCALE_360 = "scale=640:360:flags=bicubic,setsar=1,format=yuv420p"
+X264_GOP_48 = ["-c:v", "libx264", "-preset", "medium", "-g", "48", "-keyint_min", "48", "-sc_threshold", "0"]
+
+
+def _settings(**kw: object) -> Settings:
+    return validate(replace(Settings(), **kw))  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------------------------------
+# deployed_spec: the one place production settings are decided
+
+
+def test_deployed_spec_default_is_two_pass_abr_with_vbv_and_a_2s_gop() -> None:
+    spec = deployed_spec(Settings(), 640, 360, 800, 1200, 1600, crf=27.5)
+    assert spec == EncodeSpec(
+        codec="h264",
+        preset="medium",
+        width=640,
+        height=360,
+        rate_control="abr2pass",
+        crf=None,  # two-pass ignores the CRF, and it stays out of the cache key
+        bitrate_kbps=800.0,
+        maxrate_kbps=1200.0,
+        bufsize_kbps=1600.0,
+        gop_s=2.0,
+        scaler="bicubic",
+    )
+
+
+def test_deployed_spec_numbers_are_floats_so_cache_keys_match_the_document() -> None:
+    # analyze computes maxrate as round(...) (an int); verify reads 1200.0 back from the document.
+    a = deployed_spec(Settings(), 640, 360, 800, 1200, 1600)
+    b = deployed_spec(Settings(), 640, 360, 800.0, 1200.0, 1600.0)
+    assert a == b
+    assert all(isinstance(x, float) for x in (a.bitrate_kbps, a.maxrate_kbps, a.bufsize_kbps))
+
+
+def test_deployed_spec_capped_crf_keeps_the_rung_crf_and_vbv() -> None:
+    settings = _settings(deploy_rate_control="capped_crf", preset="veryfast", gop_s=4.0, scaler="lanczos")
+    spec = deployed_spec(settings, 1280, 720, 3000, 4500, 6000, crf=23.25)
+    assert (spec.rate_control, spec.crf, spec.bitrate_kbps, spec.maxrate_kbps, spec.bufsize_kbps) == (
+        "capped_crf",
+        23.25,
+        3000.0,
+        4500.0,
+        6000.0,
+    )
+    assert (spec.preset, spec.gop_s, spec.scaler) == ("veryfast", 4.0, "lanczos")
+
+
+@pytest.mark.parametrize("crf", [None, math.nan])
+def test_capped_crf_without_a_crf_is_a_config_error(crf: float | None) -> None:
+    with pytest.raises(ConfigError, match="capped_crf needs a CRF for the 640x360 rung"):
+        deployed_spec(_settings(deploy_rate_control="capped_crf"), 640, 360, 800, 1200, 1600, crf=crf)
+
+
+def test_rung_spec_takes_the_rung_numbers() -> None:
+    q = Quality(90.0, 40.0, 0.98)
+    rung = Rung(640, 360, 800.0, 1200.0, 1600.0, "h264", "medium", 26.5, q, q)
+    assert rung_spec(Settings(), rung) == deployed_spec(Settings(), 640, 360, 800, 1200, 1600)
+    capped = rung_spec(_settings(deploy_rate_control="capped_crf"), rung)
+    assert (capped.rate_control, capped.crf) == ("capped_crf", 26.5)
+
+
+def test_deploy_rate_control_is_validated() -> None:
+    with pytest.raises(ConfigError, match="deploy_rate_control: 'cbr' is not one of abr2pass, capped_crf"):
+        _settings(deploy_rate_control="cbr")
+
+
+def test_the_ladder_document_records_the_deploy_rate_control() -> None:
+    from pertitle.models import Constraints
+
+    doc = settings_document(_settings(deploy_rate_control="capped_crf"), "vmaf_v0.6.1", Constraints())
+    assert doc["deploy_rate_control"] == "capped_crf"
+    assert "capped CRF" in str(doc["rate_control"])
+    assert settings_document(Settings(), "vmaf_v0.6.1", Constraints())["deploy_rate_control"] == "abr2pass"
+
+
+# --------------------------------------------------------------------------------------------------
+# encode_argv for the deployed rate controls (golden)
+
+
+def test_two_pass_abr_h264_golden() -> None:
+    spec = deployed_spec(Settings(), 640, 360, 800, 1200, 1600)
+    common = [*HEAD, "-i", "in.mkv", "-map", "0:v:0", "-an", "-sn", "-dn", "-vf", SCALE_360, *X264_GOP_48]
+    rate = ["-threads", "2", "-b:v", "800k", "-maxrate", "1200k", "-bufsize", "1600k"]
+    p1 = encode_argv(
+        "ffmpeg", "in.mkv", spec, "o.mp4", fps=24, threads=2, pass_number=1, passlog="o.mp4.pass"
+    )
+    p2 = encode_argv(
+        "ffmpeg", "in.mkv", spec, "o.mp4", fps=24, threads=2, pass_number=2, passlog="o.mp4.pass"
+    )
+    passlog = ["-passlogfile", "o.mp4.pass", "-fps_mode", "passthrough"]
+    assert p1 == [*common, *rate, "-pass", "1", *passlog, "-f", "null", "-"]
+    assert p2 == [*common, *rate, "-pass", "2", *passlog, "o.mp4"]
+
+
+def test_capped_crf_h264_golden_is_one_pass_crf_with_maxrate_and_bufsize() -> None:
+    spec = deployed_spec(_settings(deploy_rate_control="capped_crf"), 640, 360, 800, 1200, 1600, crf=26.5)
+    assert encode_argv("ffmpeg", "in.mkv", spec, "o.mp4", fps=24, threads=2) == [
+        *HEAD,
+        "-i",
+        "in.mkv",
+        "-map",
+        "0:v:0",
+        "-an",
+        "-sn",
+        "-dn",
+        "-vf",
+        SCALE_360,
+        *X264_GOP_48,
+        "-threads",
+        "2",
+        "-crf",
+        "26.5",
+        "-maxrate",
+        "1200k",
+        "-bufsize",
+        "1600k",
+        "-fps_mode",
+        "passthrough",
+        "o.mp4",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("codec", "rate"),
+    [
+        ("hevc", ["-crf", "30", "-maxrate", "1200k", "-bufsize", "1600k"]),
+        # libvpx constrained quality: with a CRF, -b:v is the cap.
+        ("vp9", ["-crf", "30", "-b:v", "1200k", "-bufsize", "1600k"]),
+        # SVT-AV1's capped CRF takes a maximum bitrate and no buffer.
+        ("av1", ["-crf", "30", "-maxrate", "1200k"]),
+    ],
+)
+def test_capped_crf_rate_arguments_per_codec(codec: str, rate: list[str]) -> None:
+    settings = _settings(codec=codec, deploy_rate_control="capped_crf")
+    spec = deployed_spec(settings, 640, 360, 800, 1200, 1600, crf=30)
+    argv = encode_argv("ffmpeg", "in.mkv", spec, "o.mkv", fps=24, threads=2)
+    start = argv.index("-crf")
+    assert argv[start : start + len(rate)] == rate
+    assert argv[start + len(rate)] == "-fps_mode"
+    assert "-pass" not in argv
+
+
+def test_threads_none_leaves_threading_to_the_encoder() -> None:
+    for codec, flag in (("h264", "-threads"), ("vp9", "-threads"), ("av1", "-svtav1-params")):
+        spec = deployed_spec(_settings(codec=codec), 640, 360, 800, 1200, 1600)
+        assert flag not in encode_argv("ffmpeg", "in", spec, "o", fps=24, threads=None)
+        assert flag in encode_argv("ffmpeg", "in", spec, "o", fps=24, threads=3)
+    hevc = deployed_spec(_settings(codec="hevc"), 640, 360, 800, 1200, 1600)
+    params = encode_argv("ffmpeg", "in", hevc, "o", fps=24, threads=None)
+    assert "keyint=48:min-keyint=48:scenecut=0:log-level=error" in params
+    assert "keyint=48:min-keyint=48:scenecut=0:log-level=error:pools=3" in encode_argv(
+        "ffmpeg", "in", hevc, "o", fps=24, threads=3
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# The rendition commands and script (analyze --emit-commands)
+
+
+def test_rendition_commands_two_pass_share_one_pass_log_and_leave_threads_alone() -> None:
+    spec = deployed_spec(Settings(), 640, 360, 800, 1200, 1600)
+    cmds = rendition_commands(
+        "/opt/ffmpeg", "/media/title one.mov", spec, fps=25, out_path="t_640x360_800k.mp4"
+    )
+    assert len(cmds) == 2
+    assert cmds[0] == encode_argv(
+        "/opt/ffmpeg",
+        "/media/title one.mov",
+        spec,
+        "t_640x360_800k.mp4",
+        fps=25,
+        threads=None,
+        pass_number=1,
+        passlog="t_640x360_800k.mp4.pass",
+    )
+    assert cmds[0][-3:] == ["-f", "null", "-"] and cmds[1][-1] == "t_640x360_800k.mp4"
+    assert cmds[1][cmds[1].index("-pass") + 1] == "2"
+    assert "-threads" not in cmds[0]
+    # A 2 s GOP at 25 fps is 50 frames, closed and fixed.
+    assert cmds[0][cmds[0].index("-g") + 1] == "50" and cmds[0][cmds[0].index("-sc_threshold") + 1] == "0"
+
+
+def test_rendition_commands_capped_crf_is_one_command() -> None:
+    spec = deployed_spec(_settings(deploy_rate_control="capped_crf"), 640, 360, 800, 1200, 1600, crf=24)
+    (cmd,) = rendition_commands("ffmpeg", "/in.mp4", spec, fps=24, out_path="o.mp4")
+    assert cmd == encode_argv("ffmpeg", "/in.mp4", spec, "o.mp4", fps=24, threads=None)
+
+
+def test_rendition_names() -> None:
+    assert (
+        rendition_name("film", deployed_spec(Settings(), 640, 360, 800, 1200, 1600))
+        == "film_640x360_800k.mp4"
+    )
+    vp9 = deployed_spec(_settings(codec="vp9"), 1280, 720, 2350.4, 3500, 4700)
+    assert rendition_name("film", vp9) == "film_1280x720_2350k.mkv"
+
+
+def test_rendition_script_is_set_e_and_one_shlex_line_per_command() -> None:
+    specs = [
+        deployed_spec(Settings(), 416, 234, 145, 218, 290),
+        deployed_spec(Settings(), 640, 360, 365, 548, 730),
+    ]
+    source = "/media/it's a title.mov"
+    script = rendition_script(
+        "/opt/ff mpeg", source, specs, fps=24, stem="it's", header=("Source: somewhere",)
+    )
+    lines = script.splitlines()
+    assert lines[0] == "#!/bin/sh"
+    assert "# Source: somewhere" in lines
+    assert "set -e" in lines
+    assert lines.index("set -e") < min(i for i, line in enumerate(lines) if line.startswith("'/opt/ff mpeg'"))
+    comments = [line for line in lines if line.startswith("# rung ")]
+    assert comments == [
+        "# rung 1/2: 416x234 h264 (libx264 preset medium), two-pass average 145 kbps, maxrate 218k, "
+        "bufsize 290k, closed GOP of 48 frames (2 s), bicubic scaling",
+        "# rung 2/2: 640x360 h264 (libx264 preset medium), two-pass average 365 kbps, maxrate 548k, "
+        "bufsize 730k, closed GOP of 48 frames (2 s), bicubic scaling",
+    ]
+    commands = [shlex.split(line) for line in lines if line.startswith("'/opt/ff mpeg'")]
+    expected = [
+        *rendition_commands("/opt/ff mpeg", source, specs[0], fps=24, out_path="it's_416x234_145k.mp4"),
+        *rendition_commands("/opt/ff mpeg", source, specs[1], fps=24, out_path="it's_640x360_365k.mp4"),
+    ]
+    assert commands == expected
+    cleanups = [line for line in lines if line.startswith("rm -f -- ")]
+    assert cleanups == [
+        "rm -f -- 'it'\"'\"'s_416x234_145k.mp4.pass'*",
+        "rm -f -- 'it'\"'\"'s_640x360_365k.mp4.pass'*",
+    ]
+    assert script.endswith("\n")
+
+
+# --------------------------------------------------------------------------------------------------
+# Peak bitrate over GOP-long segments
+
+
+def test_peak_bitrate_is_the_busiest_segment() -> None:
+    # 1 fps, one packet a second: segments [0,2) 2000 B, [2,4) 4000 B, [4,6) 2000 B.
+    sizes = [1000, 1000, 3000, 1000, 1000, 1000]
+    packets = [(float(t), 1.0, size) for t, size in enumerate(sizes)]
+    assert peak_bitrate_kbps(packets, 2.0) == pytest.approx(4000 * 8 / 2 / 1000)  # 16 kbps
+    # Presentation order does not matter (B-frames come out of decode order).
+    assert peak_bitrate_kbps(list(reversed(packets)), 2.0) == pytest.approx(16.0)
+    # One segment as long as the stream: the peak is the average.
+    assert peak_bitrate_kbps(packets, 6.0) == pytest.approx(8000 * 8 / 6 / 1000)
+
+
+def test_a_short_tail_joins_the_segment_before_it() -> None:
+    # Packets at 0..4 s, the last 0.5 s long: span 4.5 s; the 0.5 s tail joins [2,4) -> [2,4.5).
+    packets = [(0.0, 1.0, 100), (1.0, 1.0, 100), (2.0, 1.0, 100), (3.0, 1.0, 100), (4.0, 0.5, 2000)]
+    assert peak_bitrate_kbps(packets, 2.0) == pytest.approx(2200 * 8 / 2.5 / 1000)
+    # A tail of at least half a segment stands alone: span 5 s, last segment [4,5) 1 s long.
+    packets[-1] = (4.0, 1.0, 2000)
+    assert peak_bitrate_kbps(packets, 2.0) == pytest.approx(2000 * 8 / 1.0 / 1000)
+
+
+def test_a_stream_shorter_than_a_segment_is_one_segment_over_its_own_length() -> None:
+    packets = [(i / 24, 1 / 24, 500) for i in range(24)]  # 1 s at 24 fps
+    assert peak_bitrate_kbps(packets, 2.0) == pytest.approx(24 * 500 * 8 / 1.0 / 1000)
+
+
+def test_peak_of_nothing_is_zero_and_a_bad_segment_is_an_error() -> None:
+    assert peak_bitrate_kbps([], 2.0) == 0.0
+    assert peak_bitrate_kbps([(1.0, 0.0, 100)], 2.0) == 0.0  # no time span
+    with pytest.raises(ValueError, match="segment_s must be positive"):
+        peak_bitrate_kbps([(0.0, 1.0, 1)], 0.0)
+
+
+def test_old_cache_entries_without_a_peak_still_load() -> None:
+    old = {
+        "bitrate_kbps": 800.0,
+        "size_bytes": 200000,
+        "duration_s": 2.0,
+        "frames": 48,
+        "vmaf": 90.0,
+        "vmaf_hmean": 89.0,
+        "vmaf_p1": 80.0,
+        "vmaf_p5": 85.0,
+        "psnr": 40.0,
+        "ssim": 0.98,
+        "vmaf_per_frame": [90.0, 90.0],
+    }
+    assert measurement_from_dict(old).peak_bitrate_kbps == 0.0
+    assert measurement_from_dict({**old, "peak_bitrate_kbps": 950.5}).peak_bitrate_kbps == 950.5
+
+
+# --------------------------------------------------------------------------------------------------
+# verify: the pure checks
+
+
+def _measurement(kbps: float, vmaf: float, peak: float) -> Measurement:
+    return Measurement(
+        kbps, int(kbps * 250), 2.0, 48, vmaf, vmaf, vmaf, vmaf, 40.0, 0.98, peak_bitrate_kbps=peak
+    )
+
+
+def _rung(kbps: float = 1000.0, vmaf: float = 90.0) -> Rung:
+    q = Quality(vmaf, 40.0, 0.98)
+    return Rung(1280, 720, kbps, kbps * 1.5, kbps * 2, "h264", "medium", 25.0, q, q)
+
+
+def test_a_rung_within_every_limit_passes() -> None:
+    assert check_rung(_rung(), _measurement(1050.0, 88.5, 1500.0)) == ((), ())
+
+
+def test_each_limit_names_its_numbers() -> None:
+    problems, _ = check_rung(_rung(), _measurement(1150.0, 87.5, 2400.0))
+    assert problems == (
+        "VMAF 87.50 is 2.50 below the predicted 90.00 (tolerance 2)",
+        "average bitrate 1150 kbps is +15.0% off its target 1000 kbps (limit ±10%)",
+        "peak bitrate 2400 kbps over 2 s segments is 2.09x the average 1150 kbps (limit 2x)",
+    )
+
+
+def test_limits_are_inclusive_and_the_tolerance_is_an_option() -> None:
+    # exactly 2.0 below, exactly 10% under, exactly 2x: all pass
+    assert check_rung(_rung(), _measurement(900.0, 88.0, 1800.0))[0] == ()
+    assert check_rung(_rung(), _measurement(1000.0, 89.0, 1000.0), tolerance_vmaf=0.5)[0] == (
+        "VMAF 89.00 is 1.00 below the predicted 90.00 (tolerance 0.5)",
+    )
+
+
+def test_beating_the_prediction_is_a_note_and_missing_data_is_not_a_failure() -> None:
+    problems, notes = check_rung(_rung(), _measurement(1000.0, 95.0, 0.0))
+    assert problems == ()
+    assert notes == (
+        "VMAF 95.00 is 5.00 above the predicted 90.00: the prediction is pessimistic",
+        "peak bitrate not measured",
+    )
+    problems, notes = check_rung(_rung(vmaf=math.nan), _measurement(1000.0, 50.0, 1000.0))
+    assert problems == () and notes[0].startswith("the ladder holds no predicted VMAF")
+
+
+def test_settings_come_back_from_the_ladder_document() -> None:
+    recorded = settings_document(
+        _settings(preset="veryfast", gop_s=4.0, deploy_rate_control="capped_crf", scaler="lanczos"),
+        "vmaf_v0.6.1",
+        Settings().constraints,
+    )
+    s = settings_from_ladder(recorded, where="x.json", jobs=3)
+    assert (s.codec, s.preset, s.gop_s, s.deploy_rate_control, s.scaler, s.vmaf_model, s.jobs) == (
+        "h264",
+        "veryfast",
+        4.0,
+        "capped_crf",
+        "lanczos",
+        "vmaf_v0.6.1",
+        3,
+    )
+    # A document from before deploy_rate_control existed is two-pass.
+    del recorded["deploy_rate_control"]
+    assert settings_from_ladder(recorded, where="x.json").deploy_rate_control == "abr2pass"
+
+
+@pytest.mark.parametrize(
+    ("recorded", "message"),
+    [
+        ({"codec": "mpeg2"}, "x.json: settings.codec: 'mpeg2' is not supported"),
+        ({"preset": 5}, "x.json: settings.preset = 5 must be text"),
+        ({"gop_s": "two"}, "x.json: settings.gop_s = 'two' must be a number"),
+        ({"deploy_rate_control": "cbr"}, "x.json: settings.deploy_rate_control: 'cbr' is not one of"),
+    ],
+)
+def test_bad_recorded_settings_name_the_file_and_field(recorded: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        settings_from_ladder(recorded, where="x.json")
+    assert str(info.value).startswith(message)
+
+
+# --------------------------------------------------------------------------------------------------
+# compare: capping, settings and the BD summary
+
+
+def _reference_source() -> LadderSource:
+    rungs = (
+        PlannedRung(416, 234, 145, 218, 290),
+        PlannedRung(640, 360, 365, 548, 730),
+        PlannedRung(1280, 720, 3000, 4500, 6000),
+    )
+    return LadderSource(
+        "Apple HLS H.264", "reference", "bundled:apple_hls_h264", "h264", rungs, None, "Apple"
+    )
+
+
+def test_reference_rungs_above_the_title_are_capped_and_said_so() -> None:
+    capped, notes = cap_ladder(_reference_source(), 640, 360)
+    assert [(r.width, r.height, r.bitrate_kbps) for r in capped.rungs] == [
+        (416, 234, 145),
+        (640, 360, 365),
+        (640, 360, 3000),
+    ]
+    assert notes == (
+        "Apple HLS H.264: 1 rung(s) above the title's 640x360 are encoded at that size, keeping their "
+        "bitrates: 1280x720 at 3000 kbps",
+    )
+    assert cap_ladder(_reference_source(), 1920, 1080)[1] == ()
+
+
+def test_a_reference_gets_the_tested_preset_only_for_the_same_codec_and_always_two_pass() -> None:
+    base = _settings(preset="veryfast", deploy_rate_control="capped_crf")
+    ref = production_settings(_reference_source(), base, same_codec_preset="veryfast")
+    assert (ref.codec, ref.preset, ref.deploy_rate_control) == ("h264", "veryfast", "abr2pass")
+    hevc = replace(_reference_source(), codec="hevc")
+    ref = production_settings(hevc, base, same_codec_preset="veryfast")
+    assert (ref.codec, ref.effective_preset) == ("hevc", "medium")
+
+
+def _measured(name: str, points: list[tuple[float, float, float]]) -> MeasuredLadder:
+    spec = deployed_spec(Settings(), 640, 360, 1, 1, 1)
+    rungs = tuple(
+        MeasuredRung(
+            640,
+            360,
+            kbps,
+            spec,
+            Measurement(kbps, 1, 2.0, 48, vmaf, vmaf, vmaf, vmaf, psnr, 0.98, peak_bitrate_kbps=kbps),
+        )
+        for kbps, vmaf, psnr in points
+    )
+    return MeasuredLadder(name, "reference", name, "h264", "medium", "abr2pass", rungs)
+
+
+def test_bd_summary_of_a_ladder_that_needs_half_the_bits() -> None:
+    ref = _measured("ref", [(250, 60, 32), (500, 75, 36), (1000, 85, 39), (2000, 92, 42)])
+    test = _measured("test", [(125, 60, 32), (250, 75, 36), (500, 85, 39), (1000, 92, 42)])
+    vmaf, psnr, quality, equal, saved, reasons = bd_summary(test, ref)
+    assert vmaf.value_pct == pytest.approx(-50.0)
+    assert psnr.value_pct == pytest.approx(-50.0)
+    assert quality.value is not None and quality.value > 0
+    assert saved == pytest.approx(50.0)
+    assert len(equal) == 4 and reasons == ()
+    assert test.total_kbps == 1875.0
+
+
+def test_bd_summary_without_enough_rungs_gives_reasons_not_numbers() -> None:
+    ref = _measured("Apple", [(250, 60, 32), (500, 75, 36), (1000, 85, 39), (2000, 92, 42)])
+    test = _measured("per-title", [(300, 70, 35), (700, 84, 39)])
+    vmaf, psnr, quality, _equal, saved, reasons = bd_summary(test, ref)
+    assert vmaf == BdResult(None, vmaf.reason, None, ())
+    assert vmaf.value_pct is None and psnr.value_pct is None and quality.value is None
+    assert reasons[0] == ("BD-rate (VMAF): per-title has 2 usable point(s) after cleaning; at least 4 needed")
+    assert len(reasons) == 3  # VMAF, PSNR, BD-VMAF; bits saved still has a number
+    assert saved is not None
