@@ -1,0 +1,137 @@
+"""Clips made at test time with the bundled ffmpeg (lavfi sources), shared by the whole session.
+
+Every clip is tiny (at most 640x360, 2 s) so that the real-encode tests stay fast on two cores.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from pertitle.ffmpeg import binary
+
+
+def run_ffmpeg(ffmpeg: str, *args: str) -> None:
+    """Run the bundled ffmpeg quietly; a failure shows its stderr in the test report."""
+    argv = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *args]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"making a test clip failed: {argv}\n{proc.stderr}")
+
+
+# x264 at crf 18 keeps the detail of the lavfi source; ultrafast keeps clip-making under a second.
+_X264 = ("-c:v", "libx264", "-preset", "ultrafast", "-crf", "18", "-pix_fmt", "yuv420p")
+
+
+@dataclass(frozen=True)
+class Clips:
+    """Paths of the generated clips, and the bad inputs (see `bad_inputs`)."""
+
+    root: Path
+    detailed: Path  # 640x360, 24 fps, 2 s: moving test pattern under temporal noise
+    flat: Path  # 640x360, 24 fps, 2 s: one flat colour with a small box sliding across it
+    static: Path  # 320x180, 24 fps, 1 s: one flat colour, nothing moves
+    small: Path  # 320x180, 24 fps, 1 s: moving test pattern, for quick end-to-end runs
+    audio_m4a: Path  # 1 s sine tone, AAC in MP4: no video stream
+    audio_mka: Path  # 1 s sine tone, PCM in Matroska: no video stream
+
+
+@pytest.fixture(scope="session")
+def ffmpeg_path() -> str:
+    return binary.locate()
+
+
+@pytest.fixture(scope="session")
+def ffmpeg_info(ffmpeg_path: str) -> binary.FfmpegInfo:
+    return binary.detect(ffmpeg_path)
+
+
+@pytest.fixture(scope="session")
+def clips(tmp_path_factory: pytest.TempPathFactory, ffmpeg_path: str) -> Clips:
+    root = tmp_path_factory.mktemp("clips")
+    c = Clips(
+        root=root,
+        detailed=root / "detailed.mp4",
+        flat=root / "flat.mp4",
+        static=root / "static.mp4",
+        small=root / "small.mp4",
+        audio_m4a=root / "tone.m4a",
+        audio_mka=root / "tone.mka",
+    )
+    f = ffmpeg_path
+    run_ffmpeg(
+        f,
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=640x360:rate=24:duration=2,noise=alls=8:allf=t",
+        *_X264,
+        str(c.detailed),
+    )
+    # drawbox evaluates its position once, so the moving box is an overlay (evaluated per frame).
+    flat_graph = (
+        "color=c=0x336699:size=640x360:rate=24:duration=2[bg];"
+        "color=c=white:size=32x32:rate=24:duration=2[box];"
+        "[bg][box]overlay=x='40+t*60':y=160"
+    )
+    run_ffmpeg(f, "-f", "lavfi", "-i", flat_graph, *_X264, str(c.flat))
+    run_ffmpeg(
+        f, "-f", "lavfi", "-i", "color=c=0x336699:size=320x180:rate=24:duration=1", *_X264, str(c.static)
+    )
+    run_ffmpeg(f, "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=24:duration=1", *_X264, str(c.small))
+    tone = "sine=frequency=440:duration=1"
+    run_ffmpeg(f, "-f", "lavfi", "-i", tone, "-c:a", "aac", str(c.audio_m4a))
+    run_ffmpeg(f, "-f", "lavfi", "-i", tone, "-c:a", "pcm_s16le", str(c.audio_mka))
+    return c
+
+
+@pytest.fixture(scope="session")
+def rotated_clip(clips: Clips, ffmpeg_path: str) -> Path:
+    """The small clip with a 90 degree display rotation in its container (stream copy)."""
+    out = clips.root / "rotated.mp4"
+    try:
+        run_ffmpeg(ffmpeg_path, "-display_rotation", "90", "-i", str(clips.small), "-c", "copy", str(out))
+    except RuntimeError as exc:
+        pytest.skip(f"this ffmpeg cannot write a display rotation with -display_rotation: {exc}")
+    return out
+
+
+@pytest.fixture(scope="session")
+def faststart_truncated(clips: Clips, ffmpeg_path: str) -> Path:
+    """The detailed clip remuxed with its index (moov) first, then cut to 30%: it still opens and
+    declares 2 s, but only the first frames' data is there."""
+    fast = clips.root / "detailed-faststart.mp4"
+    run_ffmpeg(ffmpeg_path, "-i", str(clips.detailed), "-c", "copy", "-movflags", "+faststart", str(fast))
+    out = clips.root / "truncated-faststart.mp4"
+    data = fast.read_bytes()
+    out.write_bytes(data[: int(len(data) * 0.3)])
+    return out
+
+
+@pytest.fixture(scope="session")
+def bad_inputs(clips: Clips) -> dict[str, tuple[Path, str]]:
+    """name -> (path, a phrase the one-line error must contain)."""
+    bad = clips.root / "bad"
+    bad.mkdir(exist_ok=True)
+    empty = bad / "empty.mp4"
+    empty.write_bytes(b"")
+    # ffmpeg's mp4 muxer writes the index (moov) last, so the first 30% has no index at all.
+    truncated = bad / "truncated.mp4"
+    data = clips.detailed.read_bytes()
+    truncated.write_bytes(data[: int(len(data) * 0.3)])
+    text = bad / "notes.mp4"
+    text.write_text("this is a text file, not a video\n", encoding="utf-8")
+    directory = bad / "a-directory.mp4"
+    directory.mkdir(exist_ok=True)
+    return {
+        "empty": (empty, "the file is empty"),
+        "truncated": (truncated, "truncated or corrupt"),
+        "text": (text, "not a readable video file"),
+        "audio_m4a": (clips.audio_m4a, "no video stream"),
+        "audio_mka": (clips.audio_mka, "no video stream"),
+        "directory": (directory, "is a directory"),
+        "missing": (bad / "missing.mp4", "no such file"),
+    }

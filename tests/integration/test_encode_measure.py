@@ -1,0 +1,131 @@
+"""The encode and metric commands run with the bundled ffmpeg: every codec in CRF and two-pass mode,
+libvmaf scoring, and a libvmaf log path full of filtergraph special characters."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from pertitle import encode, measure
+from pertitle.config import CODECS
+from pertitle.errors import FfmpegError
+from pertitle.ffmpeg import runner
+from pertitle.jobs import PrepareJob, run_prepare
+from pertitle.models import EncodeSpec
+
+if TYPE_CHECKING:
+    from tests.conftest import Clips
+
+
+@pytest.fixture(scope="module")
+def reference(clips: Clips, ffmpeg_path: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small clip (320x180, 24 frames) as the lossless reference every encode is made from."""
+    out = tmp_path_factory.mktemp("ref") / "reference.mkv"
+    job = PrepareJob(
+        ffmpeg=ffmpeg_path,
+        source=str(clips.small),
+        windows=None,
+        width=320,
+        height=180,
+        out_path=str(out),
+        threads=2,
+        timeout_s=120,
+    )
+    return Path(run_prepare(job))
+
+
+def score(ffmpeg_path: str, distorted: Path, reference: Path, workdir: Path) -> measure.FrameScores:
+    return measure.score(
+        ffmpeg_path,
+        str(distorted),
+        str(reference),
+        320,
+        180,
+        scaler="bicubic",
+        model="vmaf_v0.6.1",
+        workdir=str(workdir),
+        threads=2,
+        timeout_s=120,
+    )
+
+
+def test_reference_is_lossless_and_scores_near_perfect(
+    reference: Path, ffmpeg_path: str, tmp_path: Path, clips: Clips
+) -> None:
+    scores = score(ffmpeg_path, clips.small, reference, tmp_path)
+    assert len(scores.vmaf) == 24
+    s = measure.summarize(scores)
+    assert s["vmaf"] > 95
+    assert s["psnr"] >= 59.99  # x264 qp 0 is lossless: identical frames, PSNR at libvmaf's 60 dB cap
+    assert s["ssim"] > 0.999
+    assert os.listdir(tmp_path) == []  # the log is removed after reading
+
+
+@pytest.mark.parametrize("codec", ["h264", "hevc", "av1", "vp9"])
+def test_every_codec_encodes_in_crf_and_two_pass_and_is_scored(
+    codec: str, reference: Path, ffmpeg_path: str, ffmpeg_info: object, tmp_path: Path
+) -> None:
+    d = CODECS[codec]
+    out_crf = tmp_path / f"crf.{d.container}"
+    crf = EncodeSpec(codec, d.preset, 160, 90, "crf", crf=d.crfs[3])
+    encode.encode(ffmpeg_path, str(reference), crf, str(out_crf), fps=24.0, threads=2, timeout_s=120)
+    stats = encode.stream_stats(str(out_crf))
+    assert stats.frames == 24
+    assert stats.duration_s == pytest.approx(1.0, abs=0.05)
+    assert stats.size_bytes > 0
+
+    out_abr = tmp_path / f"abr.{d.container}"
+    abr = EncodeSpec(
+        codec, d.preset, 160, 90, "abr2pass", bitrate_kbps=150, maxrate_kbps=225, bufsize_kbps=300
+    )
+    encode.encode(ffmpeg_path, str(reference), abr, str(out_abr), fps=24.0, threads=2, timeout_s=120)
+    assert encode.stream_stats(str(out_abr)).frames == 24
+    assert not [p for p in os.listdir(tmp_path) if ".pass" in p]  # pass logs cleaned up
+
+    scores = score(ffmpeg_path, out_crf, reference, tmp_path)
+    assert len(scores.vmaf) == 24  # upscaled to 320x180, frame i paired with frame i
+    assert 0 < measure.summarize(scores)["vmaf"] < 100
+
+
+@pytest.mark.xfail(
+    reason="vp9 preset 'realtime' is accepted (config.CODECS) but libvpx refuses a two-pass encode at "
+    "deadline realtime ('rc_twopass_stats_in.buf not set'), so every calibrated vp9 realtime analysis "
+    "fails at its first rung",
+    strict=True,
+)
+def test_vp9_realtime_two_pass(reference: Path, ffmpeg_path: str, tmp_path: Path) -> None:
+    spec = EncodeSpec(
+        "vp9", "realtime", 160, 90, "abr2pass", bitrate_kbps=150, maxrate_kbps=225, bufsize_kbps=300
+    )
+    encode.encode(
+        ffmpeg_path, str(reference), spec, str(tmp_path / "o.mkv"), fps=24.0, threads=2, timeout_s=120
+    )
+
+
+def test_libvmaf_log_path_with_special_characters(reference: Path, ffmpeg_path: str, tmp_path: Path) -> None:
+    # Spaces, quotes, a colon, brackets, a comma and a semicolon: every one is special to some
+    # level of filtergraph parsing, and libvmaf must still write its log exactly here.
+    workdir = tmp_path / "it's: [a], b; c"
+    workdir.mkdir()
+    scores = score(ffmpeg_path, reference, reference, workdir)
+    assert len(scores.vmaf) == 24
+    assert list(workdir.iterdir()) == []
+
+
+@pytest.mark.xfail(
+    reason="FfmpegError's one-line message is the last stderr line, which for any encoder that fails "
+    "to open is ffmpeg's generic 'Nothing was written into output file, because at least one of its "
+    "streams received no packets'; the cause (here 'invalid preset', for a static title 'requested "
+    "bitrate is too low') is only in the stderr tail, which the CLI shows with PERTITLE_DEBUG alone",
+    strict=True,
+)
+def test_ffmpeg_error_line_names_the_cause(ffmpeg_path: str) -> None:
+    argv = [ffmpeg_path, "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi"]
+    argv += ["-i", "color=c=black:s=64x64:d=0.2", "-c:v", "libx264", "-preset", "nosuch", "-f", "null", "-"]
+    with pytest.raises(FfmpegError) as excinfo:
+        runner.run(argv, timeout_s=60, what="encode failed")
+    assert "nosuch" in excinfo.value.stderr_tail  # the cause is there ...
+    assert "preset" in str(excinfo.value)  # ... and should reach the one line the user sees

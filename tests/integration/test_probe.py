@@ -1,0 +1,68 @@
+"""probe() on clips generated with the bundled ffmpeg, and on every kind of bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from pertitle.errors import InputError
+from pertitle.probe import probe
+
+if TYPE_CHECKING:
+    from tests.conftest import Clips
+
+
+def test_detailed_clip(clips: Clips) -> None:
+    info = probe(clips.detailed)
+    assert (info.width, info.height) == (640, 360)
+    assert info.display_aspect == pytest.approx(16 / 9, abs=1e-5)
+    assert info.fps == pytest.approx(24.0)
+    assert info.duration_s == pytest.approx(2.0, abs=0.05)
+    assert info.frame_count == 48
+    assert (info.pix_fmt, info.bit_depth, info.codec, info.rotation_deg) == ("yuv420p", 8, "h264", 0)
+    assert info.size_bytes == clips.detailed.stat().st_size
+    assert info.path == str(clips.detailed)
+
+
+def test_small_and_flat_clips(clips: Clips) -> None:
+    small = probe(str(clips.small))  # a str path works as well as a Path
+    assert (small.width, small.height, small.frame_count) == (320, 180, 24)
+    assert small.duration_s == pytest.approx(1.0, abs=0.05)
+    flat = probe(clips.flat)
+    assert (flat.width, flat.height, flat.frame_count) == (640, 360, 48)
+
+
+def test_rotated_clip_is_described_as_displayed(rotated_clip: Path) -> None:
+    info = probe(rotated_clip)
+    assert info.rotation_deg in (90, 270)
+    assert (info.width, info.height) == (180, 320)  # coded 320x180, shown upright
+    assert info.display_aspect == pytest.approx(180 / 320, abs=1e-5)
+    assert info.frame_count == 24
+
+
+@pytest.mark.parametrize(
+    "name", ["empty", "truncated", "text", "audio_m4a", "audio_mka", "directory", "missing"]
+)
+def test_bad_input_is_one_clear_input_error(bad_inputs: dict[str, tuple[Path, str]], name: str) -> None:
+    path, phrase = bad_inputs[name]
+    with pytest.raises(InputError) as excinfo:
+        probe(path)
+    message = str(excinfo.value)
+    assert "\n" not in message
+    assert phrase in message
+    assert message.startswith(str(path))  # names the file first
+    assert "Traceback" not in message
+
+
+@pytest.mark.xfail(
+    reason="a faststart MP4 cut short still opens and declares its full duration; the end-of-file "
+    "check seeks back to the only keyframe, the decode then fails on the missing data, and that "
+    "exception is taken as 'cannot check here' (probe.py _check_tail), so the truncation passes "
+    "unnoticed and analyze scores only the frames that are there",
+    strict=True,
+)
+def test_truncated_faststart_mp4_is_an_input_error(faststart_truncated: Path) -> None:
+    with pytest.raises(InputError, match="truncated"):
+        probe(faststart_truncated)

@@ -1,0 +1,372 @@
+"""Golden argv of every builder in pertitle.ffmpeg.commands, and filtergraph escaping.
+
+The expected lists are written out in full: a change to any flag shows up here as a diff to review.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from pertitle.ffmpeg.commands import (
+    encode_argv,
+    escape_filter_value,
+    gop_frames,
+    measure_argv,
+    prepare_argv,
+)
+from pertitle.models import EncodeSpec, SampleWindow
+
+HEAD = ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
+NORM = "scale=640:360:flags=bicubic,setsar=1,format=yuv420p"
+LOSSLESS_OUT = [
+    "-map",
+    "[out]",
+    "-an",
+    "-sn",
+    "-dn",
+    "-c:v",
+    "libx264",
+    "-qp",
+    "0",
+    "-preset",
+    "ultrafast",
+    "-threads",
+    "2",
+    "-fps_mode",
+    "passthrough",
+    "-f",
+    "matroska",
+    "ref.mkv",
+]
+
+
+# --- escape_filter_value --------------------------------------------------------------------------
+
+
+def test_escape_matches_the_ffmpeg_filters_documentation_example() -> None:
+    """ffmpeg-filters(1), "Notes on filtergraph escaping": the drawtext text value
+    `this is a 'string': may contain one, or more, special characters` escaped for an option value
+    (level 1) and then for the filtergraph (level 2) reads, character for character:"""
+    text = "this is a 'string': may contain one, or more, special characters"
+    expected = r"this is a \\\'string\\\'\\: may contain one\, or more\, special characters"
+    assert escape_filter_value(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "escaped"),
+    [
+        ("/tmp/plain/vmaf.json", "/tmp/plain/vmaf.json"),
+        ("/tmp/my dir/vmaf log.json", "/tmp/my dir/vmaf log.json"),  # spaces pass through
+        ("/tmp/it's/vmaf.json", r"/tmp/it\\\'s/vmaf.json"),  # quote: \' then \\\'
+        ("C:/x/vmaf.json", r"C\\:/x/vmaf.json"),  # colon: \: then \\:
+        ("/tmp/[run 1]/vmaf.json", r"/tmp/\[run 1\]/vmaf.json"),  # brackets: level 2 only
+        ("/tmp/a,b;c/vmaf.json", r"/tmp/a\,b\;c/vmaf.json"),  # comma, semicolon: level 2 only
+        ("C:\\logs\\v.json", r"C\\:\\\\logs\\\\v.json"),  # backslash: \\ then \\\\
+        ("/t/it's: [a], b; c.json", r"/t/it\\\'s\\: \[a\]\, b\; c.json"),
+    ],
+)
+def test_escape_paths(raw: str, escaped: str) -> None:
+    assert escape_filter_value(raw) == escaped
+
+
+# --- gop_frames ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fps", "gop_s", "frames"),
+    [(24.0, 2.0, 48), (30000 / 1001, 2.0, 60), (25.0, 0.01, 1), (0.0, 2.0, 48), (math.nan, 2.0, 48)],
+)
+def test_gop_frames(fps: float, gop_s: float, frames: int) -> None:
+    assert gop_frames(fps, gop_s) == frames
+
+
+# --- prepare_argv -------------------------------------------------------------------------------
+
+
+def test_prepare_whole_title() -> None:
+    argv = prepare_argv("ffmpeg", "in.mp4", None, 640, 360, "ref.mkv", 2)
+    assert argv == [
+        *HEAD,
+        "-i",
+        "in.mp4",
+        "-filter_complex",
+        f"[0:v:0]{NORM},setpts=PTS-STARTPTS[out]",
+        *LOSSLESS_OUT,
+    ]
+
+
+def test_prepare_empty_windows_is_the_whole_title() -> None:
+    assert prepare_argv("ffmpeg", "in.mp4", (), 640, 360, "ref.mkv", 2) == prepare_argv(
+        "ffmpeg", "in.mp4", None, 640, 360, "ref.mkv", 2
+    )
+
+
+def test_prepare_windows_seek_each_input_and_concatenate() -> None:
+    windows = (SampleWindow(0, 14.667, 4.0), SampleWindow(1, 48.0, 4.0), SampleWindow(2, 81.3333, 4.0))
+    argv = prepare_argv("ffmpeg", "in put.mp4", windows, 640, 360, "ref.mkv", 2)
+    graph = (
+        f"[0:v:0]{NORM},setpts=PTS-STARTPTS[w0];"
+        f"[1:v:0]{NORM},setpts=PTS-STARTPTS[w1];"
+        f"[2:v:0]{NORM},setpts=PTS-STARTPTS[w2];"
+        "[w0][w1][w2]concat=n=3:v=1:a=0[out]"
+    )
+    assert argv == [
+        *HEAD,
+        "-ss",
+        "14.667",
+        "-t",
+        "4.000",
+        "-i",
+        "in put.mp4",
+        "-ss",
+        "48.000",
+        "-t",
+        "4.000",
+        "-i",
+        "in put.mp4",
+        "-ss",
+        "81.333",
+        "-t",
+        "4.000",
+        "-i",
+        "in put.mp4",
+        "-filter_complex",
+        graph,
+        *LOSSLESS_OUT,
+    ]
+
+
+# --- encode_argv --------------------------------------------------------------------------------
+
+ENC_IN = [*HEAD, "-i", "ref.mkv", "-map", "0:v:0", "-an", "-sn", "-dn"]
+SCALE = ["-vf", "scale=480:270:flags=bicubic,setsar=1,format=yuv420p"]
+
+# Encoder, preset, fixed GOP (48 frames = 2 s at 24 fps) and threads, as each codec takes them.
+CODEC_ARGS = {
+    "h264": [
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-g",
+        "48",
+        "-keyint_min",
+        "48",
+        "-sc_threshold",
+        "0",
+        "-threads",
+        "2",
+    ],
+    "hevc": [
+        "-c:v",
+        "libx265",
+        "-preset",
+        "fast",
+        "-g",
+        "48",
+        "-x265-params",
+        "keyint=48:min-keyint=48:scenecut=0:log-level=error:pools=2",
+    ],
+    "av1": ["-c:v", "libsvtav1", "-preset", "8", "-g", "48", "-svtav1-params", "lp=2"],
+    "vp9": [
+        "-c:v",
+        "libvpx-vp9",
+        "-deadline",
+        "good",
+        "-cpu-used",
+        "4",
+        "-row-mt",
+        "1",
+        "-g",
+        "48",
+        "-keyint_min",
+        "48",
+        "-threads",
+        "2",
+    ],
+}
+PRESETS = {"h264": "veryfast", "hevc": "fast", "av1": "8", "vp9": "good"}
+CONTAINER = {"h264": "mp4", "hevc": "mp4", "av1": "mkv", "vp9": "mkv"}
+CRF_ARGS = {
+    "h264": ["-crf", "30"],
+    "hevc": ["-crf", "30"],
+    "av1": ["-crf", "30"],
+    "vp9": ["-crf", "30", "-b:v", "0"],  # libvpx constant quality needs -b:v 0
+}
+VBV = ["-maxrate", "1201k", "-bufsize", "1600k"]
+ABR_ARGS = {
+    "h264": ["-b:v", "800k", *VBV],
+    "hevc": ["-b:v", "800k", *VBV],
+    "av1": ["-b:v", "800k"],  # SVT-AV1 rejects maxrate outside CRF mode
+    "vp9": ["-b:v", "800k", *VBV],
+}
+
+
+def crf_spec(codec: str) -> EncodeSpec:
+    return EncodeSpec(codec, PRESETS[codec], 480, 270, "crf", crf=30.0)
+
+
+def abr_spec(codec: str) -> EncodeSpec:
+    return EncodeSpec(
+        codec,
+        PRESETS[codec],
+        480,
+        270,
+        "abr2pass",
+        bitrate_kbps=800.4,
+        maxrate_kbps=1200.6,
+        bufsize_kbps=1600.0,
+    )
+
+
+@pytest.mark.parametrize("codec", ["h264", "hevc", "av1", "vp9"])
+def test_encode_crf(codec: str) -> None:
+    out = f"out.{CONTAINER[codec]}"
+    argv = encode_argv("ffmpeg", "ref.mkv", crf_spec(codec), out, fps=24.0, threads=2)
+    assert argv == [*ENC_IN, *SCALE, *CODEC_ARGS[codec], *CRF_ARGS[codec], "-fps_mode", "passthrough", out]
+
+
+@pytest.mark.parametrize("codec", ["h264", "hevc", "av1", "vp9"])
+def test_encode_two_pass_first_pass_discards_output(codec: str) -> None:
+    out = f"/w/out.{CONTAINER[codec]}"
+    argv = encode_argv(
+        "ffmpeg", "ref.mkv", abr_spec(codec), out, fps=24.0, threads=2, pass_number=1, passlog=out + ".pass"
+    )
+    assert argv == [
+        *ENC_IN,
+        *SCALE,
+        *CODEC_ARGS[codec],
+        *ABR_ARGS[codec],
+        "-pass",
+        "1",
+        "-passlogfile",
+        out + ".pass",
+        "-fps_mode",
+        "passthrough",
+        "-f",
+        "null",
+        "-",
+    ]
+
+
+@pytest.mark.parametrize("codec", ["h264", "hevc", "av1", "vp9"])
+def test_encode_two_pass_second_pass_writes_output(codec: str) -> None:
+    out = f"/w/out.{CONTAINER[codec]}"
+    argv = encode_argv(
+        "ffmpeg", "ref.mkv", abr_spec(codec), out, fps=24.0, threads=2, pass_number=2, passlog=out + ".pass"
+    )
+    assert argv == [
+        *ENC_IN,
+        *SCALE,
+        *CODEC_ARGS[codec],
+        *ABR_ARGS[codec],
+        "-pass",
+        "2",
+        "-passlogfile",
+        out + ".pass",
+        "-fps_mode",
+        "passthrough",
+        out,
+    ]
+
+
+def test_encode_gop_follows_fps_and_scaler_follows_spec() -> None:
+    spec = EncodeSpec("h264", "medium", 1280, 720, "crf", crf=23.5, gop_s=4.0, scaler="lanczos")
+    argv = encode_argv("ffmpeg", "src.mkv", spec, "o.mp4", fps=30000 / 1001, threads=1)
+    assert argv == [
+        *HEAD,
+        "-i",
+        "src.mkv",
+        "-map",
+        "0:v:0",
+        "-an",
+        "-sn",
+        "-dn",
+        "-vf",
+        "scale=1280:720:flags=lanczos,setsar=1,format=yuv420p",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "medium",
+        "-g",
+        "120",
+        "-keyint_min",
+        "120",
+        "-sc_threshold",
+        "0",
+        "-threads",
+        "1",
+        "-crf",
+        "23.5",
+        "-fps_mode",
+        "passthrough",
+        "o.mp4",
+    ]
+
+
+# --- measure_argv -------------------------------------------------------------------------------
+
+# Both legs re-timed by frame index in one time base, so libvmaf pairs frame i with frame i.
+DIST = "[0:v:0]scale=640:360:flags=bicubic,setsar=1,format=yuv420p,settb=1/1000,setpts=N*1000[d]"
+REF = "[1:v:0]setsar=1,format=yuv420p,settb=1/1000,setpts=N*1000[r]"
+
+
+def test_measure_one_libvmaf_pass_with_psnr_and_ssim() -> None:
+    argv = measure_argv(
+        "ffmpeg",
+        "enc.mp4",
+        "ref.mkv",
+        640,
+        360,
+        scaler="bicubic",
+        model="vmaf_v0.6.1",
+        log_path="/tmp/w/vmaf.json",
+        threads=2,
+    )
+    vmaf = (
+        "libvmaf=model=version=vmaf_v0.6.1:feature=name=psnr|name=float_ssim:log_fmt=json:shortest=1"
+        ":log_path=/tmp/w/vmaf.json:n_threads=2"
+    )
+    assert argv == [
+        *HEAD,
+        "-i",
+        "enc.mp4",
+        "-i",
+        "ref.mkv",
+        "-lavfi",
+        f"{DIST};{REF};[d][r]{vmaf}",
+        "-f",
+        "null",
+        "-",
+    ]
+
+
+def test_measure_escapes_the_log_path_and_subsamples() -> None:
+    argv = measure_argv(
+        "ffmpeg",
+        "enc.mp4",
+        "ref.mkv",
+        640,
+        360,
+        scaler="lanczos",
+        model="vmaf_4k_v0.6.1",
+        log_path="/tmp/my dir/it's: [x].json",
+        threads=1,
+        n_subsample=5,
+    )
+    graph = (
+        DIST.replace("bicubic", "lanczos")
+        + f";{REF};[d][r]libvmaf=model=version=vmaf_4k_v0.6.1:feature=name=psnr|name=float_ssim"
+        ":log_fmt=json:shortest=1:log_path=/tmp/my dir/it\\\\\\'s\\\\: \\[x\\].json:n_threads=1:n_subsample=5"
+    )
+    assert argv == [*HEAD, "-i", "enc.mp4", "-i", "ref.mkv", "-lavfi", graph, "-f", "null", "-"]
+
+
+def test_measure_n_subsample_one_is_left_out() -> None:
+    kwargs = {"scaler": "bicubic", "model": "vmaf_v0.6.1", "log_path": "l.json", "threads": 1}
+    one = measure_argv("ffmpeg", "e", "r", 64, 36, n_subsample=1, **kwargs)  # type: ignore[arg-type]
+    default = measure_argv("ffmpeg", "e", "r", 64, 36, **kwargs)  # type: ignore[arg-type]
+    assert one == default
+    assert "n_subsample" not in one[-4]

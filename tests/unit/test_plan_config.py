@@ -1,0 +1,307 @@
+"""Planning (sample windows, resolutions, the CRF grid) and settings validation, hand-checked."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from pathlib import Path
+
+import pytest
+
+from pertitle.config import (
+    CODECS,
+    STANDARD_HEIGHTS,
+    Settings,
+    load_constraints,
+    parse_number_list,
+    validate,
+)
+from pertitle.errors import ConfigError
+from pertitle.models import Constraints, MediaInfo, Resolution, SampleWindow
+from pertitle.plan import plan_grid, plan_resolutions, plan_windows
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def media(
+    width: int = 1920, height: int = 1080, duration_s: float = 60.0, aspect: float | None = None
+) -> MediaInfo:
+    return MediaInfo(
+        path="/titles/t.mp4",
+        width=width,
+        height=height,
+        display_aspect=round(aspect if aspect is not None else width / height, 6),
+        fps=24.0,
+        duration_s=duration_s,
+        frame_count=round(duration_s * 24),
+        pix_fmt="yuv420p",
+        bit_depth=8,
+        rotation_deg=0,
+        codec="h264",
+        size_bytes=1_000_000,
+    )
+
+
+# --- plan_windows -------------------------------------------------------------------------------
+
+
+def test_short_title_is_one_full_pass() -> None:
+    windows, full = plan_windows(media(duration_s=12.5), Settings())
+    assert full is True
+    assert windows == (SampleWindow(0, 0.0, 12.5),)
+
+
+def test_title_at_the_full_pass_limit_is_still_whole() -> None:
+    windows, full = plan_windows(media(duration_s=20.0), Settings(full_pass_below_s=20.0))
+    assert full is True
+    assert windows == (SampleWindow(0, 0.0, 20.0),)
+
+
+def test_long_title_gets_evenly_spaced_windows_centred_in_equal_spans() -> None:
+    # 100 s in 3 spans of 33.33 s; centres at 16.667, 50 and 83.333; 4 s windows start 2 s earlier.
+    windows, full = plan_windows(media(duration_s=100.0), Settings(sample_count=3, sample_duration_s=4.0))
+    assert full is False
+    assert windows == (SampleWindow(0, 14.667, 4.0), SampleWindow(1, 48.0, 4.0), SampleWindow(2, 81.333, 4.0))
+
+
+@pytest.mark.parametrize(
+    ("duration_s", "count", "length_s"),
+    [(100.0, 3, 4.0), (3600.0, 5, 6.0), (45.0, 2, 5.0), (600.0, 1, 10.0), (21.0, 1, 12.0)],
+)
+def test_windows_have_the_asked_length_and_lie_inside_the_title(
+    duration_s: float, count: int, length_s: float
+) -> None:
+    settings = Settings(sample_count=count, sample_duration_s=length_s)
+    windows, full = plan_windows(media(duration_s=duration_s), settings)
+    assert full is False
+    assert [w.index for w in windows] == list(range(count))
+    for w in windows:
+        assert w.duration_s == length_s
+        assert w.start_s >= 0.0
+        assert w.start_s + w.duration_s <= duration_s + 1e-9
+    gaps = [b.start_s - a.start_s for a, b in itertools.pairwise(windows)]
+    assert all(g == pytest.approx(duration_s / count, abs=2e-3) for g in gaps)
+    assert all(g >= length_s for g in gaps)  # no overlap
+
+
+def test_coverage_rule_probes_whole_when_samples_would_cover_most_of_it() -> None:
+    # 5 x 4 s = 20 s of samples; 60% of 30 s is 18 s, so the whole title is cheaper to probe.
+    settings = Settings(sample_count=5, sample_duration_s=4.0, full_pass_below_s=20.0)
+    windows, full = plan_windows(media(duration_s=30.0), settings)
+    assert full is True
+    assert windows == (SampleWindow(0, 0.0, 30.0),)
+    # 40 s: 20 s < 60% of 40 s = 24 s, so samples it is.
+    windows, full = plan_windows(media(duration_s=40.0), settings)
+    assert full is False
+    assert len(windows) == 5
+
+
+# --- plan_resolutions ---------------------------------------------------------------------------
+
+
+def test_standard_heights_at_or_below_the_source_plus_the_source_height() -> None:
+    # 720x404 (display aspect 1.782178): 234 and 360 from the standard set, plus 404 itself.
+    # widths: 234 * 1.782178 = 417.03 -> 418; 360 * 1.782178 = 641.58 -> 642; the source keeps 720.
+    res = plan_resolutions(media(720, 404), Settings())
+    assert res == (Resolution(418, 234), Resolution(642, 360), Resolution(720, 404))
+
+
+def test_1080p_source_gets_every_standard_height_up_to_1080() -> None:
+    res = plan_resolutions(media(1920, 1080), Settings())
+    assert [r.height for r in res] == [h for h in STANDARD_HEIGHTS if h <= 1080]
+    assert res[-1] == Resolution(1920, 1080)
+    assert Resolution(1280, 720) in res
+    assert Resolution(416, 234) in res  # 234 * 16/9 = 416
+
+
+def test_portrait_source_keeps_its_aspect() -> None:
+    # 1080x1440, aspect 0.75: width = even(h * 0.75); 540 * 0.75 = 405 -> 202.5 -> 202 (half to
+    # even) -> 404.
+    res = plan_resolutions(media(1080, 1440), Settings())
+    assert res == (
+        Resolution(176, 234),
+        Resolution(270, 360),
+        Resolution(324, 432),
+        Resolution(404, 540),
+        Resolution(540, 720),
+        Resolution(810, 1080),
+        Resolution(1080, 1440),
+    )
+
+
+def test_widths_come_from_the_display_aspect_not_the_coded_width() -> None:
+    # 720x480 stored, displayed at 16:9: the lower rungs take the display aspect (234 * 16/9 =
+    # 416, 360 -> 640, 432 -> 768); the source's own size stays as it is.
+    res = plan_resolutions(media(720, 480, aspect=16 / 9), Settings())
+    assert res == (Resolution(416, 234), Resolution(640, 360), Resolution(768, 432), Resolution(720, 480))
+
+
+def test_every_planned_size_is_even() -> None:
+    for w, h in [(1920, 1080), (720, 404), (1080, 1440), (1998, 1080), (640, 266), (350, 202)]:
+        for r in plan_resolutions(media(w, h), Settings()):
+            assert r.width % 2 == 0 and r.height % 2 == 0, (w, h, r)
+
+
+def test_asked_heights_above_the_source_are_dropped() -> None:
+    res = plan_resolutions(media(640, 360), Settings(heights=(180, 360, 720)))
+    assert res == (Resolution(320, 180), Resolution(640, 360))
+
+
+def test_asked_heights_all_above_the_source_is_a_config_error_naming_them() -> None:
+    with pytest.raises(ConfigError, match=r"heights: none of 720, 1080 .* source height 360"):
+        plan_resolutions(media(640, 360), Settings(heights=(720, 1080)))
+
+
+def test_grid_is_every_resolution_by_every_crf_cheapest_first() -> None:
+    settings = Settings(heights=(180, 360), crfs=(24.0, 32.0, 40.0), preset="veryfast")
+    specs = plan_grid(media(640, 360), settings)
+    assert [(s.width, s.height, s.crf) for s in specs] == [
+        (320, 180, 40.0),
+        (320, 180, 32.0),
+        (320, 180, 24.0),
+        (640, 360, 40.0),
+        (640, 360, 32.0),
+        (640, 360, 24.0),
+    ]
+    assert {(s.codec, s.preset, s.rate_control, s.gop_s, s.scaler) for s in specs} == {
+        ("h264", "veryfast", "crf", 2.0, "bicubic")
+    }
+
+
+def test_grid_uses_the_codec_defaults_when_nothing_is_asked() -> None:
+    specs = plan_grid(media(640, 360), Settings(codec="vp9"))
+    assert {s.preset for s in specs} == {"good"}
+    assert sorted({s.crf for s in specs}) == sorted(CODECS["vp9"].crfs)
+
+
+# --- validate -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "phrases"),
+    [
+        ({"codec": "foo"}, ["codec", "'foo'", "h264"]),
+        ({"preset": "warp"}, ["preset", "'warp'", "veryfast"]),
+        ({"codec": "av1", "preset": "medium"}, ["preset", "'medium'", "av1"]),
+        ({"heights": ()}, ["heights", "empty"]),
+        ({"heights": (360, 10)}, ["heights", "10", "16-8640"]),
+        ({"heights": (99999,)}, ["heights", "99999"]),
+        ({"crfs": ()}, ["crfs", "empty"]),
+        ({"crfs": (24.0, 52.0)}, ["crfs", "52", "0-51"]),
+        ({"codec": "av1", "crfs": (0.0,)}, ["crfs", "0", "1-63"]),
+        ({"sample_count": 0}, ["sample_count", "0"]),
+        ({"sample_duration_s": -1.5}, ["sample_duration_s", "-1.5"]),
+        ({"scaler": "cubic"}, ["scaler", "'cubic'", "bicubic"]),
+        ({"vmaf_model": "vmaf_v9"}, ["vmaf_model", "'vmaf_v9'", "vmaf_v0.6.1"]),
+        ({"metric": "mos"}, ["metric", "'mos'", "vmaf"]),
+        ({"gop_s": 0.0}, ["gop_s", "0"]),
+        ({"jobs": -1}, ["jobs", "-1"]),
+        ({"constraints": Constraints(min_bitrate_kbps=-5)}, ["min_bitrate_kbps", "-5"]),
+        ({"constraints": Constraints(max_bitrate_kbps=50)}, ["max_bitrate_kbps", "50"]),
+        ({"constraints": Constraints(max_rungs=0, min_rungs=0)}, ["max_rungs", "0"]),
+        ({"constraints": Constraints(min_ratio=1.0)}, ["min_ratio", "1.0"]),
+        ({"constraints": Constraints(max_ratio=1.2)}, ["max_ratio", "1.2"]),
+        ({"constraints": Constraints(quality_ceiling=120)}, ["quality_ceiling", "120"]),
+        ({"constraints": Constraints(quality_floor=99)}, ["quality_floor", "99"]),
+        ({"constraints": Constraints(maxrate_factor=0.5)}, ["maxrate_factor", "0.5"]),
+    ],
+)
+def test_validation_errors_name_the_field_and_the_value(
+    change: dict[str, object], phrases: list[str]
+) -> None:
+    with pytest.raises(ConfigError) as excinfo:
+        validate(dataclasses.replace(Settings(), **change))
+    message = str(excinfo.value)
+    assert "\n" not in message
+    for phrase in phrases:
+        assert phrase in message, (phrase, message)
+
+
+def test_defaults_and_a_typical_cli_setting_validate() -> None:
+    assert validate(Settings()) == Settings()
+    s = Settings(heights=(180, 360), crfs=(24.0, 32.0, 40.0), preset="veryfast", jobs=2)
+    assert validate(s) is s
+
+
+# --- constraints YAML ---------------------------------------------------------------------------
+
+
+def test_the_shipped_default_constraints_are_the_model_defaults() -> None:
+    assert load_constraints(REPO / "ladders" / "default.yaml") == Constraints()
+
+
+def test_constraints_yaml_overrides_only_the_keys_it_names(tmp_path: Path) -> None:
+    p = tmp_path / "c.yaml"
+    p.write_text("name: tight\nsource: a test\nmax_rungs: 4\nmin_bitrate_kbps: 150\nquality_floor: 40\n")
+    assert load_constraints(p) == Constraints(max_rungs=4, min_bitrate_kbps=150.0, quality_floor=40)
+
+
+def test_constraints_yaml_may_nest_under_a_constraints_key(tmp_path: Path) -> None:
+    p = tmp_path / "c.yaml"
+    p.write_text("name: nested\nconstraints:\n  max_ratio: 2.5\n")
+    assert load_constraints(p) == Constraints(max_ratio=2.5)
+
+
+def test_an_empty_constraints_file_is_the_defaults(tmp_path: Path) -> None:
+    p = tmp_path / "c.yaml"
+    p.write_text("# nothing set\n")
+    assert load_constraints(p) == Constraints()
+
+
+@pytest.mark.parametrize(
+    ("text", "phrases"),
+    [
+        ("max_rungz: 4\n", ["unknown key 'max_rungz'", "max_rungs"]),
+        ("min_bitrate_kbps: -100\n", ["min_bitrate_kbps", "-100", "positive"]),
+        ("max_bitrate_kbps: 50\n", ["max_bitrate_kbps", "50"]),
+        ("max_rungs: 2.5\n", ["max_rungs", "2.5", "whole number"]),
+        ("max_rungs: many\n", ["max_rungs", "'many'", "number"]),
+        ("min_ratio: true\n", ["min_ratio", "True", "number"]),
+        ("keep_source_resolution: 1\n", ["keep_source_resolution", "1", "true or false"]),
+        ("- 1\n- 2\n", ["mapping"]),
+        ("max_rungs: [4\n", ["not valid YAML"]),
+    ],
+)
+def test_bad_constraints_files_name_the_file_key_and_value(
+    tmp_path: Path, text: str, phrases: list[str]
+) -> None:
+    p = tmp_path / "bad.yaml"
+    p.write_text(text)
+    with pytest.raises(ConfigError) as excinfo:
+        load_constraints(p)
+    message = str(excinfo.value)
+    assert "\n" not in message
+    assert str(p) in message
+    for phrase in phrases:
+        assert phrase in message, (phrase, message)
+
+
+def test_a_missing_constraints_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_constraints(tmp_path / "nope.yaml")
+
+
+# --- parse_number_list --------------------------------------------------------------------------
+
+
+def test_number_lists_are_parsed_sorted_and_deduplicated() -> None:
+    assert parse_number_list("720, 360,540,360", "--heights", integer=True) == (360, 540, 720)
+    assert parse_number_list("22.5,30, 18", "--crfs", integer=False) == (18.0, 22.5, 30.0)
+    assert parse_number_list("30,", "--crfs", integer=False) == (30.0,)
+
+
+@pytest.mark.parametrize(
+    ("text", "integer", "phrases"),
+    [
+        ("abc", False, ["--crfs", "'abc'", "a number"]),
+        ("22,x3", False, ["--crfs", "'x3'"]),
+        ("360.5", True, ["--crfs", "'360.5'", "whole number"]),
+        (" , ", True, ["--crfs", "no values"]),
+        ("", False, ["--crfs", "no values"]),
+    ],
+)
+def test_bad_number_lists_name_the_option_and_the_item(text: str, integer: bool, phrases: list[str]) -> None:
+    with pytest.raises(ConfigError) as excinfo:
+        parse_number_list(text, "--crfs", integer=integer)
+    for phrase in phrases:
+        assert phrase in str(excinfo.value)
