@@ -99,6 +99,8 @@ class Settings:
     jobs: int = 0
     use_cache: bool = True
     cache_dir: str | None = None
+    # Where the Runner keeps the reference and encodes (None: the system temp dir); shared by Dask workers.
+    work_dir: str | None = None
     encode_timeout_s: float = 1800.0
     calibrate: bool = True
 
@@ -216,6 +218,9 @@ def constraints_from_mapping(data: Mapping[str, Any], where: str) -> Constraints
         elif isinstance(default, int):
             value = int(value)
         values[key] = value
+    if "max_rungs" in values and "min_rungs" not in values:
+        # A file that only lowers max_rungs means "at most that many", not a conflict with the default.
+        values["min_rungs"] = min(Constraints().min_rungs, values["max_rungs"])
     return validate_constraints(replace(Constraints(), **values), where)
 
 

@@ -4,6 +4,7 @@ dataclasses, so a thread pool, a process pool and a Dask cluster can all run the
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -103,8 +104,19 @@ def run_point(job: PointJob) -> Measurement:
         t2 = time.perf_counter()
     finally:
         Path(out_path).unlink(missing_ok=True)
+    return to_measurement(stats, scores, job.fps, encode_s=t1 - t0, measure_s=t2 - t1)
+
+
+def to_measurement(
+    stats: encode_mod.StreamStats,
+    scores: measure.FrameScores,
+    fps: float,
+    *,
+    encode_s: float,
+    measure_s: float,
+) -> Measurement:
     summary = measure.summarize(scores)
-    duration = stats.duration_s if stats.duration_s > 0 else stats.frames / job.fps
+    duration = stats.duration_s if stats.duration_s > 0 else stats.frames / fps
     bitrate = stats.size_bytes * 8.0 / duration / 1000.0 if duration > 0 else 0.0
     return Measurement(
         bitrate_kbps=round(bitrate, 3),
@@ -118,7 +130,77 @@ def run_point(job: PointJob) -> Measurement:
         psnr=summary["psnr"],
         ssim=summary["ssim"],
         vmaf_per_frame=tuple(round(v, 3) for v in scores.vmaf),
-        encode_s=round(t1 - t0, 3),
-        measure_s=round(t2 - t1, 3),
+        encode_s=round(encode_s, 3),
+        measure_s=round(measure_s, 3),
         peak_bitrate_kbps=round(stats.peak_bitrate_kbps, 3),
     )
+
+
+@dataclass(frozen=True)
+class GroupJob:
+    """Several specs of one resolution, encoded and scored in one ffmpeg process from a single
+    decode of the reference (see commands.group_argv)."""
+
+    ffmpeg: str
+    reference: str
+    ref_width: int
+    ref_height: int
+    fps: float
+    specs: tuple[EncodeSpec, ...]
+    vmaf_model: str
+    workdir: str
+    threads: int
+    timeout_s: float
+    n_subsample: int = 1
+
+
+def run_group(job: GroupJob) -> tuple[Measurement, ...]:
+    """Measure every spec of the group, in the group's order; files are deleted after.
+
+    Raises:
+        FfmpegError: an encoder or a metric pass failed (the whole group fails together).
+    """
+    os.makedirs(job.workdir, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix="group-", dir=job.workdir)
+    n = len(job.specs)
+    outs = [os.path.join(tmp, f"enc{i}.{CODECS[s.codec].container}") for i, s in enumerate(job.specs)]
+    logs = [os.path.join(tmp, f"vmaf{i}.json") for i in range(n)]
+    passlogs = [os.path.join(tmp, f"pass{i}") for i in range(n)]
+    two_pass = any(s.rate_control == "abr2pass" for s in job.specs)
+
+    def argv_for(pass_number: int | None) -> list[str]:
+        return commands.group_argv(
+            job.ffmpeg,
+            job.reference,
+            job.specs,
+            outs,
+            logs,
+            ref_width=job.ref_width,
+            ref_height=job.ref_height,
+            fps=job.fps,
+            threads=job.threads,
+            model=job.vmaf_model,
+            n_subsample=job.n_subsample,
+            pass_number=pass_number,
+            passlogs=passlogs if pass_number else (),
+        )
+
+    label = f"{job.specs[0].width}x{job.specs[0].height}"
+    try:
+        t0 = time.perf_counter()
+        if two_pass:
+            if not all(s.rate_control == "abr2pass" for s in job.specs):
+                raise ValueError("a group mixes two-pass and one-pass specs")
+            argv = argv_for(1)
+            runner.run(argv, timeout_s=job.timeout_s, what=f"first pass of {n} encodes at {label} failed")
+        argv = argv_for(2 if two_pass else None)
+        runner.run(argv, timeout_s=job.timeout_s, what=f"{n} encodes at {label} failed")
+        elapsed = time.perf_counter() - t0
+        results = []
+        for spec, out, log in zip(job.specs, outs, logs, strict=True):
+            stats = encode_mod.stream_stats(out, segment_s=spec.gop_s)
+            scores = measure.read_log(log, argv)
+            results.append(to_measurement(stats, scores, job.fps, encode_s=elapsed / n, measure_s=0.0))
+        return tuple(results)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

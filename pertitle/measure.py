@@ -99,9 +99,19 @@ def score(
     )
     runner.run(argv, timeout_s=timeout_s, what="VMAF measurement failed")
     try:
+        return read_log(log_path, argv)
+    finally:
+        Path(log_path).unlink(missing_ok=True)
+
+
+def read_log(log_path: str, argv: Sequence[str]) -> FrameScores:
+    """Parse the JSON log libvmaf wrote.
+
+    Raises:
+        FfmpegError: the log is missing or unusable (named with the command that wrote it).
+    """
+    try:
         data = json.loads(Path(log_path).read_text(encoding="utf-8"))
         return parse_vmaf_log(data)
     except (OSError, ValueError) as exc:
         raise FfmpegError(argv, 0, str(exc), "VMAF measurement wrote no usable log") from None
-    finally:
-        Path(log_path).unlink(missing_ok=True)

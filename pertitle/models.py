@@ -147,7 +147,7 @@ class Constraints:
     min_bitrate_kbps: float = 100.0
     max_bitrate_kbps: float = 12000.0
     max_rungs: int = 8
-    min_rungs: int = 1
+    min_rungs: int = 4
     min_ratio: float = 1.5
     max_ratio: float = 2.0
     quality_ceiling: float = 95.0

@@ -22,7 +22,7 @@ from pertitle.errors import HullError
 from pertitle.executors.local import LocalExecutor
 from pertitle.ffmpeg.binary import FfmpegInfo, encoder_version
 from pertitle.hull import upper_hull
-from pertitle.jobs import PointJob, PrepareJob, run_point, run_prepare
+from pertitle.jobs import GroupJob, PrepareJob, run_group, run_prepare
 from pertitle.ladder import select_rungs
 from pertitle.models import (
     EncodeSpec,
@@ -102,8 +102,15 @@ class Runner:
         self.cores = settings.effective_jobs()
         self.executor = executor or LocalExecutor(self.cores)
         self.model = vmaf_model_for(info, settings)
-        self.workdir = tempfile.mkdtemp(prefix="pertitle-")
+        # Under Settings.work_dir when set: with the Dask executor it must be a path every worker shares.
+        if settings.work_dir:
+            os.makedirs(settings.work_dir, exist_ok=True)
+        self.workdir = tempfile.mkdtemp(prefix="pertitle-", dir=settings.work_dir or None)
         self.reference: str | None = None
+        # The executor decides how many specs share one process: 8 locally, 1 on Dask (each encode
+        # and score is its own task, so one title spreads over the whole cluster).
+        self.max_group = int(getattr(self.executor, "max_group", 4))
+        self.n_subsample = 1
         self.encodes = 0
         self.cache_hits = 0
         self.prepare_s = 0.0
@@ -168,41 +175,40 @@ class Runner:
         if not misses:
             return results
         reference = self._prepare()
-        workers = min(self.cores, len(misses))
-        threads = max(1, self.cores // workers)
+        groups = group_specs(misses, self.cores, self.max_group)
+        workers = min(self.cores, len(groups))
+        threads = getattr(self.executor, "threads_per_job", None) or max(1, self.cores // workers)
         jobs = [
-            PointJob(
+            GroupJob(
                 ffmpeg=self.ffmpeg.path,
                 reference=reference,
                 ref_width=self.info.width,
                 ref_height=self.info.height,
                 fps=self.info.fps,
-                spec=spec,
+                specs=group,
                 vmaf_model=self.model,
                 workdir=self.workdir,
                 threads=threads,
                 timeout_s=self.settings.encode_timeout_s,
+                n_subsample=self.n_subsample if group[0].rate_control == "crf" else 1,
             )
-            for spec in misses
+            for group in groups
         ]
         first_error: BaseException | None = None
-        for job, result, error in self.executor.map_unordered(run_point, jobs):
-            done += 1
-            if error is not None or result is None:
+        for job, group_result, error in self.executor.map_unordered(run_group, jobs):
+            if error is not None or group_result is None:
+                done += len(job.specs)
                 first_error = first_error or error
-                self.on_event(Event("warning", f"{describe(job.spec)} failed: {error}", done, total))
+                what = f"{len(job.specs)} encodes at {job.specs[0].width}x{job.specs[0].height}"
+                self.on_event(Event("warning", f"{what} failed: {error}", done, total))
                 continue
-            self.encodes += 1
-            self.cache.put(self.key(job.spec), measurement_to_dict(result))
-            results[job.spec] = result
-            self.on_event(
-                Event(
-                    "done",
-                    f"{describe(job.spec)}: {result.bitrate_kbps:.0f} kbps, VMAF {result.vmaf:.1f}",
-                    done,
-                    total,
-                )
-            )
+            for spec, result in zip(job.specs, group_result, strict=True):
+                done += 1
+                self.encodes += 1
+                self.cache.put(self.key(spec), measurement_to_dict(result))
+                results[spec] = result
+                message = f"{describe(spec)}: {result.bitrate_kbps:.0f} kbps, VMAF {result.vmaf:.1f}"
+                self.on_event(Event("done", message, done, total))
         if first_error is not None:
             raise first_error
         return results
@@ -224,6 +230,28 @@ def whole_title_runner(
     windows = (SampleWindow(0, 0.0, round(info.duration_s, 3)),)
     cache = ResultCache(settings.cache_dir, enabled=settings.use_cache)
     return Runner(info, windows, True, settings, ffmpeg, cache, on_event, executor)
+
+
+def group_specs(specs: Sequence[EncodeSpec], cores: int, max_group: int) -> list[tuple[EncodeSpec, ...]]:
+    """Specs of one size and rate-control family share a process (one decode of the reference);
+    large groups are halved until every core has a group to run."""
+    by_key: dict[tuple[int, int, bool], list[EncodeSpec]] = {}
+    for spec in specs:
+        by_key.setdefault((spec.width, spec.height, spec.rate_control == "abr2pass"), []).append(spec)
+    groups: list[list[EncodeSpec]] = []
+    for members in by_key.values():
+        for i in range(0, len(members), max_group):
+            groups.append(members[i : i + max_group])
+    while len(groups) < cores:
+        largest = max(groups, key=len)
+        if len(largest) < 2:
+            break
+        groups.remove(largest)
+        half = (len(largest) + 1) // 2
+        groups += [largest[:half], largest[half:]]
+    # Heaviest first, so the last group to finish is a small one.
+    groups.sort(key=lambda g: -len(g) * g[0].width * g[0].height)
+    return [tuple(g) for g in groups]
 
 
 def describe(spec: EncodeSpec) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TypeVar
@@ -11,10 +12,24 @@ R = TypeVar("R")
 
 
 class LocalExecutor:
+    """At most `workers` jobs at once, across every `map_unordered` call that is running: one
+    executor shared by several titles (pertitle batch) keeps the machine at `workers` ffmpeg
+    processes, not titles x workers."""
+
     name = "local"
+    # Specs of one resolution share an ffmpeg process (one decode of the reference), up to this many.
+    max_group = 4
+    # None: the Runner splits its cores between parallel jobs and each ffmpeg's threads.
+    threads_per_job: int | None = None
 
     def __init__(self, workers: int) -> None:
         self.workers = max(1, workers)
+        self.slots = self.workers
+        self._running = threading.BoundedSemaphore(self.workers)
+
+    def _bounded(self, fn: Callable[[T], R], item: T) -> R:
+        with self._running:
+            return fn(item)
 
     def map_unordered(
         self, fn: Callable[[T], R], items: Iterable[T]
@@ -24,7 +39,7 @@ class LocalExecutor:
         if not todo:
             return
         with ThreadPoolExecutor(max_workers=min(self.workers, len(todo))) as pool:
-            futures: dict[Future[R], T] = {pool.submit(fn, item): item for item in todo}
+            futures: dict[Future[R], T] = {pool.submit(self._bounded, fn, item): item for item in todo}
             pending = set(futures)
             try:
                 while pending:

@@ -175,6 +175,33 @@ def vmaf_model_option(model: str) -> str:
     return f"version={model}"
 
 
+_RETIME = "settb=1/1000,setpts=N*1000"
+
+
+def _libvmaf(model: str, log_path: str, threads: int, n_subsample: int) -> str:
+    opts = [
+        f"model={escape_filter_value(vmaf_model_option(model))}",
+        "feature=" + escape_filter_value("name=psnr|name=float_ssim"),
+        "log_fmt=json",
+        "shortest=1",
+        f"log_path={escape_filter_value(log_path)}",
+        f"n_threads={threads}",
+    ]
+    if n_subsample > 1:
+        opts.append(f"n_subsample={n_subsample}")
+    return "libvmaf=" + ":".join(opts)
+
+
+def _metric_legs(dist_in: str, ref_in: str, ref_width: int, ref_height: int, scaler: str, tag: str) -> str:
+    """Upscale the encode to the reference's size and re-time both legs by frame index in one
+    time base, so libvmaf pairs frame i with frame i: containers round timestamps differently
+    (Matroska to 1 ms), and pairing by rounded time matches neighbouring frames."""
+    return (
+        f"{dist_in}scale={ref_width}:{ref_height}:flags={scaler},setsar=1,format=yuv420p,{_RETIME}[d{tag}];"
+        f"{ref_in}setsar=1,format=yuv420p,{_RETIME}[r{tag}]"
+    )
+
+
 def measure_argv(
     ffmpeg: str,
     distorted: str,
@@ -188,27 +215,67 @@ def measure_argv(
     threads: int,
     n_subsample: int = 1,
 ) -> list[str]:
-    """One libvmaf pass giving VMAF, PSNR-Y and SSIM per frame, written as JSON to `log_path`.
-
-    The encode is upscaled to the reference's size. Both legs are re-timed by frame index in one
-    time base, so libvmaf pairs frame i with frame i: containers round timestamps differently
-    (Matroska to 1 ms), and pairing by rounded time matches neighbouring frames.
-    """
-    retime = "settb=1/1000,setpts=N"
-    dist = f"[0:v:0]scale={ref_width}:{ref_height}:flags={scaler},setsar=1,format=yuv420p,{retime}[dist]"
-    ref = f"[1:v:0]setsar=1,format=yuv420p,{retime}[ref]"
-    opts = [
-        f"model={escape_filter_value(vmaf_model_option(model))}",
-        "feature=" + escape_filter_value("name=psnr|name=float_ssim"),
-        "log_fmt=json",
-        "shortest=1",
-        f"log_path={escape_filter_value(log_path)}",
-        f"n_threads={threads}",
-    ]
-    if n_subsample > 1:
-        opts.append(f"n_subsample={n_subsample}")
-    graph = f"{dist};{ref};[dist][ref]libvmaf={':'.join(opts)}"
+    """One libvmaf pass giving VMAF, PSNR-Y and SSIM per frame, written as JSON to `log_path`."""
+    legs = _metric_legs("[0:v:0]", "[1:v:0]", ref_width, ref_height, scaler, "")
+    graph = f"{legs};[d][r]{_libvmaf(model, log_path, threads, n_subsample)}"
     return [ffmpeg, *_BASE, "-i", distorted, "-i", reference, "-lavfi", graph, "-f", "null", "-"]
+
+
+def group_argv(
+    ffmpeg: str,
+    reference: str,
+    specs: Sequence[EncodeSpec],
+    out_paths: Sequence[str],
+    log_paths: Sequence[str],
+    *,
+    ref_width: int,
+    ref_height: int,
+    fps: float,
+    threads: int,
+    model: str,
+    n_subsample: int = 1,
+    pass_number: int | None = None,
+    passlogs: Sequence[str] = (),
+) -> list[str]:
+    """Several encodes of one reference and their scores in a single ffmpeg process.
+
+    The reference is decoded once and split to every encoder; each encoder's output is decoded
+    again inside the same process (a loopback decoder, `-dec`) and scored in its own filtergraph
+    against the same decoded reference frames. Compared with one encode process and one metric
+    process per point, this decodes the reference once instead of 2N times. With pass_number 1 it
+    only runs the first passes (no outputs, no scores).
+    """
+    n = len(specs)
+    if n == 0 or len(out_paths) != n or len(log_paths) != n:
+        raise ValueError("group_argv needs one output path and one log path per spec")
+    argv = [ffmpeg, *_BASE, "-i", reference]
+    if n == 1:
+        graph = f"[0:v:0]{_scale_filter(specs[0])}[e0]"
+    else:
+        graph = f"[0:v:0]split={n}" + "".join(f"[s{i}]" for i in range(n))
+        graph += "".join(f";[s{i}]{_scale_filter(spec)}[e{i}]" for i, spec in enumerate(specs))
+    argv += ["-filter_complex", graph]
+    for i, spec in enumerate(specs):
+        argv += ["-map", f"[e{i}]"]
+        argv += _codec_args(spec, fps, threads) + _rate_args(spec)
+        if pass_number is not None:
+            argv += ["-pass", str(pass_number), "-passlogfile", passlogs[i]]
+        argv += ["-fps_mode", "passthrough"]
+        argv += ["-f", "null", "-"] if pass_number == 1 else [out_paths[i]]
+    if pass_number == 1:
+        return argv
+    for i in range(n):
+        argv += ["-dec", f"{i}:0"]
+    for i, spec in enumerate(specs):
+        legs = _metric_legs(f"[dec:{i}]", "[0:v:0]", ref_width, ref_height, spec.scaler, str(i))
+        argv += [
+            "-filter_complex",
+            f"{legs};[d{i}][r{i}]{_libvmaf(model, log_paths[i], threads, n_subsample)}[m{i}]",
+        ]
+    for i in range(n):
+        argv += ["-map", f"[m{i}]"]
+    argv += ["-f", "null", "-"]
+    return argv
 
 
 def rendition_commands(

@@ -129,7 +129,7 @@ def test_min_and_max_bitrate_are_obeyed() -> None:
 
 def test_max_rungs_over_a_wide_span_gives_way() -> None:
     # 100-5539 kbps is a 55.39x span; in 2 rungs that is one 55.39x step, far above 2x.
-    plan = select_rungs(THREE, Constraints(quality_ceiling=90, max_rungs=2))
+    plan = select_rungs(THREE, Constraints(quality_ceiling=90, max_rungs=2, min_rungs=1))
     assert bitrates(plan) == [100, 5530]
     assert len(plan.gave_way) == 1
     assert plan.gave_way[0].startswith(
@@ -214,7 +214,7 @@ def test_unreachable_quality_floor_gives_way() -> None:
 
 def test_one_point_gives_one_rung() -> None:
     point = RdPoint(width=1920, height=1080, crf=23, bitrate_kbps=3000, vmaf=93, psnr=41, ssim=0.98)
-    plan = select_rungs([point], Constraints())
+    plan = select_rungs([point], Constraints(min_rungs=1))
     assert len(plan.targets) == 1
     (rung,) = plan.targets
     assert (rung.width, rung.height, rung.bitrate_kbps, rung.crf) == (1920, 1080, 3000, 23)
