@@ -134,6 +134,11 @@ def validate(settings: Settings) -> Settings:
         raise ConfigError(
             f"preset: {s.preset!r} is not a {s.codec} preset; choose one of {', '.join(d.presets)}"
         )
+    if s.codec == "vp9" and s.effective_preset == "realtime" and s.deploy_rate_control == "abr2pass":
+        raise ConfigError(
+            "preset: libvpx cannot do two-pass encodes at 'realtime'; use --preset good or best, "
+            "or --rate-control capped_crf"
+        )
     if s.heights is not None:
         if not s.heights:
             raise ConfigError("heights: the list is empty")

@@ -5,6 +5,31 @@ from __future__ import annotations
 import shlex
 from collections.abc import Sequence
 
+# ffmpeg's closing lines say that something failed, not what: skip them when naming the cause.
+_GENERIC = (
+    "nothing was written into output file",
+    "conversion failed",
+    "task finished with error code",
+    "terminating thread with return code",
+    "error while opening encoder",
+    "error sending frames to consumers",
+    "could not open encoder before eof",
+    "error while filtering",
+    "exiting with exit code",
+    "error opening output files",
+)
+
+
+def cause_line(stderr: str) -> str:
+    """The most telling line of ffmpeg's stderr: the first that is not a generic closing remark."""
+    lines = [ln.strip() for ln in stderr.strip().splitlines() if ln.strip()]
+    if not lines:
+        return "no output"
+    for line in lines:
+        if not any(g in line.lower() for g in _GENERIC):
+            return line[:300]
+    return lines[-1][:300]
+
 
 class PertitleError(Exception):
     """Base of every error pertitle raises on purpose (never a bug)."""
@@ -46,8 +71,7 @@ class FfmpegError(PertitleError):
         self.returncode = returncode
         self.stderr_tail = stderr_tail
         self.what = what or "ffmpeg failed"
-        last = stderr_tail.strip().splitlines()[-1] if stderr_tail.strip() else "no output"
-        super().__init__(f"{self.what} (exit {returncode}): {last}")
+        super().__init__(f"{self.what} (exit {returncode}): {cause_line(stderr_tail)}")
 
     def details(self) -> str:
         return f"{self}\n---cmd---\n{shlex.join(self.argv)}\n---stderr---\n{self.stderr_tail}"

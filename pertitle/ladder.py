@@ -72,6 +72,18 @@ def select_rungs(points: Sequence[RdPoint], constraints: Constraints, metric: st
     source_h = max(curves)
 
     b_top = _top_bitrate(curves, c, metric, source_h, gave_way)
+    if b_top < c.min_bitrate_kbps:
+        # Quality saturates below the minimum bitrate (a still or near-still title): one rung at the
+        # minimum, at the source's size; its quality is the best measured there (more bits never
+        # lower it). Encoders also refuse two-pass targets of a few kbps.
+        if c.min_rungs > 1:
+            gave_way.append(
+                f"min_rungs: one rung at the {c.min_bitrate_kbps:g} kbps minimum; every encode measured "
+                f"is below it ({b_top:.0f} kbps at most), so more rungs would add no quality"
+            )
+        widths = _widths(points)
+        top = _target(curves[source_h], source_h, widths[source_h], c.min_bitrate_kbps)
+        return LadderPlan(targets=(top,), gave_way=tuple(gave_way))
     b_bot = _bottom_bitrate(curves, c, metric, b_top, gave_way)
     if b_bot >= b_top:
         planned = [b_top]

@@ -128,8 +128,16 @@ class Runner:
     def close(self) -> None:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
+    def group_limit_by_memory(self, budget_bytes: float = 1.5e9) -> int:
+        """How many encodes may share a process: each holds about 60 source-size frames in flight
+        (encoder lookahead plus the reference frames waiting for their scores), so a 4K title gets
+        small groups. Bounded by the encoders' lookahead, never by the title's length."""
+        frame_bytes = self.info.width * self.info.height * 1.5
+        return max(1, int(budget_bytes // (60 * frame_bytes)))
+
     def key(self, spec: EncodeSpec) -> str:
-        return make_key({**self._key_base, "spec": dataclasses.asdict(spec)})
+        subsample = self.n_subsample if spec.rate_control == "crf" else 1
+        return make_key({**self._key_base, "spec": dataclasses.asdict(spec), "n_subsample": subsample})
 
     def _prepare(self) -> str:
         if self.reference is None:
@@ -175,7 +183,7 @@ class Runner:
         if not misses:
             return results
         reference = self._prepare()
-        groups = group_specs(misses, self.cores, self.max_group)
+        groups = group_specs(misses, self.cores, min(self.max_group, self.group_limit_by_memory()))
         workers = min(self.cores, len(groups))
         threads = getattr(self.executor, "threads_per_job", None) or max(1, self.cores // workers)
         jobs = [
@@ -283,8 +291,10 @@ def analyze(
     t_start = time.perf_counter()
     ffmpeg.require_encoder(settings.codec_defaults.encoder)
     ffmpeg.require_libvmaf()
-    on_event(Event("stage", f"probing {source}"))
     info = probe(source)
+    on_event(
+        Event("stage", f"{source}: {info.width}x{info.height}, {info.fps:.3g} fps, {info.duration_s:.1f} s")
+    )
     t_probe = time.perf_counter() - t_start
     windows, full_pass = plan_windows(info, settings)
     specs = plan_grid(info, settings)

@@ -5,6 +5,7 @@ Every way a file can be unusable becomes one InputError line that says what to d
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from fractions import Fraction
@@ -117,27 +118,30 @@ def _describe(p: Path, size: int, container: Any, stream: Any) -> MediaInfo:
 
 
 def _check_tail(p: Path, container: Any, stream: Any, duration: float) -> None:
-    """A truncated file still declares its full duration: seek near the end and look for frames there."""
-    if duration < 2.0 or not stream.time_base:
+    """A truncated file still declares its full duration: look for packets near its end.
+
+    Demuxing reads packets without decoding them, so this costs little. It first seeks near the
+    end; where seeking is not possible it reads on from where the probe stopped.
+    """
+    if duration < 1.0 or not stream.time_base:
         return
-    target = duration * 0.9
+    tb = float(stream.time_base)
     start = float(stream.start_time * stream.time_base) if stream.start_time else 0.0
+    target = duration * 0.9
     last_seen = -1.0
+    with contextlib.suppress(Exception):  # not seekable: demux onwards from where the probe stopped
+        container.seek(int((start + target) / tb), stream=stream, backward=True)
     try:
-        container.seek(int((start + target) / stream.time_base), stream=stream, backward=True)
-        for i, frame in enumerate(container.decode(stream)):
-            if frame.time is not None:
-                last_seen = max(last_seen, float(frame.time) - start)
-            if last_seen >= target or i > 600:
-                break
+        for packet in container.demux(stream):
+            if packet.pts is not None and packet.size:
+                last_seen = max(last_seen, packet.pts * tb - start)
     except Exception:
-        # Some demuxer/decoder pairs (Theora in Ogg) cannot decode right after a seek; the
-        # full decode during preparation still reports real damage, so skip the check here.
-        return
-    if last_seen < duration * 0.8 - 1.0:
-        seen = f"{last_seen:.1f} s" if last_seen >= 0 else "no frame"
+        pass  # a read error at the cut is what truncation looks like; judged below
+    expected = duration - max(1.0, 0.2 * duration)
+    if last_seen < expected:
+        seen = f"{max(last_seen, 0.0):.1f} s" if last_seen >= 0 else "no video data"
         raise InputError(
-            f"{p}: declares {duration:.1f} s of video but its data ends early (found {seen} near the end); "
+            f"{p}: declares {duration:.1f} s of video but its data ends early ({seen}); "
             "the file is truncated: re-copy or re-export it"
         )
 

@@ -352,12 +352,6 @@ def test_rotated_title_is_analysed_upright_and_the_pipeline_never_prints(
     assert (out, err) == ("", "")
 
 
-@pytest.mark.xfail(
-    reason="a static title's CRF probes land at 5-8 kbps; the ladder keeps that rung (giving way on "
-    "min_bitrate_kbps) and the deployed two-pass x264 encode then fails ('requested bitrate is too "
-    "low. estimated minimum is 6 kbps'), so analyze exits 1 instead of returning a ladder",
-    strict=True,
-)
 def test_static_title_gets_a_ladder(clips: Clips, tmp_path: Path) -> None:
     run = invoke(
         "analyze",
@@ -409,11 +403,6 @@ def test_bad_input_exits_2_with_one_error_line(
     assert run.stderr.splitlines() == [run.stderr.splitlines()[-1]]  # with --quiet: only that line
 
 
-@pytest.mark.xfail(
-    reason="without --quiet, the 'probing <path>' stage line is printed before the probe fails, so a "
-    "bad input gives two lines on stderr, not exactly one",
-    strict=True,
-)
 def test_bad_input_without_quiet_is_exactly_one_line(
     bad_inputs: dict[str, tuple[Path, str]], tmp_path: Path
 ) -> None:

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from pertitle import encode, measure
-from pertitle.config import CODECS
-from pertitle.errors import FfmpegError
+from pertitle.config import CODECS, Settings, validate
+from pertitle.errors import ConfigError, FfmpegError
 from pertitle.ffmpeg import runner
 from pertitle.jobs import PrepareJob, run_prepare
 from pertitle.models import EncodeSpec
@@ -90,19 +90,12 @@ def test_every_codec_encodes_in_crf_and_two_pass_and_is_scored(
     assert 0 < measure.summarize(scores)["vmaf"] < 100
 
 
-@pytest.mark.xfail(
-    reason="vp9 preset 'realtime' is accepted (config.CODECS) but libvpx refuses a two-pass encode at "
-    "deadline realtime ('rc_twopass_stats_in.buf not set'), so every calibrated vp9 realtime analysis "
-    "fails at its first rung",
-    strict=True,
-)
-def test_vp9_realtime_two_pass(reference: Path, ffmpeg_path: str, tmp_path: Path) -> None:
-    spec = EncodeSpec(
-        "vp9", "realtime", 160, 90, "abr2pass", bitrate_kbps=150, maxrate_kbps=225, bufsize_kbps=300
-    )
-    encode.encode(
-        ffmpeg_path, str(reference), spec, str(tmp_path / "o.mkv"), fps=24.0, threads=2, timeout_s=120
-    )
+def test_vp9_realtime_two_pass_is_refused_up_front() -> None:
+    # libvpx refuses two-pass at deadline realtime ('rc_twopass_stats_in.buf not set'): the
+    # settings are rejected before any encode, naming the preset and the way out.
+    with pytest.raises(ConfigError, match="realtime"):
+        validate(Settings(codec="vp9", preset="realtime"))
+    validate(Settings(codec="vp9", preset="realtime", deploy_rate_control="capped_crf"))
 
 
 def test_libvmaf_log_path_with_special_characters(reference: Path, ffmpeg_path: str, tmp_path: Path) -> None:
@@ -115,13 +108,6 @@ def test_libvmaf_log_path_with_special_characters(reference: Path, ffmpeg_path: 
     assert list(workdir.iterdir()) == []
 
 
-@pytest.mark.xfail(
-    reason="FfmpegError's one-line message is the last stderr line, which for any encoder that fails "
-    "to open is ffmpeg's generic 'Nothing was written into output file, because at least one of its "
-    "streams received no packets'; the cause (here 'invalid preset', for a static title 'requested "
-    "bitrate is too low') is only in the stderr tail, which the CLI shows with PERTITLE_DEBUG alone",
-    strict=True,
-)
 def test_ffmpeg_error_line_names_the_cause(ffmpeg_path: str) -> None:
     argv = [ffmpeg_path, "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi"]
     argv += ["-i", "color=c=black:s=64x64:d=0.2", "-c:v", "libx264", "-preset", "nosuch", "-f", "null", "-"]

@@ -56,13 +56,6 @@ def test_bad_input_is_one_clear_input_error(bad_inputs: dict[str, tuple[Path, st
     assert "Traceback" not in message
 
 
-@pytest.mark.xfail(
-    reason="a faststart MP4 cut short still opens and declares its full duration; the end-of-file "
-    "check seeks back to the only keyframe, the decode then fails on the missing data, and that "
-    "exception is taken as 'cannot check here' (probe.py _check_tail), so the truncation passes "
-    "unnoticed and analyze scores only the frames that are there",
-    strict=True,
-)
 def test_truncated_faststart_mp4_is_an_input_error(faststart_truncated: Path) -> None:
     with pytest.raises(InputError, match="truncated"):
         probe(faststart_truncated)

@@ -190,11 +190,6 @@ def test_key_changes_with_the_vmaf_model(source: Path) -> None:
     assert analysis_key(source, settings=neg) != analysis_key(source)
 
 
-@pytest.mark.xfail(
-    reason="Runner.n_subsample (libvmaf scores every n-th frame) changes VMAF and the per-frame list "
-    "but is not part of the cache key, so a subsampled score would be served for a full one",
-    strict=True,
-)
 def test_key_changes_with_vmaf_subsampling(source: Path) -> None:
     assert analysis_key(source, tweak={"n_subsample": 4}) != analysis_key(source)
 
