@@ -406,3 +406,13 @@ app.command(
     help="Encode a ladder and a reference ladder on the title; report BD-rate (VMAF, PSNR), bits saved "
     "and each ladder's total bitrate.",
 )(_compare_cmd.compare)
+
+from pertitle.clicmd import batch as _batch_cmd  # noqa: E402
+
+app.command(
+    name="batch",
+    help="Analyse a catalog: files, directories and manifests, each title in isolation; resumable "
+    "(finished ladders are kept, finished encodes are cached). Writes summary.json, optionally JUnit "
+    "and NDJSON events. Exit 0 all ok, 1 a title failed, 2 bad input. --executor dask runs the encodes "
+    "on a Dask cluster.",
+)(_batch_cmd.batch)

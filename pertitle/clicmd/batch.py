@@ -1,0 +1,361 @@
+"""`pertitle batch INPUT... --out DIR`: a catalog of titles, each analysed in isolation, resumable.
+
+Exit 0: every title ok (or kept from an earlier run); 1: a title failed (the others still ran);
+2: bad usage or input, found before any work starts; 130: interrupted. The work is
+`pertitle.batch`; this module parses, wires the sinks of `pertitle.report.batch_out` (terminal,
+summary.json, NDJSON events, JUnit) and maps exit codes.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from pertitle import __version__
+from pertitle.config import Settings, load_constraints, parse_number_list, validate
+from pertitle.errors import ConfigError, PertitleError
+from pertitle.models import Constraints
+
+
+def _fail(err: Console, message: str, code: int) -> typer.Exit:
+    err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def _settings(
+    *,
+    codec: str,
+    preset: str | None,
+    heights: str | None,
+    crfs: str | None,
+    samples: int,
+    sample_duration: float,
+    full_pass_below: float,
+    constraints: Path | None,
+    metric: str,
+    vmaf_model: str | None,
+    scaler: str,
+    no_cache: bool,
+    cache_dir: Path | None,
+    work_dir: Path | None,
+    calibrate: bool,
+    rate_control: str,
+    encode_timeout: float,
+) -> Settings:
+    """The batch's settings (each title may override some in a manifest).
+
+    Raises:
+        ConfigError: a bad option, naming it and its value.
+    """
+    if encode_timeout <= 0:
+        raise ConfigError(f"--encode-timeout: {encode_timeout:g} must be positive")
+    settings = Settings(
+        codec=codec.lower(),
+        preset=preset,
+        heights=parse_number_list(heights, "--heights", integer=True) if heights else None,
+        crfs=parse_number_list(crfs, "--crfs", integer=False) if crfs else None,
+        sample_count=samples,
+        sample_duration_s=sample_duration,
+        full_pass_below_s=full_pass_below,
+        scaler=scaler,
+        vmaf_model=vmaf_model,
+        metric=metric,
+        constraints=load_constraints(constraints) if constraints else Constraints(),
+        use_cache=not no_cache,
+        cache_dir=str(cache_dir) if cache_dir else None,
+        work_dir=str(work_dir.absolute()) if work_dir else None,
+        encode_timeout_s=encode_timeout,
+        calibrate=calibrate,
+        deploy_rate_control=rate_control,
+    )
+    return validate(settings)
+
+
+def _close(pool: Any) -> None:
+    close = getattr(pool, "close", None)
+    if close is not None:
+        close()
+
+
+def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def batch(
+    inputs: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Video files, directories (searched recursively, see --include) and manifests "
+            "(.yaml/.yml/.csv: path, name, codec, preset, heights, crfs, constraints, samples, "
+            "sample_duration, encode_timeout per title).",
+            show_default=False,
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", "-o", help="Output directory: <name>.ladder.yaml/.json per title and summary.json."
+        ),
+    ],
+    include: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--include",
+            help="Glob of files to take from directories (repeatable or comma-separated; default: "
+            "common video extensions). A glob with '/' matches the path below the directory.",
+        ),
+    ] = None,
+    jobs: Annotated[
+        int, typer.Option("--jobs", "-j", help="Titles at once (0: two, or a quarter of the slots).")
+    ] = 0,
+    cores: Annotated[
+        int,
+        typer.Option(
+            "--cores",
+            help="Cores of this machine for the batch (0: all): at most this many ffmpeg processes at "
+            "once, split between the titles that run together.",
+        ),
+    ] = 0,
+    force: Annotated[
+        bool, typer.Option("--force", help="Redo titles whose ladder is already in --out.")
+    ] = False,
+    junit: Annotated[
+        Path | None, typer.Option("--junit", help="Write JUnit XML: one test case per title.")
+    ] = None,
+    events: Annotated[
+        Path | None, typer.Option("--events", help="Write progress events as NDJSON (one JSON per line).")
+    ] = None,
+    executor: Annotated[
+        str, typer.Option("--executor", help="local (this machine) or dask (a Dask distributed cluster).")
+    ] = "local",
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="Dask scheduler address, e.g. tcp://HOST:8786 (default: start a local cluster).",
+        ),
+    ] = None,
+    dask_workers: Annotated[
+        int | None,
+        typer.Option(
+            "--dask-workers",
+            help="Local cluster: worker processes (default: one per core). With --scheduler: wait for "
+            "this many workers before starting.",
+        ),
+    ] = None,
+    work_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--work-dir",
+            help="Where references and encodes are made (default: the system temp dir). With a Dask "
+            "cluster: a path every worker shares.",
+        ),
+    ] = None,
+    codec: Annotated[str, typer.Option(help="h264, hevc, av1 or vp9.")] = "h264",
+    preset: Annotated[str | None, typer.Option(help="Encoder preset (default per codec).")] = None,
+    heights: Annotated[str | None, typer.Option(help="Comma-separated heights, e.g. 360,540,720.")] = None,
+    crfs: Annotated[str | None, typer.Option(help="Comma-separated CRF values, e.g. 22,28,34,40.")] = None,
+    samples: Annotated[int, typer.Option(help="Number of sample windows for long titles.")] = 3,
+    sample_duration: Annotated[float, typer.Option(help="Length of each sample window, seconds.")] = 4.0,
+    full_pass_below: Annotated[
+        float, typer.Option(help="Probe titles up to this long whole, seconds.")
+    ] = 20.0,
+    constraints: Annotated[
+        Path | None, typer.Option(help="Ladder constraints YAML (default: ladders/default.yaml values).")
+    ] = None,
+    metric: Annotated[
+        str, typer.Option(help="Metric that drives the hull: vmaf, vmaf_hmean, vmaf_p5, psnr, ssim.")
+    ] = "vmaf",
+    vmaf_model: Annotated[
+        str | None, typer.Option(help="vmaf_v0.6.1, vmaf_4k_v0.6.1 or vmaf_v0.6.1neg.")
+    ] = None,
+    scaler: Annotated[
+        str, typer.Option(help="Scaler for downscaling and for upscaling before metrics.")
+    ] = "bicubic",
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Neither read nor write the result cache.")
+    ] = False,
+    cache_dir: Annotated[
+        Path | None, typer.Option(help="Result cache directory (default: user cache dir).")
+    ] = None,
+    calibrate: Annotated[
+        bool, typer.Option(help="Confirm each rung with a deployed encode (the prediction's basis).")
+    ] = True,
+    rate_control: Annotated[
+        str, typer.Option(help="How renditions are deployed: abr2pass or capped_crf.")
+    ] = "abr2pass",
+    encode_timeout: Annotated[
+        float,
+        typer.Option(help="Seconds one ffmpeg run may take before it is killed and its title fails."),
+    ] = 1800.0,
+    ffmpeg: Annotated[
+        str | None,
+        typer.Option(
+            "--ffmpeg", help="ffmpeg binary to use (default: $PERTITLE_FFMPEG, else the bundled one)."
+        ),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, only the final table.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="A line per stage and per finished encode.")
+    ] = False,
+) -> None:
+    no_color = bool(os.environ.get("NO_COLOR"))
+    err = Console(stderr=True, no_color=no_color, highlight=False)
+    live = err.is_terminal and not no_color
+    plain_out = not sys.stdout.isatty() or no_color
+    out_console = Console(
+        no_color=no_color,
+        highlight=False,
+        color_system=None if plain_out else "auto",
+        width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 132,
+    )
+
+    if executor not in ("local", "dask"):
+        raise _fail(err, f"--executor: {executor!r} is not one of local, dask", 2)
+    if executor != "dask" and (scheduler or dask_workers):
+        raise _fail(err, "--scheduler and --dask-workers need --executor dask", 2)
+    if jobs < 0 or cores < 0:
+        raise _fail(err, "--jobs and --cores must be 0 (auto) or more", 2)
+    if dask_workers is not None and dask_workers < 1:
+        raise _fail(err, f"--dask-workers: {dask_workers} must be at least 1", 2)
+
+    from pertitle import batch as core
+    from pertitle.ffmpeg import binary
+
+    try:
+        settings = _settings(
+            codec=codec,
+            preset=preset,
+            heights=heights,
+            crfs=crfs,
+            samples=samples,
+            sample_duration=sample_duration,
+            full_pass_below=full_pass_below,
+            constraints=constraints,
+            metric=metric,
+            vmaf_model=vmaf_model,
+            scaler=scaler,
+            no_cache=no_cache,
+            cache_dir=cache_dir,
+            work_dir=work_dir,
+            calibrate=calibrate,
+            rate_control=rate_control,
+            encode_timeout=encode_timeout,
+        )
+        info = binary.detect(binary.locate(ffmpeg))
+        titles = core.plan_titles(core.discover([str(p) for p in inputs], include), settings, out, info)
+    except PertitleError as exc:
+        raise _fail(err, str(exc), 2) from None
+
+    n_cores = cores or max(1, os.cpu_count() or 1)
+    from pertitle.report import batch_out
+
+    sinks: list[Callable[[Any], None]] = []
+    events_writer: batch_out.EventsWriter | None = None
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        if junit is not None:
+            junit.absolute().parent.mkdir(parents=True, exist_ok=True)
+        if events is not None:
+            events_writer = batch_out.EventsWriter(events)
+    except OSError as exc:
+        raise _fail(err, f"cannot write there: {exc}", 2) from None
+
+    if executor == "dask":
+        from pertitle.executors.dask import DaskExecutor
+
+        pool: Any = DaskExecutor(scheduler, dask_workers)
+        try:
+            pool.start()
+        except PertitleError as exc:
+            if events_writer is not None:
+                events_writer.close()
+            raise _fail(err, str(exc), 2) from None
+        if scheduler and not work_dir:
+            err.print(
+                "note: the workers must see --work-dir; without it, this machine's temp dir is used",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
+        where = pool.description
+    else:
+        from pertitle.executors.local import LocalExecutor
+
+        pool = LocalExecutor(n_cores)
+        where = f"local ({n_cores} cores)"
+
+    meta = {
+        "pertitle": __version__,
+        "ffmpeg": info.version,
+        "executor": where,
+        "out_dir": str(out.absolute()),
+        "force": force,
+        "codec": settings.codec,
+        "heights": list(settings.heights) if settings.heights else None,
+        "crfs": [float(c) for c in settings.effective_crfs],
+    }
+    try:
+        summary = batch_out.SummaryWriter(out, titles, meta)
+    except OSError as exc:
+        _close(pool)
+        raise _fail(err, f"cannot write the summary in {out}: {exc}", 2) from None
+    progress = batch_out.BatchProgress(err, len(titles), live=live, quiet=quiet, verbose=verbose)
+    sinks += [progress, summary]
+    if events_writer is not None:
+        sinks.append(events_writer)
+
+    def fan_out(event: Any) -> None:
+        for sink in sinks:
+            sink(event)
+
+    previous_term = None
+    if threading.current_thread() is threading.main_thread():
+        previous_term = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            # Cache faults (a corrupt entry is a miss) arrive as warnings, from any title's thread.
+            warnings.showwarning = lambda m, *a, **k: fan_out(core.BatchEvent("warning", None, str(m)))
+            result = core.run_batch(
+                titles,
+                out,
+                info,
+                executor=pool,
+                cores=n_cores,
+                title_jobs=jobs,
+                force=force,
+                on_event=fan_out,
+            )
+    finally:
+        if previous_term is not None:
+            signal.signal(signal.SIGTERM, previous_term)
+        progress.close()
+        _close(pool)
+        if events_writer is not None:
+            events_writer.close()
+    summary.finish(result)
+    if junit is not None:
+        try:
+            batch_out.write_junit(junit, result)
+        except OSError as exc:
+            raise _fail(err, f"cannot write {junit}: {exc}", 2) from None
+    batch_out.render_batch_table(result, out_console, plain=plain_out)
+    if result.interrupted:
+        err.print(
+            "interrupted; finished ladders are kept and finished encodes are cached: a rerun resumes",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+    raise typer.Exit(result.exit_code)

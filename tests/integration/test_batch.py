@@ -1,0 +1,380 @@
+"""pertitle batch end to end, with real ffmpeg and libvmaf on clips made here (320x180, 24 fps, 1 s):
+good and bad titles side by side, SIGKILL and resume, two batches on one cache, --force, manifest
+overrides, and bad usage found before any work.
+
+Every run uses `--cores 2 --jobs 2`: two titles at once with one core each, so every encode runs
+with one ffmpeg thread whatever was cached before. x264 output depends on its thread count, so
+this is what makes a resumed run give the same bits as a clean one, and lets the ladders be
+compared exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from pertitle.cache import ResultCache
+from pertitle.cli import app
+from pertitle.report import serialize
+
+GRID = ["--heights", "90,180", "--crfs", "26,34,42", "--preset", "veryfast"]
+LOCAL = ["--cores", "2", "--jobs", "2"]
+ODD = 'it\'s "odd"; $(touch pwned) ü'  # a good title: spaces, quotes, ';', '$()', non-ASCII
+
+# lavfi graphs of three titles with different content (so that no title hits another's cache).
+SOURCES = {
+    "alpha": "testsrc2=size=320x180:rate=24:duration=1",
+    ODD: "testsrc2=size=320x180:rate=24:duration=1,hue=h=90",
+    "gamma": "testsrc2=size=320x180:rate=24:duration=1,negate",
+}
+
+
+def make_clip(ffmpeg: str, out: Path, graph: str, *codec: str) -> Path:
+    argv = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i", graph]
+    argv += list(codec or ("-c:v", "libx264", "-preset", "ultrafast", "-crf", "18", "-pix_fmt", "yuv420p"))
+    subprocess.run([*argv, str(out)], check=True, capture_output=True, timeout=120)
+    return out
+
+
+def batch_argv(*args: str | Path) -> list[str]:
+    return [sys.executable, "-m", "pertitle", "batch", *[str(a) for a in args]]
+
+
+def run_batch(*args: str | Path, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "NO_COLOR": "1"}
+    return subprocess.run(batch_argv(*args), capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def ladders(out: Path) -> dict[str, dict[str, Any]]:
+    """What must not change between runs: rungs, hull and every measured point, per title."""
+    found = {}
+    for path in sorted(out.glob("*.ladder.json")):
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        found[doc["title"]] = {k: doc[k] for k in ("rungs", "hull", "points", "gave_way")}
+    return found
+
+
+def summary(out: Path) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    return doc
+
+
+def statuses(doc: dict[str, Any]) -> dict[str, str]:
+    return {t["name"]: t["status"] for t in doc["titles"]}
+
+
+def cache_entries(root: Path) -> set[str]:
+    """Keys of the whole entries in a cache dir (a killed writer's hidden temp file is not one)."""
+    return {p.stem for p in root.glob("*/*.json") if not p.name.startswith(".")}
+
+
+@pytest.fixture(scope="module")
+def good(tmp_path_factory: pytest.TempPathFactory, ffmpeg_path: str) -> Path:
+    root = tmp_path_factory.mktemp("good")
+    for name, graph in SOURCES.items():
+        make_clip(ffmpeg_path, root / f"{name}.mp4", graph)
+    return root
+
+
+@pytest.fixture(scope="module")
+def reference(good: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """One clean run over the good titles: (out dir, cache dir)."""
+    root = tmp_path_factory.mktemp("reference")
+    out, cache = root / "out", root / "cache"
+    proc = run_batch(good, "--out", out, "--cache-dir", cache, *GRID, *LOCAL)
+    assert proc.returncode == 0, proc.stderr
+    assert set(ladders(out)) == set(SOURCES)
+    return out, cache
+
+
+def test_bad_titles_fail_with_reasons_and_good_ones_get_ladders(
+    good: Path, reference: tuple[Path, Path], tmp_path: Path, ffmpeg_path: str
+) -> None:
+    catalog = tmp_path / "catalog"
+    (catalog / "sub dir").mkdir(parents=True)
+    shutil.copy(good / "alpha.mp4", catalog / "alpha.mp4")
+    shutil.copy(good / f"{ODD}.mp4", catalog / "sub dir" / f"{ODD}.mp4")
+    (catalog / "empty.mp4").write_bytes(b"")
+    data = (good / "gamma.mp4").read_bytes()
+    (catalog / "truncated.mp4").write_bytes(data[: len(data) * 3 // 10])  # the index (moov) is at the end
+    make_clip(ffmpeg_path, catalog / "voiceover.mp4", "sine=frequency=440:duration=1", "-c:a", "aac")
+    (catalog / "notes.mp4").write_text("this is a text file, not a video\n", encoding="utf-8")
+    out, junit, events = tmp_path / "out", tmp_path / "ci" / "junit.xml", tmp_path / "ci" / "events.ndjson"
+
+    proc = run_batch(
+        catalog,
+        "--out",
+        out,
+        "--cache-dir",
+        reference[1],
+        "--junit",
+        junit,
+        "--events",
+        events,
+        *GRID,
+        *LOCAL,
+    )
+
+    assert proc.returncode == 1, proc.stderr
+    doc = summary(out)
+    assert doc["state"] == "finished" and doc["exit_code"] == 1
+    assert statuses(doc) == {
+        "alpha": "ok",
+        ODD: "ok",
+        "empty": "failed",
+        "truncated": "failed",
+        "voiceover": "failed",
+        "notes": "failed",
+    }
+    reasons = {t["name"]: t["reason"] for t in doc["titles"]}
+    assert "the file is empty" in reasons["empty"]
+    assert "truncated or corrupt" in reasons["truncated"]
+    assert "no video stream" in reasons["voiceover"]
+    assert "not a readable video file" in reasons["notes"]
+    assert all("\n" not in r for r in reasons.values() if r)
+    assert ladders(out) == {k: v for k, v in ladders(reference[0]).items() if k in ("alpha", ODD)}
+    for name in ("alpha", ODD):
+        serialize.from_document(json.loads((out / f"{name}.ladder.json").read_text(encoding="utf-8")))
+        assert yaml.safe_load((out / f"{name}.ladder.yaml").read_text(encoding="utf-8"))["title"] == name
+    assert not list(tmp_path.rglob("pwned")) and not Path("pwned").exists()  # no shell ever ran
+
+    import xml.etree.ElementTree as ET
+
+    cases = {c.get("name"): c for c in ET.parse(junit).getroot().iter("testcase")}
+    assert len(cases) == 6
+    for name, reason in reasons.items():
+        failure = cases[name].find("failure")
+        if reason is None:
+            assert failure is None
+        else:
+            assert failure is not None and failure.get("message") == reason
+
+    lines = events.read_text(encoding="utf-8").splitlines()
+    kinds = [json.loads(line)["event"] for line in lines]  # every line is one JSON object
+    assert kinds[0] == "batch_started" and kinds[-1] == "batch_finished"
+    assert kinds.count("title_started") == 6
+    assert kinds.count("title_failed") == 4 and kinds.count("title_finished") == 2
+
+    # CI log: plain lines, no control characters; the final table and the reasons on stdout.
+    assert "\x1b" not in proc.stderr and "\x1b" not in proc.stdout
+    assert "FAILED  empty" in proc.stderr
+    assert "6 titles: 2 ok, 4 failed" in proc.stdout
+
+
+def test_a_batch_killed_partway_resumes_without_redoing_work(
+    good: Path, reference: tuple[Path, Path], tmp_path: Path
+) -> None:
+    out, cache, events = tmp_path / "out", tmp_path / "cache", tmp_path / "events.ndjson"
+    args = [good, "--out", out, "--cache-dir", cache, *GRID, *LOCAL]
+    proc = subprocess.Popen(
+        batch_argv(*args, "--events", events),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group: SIGKILL reaches the ffmpeg children too
+    )
+    killed_after: dict[str, Any] | None = None
+    try:
+        deadline = time.monotonic() + 120
+        while killed_after is None:
+            assert time.monotonic() < deadline, "no title finished in time"
+            assert proc.poll() is None, "the batch ended before it could be killed"
+            seen = (
+                [json.loads(line) for line in events.read_text(encoding="utf-8").splitlines()]
+                if (events.exists())
+                else []
+            )
+            first = next((i for i, e in enumerate(seen) if e["event"] == "title_finished"), None)
+            if first is not None:
+                # An encode of an unfinished title is done too: the kill lands in the middle of one.
+                killed_after = next(
+                    (
+                        e
+                        for e in seen[first:]
+                        if e["event"] == "job_done" and e["title"] != seen[first]["title"]
+                    ),
+                    None,
+                )
+            time.sleep(0.02)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert killed_after is not None
+
+    # Nothing half-written is visible: the summary and every ladder parse whole.
+    first_summary = summary(out)
+    assert first_summary["state"] == "running"
+    finished = set(ladders(out))
+    assert finished and finished != set(SOURCES)
+    for name in finished:
+        assert yaml.safe_load((out / f"{name}.ladder.yaml").read_text(encoding="utf-8"))["title"] == name
+    before = cache_entries(cache)
+
+    rerun = run_batch(*args)
+
+    assert rerun.returncode == 0, rerun.stderr
+    doc = summary(out)
+    assert doc["state"] == "finished"
+    assert statuses(doc) == {n: ("skipped" if n in finished else "ok") for n in SOURCES}
+    after = cache_entries(cache)
+    assert before <= after
+    # Every encode of the rerun is a new cache entry: nothing finished before was encoded again.
+    assert doc["encodes"] == len(after - before)
+    by_name = {t["name"]: t for t in doc["titles"]}
+    if killed_after["title"] not in finished:
+        assert by_name[killed_after["title"]]["cache_hits"] >= 1
+    reference_encodes = summary(reference[0])["encodes"]
+    assert doc["encodes"] < reference_encodes
+    assert ladders(out) == ladders(reference[0])
+
+
+def test_two_batches_share_one_cache(good: Path, reference: tuple[Path, Path], tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    env = {**os.environ, "NO_COLOR": "1"}
+    procs = [
+        subprocess.Popen(
+            batch_argv(good, "--out", tmp_path / f"out{i}", "--cache-dir", cache, *GRID, *LOCAL),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for i in (1, 2)
+    ]
+    results = [p.communicate(timeout=300) for p in procs]
+    for p, (_, err) in zip(procs, results, strict=True):
+        assert p.returncode == 0, err
+    assert ladders(tmp_path / "out1") == ladders(tmp_path / "out2") == ladders(reference[0])
+    store = ResultCache(str(cache))
+    keys = cache_entries(cache)
+    assert keys
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a corrupt entry would warn
+        assert all(store.get(k) is not None for k in keys)
+
+
+def test_finished_titles_are_kept_unless_forced(
+    reference: tuple[Path, Path], tmp_path: Path, good: Path
+) -> None:
+    out = tmp_path / "out"
+    shutil.copytree(reference[0], out)
+    mtimes = {p.name: p.stat().st_mtime_ns for p in out.glob("*.ladder.json")}
+    runner = CliRunner()
+    where = ["batch", str(good), "--out", str(out), "--cache-dir", str(reference[1])]
+    base = [*where, *GRID, *LOCAL]
+
+    kept = runner.invoke(app, base)
+    assert kept.exit_code == 0, kept.output
+    doc = summary(out)
+    assert set(statuses(doc).values()) == {"skipped"} and doc["encodes"] == 0
+    assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.ladder.json")} == mtimes
+
+    forced = runner.invoke(app, [*base, "--force"])
+    assert forced.exit_code == 0, forced.output
+    doc = summary(out)
+    assert set(statuses(doc).values()) == {"ok"}
+    assert doc["encodes"] == 0 and doc["cache_hits"] > 0  # redone, from the cache
+    assert all(out.joinpath(n).stat().st_mtime_ns != t for n, t in mtimes.items())
+    assert ladders(out) == ladders(reference[0])
+
+    # Other settings make an existing ladder stale: it is redone even without --force.
+    one_height = ["--heights", "180", "--crfs", "26,34,42", "--preset", "veryfast"]
+    changed = runner.invoke(app, [*where, *one_height, *LOCAL])
+    assert changed.exit_code == 0, changed.output
+    assert set(statuses(summary(out)).values()) == {"ok"}
+
+
+def test_manifest_overrides_apply_per_title(good: Path, tmp_path: Path) -> None:
+    (tmp_path / "two-rungs.yaml").write_text("max_rungs: 2\nmin_rungs: 1\n", encoding="utf-8")
+    shutil.copy(good / "alpha.mp4", tmp_path / "alpha.mp4")
+    shutil.copy(good / "gamma.mp4", tmp_path / "gamma.mp4")
+    (tmp_path / "catalog.yaml").write_text(
+        "titles:\n"
+        "  - path: alpha.mp4\n"
+        "    name: alpha-two-crfs\n"
+        "    crfs: [30, 42]\n"
+        "    constraints: two-rungs.yaml\n"
+        "    samples: 2\n"
+        "    sample_duration: 0.5\n"
+        "  - path: alpha.mp4\n"
+        "    name: alpha-hang\n"
+        "    encode_timeout: 0.001\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "more.csv").write_text(
+        "path,name,codec,heights\ngamma.mp4,gamma-hevc,hevc,180\n", encoding="utf-8"
+    )
+    out = tmp_path / "out"
+
+    result = CliRunner().invoke(
+        app,
+        [
+            "batch",
+            str(tmp_path / "catalog.yaml"),
+            str(tmp_path / "more.csv"),
+            "--out",
+            str(out),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            *GRID,
+            *LOCAL,
+        ],
+    )
+
+    assert result.exit_code == 1, result.output
+    doc = summary(out)
+    assert statuses(doc) == {"alpha-two-crfs": "ok", "alpha-hang": "failed", "gamma-hevc": "ok"}
+    hang = next(t for t in doc["titles"] if t["name"] == "alpha-hang")
+    assert hang["reason"].startswith("timed out:") and hang["error_type"] == "FfmpegTimeout"
+    two = json.loads((out / "alpha-two-crfs.ladder.json").read_text(encoding="utf-8"))
+    assert two["settings"]["crfs"] == [30.0, 42.0]
+    assert {p["crf"] for p in two["points"]} == {30.0, 42.0}
+    assert (two["settings"]["sample_count"], two["settings"]["sample_duration_s"]) == (2, 0.5)
+    assert two["settings"]["constraints"]["max_rungs"] == 2 and len(two["rungs"]) <= 2
+    hevc = json.loads((out / "gamma-hevc.ladder.json").read_text(encoding="utf-8"))
+    assert (hevc["settings"]["codec"], hevc["settings"]["encoder"]) == ("hevc", "libx265")
+    assert {p["height"] for p in hevc["points"]} == {180}
+    assert hevc["rungs"][0]["codec"] == "hevc"
+
+
+@pytest.mark.parametrize(
+    ("manifest", "extra", "phrase"),
+    [
+        (None, ["missing.mp4"], "no such file"),
+        ("- {path: alpha.mp4, name: ../escape}\n", [], "would leave the output directory"),
+        ("- {path: alpha.mp4, name: /tmp/abs}\n", [], "path separator"),
+        ("- {path: alpha.mp4, name: x}\n- {path: gamma.mp4, name: X}\n", [], "collide"),
+        ("- {path: alpha.mp4, codec: mpeg2}\n", [], "'mpeg2' is not supported"),
+        (None, ["--scheduler", "tcp://127.0.0.1:1"], "need --executor dask"),
+        (None, ["--executor", "spark"], "not one of local, dask"),
+    ],
+)
+def test_bad_usage_exits_2_before_any_work(
+    good: Path, tmp_path: Path, manifest: str | None, extra: list[str], phrase: str
+) -> None:
+    inputs = [str(good / "alpha.mp4")]
+    if manifest is not None:
+        shutil.copy(good / "alpha.mp4", tmp_path / "alpha.mp4")
+        shutil.copy(good / "gamma.mp4", tmp_path / "gamma.mp4")
+        (tmp_path / "m.yaml").write_text(manifest, encoding="utf-8")
+        inputs = [str(tmp_path / "m.yaml")]
+    extra = [str(tmp_path / e) if e.endswith(".mp4") else e for e in extra]
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        app, ["batch", *inputs, *extra, "--out", str(out), "--cache-dir", str(tmp_path)]
+    )
+    assert result.exit_code == 2, result.output
+    assert "error:" in result.output and phrase in result.output
+    assert "Traceback" not in result.output
+    assert not (out / "summary.json").exists()

@@ -1,0 +1,216 @@
+"""The Dask executor on a real Dask LocalCluster (two worker processes, one thread each): the same
+ladders as the local executor, every encode and score its own task, ffmpeg errors back on the
+client as FfmpegError, and `pertitle batch --executor dask` both on an existing scheduler and on a
+cluster of its own.
+
+Every encode runs with one ffmpeg thread here and locally (`--cores 2 --jobs 2` locally), and x264
+is deterministic for a given thread count, so the ladders must be identical, not merely close.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from pertitle.batch import discover, plan_titles, run_batch
+from pertitle.config import Settings, validate
+from pertitle.errors import FfmpegError
+from pertitle.executors.dask import DaskExecutor
+from pertitle.executors.local import LocalExecutor
+from pertitle.ffmpeg.binary import FfmpegInfo
+from pertitle.jobs import PrepareJob, run_prepare
+from pertitle.pipeline import analyze
+from pertitle.report import serialize
+
+distributed = pytest.importorskip("distributed", reason="pip install 'pertitle[dask]' (CI installs it)")
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+GRID = ["--heights", "90,180", "--crfs", "26,34,42", "--preset", "veryfast"]
+SOURCES = {
+    "alpha": "testsrc2=size=320x180:rate=24:duration=1",
+    "beta ü": "testsrc2=size=320x180:rate=24:duration=1,hue=h=200",
+}
+
+
+def settings(cache: Path) -> Settings:
+    return validate(
+        Settings(heights=(90, 180), crfs=(26.0, 34.0, 42.0), preset="veryfast", cache_dir=str(cache))
+    )
+
+
+def ladder_part(doc: dict[str, Any]) -> dict[str, Any]:
+    return {k: doc[k] for k in ("rungs", "hull", "points", "gave_way")}
+
+
+def ladders(out: Path) -> dict[str, dict[str, Any]]:
+    docs = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(out.glob("*.ladder.json"))]
+    return {d["title"]: ladder_part(d) for d in docs}
+
+
+@pytest.fixture(scope="module")
+def catalog(tmp_path_factory: pytest.TempPathFactory, ffmpeg_path: str) -> Path:
+    root = tmp_path_factory.mktemp("catalog")
+    for name, graph in SOURCES.items():
+        argv = [
+            ffmpeg_path,
+            "-hide_banner",
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            graph,
+        ]
+        argv += ["-c:v", "libx264", "-preset", "ultrafast", "-crf", "18", "-pix_fmt", "yuv420p"]
+        subprocess.run([*argv, str(root / f"{name}.mp4")], check=True, capture_output=True, timeout=120)
+    return root
+
+
+@pytest.fixture(scope="module")
+def local_ladders(
+    catalog: Path, ffmpeg_info: FfmpegInfo, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, dict[str, Any]]:
+    """The catalog through the local executor (two titles at once, one core each)."""
+    root = tmp_path_factory.mktemp("local")
+    titles = plan_titles(discover([catalog]), settings(root / "cache"), root / "out", ffmpeg_info)
+    result = run_batch(titles, root / "out", ffmpeg_info, executor=LocalExecutor(2), cores=2, title_jobs=2)
+    assert result.exit_code == 0, result.outcomes
+    return ladders(root / "out")
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[str]:
+    """A LocalCluster of two worker processes, one thread each; yields the scheduler's address."""
+    import logging
+
+    with distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        silence_logs=logging.ERROR,
+    ) as c:
+        yield c.scheduler_address
+
+
+class RecordingDask(DaskExecutor):
+    """A DaskExecutor that keeps every job it was given."""
+
+    def __init__(self, address: str) -> None:
+        super().__init__(address)
+        self.jobs: list[Any] = []
+
+    def map_unordered(
+        self, fn: Callable[[T], R], items: Iterable[T]
+    ) -> Iterator[tuple[T, R | None, BaseException | None]]:
+        todo = list(items)
+        self.jobs += todo
+        return super().map_unordered(fn, todo)
+
+
+def test_every_encode_is_its_own_task_and_the_ladder_is_the_local_one(
+    cluster: str,
+    catalog: Path,
+    local_ladders: dict[str, dict[str, Any]],
+    ffmpeg_info: FfmpegInfo,
+    tmp_path: Path,
+) -> None:
+    s = replace(settings(tmp_path / "cache"), work_dir=str(tmp_path / "work"), jobs=1)
+    with RecordingDask(cluster) as executor:
+        assert executor.slots == 2
+        result = analyze(str(catalog / "alpha.mp4"), s, ffmpeg_info, executor=executor)
+    assert result.encodes == len(executor.jobs) > 6
+    assert all(len(job.specs) == 1 and job.threads == 1 for job in executor.jobs)
+    assert all(job.workdir.startswith(str(tmp_path / "work")) for job in executor.jobs)
+    assert ladder_part(serialize.to_document(result)) == local_ladders["alpha"]
+    assert not list((tmp_path / "work").iterdir())  # the work dir is cleaned up
+
+
+def test_ffmpeg_errors_on_a_worker_come_back_as_ffmpeg_errors(
+    cluster: str, ffmpeg_path: str, tmp_path: Path
+) -> None:
+    bad = PrepareJob(
+        ffmpeg=ffmpeg_path,
+        source=str(tmp_path / "no such source.mp4"),
+        windows=None,
+        width=320,
+        height=180,
+        out_path=str(tmp_path / "ref.mkv"),
+        threads=1,
+        timeout_s=60,
+    )
+    with DaskExecutor(cluster) as executor:
+        [(job, value, error)] = list(executor.map_unordered(run_prepare, [bad]))
+    assert job == bad and value is None
+    assert isinstance(error, FfmpegError)
+    assert "no such source.mp4" in " ".join(error.argv) and error.returncode != 0
+
+
+def cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "pertitle", "batch", *[str(a) for a in args]]
+    # Dask's connect timeout, short: the unreachable-scheduler test need not wait 30 s.
+    env = {**os.environ, "NO_COLOR": "1", "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "3s"}
+    return subprocess.run(argv, capture_output=True, text=True, timeout=300, env=env)
+
+
+def test_batch_on_an_existing_scheduler_gives_the_local_ladders(
+    cluster: str, catalog: Path, local_ladders: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    proc = cli(
+        catalog,
+        "--out",
+        out,
+        "--cache-dir",
+        tmp_path / "cache",
+        "--work-dir",
+        tmp_path / "work",
+        "--executor",
+        "dask",
+        "--scheduler",
+        cluster,
+        *GRID,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert ladders(out) == local_ladders
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["executor"].startswith("dask (tcp://") and "2 worker threads" in summary["executor"]
+    assert summary["encodes"] > 0 and summary["cache_hits"] == 0
+
+
+def test_batch_starts_a_local_cluster_of_its_own(
+    catalog: Path, local_ladders: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    proc = cli(
+        catalog / "beta ü.mp4",
+        "--out",
+        out,
+        "--cache-dir",
+        tmp_path / "cache",
+        "--executor",
+        "dask",
+        "--dask-workers",
+        "2",
+        *GRID,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert ladders(out) == {"beta ü": local_ladders["beta ü"]}
+
+
+def test_an_unreachable_scheduler_is_bad_usage(catalog: Path, tmp_path: Path) -> None:
+    proc = cli(catalog, "--out", tmp_path / "out", "--executor", "dask", "--scheduler", "tcp://127.0.0.1:9")
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: cannot reach the Dask scheduler at tcp://127.0.0.1:9")

@@ -1,0 +1,425 @@
+"""pertitle batch without ffmpeg: input discovery, manifests, up-front validation, the output
+writers (summary, JUnit, NDJSON, plain progress lines), the shared local executor's bound and the
+Dask executor's error transport."""
+
+from __future__ import annotations
+
+import io
+import json
+import pickle
+import threading
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from pertitle import batch
+from pertitle.batch import (
+    BatchEvent,
+    BatchInputError,
+    BatchResult,
+    Entry,
+    Overrides,
+    TitleOutcome,
+    discover,
+    name_problem,
+    plan_titles,
+    read_manifest,
+)
+from pertitle.config import Settings
+from pertitle.errors import FfmpegError, FfmpegTimeout
+from pertitle.executors.dask import DaskExecutor, RemoteFfmpegError, call_remote
+from pertitle.executors.local import LocalExecutor
+from pertitle.models import EncodeSpec
+from pertitle.pipeline import group_specs
+from pertitle.report import batch_out
+
+
+def touch(path: Path, data: bytes = b"x") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+# -- names ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["title", 'it\'s "odd"; $(touch x) ü', "a b", "ÉTÉ 2024", "x.y", "名前"],
+)
+def test_plain_names_are_accepted(name: str) -> None:
+    assert name_problem(name) is None
+
+
+@pytest.mark.parametrize(
+    ("name", "phrase"),
+    [
+        ("", "empty"),
+        ("   ", "empty"),
+        ("../up", "path separator"),
+        ("/abs/path", "path separator"),
+        ("a/b", "path separator"),
+        ("a\\b", "path separator"),
+        ("..", "path separator"),
+        (".", "leave the output directory"),
+        (".hidden", "hidden"),
+        ("tab\there", "control character"),
+        ("x" * 201, "longer than"),
+    ],
+)
+def test_names_that_leave_the_output_dir_or_hide_are_rejected(name: str, phrase: str) -> None:
+    why = name_problem(name)
+    assert why is not None
+    assert phrase in why or (name == ".." and "leave the output directory" in why)
+
+
+# -- discovery --------------------------------------------------------------------------------------
+
+
+def test_directory_is_searched_recursively_with_default_video_globs(tmp_path: Path) -> None:
+    touch(tmp_path / "a.mp4")
+    touch(tmp_path / "sub" / "deeper" / "B.MKV")
+    touch(tmp_path / "notes.txt")
+    touch(tmp_path / ".hidden.mp4")
+    touch(tmp_path / ".git" / "c.mp4")
+    entries = discover([tmp_path])
+    assert [e.path.relative_to(tmp_path).as_posix() for e in entries] == ["a.mp4", "sub/deeper/B.MKV"]
+
+
+def test_include_globs_are_repeatable_comma_separated_and_may_name_paths(tmp_path: Path) -> None:
+    touch(tmp_path / "a.mp4")
+    touch(tmp_path / "b.y4m")
+    touch(tmp_path / "keep" / "c.mov")
+    touch(tmp_path / "drop" / "d.mov")
+    found = discover([tmp_path], include=["*.y4m", "keep/*.mov,nothing"])
+    assert sorted(e.path.name for e in found) == ["b.y4m", "c.mov"]
+
+
+def test_every_missing_input_and_empty_directory_is_reported_together(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(BatchInputError) as info:
+        discover([tmp_path / "nope.mp4", tmp_path / "empty", tmp_path / "gone"])
+    assert len(info.value.problems) == 3
+    text = str(info.value)
+    assert "nope.mp4: no such file" in text and "no files match" in text
+    assert info.value.exit_code == 2
+
+
+def test_an_explicit_file_is_taken_whatever_its_extension(tmp_path: Path) -> None:
+    f = touch(tmp_path / "title.weird")
+    assert [e.path for e in discover([f])] == [f]
+
+
+# -- manifests --------------------------------------------------------------------------------------
+
+
+def test_yaml_manifest_with_overrides_relative_to_its_folder(tmp_path: Path) -> None:
+    touch(tmp_path / "clips" / "a.mp4")
+    touch(tmp_path / "clips" / "b.mp4")
+    (tmp_path / "strict.yaml").write_text("max_rungs: 2\n", encoding="utf-8")
+    manifest = tmp_path / "catalog.yaml"
+    manifest.write_text(
+        "titles:\n"
+        "  - clips/a.mp4\n"
+        "  - path: clips/b.mp4\n"
+        "    name: b-hevc\n"
+        "    codec: HEVC\n"
+        "    crfs: [24, 30]\n"
+        "    heights: '360,720'\n"
+        "    constraints: strict.yaml\n"
+        "    samples: 2\n"
+        "    sample_duration: 3.5\n"
+        "    encode_timeout: 60\n",
+        encoding="utf-8",
+    )
+    a, b = read_manifest(manifest)
+    assert a.path == tmp_path / "clips" / "a.mp4" and a.name is None and a.overrides == Overrides()
+    assert b.name == "b-hevc"
+    assert b.overrides.crfs == (24.0, 30.0) and b.overrides.heights == (360, 720)
+    settings = b.overrides.apply(Settings())
+    assert settings.codec == "hevc"
+    assert settings.constraints.max_rungs == 2
+    assert (settings.sample_count, settings.sample_duration_s, settings.encode_timeout_s) == (2, 3.5, 60.0)
+    assert "catalog.yaml title 2" in b.origin
+
+
+def test_csv_manifest_empty_cells_keep_the_batch_value(tmp_path: Path) -> None:
+    manifest = tmp_path / "catalog.csv"
+    manifest.write_text(
+        "path,name,codec,crfs,samples\nx.mp4,,,,\ny.mp4,why,vp9,30;40,2\n",
+        encoding="utf-8",
+    )
+    x, y = read_manifest(manifest)
+    assert x.name is None and x.overrides == Overrides()
+    assert y.name == "why"
+    assert y.overrides == Overrides(codec="vp9", crfs=(30.0, 40.0), sample_count=2)
+    assert y.path == tmp_path / "y.mp4"
+    assert "row 3" in y.origin
+
+
+@pytest.mark.parametrize(
+    ("text", "suffix", "phrase"),
+    [
+        ("- path: a.mp4\n  codex: hevc\n", ".yaml", "unknown key 'codex'"),
+        ("- name: nameless\n", ".yaml", "'path' is missing"),
+        ("- path: a.mp4\n  samples: many\n", ".yaml", "samples = 'many' must be a number"),
+        ("- path: a.mp4\n  samples: 1.5\n", ".yaml", "must be a whole number"),
+        ("- path: a.mp4\n  crfs: [20, x]\n", ".yaml", "'x' is not a number"),
+        ("films: []\n", ".yaml", "unknown top-level key 'films'"),
+        ("[unclosed\n", ".yaml", "not valid YAML"),
+        ("", ".yaml", "expected a list of titles"),
+        ("name,codec\nx,h264\n", ".csv", "'path' among them"),
+        ("path,codec\na.mp4,h264,extra\n", ".csv", "3 cells for 2 columns"),
+    ],
+)
+def test_bad_manifests_name_the_file_and_the_problem(
+    tmp_path: Path, text: str, suffix: str, phrase: str
+) -> None:
+    manifest = tmp_path / f"m{suffix}"
+    manifest.write_text(text, encoding="utf-8")
+    with pytest.raises(BatchInputError) as info:
+        discover([manifest])
+    assert phrase in str(info.value)
+    assert str(manifest) in str(info.value)
+
+
+# -- planning ---------------------------------------------------------------------------------------
+
+
+def test_stem_collisions_are_rejected_case_insensitively(tmp_path: Path) -> None:
+    a = touch(tmp_path / "one" / "Title.mp4")
+    b = touch(tmp_path / "two" / "title.mov")
+    with pytest.raises(BatchInputError) as info:
+        plan_titles(discover([a, b]), Settings(), tmp_path / "out")
+    text = str(info.value)
+    assert "collide" in text and str(a) in text and str(b) in text and "manifest" in text
+
+
+def test_every_problem_is_reported_before_any_work(tmp_path: Path) -> None:
+    good = touch(tmp_path / "good.mp4")
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(
+        "- {path: good.mp4, name: ../escape}\n"
+        "- {path: good.mp4, name: /etc/passwd}\n"
+        "- {path: good.mp4, name: sub/dir}\n"
+        "- {path: missing.mp4}\n"
+        "- {path: good.mp4, name: badcodec, codec: mpeg2}\n"
+        "- {path: good.mp4, name: badcrf, crfs: [99]}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(BatchInputError) as info:
+        plan_titles(discover([manifest, good]), Settings(), tmp_path / "out")
+    problems = info.value.problems
+    assert len(problems) == 6, problems
+    text = str(info.value)
+    assert text.startswith("6 problems with the batch input:")
+    assert "'../escape'" in text and "'/etc/passwd'" in text and "'sub/dir'" in text
+    assert "missing.mp4: no such file" in text
+    assert "'mpeg2' is not supported" in text and "title 5" in text
+    assert "crfs: 99" in text
+
+
+def test_same_file_twice_is_one_title_but_named_copies_are_separate(tmp_path: Path) -> None:
+    f = touch(tmp_path / "cat" / "a.mp4")
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text("- {path: cat/a.mp4, name: a-hevc, codec: hevc}\n", encoding="utf-8")
+    titles = plan_titles(discover([tmp_path / "cat", f, manifest]), Settings(), tmp_path / "out")
+    assert [(t.name, t.settings.codec) for t in titles] == [("a", "h264"), ("a-hevc", "hevc")]
+    assert all(Path(t.source).is_absolute() for t in titles)
+
+
+def test_a_directory_listed_in_a_manifest_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "d").mkdir()
+    with pytest.raises(BatchInputError, match="is a directory"):
+        plan_titles([Entry(path=tmp_path / "d", origin="m.yaml title 1")], Settings(), tmp_path / "out")
+
+
+def test_auto_title_jobs() -> None:
+    assert batch.auto_title_jobs(1, 2) == 1
+    assert batch.auto_title_jobs(10, 2) == 2
+    assert batch.auto_title_jobs(100, 64) == 16
+    assert batch.auto_title_jobs(3, 64) == 3
+
+
+def test_a_timeout_is_named_in_the_reason() -> None:
+    exc = FfmpegTimeout(["ffmpeg", "-i", "x"], -9, "frame=1\nkilled after 2 s", "3 encodes at 320x180 failed")
+    reason, kind = batch.failure_reason(exc)
+    assert kind == "FfmpegTimeout"
+    assert reason.startswith("timed out:") and "killed after 2 s" in reason and "\n" not in reason
+
+
+# -- outputs ----------------------------------------------------------------------------------------
+
+
+def outcomes() -> tuple[TitleOutcome, ...]:
+    return (
+        TitleOutcome(
+            "good",
+            "/c/good.mp4",
+            "ok",
+            ladder="good.ladder.json",
+            rungs=3,
+            top_bitrate_kbps=1234.5,
+            top_width=640,
+            top_height=360,
+            time_s=2.5,
+            encodes=8,
+            cache_hits=2,
+        ),
+        TitleOutcome("bad", "/c/bad.mp4", "failed", "not a video", error_type="InputError"),
+        TitleOutcome("kept", "/c/kept.mp4", "skipped", "ladder from an earlier run", rungs=1),
+    )
+
+
+def test_junit_has_one_case_per_title_with_failures_and_skips() -> None:
+    result = BatchResult(outcomes(), wall_s=3.0)
+    root = ET.fromstring(batch_out.junit_xml(result, timestamp=0.0))
+    suite = root.find("testsuite")
+    assert suite is not None
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("3", "1", "1")
+    cases = {c.get("name"): c for c in suite.iter("testcase")}
+    assert set(cases) == {"good", "bad", "kept"}
+    failure = cases["bad"].find("failure")
+    assert failure is not None and failure.get("type") == "InputError"
+    assert failure.get("message", "").startswith("not a video")
+    assert cases["kept"].find("skipped") is not None
+    assert cases["good"].find("failure") is None
+    assert "1234 kbps at 640x360" in (cases["good"].findtext("system-out") or "")
+
+
+def test_summary_counts_and_totals() -> None:
+    doc = batch_out.summary_document(
+        outcomes(), state="finished", started_at=0.0, updated_at=4.0, meta={"executor": "local"}, exit_code=1
+    )
+    assert doc["schema"] == "pertitle.batch-summary/v1"
+    assert doc["counts"]["total"] == 3 and doc["counts"]["ok"] == 1 and doc["counts"]["failed"] == 1
+    assert (doc["encodes"], doc["cache_hits"], doc["wall_s"], doc["exit_code"]) == (8, 2, 4.0, 1)
+    assert doc["titles"][0]["top_resolution"] == "640x360"
+    json.dumps(doc)  # serialisable as it is
+
+
+def test_summary_writer_rewrites_the_file_whole_as_titles_end(tmp_path: Path) -> None:
+    specs = [batch.TitleSpec(o.name, o.source, Settings(), "x") for o in outcomes()]
+    writer = batch_out.SummaryWriter(tmp_path, specs, {"executor": "local"})
+    first = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
+    assert first["state"] == "running" and {t["status"] for t in first["titles"]} == {"pending"}
+    writer(BatchEvent("title_started", "good"))
+    writer(BatchEvent("title_finished", "good", outcome=outcomes()[0]))
+    mid = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
+    assert [t["status"] for t in mid["titles"]] == ["ok", "pending", "pending"]
+    writer.finish(BatchResult(outcomes(), 1.0))
+    end = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
+    assert end["state"] == "finished" and end["exit_code"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["summary.json"]  # no temp files left
+
+
+def test_events_are_one_flushed_json_object_per_line(tmp_path: Path) -> None:
+    path = tmp_path / "ev" / "events.ndjson"
+    writer = batch_out.EventsWriter(path)
+    writer(BatchEvent("title_started", "a", "/c/a.mp4"))
+    writer(BatchEvent("job_done", "a", "320x180 crf 26", 1, 6))
+    # Flushed per line: readable before close.
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line)["event"] for line in lines] == ["title_started", "job_done"]
+    writer(BatchEvent("title_failed", "b", "x", 1, 2, outcomes()[1]))
+    writer.close()
+    last = json.loads(path.read_text(encoding="utf-8").splitlines()[-1])
+    assert last["status"] == "failed" and last["error_type"] == "InputError" and last["total"] == 2
+
+
+def test_plain_progress_and_table_have_no_control_characters() -> None:
+    buf = io.StringIO()
+    console = Console(file=buf, force_terminal=False, color_system=None, width=100)
+    progress = batch_out.BatchProgress(console, 3, live=False, verbose=True)
+    progress(BatchEvent("batch_started", None, "3 titles", 0, 3))
+    progress(BatchEvent("title_started", "good"))
+    progress(BatchEvent("job_done", "good", "320x180 crf 26: 100 kbps", 1, 6))
+    for i, o in enumerate(outcomes(), start=1):
+        kind = {"ok": "title_finished", "failed": "title_failed", "skipped": "title_skipped"}[o.status]
+        progress(BatchEvent(kind, o.name, o.reason or "", i, 3, o))
+    progress.close()
+    batch_out.render_batch_table(BatchResult(outcomes(), 3.0), console, plain=True)
+    text = buf.getvalue()
+    assert "[3/3] skipped kept" in text and "FAILED  bad" in text and "good: 320x180 crf 26" in text
+    assert "3 titles: 1 ok, 1 skipped, 1 failed" in text
+    assert not [c for c in text if (ord(c) < 32 and c != "\n") or ord(c) == 127]
+
+
+def test_reasons_are_one_line_without_control_characters() -> None:
+    exc = FfmpegError(["ffmpeg"], 1, "\x1b[31mError\x1b[0m opening\n\tinput\x07", "decode failed")
+    reason, kind = batch.failure_reason(exc)
+    assert kind == "FfmpegError"
+    assert reason.startswith("decode failed (exit 1): ")
+    assert not [c for c in reason if ord(c) < 32 or ord(c) == 127]
+    assert batch.one_line("a\x1b[1mb\n c") == "a?[1mb c"
+
+
+def test_plain_progress_prints_a_heartbeat_when_quiet_for_long() -> None:
+    buf = io.StringIO()
+    now = [0.0]
+    console = Console(file=buf, force_terminal=False, color_system=None, width=100)
+    progress = batch_out.BatchProgress(console, 1, live=False, heartbeat_s=30, clock=lambda: now[0])
+    progress(BatchEvent("job_done", "a", "x", 1, 9))
+    now[0] = 31.0
+    progress(BatchEvent("job_done", "a", "y", 2, 9))
+    assert buf.getvalue().splitlines() == ["progress: 0/1 titles ended, idle, 2 encodes"]
+
+
+# -- executors --------------------------------------------------------------------------------------
+
+
+def test_one_local_executor_bounds_jobs_across_concurrent_callers() -> None:
+    executor = LocalExecutor(2)
+    running = 0
+    peak = 0
+    lock = threading.Lock()
+
+    def job(_: int) -> int:
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        time.sleep(0.02)
+        with lock:
+            running -= 1
+        return 1
+
+    def caller() -> None:
+        assert sum(r or 0 for _, r, _ in executor.map_unordered(job, range(6))) == 6
+
+    threads = [threading.Thread(target=caller) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert peak == 2
+
+
+def test_executors_say_how_many_specs_share_a_process() -> None:
+    assert LocalExecutor.max_group > 1 and LocalExecutor.threads_per_job is None
+    assert DaskExecutor.max_group == 1 and DaskExecutor.threads_per_job == 1
+    specs = [EncodeSpec("h264", "veryfast", 320, 180, "crf", crf=c) for c in (20, 26, 32, 38)]
+    assert [len(g) for g in group_specs(specs, 1, DaskExecutor.max_group)] == [1, 1, 1, 1]
+    assert [len(g) for g in group_specs(specs, 1, 4)] == [4]
+
+
+def _fails(argv: list[str]) -> int:
+    raise FfmpegTimeout(argv, -9, "killed after 1 s", "encode failed")
+
+
+def test_ffmpeg_errors_cross_the_process_boundary_as_values() -> None:
+    value = call_remote(_fails, ["ffmpeg", "-i", "in.mp4"])
+    assert isinstance(value, RemoteFfmpegError)
+    back = pickle.loads(pickle.dumps(value)).rebuild()
+    assert isinstance(back, FfmpegTimeout) and isinstance(back, FfmpegError)
+    assert back.argv == ["ffmpeg", "-i", "in.mp4"] and back.returncode == -9
+    assert str(back) == "encode failed (exit -9): killed after 1 s"
+    assert call_remote(len, [1, 2]) == 2
+
+
+def test_dask_executor_rejects_zero_workers() -> None:
+    with pytest.raises(ValueError):
+        DaskExecutor(None, 0)
