@@ -36,7 +36,9 @@ FfmpegOpt = Annotated[
 
 def _consoles() -> tuple[Console, Console]:
     no_color = bool(os.environ.get("NO_COLOR"))
-    out = Console(no_color=no_color, highlight=False, soft_wrap=False)
+    # Piped or in a CI log there is no terminal width to fit: 120 columns keep the ladder table whole.
+    width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 120
+    out = Console(no_color=no_color, highlight=False, soft_wrap=False, width=width)
     err = Console(stderr=True, no_color=no_color, highlight=False)
     return out, err
 
@@ -91,6 +93,7 @@ def build_settings(
     cache_dir: Path | None,
     calibrate: bool,
     deploy_rate_control: str = "abr2pass",
+    fast: bool = False,
 ) -> Settings:
     """CLI values -> validated Settings. Raises ConfigError naming the option and value."""
     cons = load_constraints(constraints) if constraints else Constraints()
@@ -111,6 +114,7 @@ def build_settings(
         cache_dir=str(cache_dir) if cache_dir else None,
         calibrate=calibrate,
         deploy_rate_control=deploy_rate_control,
+        fast=fast,
     )
     return validate(settings)
 
@@ -163,6 +167,14 @@ def analyze(
             "or capped_crf (one pass at the rung's CRF); both with VBV maxrate/bufsize and a fixed GOP."
         ),
     ] = "abr2pass",
+    fast: Annotated[
+        bool,
+        typer.Option(
+            "--fast",
+            help="Probe every other CRF and score every 4th frame (about 3x less work); the chosen rungs "
+            "are still checked with full deployed encodes.",
+        ),
+    ] = False,
     emit_commands: Annotated[
         Path | None,
         typer.Option(
@@ -196,6 +208,7 @@ def analyze(
             cache_dir=cache_dir,
             calibrate=calibrate,
             deploy_rate_control=rate_control,
+            fast=fast,
         )
         info = _ffmpeg(ffmpeg)
     except PertitleError as exc:

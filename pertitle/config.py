@@ -47,10 +47,24 @@ _X26X_PRESETS = (
 
 CODECS: dict[str, CodecDefaults] = {
     "h264": CodecDefaults(
-        "h264", "libx264", (18, 22, 26, 30, 34, 38, 42), (0, 51), "medium", _X26X_PRESETS, True, "mp4"
+        "h264",
+        "libx264",
+        (18, 22, 26, 30, 34, 38, 42),
+        (0, 51),
+        "medium",
+        _X26X_PRESETS,
+        True,
+        "mp4",
     ),
     "hevc": CodecDefaults(
-        "hevc", "libx265", (20, 24, 28, 32, 36, 40, 44), (0, 51), "medium", _X26X_PRESETS, True, "mp4"
+        "hevc",
+        "libx265",
+        (20, 24, 28, 32, 36, 40, 44),
+        (0, 51),
+        "medium",
+        _X26X_PRESETS,
+        True,
+        "mp4",
     ),
     # SVT-AV1 rejects maxrate outside CRF mode, so its deployed encodes are plain two-pass VBR.
     "av1": CodecDefaults(
@@ -103,6 +117,9 @@ class Settings:
     work_dir: str | None = None
     encode_timeout_s: float = 1800.0
     calibrate: bool = True
+    # --fast: every other CRF of the grid, libvmaf scoring every `fast_subsample`-th frame.
+    fast: bool = False
+    fast_subsample: int = 4
 
     @property
     def codec_defaults(self) -> CodecDefaults:

@@ -36,7 +36,7 @@ from pertitle.models import (
     Timings,
     TitleResult,
 )
-from pertitle.plan import deployed_spec, plan_grid, plan_windows, vmaf_model_for
+from pertitle.plan import coarse_crfs, deployed_spec, plan_grid, plan_windows, vmaf_model_for
 from pertitle.probe import probe
 
 # Bump when a change in how points are produced would make old cache entries wrong.
@@ -111,6 +111,7 @@ class Runner:
         # and score is its own task, so one title spreads over the whole cluster).
         self.max_group = int(getattr(self.executor, "max_group", 4))
         self.n_subsample = 1
+        self.memo: dict[EncodeSpec, Measurement] = {}
         self.encodes = 0
         self.cache_hits = 0
         self.prepare_s = 0.0
@@ -168,6 +169,9 @@ class Runner:
         results: dict[EncodeSpec, Measurement] = {}
         misses: list[EncodeSpec] = []
         for spec in specs:
+            if spec in self.memo:  # measured earlier in this run (matters with the cache off)
+                results[spec] = self.memo[spec]
+                continue
             cached = self.cache.get(self.key(spec))
             if cached is not None and all(name in cached for name in require):
                 try:
@@ -215,6 +219,7 @@ class Runner:
                 self.encodes += 1
                 self.cache.put(self.key(spec), measurement_to_dict(result))
                 results[spec] = result
+                self.memo[spec] = result
                 message = f"{describe(spec)}: {result.bitrate_kbps:.0f} kbps, VMAF {result.vmaf:.1f}"
                 self.on_event(Event("done", message, done, total))
         if first_error is not None:
@@ -238,6 +243,17 @@ def whole_title_runner(
     windows = (SampleWindow(0, 0.0, round(info.duration_s, 3)),)
     cache = ResultCache(settings.cache_dir, enabled=settings.use_cache)
     return Runner(info, windows, True, settings, ffmpeg, cache, on_event, executor)
+
+
+def probe_fast(runner: Runner, info: MediaInfo, settings: Settings) -> dict[EncodeSpec, Measurement]:
+    """--fast: every other CRF of the grid at the real preset, libvmaf on every n-th frame.
+
+    Scoring dominates probing (it runs at the source's size for every point), so the saving comes
+    from fewer and cheaper scores; the pchip curves through four CRFs per resolution stay close to
+    the seven-point ones (measured by `make bench`)."""
+    runner.n_subsample = settings.fast_subsample
+    specs = plan_grid(info, dataclasses.replace(settings, crfs=coarse_crfs(settings.effective_crfs)))
+    return runner.run(specs, f"encoding and scoring {len(specs)} probe encodes (fast)")
 
 
 def group_specs(specs: Sequence[EncodeSpec], cores: int, max_group: int) -> list[tuple[EncodeSpec, ...]]:
@@ -302,7 +318,10 @@ def analyze(
     runner = Runner(info, windows, full_pass, settings, ffmpeg, cache, on_event, executor)
     try:
         t0 = time.perf_counter()
-        measured = runner.run(specs, f"encoding and scoring {len(specs)} probe encodes")
+        if settings.fast:
+            measured = probe_fast(runner, info, settings)
+        else:
+            measured = runner.run(specs, f"encoding and scoring {len(specs)} probe encodes")
         t_grid = time.perf_counter() - t0
         points = tuple(to_point(spec, m) for spec, m in sorted(measured.items(), key=_spec_order))
         hull = upper_hull(points, settings.metric)
@@ -443,6 +462,8 @@ def settings_document(settings: Settings, model: str, constraints: Any) -> dict[
         "scaler": settings.scaler,
         "vmaf_model": model,
         "metric": settings.metric,
+        "fast": settings.fast,
+        "vmaf_subsample": settings.fast_subsample if settings.fast else 1,
         "gop_s": settings.gop_s,
         "rate_control": RATE_CONTROL_TEXT[settings.deploy_rate_control],
         "deploy_rate_control": settings.deploy_rate_control,

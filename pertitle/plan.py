@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from pertitle.config import STANDARD_HEIGHTS, Settings
 from pertitle.errors import ConfigError
@@ -133,3 +134,12 @@ def vmaf_model_for(info: MediaInfo, settings: Settings) -> str:
     if settings.vmaf_model:
         return settings.vmaf_model
     return "vmaf_4k_v0.6.1" if min(info.width, info.height) > 1440 else "vmaf_v0.6.1"
+
+
+def coarse_crfs(crfs: Sequence[float]) -> tuple[float, ...]:
+    """Every other CRF of the grid, both ends kept: enough to locate the hull."""
+    ordered = sorted(crfs)
+    picked = ordered[::2]
+    if ordered[-1] not in picked:
+        picked.append(ordered[-1])
+    return tuple(picked)
