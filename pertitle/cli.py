@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import sys
-import warnings
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,10 +13,10 @@ from rich.console import Console
 
 from pertitle import __version__
 from pertitle.cache import atomic_write_text
-from pertitle.config import CODECS, Settings, load_constraints, parse_number_list, validate
-from pertitle.errors import FfmpegError, PertitleError
+from pertitle.clicmd.common import build_settings, consoles, fail, run_core
+from pertitle.config import CODECS, Settings
+from pertitle.errors import PertitleError
 from pertitle.ffmpeg import binary
-from pertitle.models import Constraints
 
 app = typer.Typer(
     name="pertitle",
@@ -32,20 +31,6 @@ FfmpegOpt = Annotated[
     str | None,
     typer.Option("--ffmpeg", help="ffmpeg binary to use (default: $PERTITLE_FFMPEG, else the bundled one)."),
 ]
-
-
-def _consoles() -> tuple[Console, Console]:
-    no_color = bool(os.environ.get("NO_COLOR"))
-    # Piped or in a CI log there is no terminal width to fit: 120 columns keep the ladder table whole.
-    width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 120
-    out = Console(no_color=no_color, highlight=False, soft_wrap=False, width=width)
-    err = Console(stderr=True, no_color=no_color, highlight=False)
-    return out, err
-
-
-def fail(err: Console, message: str, code: int) -> typer.Exit:
-    err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
-    return typer.Exit(code)
 
 
 def _ffmpeg(path: str | None) -> binary.FfmpegInfo:
@@ -73,50 +58,6 @@ def _root(
     ] = False,
 ) -> None:
     """Per-title encoding: the bitrate ladder each title needs, from real encodes and real VMAF."""
-
-
-def build_settings(
-    *,
-    codec: str,
-    preset: str | None,
-    heights: str | None,
-    crfs: str | None,
-    samples: int,
-    sample_duration: float,
-    full_pass_below: float,
-    constraints: Path | None,
-    metric: str,
-    vmaf_model: str | None,
-    scaler: str,
-    jobs: int,
-    no_cache: bool,
-    cache_dir: Path | None,
-    calibrate: bool,
-    deploy_rate_control: str = "abr2pass",
-    fast: bool = False,
-) -> Settings:
-    """CLI values -> validated Settings. Raises ConfigError naming the option and value."""
-    cons = load_constraints(constraints) if constraints else Constraints()
-    settings = Settings(
-        codec=codec.lower(),
-        preset=preset,
-        heights=parse_number_list(heights, "--heights", integer=True) if heights else None,
-        crfs=parse_number_list(crfs, "--crfs", integer=False) if crfs else None,
-        sample_count=samples,
-        sample_duration_s=sample_duration,
-        full_pass_below_s=full_pass_below,
-        scaler=scaler,
-        vmaf_model=vmaf_model,
-        metric=metric,
-        constraints=cons,
-        jobs=jobs,
-        use_cache=not no_cache,
-        cache_dir=str(cache_dir) if cache_dir else None,
-        calibrate=calibrate,
-        deploy_rate_control=deploy_rate_control,
-        fast=fast,
-    )
-    return validate(settings)
 
 
 @app.command(help="Analyse one title and emit its bitrate ladder. " + _codec_help())
@@ -186,7 +127,7 @@ def analyze(
     ffmpeg: FfmpegOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, only the result.")] = False,
 ) -> None:
-    out_console, err = _consoles()
+    out_console, err = consoles()
     to_stdout = emit_commands is not None and str(emit_commands) == "-"
     if to_stdout and json_out:
         raise fail(err, "--emit-commands -: stdout already carries the --json document; name a file", 2)
@@ -266,71 +207,12 @@ def _rendition_script(result: Any, settings: Settings, info: binary.FfmpegInfo, 
 def _run_analysis(title: str, settings: Settings, info: binary.FfmpegInfo, err: Console, quiet: bool) -> Any:
     from pertitle.pipeline import analyze
 
-    progress = _ProgressEvents(err, quiet)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("always")
-            warnings.showwarning = lambda m, *a, **k: progress.warn(str(m))  # cache faults: one line each
-            return analyze(title, settings, info, on_event=progress)
-    except FfmpegError as exc:
-        progress.close()
-        if os.environ.get("PERTITLE_DEBUG"):
-            err.print(exc.details(), markup=False)
-        raise fail(err, f"{title}: {exc}", 1) from None
-    except PertitleError as exc:
-        progress.close()
-        raise fail(err, str(exc), exc.exit_code) from None
-    except KeyboardInterrupt:
-        progress.close()
-        raise fail(
-            err, "interrupted; finished encodes are cached and a rerun resumes from them", 130
-        ) from None
-    finally:
-        progress.close()
-
-
-class _ProgressEvents:
-    """Turns pipeline events into a progress bar (terminal) or plain lines (CI logs)."""
-
-    def __init__(self, err: Console, quiet: bool) -> None:
-        self.err = err
-        self.quiet = quiet
-        self.sink: Any = None
-
-    def __call__(self, event: Any) -> None:
-        if self.quiet:
-            return
-        from pertitle.report.terminal import ProgressSink
-
-        if event.kind == "stage":
-            self.close()
-            self.err.print(event.message, markup=False, highlight=False)
-        elif event.kind == "planned":
-            self.close()
-            cached = f" ({event.done} from cache)" if event.done else ""
-            self.err.print(f"{event.message}{cached}", markup=False, highlight=False)
-            if event.done < event.total:
-                self.sink = ProgressSink(self.err, event.total - event.done, "encode+score")
-                self.sink.__enter__()
-        elif event.kind in ("done", "warning"):
-            if event.kind == "warning":
-                self.warn(event.message)
-            if self.sink is not None:
-                self.sink.advance(event.message)
-
-    def warn(self, message: str) -> None:
-        if not self.quiet:
-            self.err.print(f"warning: {message}", markup=False, highlight=False)
-
-    def close(self) -> None:
-        if self.sink is not None:
-            self.sink.__exit__(None, None, None)
-            self.sink = None
+    return run_core(err, quiet, title, lambda progress: analyze(title, settings, info, on_event=progress))
 
 
 @app.command(help="Show the ffmpeg in use, its version, encoders and VMAF models, and a verdict.")
 def doctor(ffmpeg: FfmpegOpt = None, json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
-    out, err = _consoles()
+    out, err = consoles()
     try:
         info = _ffmpeg(ffmpeg)
     except PertitleError as exc:

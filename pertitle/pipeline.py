@@ -107,7 +107,7 @@ class Runner:
             os.makedirs(settings.work_dir, exist_ok=True)
         self.workdir = tempfile.mkdtemp(prefix="pertitle-", dir=settings.work_dir or None)
         self.reference: str | None = None
-        # The executor decides how many specs share one process: 8 locally, 1 on Dask (each encode
+        # The executor decides how many specs share one process: 4 locally, 1 on Dask (each encode
         # and score is its own task, so one title spreads over the whole cluster).
         self.max_group = int(getattr(self.executor, "max_group", 4))
         self.n_subsample = 1

@@ -22,63 +22,8 @@ import typer
 from rich.console import Console
 
 from pertitle import __version__
-from pertitle.config import Settings, load_constraints, parse_number_list, validate
-from pertitle.errors import ConfigError, PertitleError
-from pertitle.models import Constraints
-
-
-def _fail(err: Console, message: str, code: int) -> typer.Exit:
-    err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
-    return typer.Exit(code)
-
-
-def _settings(
-    *,
-    codec: str,
-    preset: str | None,
-    heights: str | None,
-    crfs: str | None,
-    samples: int,
-    sample_duration: float,
-    full_pass_below: float,
-    constraints: Path | None,
-    metric: str,
-    vmaf_model: str | None,
-    scaler: str,
-    no_cache: bool,
-    cache_dir: Path | None,
-    work_dir: Path | None,
-    calibrate: bool,
-    rate_control: str,
-    encode_timeout: float,
-) -> Settings:
-    """The batch's settings (each title may override some in a manifest).
-
-    Raises:
-        ConfigError: a bad option, naming it and its value.
-    """
-    if encode_timeout <= 0:
-        raise ConfigError(f"--encode-timeout: {encode_timeout:g} must be positive")
-    settings = Settings(
-        codec=codec.lower(),
-        preset=preset,
-        heights=parse_number_list(heights, "--heights", integer=True) if heights else None,
-        crfs=parse_number_list(crfs, "--crfs", integer=False) if crfs else None,
-        sample_count=samples,
-        sample_duration_s=sample_duration,
-        full_pass_below_s=full_pass_below,
-        scaler=scaler,
-        vmaf_model=vmaf_model,
-        metric=metric,
-        constraints=load_constraints(constraints) if constraints else Constraints(),
-        use_cache=not no_cache,
-        cache_dir=str(cache_dir) if cache_dir else None,
-        work_dir=str(work_dir.absolute()) if work_dir else None,
-        encode_timeout_s=encode_timeout,
-        calibrate=calibrate,
-        deploy_rate_control=rate_control,
-    )
-    return validate(settings)
+from pertitle.clicmd.common import build_settings, fail
+from pertitle.errors import PertitleError
 
 
 def _close(pool: Any) -> None:
@@ -221,19 +166,20 @@ def batch(
     )
 
     if executor not in ("local", "dask"):
-        raise _fail(err, f"--executor: {executor!r} is not one of local, dask", 2)
+        raise fail(err, f"--executor: {executor!r} is not one of local, dask", 2)
     if executor != "dask" and (scheduler or dask_workers):
-        raise _fail(err, "--scheduler and --dask-workers need --executor dask", 2)
+        raise fail(err, "--scheduler and --dask-workers need --executor dask", 2)
     if jobs < 0 or cores < 0:
-        raise _fail(err, "--jobs and --cores must be 0 (auto) or more", 2)
+        raise fail(err, "--jobs and --cores must be 0 (auto) or more", 2)
     if dask_workers is not None and dask_workers < 1:
-        raise _fail(err, f"--dask-workers: {dask_workers} must be at least 1", 2)
+        raise fail(err, f"--dask-workers: {dask_workers} must be at least 1", 2)
 
     from pertitle import batch as core
     from pertitle.ffmpeg import binary
 
     try:
-        settings = _settings(
+        settings = build_settings(
+            jobs=0,
             codec=codec,
             preset=preset,
             heights=heights,
@@ -249,13 +195,13 @@ def batch(
             cache_dir=cache_dir,
             work_dir=work_dir,
             calibrate=calibrate,
-            rate_control=rate_control,
+            deploy_rate_control=rate_control,
             encode_timeout=encode_timeout,
         )
         info = binary.detect(binary.locate(ffmpeg))
         titles = core.plan_titles(core.discover([str(p) for p in inputs], include), settings, out, info)
     except PertitleError as exc:
-        raise _fail(err, str(exc), 2) from None
+        raise fail(err, str(exc), 2) from None
 
     n_cores = cores or max(1, os.cpu_count() or 1)
     from pertitle.report import batch_out
@@ -269,7 +215,7 @@ def batch(
         if events is not None:
             events_writer = batch_out.EventsWriter(events)
     except OSError as exc:
-        raise _fail(err, f"cannot write there: {exc}", 2) from None
+        raise fail(err, f"cannot write there: {exc}", 2) from None
 
     if executor == "dask":
         from pertitle.executors.dask import DaskExecutor
@@ -280,7 +226,7 @@ def batch(
         except PertitleError as exc:
             if events_writer is not None:
                 events_writer.close()
-            raise _fail(err, str(exc), 2) from None
+            raise fail(err, str(exc), 2) from None
         if scheduler and not work_dir:
             err.print(
                 "note: the workers must see --work-dir; without it, this machine's temp dir is used",
@@ -309,7 +255,7 @@ def batch(
         summary = batch_out.SummaryWriter(out, titles, meta)
     except OSError as exc:
         _close(pool)
-        raise _fail(err, f"cannot write the summary in {out}: {exc}", 2) from None
+        raise fail(err, f"cannot write the summary in {out}: {exc}", 2) from None
     progress = batch_out.BatchProgress(err, len(titles), live=live, quiet=quiet, verbose=verbose)
     sinks += [progress, summary]
     if events_writer is not None:
@@ -349,7 +295,7 @@ def batch(
         try:
             batch_out.write_junit(junit, result)
         except OSError as exc:
-            raise _fail(err, f"cannot write {junit}: {exc}", 2) from None
+            raise fail(err, f"cannot write {junit}: {exc}", 2) from None
     batch_out.render_batch_table(result, out_console, plain=plain_out)
     if result.interrupted:
         err.print(

@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from pertitle.clicmd.verify import consoles, fail, ffmpeg_info, fmt, run_core
+from pertitle.clicmd.common import consoles, fail, ffmpeg_info, fmt, run_core
 
 if TYPE_CHECKING:
     from pertitle.compare import CompareResult, MeasuredLadder

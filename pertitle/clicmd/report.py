@@ -16,26 +16,13 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
 
+from pertitle.clicmd.common import consoles, fail
 from pertitle.errors import InputError, PertitleError
 
 T = TypeVar("T")
 
 __all__ = ["atomic_write_bytes", "load_document", "report"]
-
-
-def _consoles() -> tuple[Console, Console]:
-    no_color = bool(os.environ.get("NO_COLOR"))
-    return (
-        Console(no_color=no_color, highlight=False, soft_wrap=False),
-        Console(stderr=True, no_color=no_color, highlight=False),
-    )
-
-
-def _fail(err: Console, message: str, code: int = 2) -> typer.Exit:
-    err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
-    return typer.Exit(code)
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
@@ -127,7 +114,7 @@ def report(
     ] = False,
 ) -> None:
     """Show a saved analysis; with --html/--png, write it as a report file."""
-    out, err = _consoles()
+    out, err = consoles()
     from pertitle.reference import cap_to_source, load_reference
     from pertitle.report import serialize
     from pertitle.report.plots import comparison_from_document
@@ -141,7 +128,7 @@ def report(
             else None
         )
     except PertitleError as exc:
-        raise _fail(err, str(exc)) from None
+        raise fail(err, str(exc), 2) from None
     if comparison is not None and comparison.title and comparison.title != result.title:
         err.print(
             f"warning: {compare} compares title {comparison.title!r}, not {result.title!r}",
@@ -178,4 +165,4 @@ def report(
             atomic_write_text(html_out, render_html(result, comparison=comparison, reference=ref))
             err.print(f"wrote {html_out}", markup=False, highlight=False, soft_wrap=True)
     except OSError as exc:
-        raise _fail(err, f"cannot write {exc.filename or 'the report'}: {exc.strerror or exc}") from None
+        raise fail(err, f"cannot write {exc.filename or 'the report'}: {exc.strerror or exc}", 2) from None

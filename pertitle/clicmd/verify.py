@@ -2,119 +2,24 @@
 settings and show predicted against measured. Exit 0: every rung within tolerance; 1: a rung
 missed (the output says which and why) or an encode failed; 2: bad ladder file, title or option.
 
-The work is `pertitle.verify.verify`; this module parses, renders and maps exit codes. It also holds
-the small console helpers that `clicmd/compare.py` shares.
+The work is `pertitle.verify.verify`; this module parses, renders and maps exit codes.
 """
 
 from __future__ import annotations
 
-import math
-import os
 import sys
-import warnings
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from pertitle.errors import FfmpegError, PertitleError
+from pertitle.clicmd.common import consoles, fail, ffmpeg_info, fmt, run_core
 
 if TYPE_CHECKING:
     from pertitle.verify import VerifyResult
-
-T = TypeVar("T")
-
-
-def consoles() -> tuple[Console, Console]:
-    no_color = bool(os.environ.get("NO_COLOR"))
-    return (
-        Console(no_color=no_color, highlight=False, soft_wrap=False),
-        Console(stderr=True, no_color=no_color, highlight=False),
-    )
-
-
-def fail(err: Console, message: str, code: int) -> typer.Exit:
-    err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
-    return typer.Exit(code)
-
-
-class ProgressPrinter:
-    """Pipeline events -> stage lines and a progress bar on stderr (nothing when quiet)."""
-
-    def __init__(self, err: Console, quiet: bool) -> None:
-        self.err = err
-        self.quiet = quiet
-        self.sink: Any = None
-
-    def __call__(self, event: Any) -> None:
-        if self.quiet:
-            return
-        from pertitle.report.terminal import ProgressSink
-
-        if event.kind in ("stage", "planned"):
-            self.close()
-            cached = f" ({event.done} from cache)" if event.kind == "planned" and event.done else ""
-            self.err.print(f"{event.message}{cached}", markup=False, highlight=False)
-            if event.kind == "planned" and event.done < event.total:
-                self.sink = ProgressSink(self.err, event.total - event.done, "encode+score")
-                self.sink.__enter__()
-        elif event.kind in ("done", "warning"):
-            if event.kind == "warning":
-                self.warn(event.message)
-            if self.sink is not None:
-                self.sink.advance(event.message)
-
-    def warn(self, message: str) -> None:
-        if not self.quiet:
-            self.err.print(f"warning: {message}", markup=False, highlight=False)
-
-    def close(self) -> None:
-        if self.sink is not None:
-            self.sink.__exit__(None, None, None)
-            self.sink = None
-
-
-def run_core(err: Console, quiet: bool, what: str, call: Callable[[ProgressPrinter], T]) -> T:
-    """Run a core function with progress; its errors become one 'error:' line and the exit code of
-    their family (2 for bad input, 1 for a failed encode, 130 for Ctrl-C)."""
-    progress = ProgressPrinter(err, quiet)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("always")
-            warnings.showwarning = lambda m, *a, **k: progress.warn(str(m))  # cache faults: one line each
-            return call(progress)
-    except FfmpegError as exc:
-        progress.close()
-        if os.environ.get("PERTITLE_DEBUG"):
-            err.print(exc.details(), markup=False)
-        raise fail(err, f"{what}: {exc}", 1) from None
-    except PertitleError as exc:
-        progress.close()
-        raise fail(err, str(exc), exc.exit_code) from None
-    except KeyboardInterrupt:
-        progress.close()
-        raise fail(
-            err, "interrupted; finished encodes are cached and a rerun resumes from them", 130
-        ) from None
-    finally:
-        progress.close()
-
-
-def ffmpeg_info(path: str | None, err: Console) -> Any:
-    from pertitle.ffmpeg import binary
-
-    try:
-        return binary.detect(binary.locate(path))
-    except PertitleError as exc:
-        raise fail(err, str(exc), 2) from None
-
-
-def fmt(x: float, spec: str, missing: str = "-") -> str:
-    return format(x, spec) if math.isfinite(x) else missing
 
 
 def verify(

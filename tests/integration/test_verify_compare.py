@@ -69,7 +69,7 @@ def test_verify_passes_when_the_predictions_hold(analysed: Analysed, tmp_path: P
     assert r.exit_code == 0, r.output
     n = len(analysed.doc["rungs"])
     assert f"PASS: all {n} rungs are within tolerance" in r.stdout
-    assert f"{n} encodes, 0 from cache" in r.stdout.replace("\n", " ")
+    assert f"{n} encodes, 0 from cache" in " ".join(r.stdout.split())
 
     r = invoke("verify", str(analysed.ladder_json), str(analysed.clip), "--cache-dir", str(fresh), "--json")
     assert r.exit_code == 0, r.output

@@ -1,0 +1,161 @@
+"""Console helpers every command shares: consoles, the one-line error, progress, error mapping."""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from pertitle.config import Settings, load_constraints, parse_number_list, validate
+from pertitle.errors import ConfigError, FfmpegError, PertitleError
+from pertitle.models import Constraints
+
+T = TypeVar("T")
+
+
+def consoles() -> tuple[Console, Console]:
+    """(stdout, stderr) consoles that honour NO_COLOR. Piped or in a CI log there is no terminal
+    width to fit, so stdout gets 120 columns and tables stay whole."""
+    no_color = bool(os.environ.get("NO_COLOR"))
+    width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 120
+    return (
+        Console(no_color=no_color, highlight=False, soft_wrap=False, width=width),
+        Console(stderr=True, no_color=no_color, highlight=False),
+    )
+
+
+def fail(err: Console, message: str, code: int) -> typer.Exit:
+    err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+class ProgressPrinter:
+    """Pipeline events -> stage lines and a progress bar on stderr (nothing when quiet)."""
+
+    def __init__(self, err: Console, quiet: bool) -> None:
+        self.err = err
+        self.quiet = quiet
+        self.sink: Any = None
+
+    def __call__(self, event: Any) -> None:
+        if self.quiet:
+            return
+        from pertitle.report.terminal import ProgressSink
+
+        if event.kind in ("stage", "planned"):
+            self.close()
+            cached = f" ({event.done} from cache)" if event.kind == "planned" and event.done else ""
+            self.err.print(f"{event.message}{cached}", markup=False, highlight=False)
+            if event.kind == "planned" and event.done < event.total:
+                self.sink = ProgressSink(self.err, event.total - event.done, "encode+score")
+                self.sink.__enter__()
+        elif event.kind in ("done", "warning"):
+            if event.kind == "warning":
+                self.warn(event.message)
+            if self.sink is not None:
+                self.sink.advance(event.message)
+
+    def warn(self, message: str) -> None:
+        if not self.quiet:
+            self.err.print(f"warning: {message}", markup=False, highlight=False)
+
+    def close(self) -> None:
+        if self.sink is not None:
+            self.sink.__exit__(None, None, None)
+            self.sink = None
+
+
+def run_core(err: Console, quiet: bool, what: str, call: Callable[[ProgressPrinter], T]) -> T:
+    """Run a core function with progress; its errors become one 'error:' line and the exit code of
+    their family (2 for bad input, 1 for a failed encode, 130 for Ctrl-C)."""
+    progress = ProgressPrinter(err, quiet)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.showwarning = lambda m, *a, **k: progress.warn(str(m))  # cache faults: one line each
+            return call(progress)
+    except FfmpegError as exc:
+        progress.close()
+        if os.environ.get("PERTITLE_DEBUG"):
+            err.print(exc.details(), markup=False)
+        raise fail(err, f"{what}: {exc}", 1) from None
+    except PertitleError as exc:
+        progress.close()
+        raise fail(err, str(exc), exc.exit_code) from None
+    except KeyboardInterrupt:
+        progress.close()
+        raise fail(
+            err, "interrupted; finished encodes are cached and a rerun resumes from them", 130
+        ) from None
+    finally:
+        progress.close()
+
+
+def ffmpeg_info(path: str | None, err: Console) -> Any:
+    from pertitle.ffmpeg import binary
+
+    try:
+        return binary.detect(binary.locate(path))
+    except PertitleError as exc:
+        raise fail(err, str(exc), 2) from None
+
+
+def fmt(x: float, spec: str, missing: str = "-") -> str:
+    return format(x, spec) if math.isfinite(x) else missing
+
+
+def build_settings(
+    *,
+    codec: str,
+    preset: str | None,
+    heights: str | None,
+    crfs: str | None,
+    samples: int,
+    sample_duration: float,
+    full_pass_below: float,
+    constraints: Path | None,
+    metric: str,
+    vmaf_model: str | None,
+    scaler: str,
+    jobs: int,
+    no_cache: bool,
+    cache_dir: Path | None,
+    calibrate: bool,
+    deploy_rate_control: str = "abr2pass",
+    fast: bool = False,
+    work_dir: Path | None = None,
+    encode_timeout: float = 1800.0,
+) -> Settings:
+    """CLI values -> validated Settings. Raises ConfigError naming the option and value."""
+    if encode_timeout <= 0:
+        raise ConfigError(f"--encode-timeout: {encode_timeout:g} must be positive")
+    cons = load_constraints(constraints) if constraints else Constraints()
+    settings = Settings(
+        codec=codec.lower(),
+        preset=preset,
+        heights=parse_number_list(heights, "--heights", integer=True) if heights else None,
+        crfs=parse_number_list(crfs, "--crfs", integer=False) if crfs else None,
+        sample_count=samples,
+        sample_duration_s=sample_duration,
+        full_pass_below_s=full_pass_below,
+        scaler=scaler,
+        vmaf_model=vmaf_model,
+        metric=metric,
+        constraints=cons,
+        jobs=jobs,
+        use_cache=not no_cache,
+        cache_dir=str(cache_dir) if cache_dir else None,
+        calibrate=calibrate,
+        deploy_rate_control=deploy_rate_control,
+        fast=fast,
+        work_dir=str(work_dir.absolute()) if work_dir else None,
+        encode_timeout_s=encode_timeout,
+    )
+    return validate(settings)
