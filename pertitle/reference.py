@@ -108,24 +108,32 @@ def parse_reference(text: str, *, origin: str) -> ReferenceLadder:
 
 
 def cap_to_source(ladder: ReferenceLadder, source_width: int, source_height: int) -> ReferenceLadder:
-    """The ladder as it would be deployed for a smaller source: no rung upscales.
+    """The ladder as it would be deployed for this source: each rung's size is a box the source is
+    fitted into, keeping the source's aspect and never upscaling.
 
-    Rule: a rung whose height exceeds the source's height takes the source's size (rounded down to
-    even numbers, as 4:2:0 encoders need) and keeps its bitrate. Heights decide because ladders are
-    named by height (720p, 1080p); several capped rungs may share the source size, which keeps
-    their increasing bitrates. Rungs at or below the source height are unchanged.
+    Rule: the box is the rung's size, turned portrait for a portrait source; the source is scaled
+    by min(box_w / src_w, box_h / src_h, 1) and rounded down to even numbers (4:2:0). So a 16:9
+    source gets the published sizes, a rung above the source gets the source's size, a 2.39:1
+    source gets 1280x536 in the 1280x720 box (no stretching), and a portrait phone video gets
+    portrait rungs. Bitrates are kept; several capped rungs may share the source size.
 
     Raises:
         ValueError: a source dimension is below 2.
     """
     if source_width < 2 or source_height < 2:
         raise ValueError(f"source size must be at least 2x2, got {source_width}x{source_height}")
-    width, height = source_width - source_width % 2, source_height - source_height % 2
-    rungs = tuple(
-        replace(rung, width=width, height=height) if rung.height > source_height else rung
-        for rung in ladder.rungs
-    )
-    return replace(ladder, rungs=rungs)
+    portrait = source_height > source_width
+
+    def fit(rung: ReferenceRung) -> ReferenceRung:
+        box_w, box_h = rung.width, rung.height
+        if portrait and box_w > box_h:
+            box_w, box_h = box_h, box_w
+        scale = min(box_w / source_width, box_h / source_height, 1.0)
+        width = max(2, int(source_width * scale + 1e-6) // 2 * 2)
+        height = max(2, int(source_height * scale + 1e-6) // 2 * 2)
+        return replace(rung, width=width, height=height)
+
+    return replace(ladder, rungs=tuple(fit(rung) for rung in ladder.rungs))
 
 
 def _rung(raw: Any, origin: str, where: str) -> ReferenceRung:

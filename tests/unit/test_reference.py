@@ -185,20 +185,33 @@ def test_cap_to_1080p_source_apple_hevc() -> None:
     assert _sizes(capped)[9:] == [(1920, 1080, 8100), (1920, 1080, 11600), (1920, 1080, 16800)]
 
 
-def test_cap_takes_the_source_size_for_other_aspects() -> None:
-    # A 2.39:1 scope source, 1920x804: the 1080p rungs become 1920x804, the 720p rungs stay.
+def test_cap_fits_other_aspects_into_each_rung_box() -> None:
+    # A 2.39:1 scope source, 1920x804: scaled into each 16:9 box, never stretched.
+    # 1280x720 box: scale = min(1280/1920, 720/804) = 0.6667 -> 1280 x 536.0 -> 1280x536.
     capped = cap_to_source(load_reference("apple_hls_h264"), 1920, 804)
-    assert _sizes(capped)[-4:] == [(1280, 720, 3000), (1280, 720, 4500), (1920, 804, 6000), (1920, 804, 7800)]
-    # A 4:3 SD source, 640x480, against Netflix's ladder: 720x480 keeps its size (same height).
+    assert _sizes(capped)[-4:] == [(1280, 536, 3000), (1280, 536, 4500), (1920, 804, 6000), (1920, 804, 7800)]
+    # A 4:3 SD source, 640x480, against Netflix's ladder: 512x384 fits exactly (scale 0.8);
+    # the 720x480 box holds the whole source (scale min(1.125, 1, 1) = 1) -> 640x480.
     netflix = cap_to_source(load_reference("netflix_2015"), 640, 480)
-    assert _sizes(netflix)[:6] == EXPECTED["netflix_2015"][:6]
-    assert _sizes(netflix)[6:] == [(640, 480, 2350), (640, 480, 3000), (640, 480, 4300), (640, 480, 5800)]
+    assert _sizes(netflix)[:5] == EXPECTED["netflix_2015"][:5]
+    assert _sizes(netflix)[5:] == [
+        (640, 480, 1750), (640, 480, 2350), (640, 480, 3000), (640, 480, 4300), (640, 480, 5800),
+    ]  # fmt: skip
+
+
+def test_cap_turns_the_boxes_portrait_for_a_portrait_source() -> None:
+    # A 1080x1440 phone video (3:4): the 416x234 box turns 234x416; scale = min(234/1080,
+    # 416/1440) = 0.2167 -> 234.0 x 312.0; the 1920x1080 box -> 1080x1920, scale 1 -> 1080x1440.
+    capped = cap_to_source(load_reference("apple_hls_h264"), 1080, 1440)
+    assert _sizes(capped)[0] == (234, 312, 145)
+    assert _sizes(capped)[-1] == (1080, 1440, 7800)
 
 
 def test_cap_rounds_an_odd_source_size_down_to_even() -> None:
     capped = cap_to_source(load_reference("apple_hls_h264"), 853, 481)
     assert _sizes(capped)[4:6] == [(852, 480, 2000), (852, 480, 3000)]
-    assert _sizes(capped)[3] == (768, 432, 1100)
+    # 768x432 box: scale = min(768/853, 432/481) = 0.89813 -> 766.1 x 432.0 -> 766x432.
+    assert _sizes(capped)[3] == (766, 432, 1100)
 
 
 def test_cap_to_a_larger_source_changes_nothing() -> None:
