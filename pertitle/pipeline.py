@@ -27,6 +27,7 @@ from pertitle.ladder import select_rungs
 from pertitle.models import (
     EncodeSpec,
     Ladder,
+    LadderPlan,
     Measurement,
     MediaInfo,
     Quality,
@@ -329,9 +330,11 @@ def analyze(
         if not plan.targets:
             raise HullError(f"{source}: no rung could be placed on the hull; widen --crfs or the constraints")
         t0 = time.perf_counter()
-        rungs = (
-            calibrate(runner, settings, plan.targets) if settings.calibrate else _uncalibrated(settings, plan)
-        )
+        if settings.calibrate:
+            rungs = calibrate(runner, settings, plan.targets)
+            plan, rungs = reach_ceiling(runner, settings, points, plan, rungs)
+        else:
+            rungs = _uncalibrated(settings, plan)
         t_cal = time.perf_counter() - t0
     finally:
         runner.close()
@@ -427,6 +430,33 @@ def calibrate(runner: Runner, settings: Settings, targets: Sequence[Any]) -> lis
             )
         )
     return rungs
+
+
+def reach_ceiling(
+    runner: Runner, settings: Settings, points: Sequence[RdPoint], plan: LadderPlan, rungs: list[Rung]
+) -> tuple[LadderPlan, list[Rung]]:
+    """When the deployed top rung falls well short of the quality ceiling the hull promised (screen
+    content under VBV loses most: its bits sit in keyframes that the buffer caps), plan the ladder
+    once more for a ceiling raised by that shortfall and keep it if its top rung gets closer."""
+    c, metric = settings.constraints, settings.metric
+    top = rungs[-1]
+    reached = getattr(top.predicted, metric)
+    shortfall = getattr(top.hull_predicted, metric) - reached
+    if shortfall <= 1.0 or reached >= c.quality_ceiling - 1.0 or top.bitrate_kbps >= c.max_bitrate_kbps:
+        return plan, rungs
+    raised = dataclasses.replace(c, quality_ceiling=min(100.0, c.quality_ceiling + shortfall))
+    plan2 = select_rungs(points, raised, metric)
+    if not plan2.targets or plan2.targets[-1].bitrate_kbps <= top.bitrate_kbps * 1.05:
+        return plan, rungs
+    rungs2 = calibrate(runner, settings, plan2.targets)
+    if getattr(rungs2[-1].predicted, metric) <= reached:
+        return plan, rungs
+    note = (
+        f"quality_ceiling: deployed encodes reach {shortfall:.1f} {metric} less than the CRF hull at the "
+        f"top rung, so the ladder was planned for {raised.quality_ceiling:.1f} on the hull to come closer "
+        f"to {c.quality_ceiling:g} deployed"
+    )
+    return dataclasses.replace(plan2, gave_way=(*plan2.gave_way, note)), rungs2
 
 
 def _uncalibrated(settings: Settings, plan: Any) -> list[Rung]:
