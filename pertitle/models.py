@@ -172,6 +172,8 @@ class Rung:
     predicted: Quality
     hull_predicted: Quality
     vmaf_per_frame: tuple[float, ...] = field(default=(), repr=False)
+    # What the deployed encode really averaged on the probed part (encoders miss short targets).
+    predicted_bitrate_kbps: float = 0.0
 
 
 @dataclass(frozen=True)

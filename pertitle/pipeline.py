@@ -427,6 +427,7 @@ def calibrate(runner: Runner, settings: Settings, targets: Sequence[Any]) -> lis
                 predicted=_quality(m),
                 hull_predicted=t.hull_predicted,
                 vmaf_per_frame=m.vmaf_per_frame,
+                predicted_bitrate_kbps=m.bitrate_kbps,
             )
         )
     return rungs

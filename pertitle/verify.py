@@ -192,11 +192,18 @@ def check_rung(
             )
     target = rung.bitrate_kbps
     error = measured.bitrate_kbps / target - 1.0
+    expected = rung.predicted_bitrate_kbps
     if abs(error) > max_bitrate_error:
-        problems.append(
+        miss = (
             f"average bitrate {measured.bitrate_kbps:.0f} kbps is {error:+.1%} off its target "
             f"{target:.0f} kbps (limit ±{max_bitrate_error:.0%})"
         )
+        if expected > 0 and abs(measured.bitrate_kbps / expected - 1.0) <= max_bitrate_error:
+            # The ladder predicted this miss: its deployed-encode check saw the encoder land at
+            # `expected` (x264 overshoots low targets on very short titles). Say so; do not fail.
+            notes.append(f"{miss}, as the ladder predicted ({expected:.0f} kbps)")
+        else:
+            problems.append(miss)
     peak = measured.peak_bitrate_kbps
     if peak <= 0:
         notes.append("peak bitrate not measured")

@@ -80,6 +80,9 @@ def to_document(result: TitleResult) -> dict[str, Any]:
                     "vmaf_hmean": _num(r.predicted.vmaf_hmean),
                     "vmaf_p1": _num(r.predicted.vmaf_p1),
                     "vmaf_p5": _num(r.predicted.vmaf_p5),
+                    "bitrate_kbps": _num(r.predicted_bitrate_kbps, 1)
+                    if r.predicted_bitrate_kbps > 0
+                    else None,
                     "basis": "deployed two-pass encode of the probed samples"
                     if r.vmaf_per_frame
                     else "CRF hull interpolation",
@@ -334,6 +337,7 @@ def _result_from(doc: dict[str, Any]) -> TitleResult:
             predicted=_quality(r["predicted"]),
             hull_predicted=_quality(r.get("hull_predicted")),
             vmaf_per_frame=tuple(_float(x) for x in r.get("vmaf_per_frame", ())),
+            predicted_bitrate_kbps=_float(r["predicted"].get("bitrate_kbps") or 0.0),
         )
         for r in doc["rungs"]
     )
