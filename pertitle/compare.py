@@ -54,7 +54,7 @@ from pertitle.reference import (
     load_reference,
     parse_reference,
 )
-from pertitle.verify import read_structured
+from pertitle.report.serialize import read_document
 
 SCHEMA_ID = "pertitle.compare/v1"
 BD_MIN_POINTS = 4
@@ -150,7 +150,7 @@ def load_ladder_source(name_or_path: str, what: str) -> LadderSource:
             f"{name_or_path}: {what} not found; give a ladder document from analyze, a reference "
             f"ladder YAML or a bundled ladder ({', '.join(BUNDLED_LADDERS)})"
         )
-    doc = read_structured(name_or_path, f"{what} file")
+    doc = read_document(name_or_path, f"{what} file")
     if isinstance(doc, dict) and "schema" in doc:
         if doc["schema"] != LADDER_SCHEMA_ID:
             raise ConfigError(

@@ -15,15 +15,12 @@ result is data; `to_document` gives the `pertitle.verify/v1` document; nothing h
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from pertitle import __version__
 from pertitle.config import settings_from_ladder
@@ -113,37 +110,6 @@ class VerifyResult:
         return 0 if self.ok else 1
 
 
-def read_structured(path: str | Path, what: str) -> Any:
-    """Parse a .json file as JSON and anything else as YAML (which also reads JSON).
-
-    Raises:
-        ConfigError: one line: missing or unreadable file, or a syntax error with its place.
-    """
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{p}: {what} not found") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{p}: is a directory, not a {what}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{p}: cannot read the {what}: {exc}") from None
-    if p.suffix.lower() == ".json":
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(
-                f"{p}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
-            ) from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or type(exc).__name__
-        raise ConfigError(f"{p}: invalid YAML{where}: {problem}") from None
-
-
 def load_ladder(path: str | Path) -> TitleResult:
     """Read a `pertitle.ladder/v1` document (.json or .yaml, as analyze writes them).
 
@@ -152,7 +118,7 @@ def load_ladder(path: str | Path) -> TitleResult:
     """
     from pertitle.report import serialize
 
-    doc = read_structured(path, "ladder file")
+    doc = serialize.read_document(path, "ladder file")
     try:
         return serialize.from_document(doc)
     except InputError as exc:

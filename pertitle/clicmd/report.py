@@ -8,7 +8,6 @@ over the curves. Errors in the inputs are one line on stderr and exit 2.
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from collections.abc import Callable
@@ -22,7 +21,7 @@ from pertitle.errors import InputError, PertitleError
 
 T = TypeVar("T")
 
-__all__ = ["atomic_write_bytes", "load_document", "report"]
+__all__ = ["atomic_write_bytes", "report"]
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
@@ -41,45 +40,15 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
         raise
 
 
-def load_document(path: Path) -> Any:
-    """Parse a JSON (`.json`) or YAML (anything else) file.
-
-    Raises:
-        PertitleError: an InputError of one line: missing, unreadable or unparsable file.
-    """
-    import yaml
-
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a directory, expected a ladder document") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read: {exc}") from None
-    if path.suffix.lower() == ".json":
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InputError(
-                f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
-            ) from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or type(exc).__name__
-        raise InputError(f"{path}: invalid YAML{where}: {problem}") from None
-
-
-def _parse(path: Path, parse: Callable[[Any], T]) -> T:
+def _parse(path: Path, parse: Callable[[Any], T], what: str) -> T:
     """Load `path` and parse the document; a message about the content names the file first.
 
     Raises:
         InputError: one line.
     """
-    doc = load_document(path)  # its messages name the file already
+    from pertitle.report import serialize
+
+    doc = serialize.read_document(path, what)  # its messages name the file already
     try:
         return parse(doc)
     except InputError as exc:
@@ -120,8 +89,10 @@ def report(
     from pertitle.report.plots import comparison_from_document
 
     try:
-        result = _parse(ladder, serialize.from_document)
-        comparison = _parse(compare, comparison_from_document) if compare is not None else None
+        result = _parse(ladder, serialize.from_document, "ladder file")
+        comparison = (
+            _parse(compare, comparison_from_document, "compare file") if compare is not None else None
+        )
         ref = (
             cap_to_source(load_reference(reference), result.source.width, result.source.height)
             if reference is not None

@@ -374,3 +374,34 @@ def _result_from(doc: dict[str, Any]) -> TitleResult:
         encodes=_int(t["encodes"]),
         cache_hits=_int(t["cache_hits"]),
     )
+
+
+def read_document(path: str | Path, what: str = "document") -> Any:
+    """Parse a .json file as JSON and anything else as YAML (which also reads JSON).
+
+    Raises:
+        InputError: one line: missing or unreadable file, or a syntax error with its place.
+    """
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{p}: {what} not found") from None
+    except IsADirectoryError:
+        raise InputError(f"{p}: is a directory, not a {what}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{p}: cannot read the {what}: {exc}") from None
+    if p.suffix.lower() == ".json":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(
+                f"{p}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+            ) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise InputError(f"{p}: invalid YAML{where}: {problem}") from None
