@@ -13,7 +13,28 @@ from rich.console import Console
 
 from pertitle import __version__
 from pertitle.cache import atomic_write_text
-from pertitle.clicmd.common import build_settings, consoles, fail, run_core
+from pertitle.clicmd.common import (
+    CacheDirOpt,
+    CodecOpt,
+    ConstraintsOpt,
+    CrfsOpt,
+    FfmpegOpt,
+    FullPassBelowOpt,
+    HeightsOpt,
+    JobsOpt,
+    MetricOpt,
+    NoCacheOpt,
+    PresetOpt,
+    QuietOpt,
+    SampleDurationOpt,
+    SamplesOpt,
+    ScalerOpt,
+    VmafModelOpt,
+    build_settings,
+    consoles,
+    fail,
+    run_core,
+)
 from pertitle.config import CODECS, Settings
 from pertitle.errors import PertitleError
 from pertitle.ffmpeg import binary
@@ -26,11 +47,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-
-FfmpegOpt = Annotated[
-    str | None,
-    typer.Option("--ffmpeg", help="ffmpeg binary to use (default: $PERTITLE_FFMPEG, else the bundled one)."),
-]
 
 
 def _ffmpeg(path: str | None) -> binary.FfmpegInfo:
@@ -70,34 +86,20 @@ def analyze(
     json_out: Annotated[
         bool, typer.Option("--json", help="Print the ladder document as JSON on stdout, nothing else.")
     ] = False,
-    codec: Annotated[str, typer.Option(help="h264, hevc, av1 or vp9.")] = "h264",
-    preset: Annotated[str | None, typer.Option(help="Encoder preset (default per codec).")] = None,
-    heights: Annotated[str | None, typer.Option(help="Comma-separated heights, e.g. 360,540,720.")] = None,
-    crfs: Annotated[str | None, typer.Option(help="Comma-separated CRF values, e.g. 22,28,34,40.")] = None,
-    samples: Annotated[int, typer.Option(help="Number of sample windows for long titles.")] = 3,
-    sample_duration: Annotated[float, typer.Option(help="Length of each sample window, seconds.")] = 4.0,
-    full_pass_below: Annotated[
-        float, typer.Option(help="Probe titles up to this long whole, seconds.")
-    ] = 20.0,
-    constraints: Annotated[
-        Path | None, typer.Option(help="Ladder constraints YAML (default: ladders/default.yaml values).")
-    ] = None,
-    metric: Annotated[
-        str, typer.Option(help="Metric that drives the hull: vmaf, vmaf_hmean, vmaf_p5, psnr, ssim.")
-    ] = "vmaf",
-    vmaf_model: Annotated[
-        str | None, typer.Option(help="vmaf_v0.6.1, vmaf_4k_v0.6.1 or vmaf_v0.6.1neg.")
-    ] = None,
-    scaler: Annotated[
-        str, typer.Option(help="Scaler for downscaling and for upscaling before metrics.")
-    ] = "bicubic",
-    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Parallel encodes (0: one per core).")] = 0,
-    no_cache: Annotated[
-        bool, typer.Option("--no-cache", help="Neither read nor write the result cache.")
-    ] = False,
-    cache_dir: Annotated[
-        Path | None, typer.Option(help="Result cache directory (default: user cache dir).")
-    ] = None,
+    codec: CodecOpt = "h264",
+    preset: PresetOpt = None,
+    heights: HeightsOpt = None,
+    crfs: CrfsOpt = None,
+    samples: SamplesOpt = 3,
+    sample_duration: SampleDurationOpt = 4.0,
+    full_pass_below: FullPassBelowOpt = 20.0,
+    constraints: ConstraintsOpt = None,
+    metric: MetricOpt = "vmaf",
+    vmaf_model: VmafModelOpt = None,
+    scaler: ScalerOpt = "bicubic",
+    jobs: JobsOpt = 0,
+    no_cache: NoCacheOpt = False,
+    cache_dir: CacheDirOpt = None,
     calibrate: Annotated[
         bool, typer.Option(help="Confirm each rung with a deployed two-pass encode (the prediction's basis).")
     ] = True,
@@ -125,7 +127,7 @@ def analyze(
         ),
     ] = None,
     ffmpeg: FfmpegOpt = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, only the result.")] = False,
+    quiet: QuietOpt = False,
 ) -> None:
     out_console, err = consoles()
     to_stdout = emit_commands is not None and str(emit_commands) == "-"

@@ -22,7 +22,24 @@ import typer
 from rich.console import Console
 
 from pertitle import __version__
-from pertitle.clicmd.common import build_settings, fail
+from pertitle.clicmd.common import (
+    CacheDirOpt,
+    CodecOpt,
+    ConstraintsOpt,
+    CrfsOpt,
+    FfmpegOpt,
+    FullPassBelowOpt,
+    HeightsOpt,
+    MetricOpt,
+    NoCacheOpt,
+    PresetOpt,
+    SampleDurationOpt,
+    SamplesOpt,
+    ScalerOpt,
+    VmafModelOpt,
+    build_settings,
+    fail,
+)
 from pertitle.errors import PertitleError
 
 
@@ -106,33 +123,19 @@ def batch(
             "cluster: a path every worker shares.",
         ),
     ] = None,
-    codec: Annotated[str, typer.Option(help="h264, hevc, av1 or vp9.")] = "h264",
-    preset: Annotated[str | None, typer.Option(help="Encoder preset (default per codec).")] = None,
-    heights: Annotated[str | None, typer.Option(help="Comma-separated heights, e.g. 360,540,720.")] = None,
-    crfs: Annotated[str | None, typer.Option(help="Comma-separated CRF values, e.g. 22,28,34,40.")] = None,
-    samples: Annotated[int, typer.Option(help="Number of sample windows for long titles.")] = 3,
-    sample_duration: Annotated[float, typer.Option(help="Length of each sample window, seconds.")] = 4.0,
-    full_pass_below: Annotated[
-        float, typer.Option(help="Probe titles up to this long whole, seconds.")
-    ] = 20.0,
-    constraints: Annotated[
-        Path | None, typer.Option(help="Ladder constraints YAML (default: ladders/default.yaml values).")
-    ] = None,
-    metric: Annotated[
-        str, typer.Option(help="Metric that drives the hull: vmaf, vmaf_hmean, vmaf_p5, psnr, ssim.")
-    ] = "vmaf",
-    vmaf_model: Annotated[
-        str | None, typer.Option(help="vmaf_v0.6.1, vmaf_4k_v0.6.1 or vmaf_v0.6.1neg.")
-    ] = None,
-    scaler: Annotated[
-        str, typer.Option(help="Scaler for downscaling and for upscaling before metrics.")
-    ] = "bicubic",
-    no_cache: Annotated[
-        bool, typer.Option("--no-cache", help="Neither read nor write the result cache.")
-    ] = False,
-    cache_dir: Annotated[
-        Path | None, typer.Option(help="Result cache directory (default: user cache dir).")
-    ] = None,
+    codec: CodecOpt = "h264",
+    preset: PresetOpt = None,
+    heights: HeightsOpt = None,
+    crfs: CrfsOpt = None,
+    samples: SamplesOpt = 3,
+    sample_duration: SampleDurationOpt = 4.0,
+    full_pass_below: FullPassBelowOpt = 20.0,
+    constraints: ConstraintsOpt = None,
+    metric: MetricOpt = "vmaf",
+    vmaf_model: VmafModelOpt = None,
+    scaler: ScalerOpt = "bicubic",
+    no_cache: NoCacheOpt = False,
+    cache_dir: CacheDirOpt = None,
     calibrate: Annotated[
         bool, typer.Option(help="Confirm each rung with a deployed encode (the prediction's basis).")
     ] = True,
@@ -143,12 +146,7 @@ def batch(
         float,
         typer.Option(help="Seconds one ffmpeg run may take before it is killed and its title fails."),
     ] = 1800.0,
-    ffmpeg: Annotated[
-        str | None,
-        typer.Option(
-            "--ffmpeg", help="ffmpeg binary to use (default: $PERTITLE_FFMPEG, else the bundled one)."
-        ),
-    ] = None,
+    ffmpeg: FfmpegOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, only the final table.")] = False,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="A line per stage and per finished encode.")

@@ -8,7 +8,7 @@ import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -18,6 +18,32 @@ from pertitle.errors import ConfigError, FfmpegError, PertitleError
 from pertitle.models import Constraints
 
 T = TypeVar("T")
+
+
+# Options shared by several commands: one definition, one help text.
+CodecOpt = Annotated[str, typer.Option(help="h264, hevc, av1 or vp9.")]
+PresetOpt = Annotated[str | None, typer.Option(help="Encoder preset (default per codec).")]
+HeightsOpt = Annotated[str | None, typer.Option(help="Comma-separated heights, e.g. 360,540,720.")]
+CrfsOpt = Annotated[str | None, typer.Option(help="Comma-separated CRF values, e.g. 22,28,34,40.")]
+SamplesOpt = Annotated[int, typer.Option(help="Number of sample windows for long titles.")]
+SampleDurationOpt = Annotated[float, typer.Option(help="Length of each sample window, seconds.")]
+FullPassBelowOpt = Annotated[float, typer.Option(help="Probe titles up to this long whole, seconds.")]
+ConstraintsOpt = Annotated[
+    Path | None, typer.Option(help="Ladder constraints YAML (default: ladders/default.yaml values).")
+]
+MetricOpt = Annotated[
+    str, typer.Option(help="Metric that drives the hull: vmaf, vmaf_hmean, vmaf_p5, psnr, ssim.")
+]
+VmafModelOpt = Annotated[str | None, typer.Option(help="vmaf_v0.6.1, vmaf_4k_v0.6.1 or vmaf_v0.6.1neg.")]
+ScalerOpt = Annotated[str, typer.Option(help="Scaler for downscaling and for upscaling before metrics.")]
+JobsOpt = Annotated[int, typer.Option("--jobs", "-j", help="Parallel encodes (0: one per core).")]
+NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the result cache.")]
+CacheDirOpt = Annotated[Path | None, typer.Option(help="Result cache directory (default: user cache dir).")]
+FfmpegOpt = Annotated[
+    str | None,
+    typer.Option("--ffmpeg", help="ffmpeg binary to use (default: $PERTITLE_FFMPEG, else the bundled one)."),
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress, only the result.")]
 
 
 def consoles() -> tuple[Console, Console]:

@@ -15,7 +15,18 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from pertitle.clicmd.common import consoles, fail, ffmpeg_info, fmt, run_core
+from pertitle.clicmd.common import (
+    CacheDirOpt,
+    FfmpegOpt,
+    JobsOpt,
+    NoCacheOpt,
+    QuietOpt,
+    consoles,
+    fail,
+    ffmpeg_info,
+    fmt,
+    run_core,
+)
 
 if TYPE_CHECKING:
     from pertitle.compare import CompareResult, MeasuredLadder
@@ -41,20 +52,11 @@ def compare(
     json_out: Annotated[
         bool, typer.Option("--json", help="Print the pertitle.compare/v1 document on stdout, nothing else.")
     ] = False,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Parallel encodes (0: one per core).")] = 0,
-    no_cache: Annotated[
-        bool, typer.Option("--no-cache", help="Neither read nor write the result cache.")
-    ] = False,
-    cache_dir: Annotated[
-        Path | None, typer.Option(help="Result cache directory (default: user cache dir).")
-    ] = None,
-    ffmpeg: Annotated[
-        str | None,
-        typer.Option(
-            "--ffmpeg", help="ffmpeg binary to use (default: $PERTITLE_FFMPEG, else the bundled one)."
-        ),
-    ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, only the result.")] = False,
+    jobs: JobsOpt = 0,
+    no_cache: NoCacheOpt = False,
+    cache_dir: CacheDirOpt = None,
+    ffmpeg: FfmpegOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Encode both ladders' rungs on the whole title with the production settings and compare them:
     BD-rate on VMAF and PSNR (pchip, overlapping quality range only), quality gained at equal

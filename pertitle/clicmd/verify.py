@@ -16,7 +16,18 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from pertitle.clicmd.common import consoles, fail, ffmpeg_info, fmt, run_core
+from pertitle.clicmd.common import (
+    CacheDirOpt,
+    FfmpegOpt,
+    JobsOpt,
+    NoCacheOpt,
+    QuietOpt,
+    consoles,
+    fail,
+    ffmpeg_info,
+    fmt,
+    run_core,
+)
 
 if TYPE_CHECKING:
     from pertitle.verify import VerifyResult
@@ -31,20 +42,11 @@ def verify(
     json_out: Annotated[
         bool, typer.Option("--json", help="Print the pertitle.verify/v1 document on stdout, nothing else.")
     ] = False,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Parallel encodes (0: one per core).")] = 0,
-    no_cache: Annotated[
-        bool, typer.Option("--no-cache", help="Neither read nor write the result cache.")
-    ] = False,
-    cache_dir: Annotated[
-        Path | None, typer.Option(help="Result cache directory (default: user cache dir).")
-    ] = None,
-    ffmpeg: Annotated[
-        str | None,
-        typer.Option(
-            "--ffmpeg", help="ffmpeg binary to use (default: $PERTITLE_FFMPEG, else the bundled one)."
-        ),
-    ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, only the result.")] = False,
+    jobs: JobsOpt = 0,
+    no_cache: NoCacheOpt = False,
+    cache_dir: CacheDirOpt = None,
+    ffmpeg: FfmpegOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Encode every rung on the whole title with the production settings and check it against its
     prediction: VMAF within --tolerance, average bitrate within 10% of the target, peak (2 s
