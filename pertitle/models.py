@@ -151,7 +151,7 @@ class Constraints:
     min_ratio: float = 1.5
     max_ratio: float = 2.0
     quality_ceiling: float = 95.0
-    quality_floor: float | None = None
+    quality_floor: float | None = 20.0
     maxrate_factor: float = 1.5
     bufsize_factor: float = 2.0
     keep_source_resolution: bool = True
