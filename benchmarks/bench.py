@@ -2,8 +2,9 @@
 
 1. naive: what an engineer scripts by hand, kept here as the baseline: for each point one ffmpeg
    encode from the source, then one separate ffmpeg libvmaf pass (VMAF+PSNR+SSIM), one point at a
-   time. It uses pertitle's own encode and metric arguments (so its points are the same points)
-   and gives libvmaf every core (a stronger baseline than libvmaf's single-threaded default).
+   time. It uses pertitle's own encode and metric arguments (so its points are the same points),
+   with ffmpeg's default threading for each, as a hand-written script would: x264 uses every
+   core, libvmaf its default (n_threads 0: one thread).
 2. analyze: `pertitle analyze` on exactly that grid, cache off, whole title, no rung check.
 3. fast: the same with `--fast`.
 
@@ -66,7 +67,7 @@ def naive(clip: str, heights: list[int], crfs: list[float], preset: str) -> dict
                     scaler="bicubic",
                     model="vmaf_v0.6.1",
                     log_path=log,
-                    threads=os.cpu_count() or 1,
+                    threads=0,
                 )
                 runner.run(argv)
                 scores = measure.summarize(measure.read_log(log, argv))
