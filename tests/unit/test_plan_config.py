@@ -305,3 +305,12 @@ def test_bad_number_lists_name_the_option_and_the_item(text: str, integer: bool,
         parse_number_list(text, "--crfs", integer=integer)
     for phrase in phrases:
         assert phrase in str(excinfo.value)
+
+
+def test_fast_subsampling_keeps_at_least_60_scored_frames() -> None:
+    from pertitle.pipeline import fast_subsample
+
+    assert fast_subsample(48, 4) == 1  # a 2 s clip at 24 fps is scored whole
+    assert fast_subsample(163, 4) == 2  # 163 // 60 = 2: 82 frames scored
+    assert fast_subsample(241, 4) == 4  # 241 // 60 = 4: 61 frames scored
+    assert fast_subsample(10_000, 4) == 4  # never past the setting
