@@ -14,7 +14,7 @@ from pertitle import encode as encode_mod
 from pertitle import measure
 from pertitle.config import CODECS
 from pertitle.ffmpeg import commands, runner
-from pertitle.models import EncodeSpec, Measurement, SampleWindow
+from pertitle.models import SEGMENT_S, EncodeSpec, Measurement, SampleWindow
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ def run_point(job: PointJob) -> Measurement:
             timeout_s=job.timeout_s,
         )
         t1 = time.perf_counter()
-        stats = encode_mod.stream_stats(out_path, segment_s=spec.gop_s)
+        stats = encode_mod.stream_stats(out_path, segment_s=SEGMENT_S)
         scores = measure.score(
             job.ffmpeg,
             out_path,
@@ -197,8 +197,8 @@ def run_group(job: GroupJob) -> tuple[Measurement, ...]:
         runner.run(argv, timeout_s=job.timeout_s, what=f"{n} encodes at {label} failed")
         elapsed = time.perf_counter() - t0
         results = []
-        for spec, out, log in zip(job.specs, outs, logs, strict=True):
-            stats = encode_mod.stream_stats(out, segment_s=spec.gop_s)
+        for out, log in zip(outs, logs, strict=True):
+            stats = encode_mod.stream_stats(out, segment_s=SEGMENT_S)
             scores = measure.read_log(log, argv)
             results.append(to_measurement(stats, scores, job.fps, encode_s=elapsed / n, measure_s=0.0))
         return tuple(results)

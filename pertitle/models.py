@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+# Peak bitrate is measured as HLS does (BANDWIDTH: the peak segment bitrate), over segments of
+# Apple's recommended target duration, 6 s (three 2 s GOPs).
+SEGMENT_S = 6.0
+
 RateControl = Literal["crf", "abr2pass", "capped_crf"]
 DEPLOY_RATE_CONTROLS = ("abr2pass", "capped_crf")
 METRICS = ("vmaf", "vmaf_hmean", "vmaf_p1", "vmaf_p5", "psnr", "ssim")

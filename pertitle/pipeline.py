@@ -41,7 +41,7 @@ from pertitle.plan import coarse_crfs, deployed_spec, plan_grid, plan_windows, v
 from pertitle.probe import probe
 
 # Bump when a change in how points are produced would make old cache entries wrong.
-PIPELINE_VERSION = 1
+PIPELINE_VERSION = 2  # 2: peak bitrate over 6 s segments
 
 RATE_CONTROL_TEXT = {
     "abr2pass": "two-pass average bitrate with VBV (maxrate, bufsize)",

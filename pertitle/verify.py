@@ -26,7 +26,7 @@ from pertitle import __version__
 from pertitle.config import settings_from_ladder
 from pertitle.errors import ConfigError, InputError
 from pertitle.ffmpeg.binary import FfmpegInfo
-from pertitle.models import EncodeSpec, Measurement, MediaInfo, Rung, TitleResult
+from pertitle.models import SEGMENT_S, EncodeSpec, Measurement, MediaInfo, Rung, TitleResult
 from pertitle.pipeline import EventSink, whole_title_runner
 from pertitle.plan import rung_spec
 from pertitle.probe import probe
@@ -132,7 +132,7 @@ def check_rung(
     tolerance_vmaf: float = DEFAULT_TOLERANCE_VMAF,
     max_bitrate_error: float = MAX_BITRATE_ERROR,
     max_peak_ratio: float = MAX_PEAK_RATIO,
-    segment_s: float = 2.0,
+    segment_s: float = SEGMENT_S,
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Hold one measured rung against its prediction and target. Pure.
 
@@ -254,9 +254,7 @@ def verify(
         runner.close()
     checks = []
     for i, (rung, spec) in enumerate(zip(ladder.ladder.rungs, specs, strict=True), 1):
-        problems, notes = check_rung(
-            rung, measured[spec], tolerance_vmaf=tolerance_vmaf, segment_s=spec.gop_s
-        )
+        problems, notes = check_rung(rung, measured[spec], tolerance_vmaf=tolerance_vmaf)
         checks.append(RungCheck(i, rung, spec, measured[spec], problems, notes))
     return VerifyResult(
         title=Path(title).stem,

@@ -350,7 +350,7 @@ def test_each_limit_names_its_numbers() -> None:
     assert problems == (
         "VMAF 87.50 is 2.50 below the predicted 90.00 (tolerance 2)",
         "average bitrate 1150 kbps is +15.0% off its target 1000 kbps (limit ±10%)",
-        "peak bitrate 2400 kbps over 2 s segments is 2.09x the average 1150 kbps (limit 2x)",
+        "peak bitrate 2400 kbps over 6 s segments is 2.09x the average 1150 kbps (limit 2x)",
     )
 
 
