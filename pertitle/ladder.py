@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 
 from pertitle.errors import ConfigError, HullError
 from pertitle.hull import bitrate_for, crf_at, curves_by_height, interpolate
@@ -70,8 +71,23 @@ def select_rungs(points: Sequence[RdPoint], constraints: Constraints, metric: st
         )
     gave_way: list[str] = []
     source_h = max(curves)
+    joins_at = _source_joins_at(curves, source_h, metric) if c.keep_source_resolution else None
+    if c.keep_source_resolution and joins_at is None and len(curves) > 1:
+        gave_way.append(
+            f"keep_source_resolution: {source_h}p is beaten by a lower resolution at every bitrate "
+            "measured, so the top rung takes the best resolution instead"
+        )
+        c = replace(c, keep_source_resolution=False)
 
     b_top = _top_bitrate(curves, c, metric, source_h, gave_way)
+    if joins_at is not None and joins_at > b_top * (1 + _EPS) and joins_at <= c.max_bitrate_kbps:
+        # Below this bitrate a lower resolution beats the source's: a top rung there would be a
+        # dominated point (worse than the rung a lower resolution gives for the same bits).
+        gave_way.append(
+            f"quality_ceiling: {source_h}p only beats lower resolutions from {joins_at:.0f} kbps, above "
+            f"the {b_top:.0f} kbps where it reaches {c.quality_ceiling:g}; the top rung sits there"
+        )
+        b_top = joins_at
     if b_top < c.min_bitrate_kbps:
         # Quality saturates below the minimum bitrate (a still or near-still title): one rung at the
         # minimum, at the source's size; its quality is the best measured there (more bits never
@@ -125,6 +141,23 @@ def _lowest_reaching(curves: Curves, heights: Sequence[int], target: float, metr
     """
     found = [b for b in (bitrate_for(curves[h], target, metric) for h in heights) if b is not None]
     return min(found) if found else None
+
+
+def _source_joins_at(curves: Curves, source_h: int, metric: str, steps: int = 200) -> float | None:
+    """Lowest measured-range bitrate at which the source's height is at least as good as every
+    other height covering that bitrate (None when it never is). A log-spaced scan: the curves are
+    monotone pchip, so 200 steps over the source curve's range are far finer than its points."""
+    curve = curves[source_h]
+    lo, hi = curve[0].bitrate_kbps, curve[-1].bitrate_kbps
+    for i in range(steps + 1):
+        b = lo * (hi / lo) ** (i / steps) if hi > lo else lo
+        v = interpolate(curve, b, metric)
+        if v is None:
+            continue
+        others = [interpolate(curves[h], b, metric) for h in curves if h != source_h]
+        if all(o is None or v >= o for o in others):
+            return b
+    return None
 
 
 def _top_bitrate(curves: Curves, c: Constraints, metric: str, source_h: int, gave_way: list[str]) -> float:

@@ -162,11 +162,16 @@ def test_min_rungs_forcing_small_steps_gives_way() -> None:
 
 def test_keep_source_resolution_puts_the_highest_height_on_top() -> None:
     # Ceiling 65. 720p reaches it at x = 32.5/9 = 3.611 (1221.9 kbps), 1080p only at
-    # x = 44.5/12 = 3.708 (1307.1 kbps), 360p never (max 64).
+    # x = 44.5/12 = 3.708 (1307.1 kbps), 360p never (max 64). But at 1307 kbps 720p is better
+    # (32.5 + 9x > 20.5 + 12x until x = 4): 1080p only joins the hull at 100 * 2**4 = 1600 kbps,
+    # so the top rung sits there (a 1080p rung below it would be dominated), at 20.5 + 48 = 68.5.
     kept = select_rungs(THREE, Constraints(quality_ceiling=65, keep_source_resolution=True))
     assert kept.targets[-1].height == 1080
-    assert kept.targets[-1].bitrate_kbps == 1300  # 1307.1 -> 1310 passes the top: nudged to 1300
-    assert kept.targets[-1].hull_predicted.vmaf == pytest.approx(20.5 + 12 * math.log2(13), abs=1e-9)
+    assert kept.targets[-1].bitrate_kbps == 1600
+    assert kept.targets[-1].hull_predicted.vmaf == pytest.approx(68.5, abs=0.05)
+    assert any(
+        g.startswith("quality_ceiling: 1080p only beats lower resolutions from 16") for g in kept.gave_way
+    )
 
     free = select_rungs(THREE, Constraints(quality_ceiling=65, keep_source_resolution=False))
     assert free.targets[-1].height == 720
