@@ -30,9 +30,13 @@ def even(x: float) -> int:
     return max(2, round(x / 2.0) * 2)
 
 
+WIDE_ASPECT = 16 / 9 * 1.01
+
+
 def plan_resolutions(info: MediaInfo, settings: Settings) -> tuple[Resolution, ...]:
     """Standard heights at or below the source plus the source's own height; widths keep the
-    display aspect, rounded to even numbers (4:2:0 needs them).
+    display aspect, rounded to even numbers (4:2:0 needs them). A source wider than 16:9 gets the
+    sizes it takes when fitted into the standard 16:9 boxes instead (as reference ladders do).
 
     Raises:
         ConfigError: every requested height is above the source.
@@ -42,6 +46,13 @@ def plan_resolutions(info: MediaInfo, settings: Settings) -> tuple[Resolution, .
         if not heights:
             asked = ", ".join(str(h) for h in settings.heights)
             raise ConfigError(f"heights: none of {asked} is at or below the source height {info.height}")
+    elif info.display_aspect > WIDE_ASPECT:
+        # Wider than 16:9: standard ladders are 16:9 boxes, and a wide picture fitted into them is
+        # shorter than the box (a 2:1 title gets 416x208 in the 416x234 box). Probe those sizes: at
+        # low bitrates they beat the taller standard heights, which hold more pixels.
+        boxes = [even(h * 16 / 9) for h in STANDARD_HEIGHTS if even(h * 16 / 9) < info.width]
+        fitted = {Resolution(box, even(box / info.display_aspect)) for box in boxes}
+        return tuple(sorted(fitted | {Resolution(info.width, info.height)}, key=lambda r: r.height))
     else:
         heights = sorted({h for h in STANDARD_HEIGHTS if h <= info.height} | {info.height})
     out = []

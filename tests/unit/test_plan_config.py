@@ -314,3 +314,11 @@ def test_fast_subsampling_keeps_at_least_60_scored_frames() -> None:
     assert fast_subsample(163, 4) == 2  # 163 // 60 = 2: 82 frames scored
     assert fast_subsample(241, 4) == 4  # 241 // 60 = 4: 61 frames scored
     assert fast_subsample(10_000, 4) == 4  # never past the setting
+
+
+def test_a_source_wider_than_16_9_gets_the_sizes_of_the_16_9_boxes() -> None:
+    # A 2:1 title fitted into the standard 16:9 boxes, as reference ladders are: 416x234 holds
+    # 416x208, 1920x1080 holds 1920x960; the source's own 2048x1024 stays.
+    wide = MediaInfo("x", 2048, 1024, 2.0, 25.0, 10.0, 250, "yuv420p", 8, 0, "h264", 1)
+    labels = [r.label for r in plan_resolutions(wide, Settings())]
+    assert labels == ["416x208", "640x320", "768x384", "960x480", "1280x640", "1920x960", "2048x1024"]
