@@ -2,9 +2,9 @@
 
 1. naive: what an engineer scripts by hand, kept here as the baseline: for each point one ffmpeg
    encode from the source, then one separate ffmpeg libvmaf pass (VMAF+PSNR+SSIM), one point at a
-   time. It uses pertitle's own encode and metric arguments (so its points are the same points),
-   with ffmpeg's default threading for each, as a hand-written script would: x264 uses every
-   core, libvmaf its default (n_threads 0: one thread).
+   time. It uses pertitle's own encode arguments (so its points are the same points) and the
+   libvmaf call an engineer writes (VMAF with libvmaf's own PSNR and SSIM features), with
+   ffmpeg's default threading for each: x264 uses every core, libvmaf its default (one thread).
 2. analyze: `pertitle analyze` on exactly that grid, cache off, whole title, no rung check.
 3. fast: the same with `--fast`.
 
@@ -36,6 +36,22 @@ DEFAULT_HEIGHTS = "234,360,432,540"
 DEFAULT_CRFS = "18,22,26,30,34,38,42"
 
 
+def hand_scripted_libvmaf(
+    ffmpeg: str, encode: str, source: str, width: int, height: int, log: str
+) -> list[str]:
+    """The metric pass as an engineer writes it: one libvmaf call with its PSNR and SSIM features
+    (libvmaf's float_ssim), the encode upscaled bicubic to the source, frames paired by index."""
+    retime = "settb=1/1000,setpts=N*1000"
+    graph = (
+        f"[0:v:0]scale={width}:{height}:flags=bicubic,setsar=1,format=yuv420p,{retime}[d];"
+        f"[1:v:0]setsar=1,format=yuv420p,{retime}[r];"
+        f"[d][r]libvmaf=model=version=vmaf_v0.6.1:feature=name=psnr\\|name=float_ssim:log_fmt=json"
+        f":shortest=1:log_path={log}"
+    )
+    head = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
+    return [*head, "-i", encode, "-i", source, "-lavfi", graph, "-f", "null", "-"]
+
+
 def naive(clip: str, heights: list[int], crfs: list[float], preset: str) -> dict[str, Any]:
     """The hand-scripted baseline: encode, then score, one point at a time."""
     from pertitle import encode, measure
@@ -58,19 +74,8 @@ def naive(clip: str, heights: list[int], crfs: list[float], preset: str) -> dict
                 out = os.path.join(work, f"{h}_{crf:g}.mp4")
                 runner.run(commands.encode_argv(ffmpeg, clip, spec, out, fps=info.fps, threads=None))
                 log = os.path.join(work, "vmaf.json")
-                argv = commands.measure_argv(
-                    ffmpeg,
-                    out,
-                    clip,
-                    info.width,
-                    info.height,
-                    scaler="bicubic",
-                    model="vmaf_v0.6.1",
-                    log_path=log,
-                    threads=0,
-                )
-                runner.run(argv)
-                scores = measure.summarize(measure.read_log(log, argv))
+                runner.run(hand_scripted_libvmaf(ffmpeg, out, clip, info.width, info.height, log))
+                scores = measure.summarize(measure.parse_vmaf_log(json.loads(Path(log).read_text())))
                 stats = encode.stream_stats(out)
                 kbps = stats.size_bytes * 8 / (stats.duration_s or stats.frames / info.fps) / 1000
                 points.append({"width": w, "height": h, "crf": crf, "bitrate_kbps": kbps, **scores})

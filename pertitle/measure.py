@@ -1,10 +1,11 @@
-"""(reference, encode) -> Measurement: one libvmaf pass for VMAF, PSNR-Y and SSIM."""
+"""(reference, encode) -> Measurement: one pass for VMAF and PSNR-Y (libvmaf) and SSIM-Y (ssim filter)."""
 
 from __future__ import annotations
 
 import json
 import math
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,8 @@ class FrameScores:
 
 
 def parse_vmaf_log(data: dict[str, Any]) -> FrameScores:
-    """libvmaf's JSON log -> per-frame scores.
+    """libvmaf's JSON log -> per-frame scores (SSIM only where the log has float_ssim; pertitle's
+    own passes write SSIM to a separate file, see `parse_ssim_stats`).
 
     Raises:
         ValueError: the log holds no frames or lacks a metric.
@@ -38,10 +40,26 @@ def parse_vmaf_log(data: dict[str, Any]) -> FrameScores:
         try:
             vmaf.append(float(m["vmaf"]))
             psnr.append(float(m["psnr_y"]))
-            ssim.append(float(m.get("float_ssim", m.get("ssim"))))
         except (KeyError, TypeError) as exc:
             raise ValueError(f"the libvmaf log lacks {exc} in frame {f.get('frameNum')}") from None
+        if "float_ssim" in m:
+            ssim.append(float(m["float_ssim"]))
     return FrameScores(tuple(vmaf), tuple(psnr), tuple(ssim))
+
+
+_SSIM_Y = re.compile(r"\bY:([0-9.]+)")
+
+
+def parse_ssim_stats(text: str) -> tuple[float, ...]:
+    """The ssim filter's stats file (`n:1 Y:0.98 U:.. V:.. All:.. (dB)` per frame) -> SSIM-Y per frame.
+
+    Raises:
+        ValueError: no frame line in it.
+    """
+    values = tuple(float(m.group(1)) for m in map(_SSIM_Y.search, text.splitlines()) if m)
+    if not values:
+        raise ValueError("the SSIM stats file holds no frames")
+    return values
 
 
 def harmonic_mean_vmaf(values: Sequence[float] | np.ndarray) -> float:
@@ -61,7 +79,7 @@ def summarize(scores: FrameScores) -> dict[str, float]:
         "vmaf_p1": float(np.percentile(vmaf, 1)),
         "vmaf_p5": float(np.percentile(vmaf, 5)),
         "psnr": float(psnr.mean()) if psnr.size else math.inf,
-        "ssim": float(np.mean(scores.ssim)),
+        "ssim": float(np.mean(scores.ssim)) if scores.ssim else math.nan,
     }
 
 
@@ -102,16 +120,19 @@ def score(
         return read_log(log_path, argv)
     finally:
         Path(log_path).unlink(missing_ok=True)
+        Path(commands.ssim_log_path(log_path)).unlink(missing_ok=True)
 
 
 def read_log(log_path: str, argv: Sequence[str]) -> FrameScores:
-    """Parse the JSON log libvmaf wrote.
+    """Parse the JSON log libvmaf wrote and the SSIM stats written beside it.
 
     Raises:
-        FfmpegError: the log is missing or unusable (named with the command that wrote it).
+        FfmpegError: a log is missing or unusable (named with the command that wrote it).
     """
     try:
         data = json.loads(Path(log_path).read_text(encoding="utf-8"))
-        return parse_vmaf_log(data)
+        scores = parse_vmaf_log(data)
+        ssim = parse_ssim_stats(Path(commands.ssim_log_path(log_path)).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise FfmpegError(argv, 0, str(exc), "VMAF measurement wrote no usable log") from None
+    return FrameScores(scores.vmaf, scores.psnr_y, ssim)

@@ -41,7 +41,7 @@ from pertitle.plan import coarse_crfs, deployed_spec, plan_grid, plan_windows, v
 from pertitle.probe import probe
 
 # Bump when a change in how points are produced would make old cache entries wrong.
-PIPELINE_VERSION = 2  # 2: peak bitrate over 6 s segments
+PIPELINE_VERSION = 3  # 2: peak bitrate over 6 s segments; 3: SSIM from the ssim filter
 
 RATE_CONTROL_TEXT = {
     "abr2pass": "two-pass average bitrate with VBV (maxrate, bufsize)",

@@ -15,6 +15,7 @@ from pertitle.ffmpeg.commands import (
     gop_frames,
     measure_argv,
     prepare_argv,
+    ssim_downsample,
 )
 from pertitle.models import EncodeSpec, SampleWindow
 
@@ -325,8 +326,13 @@ def test_measure_one_libvmaf_pass_with_psnr_and_ssim() -> None:
         log_path="/tmp/w/vmaf.json",
         threads=2,
     )
+    # 640x360 is under 384 lines, so SSIM runs at full size (no downsampling), on copies of both legs.
+    ssim = (
+        "[d]split[dv][ds];[r]split[rv][rs];"
+        "[ds][rs]ssim=stats_file=/tmp/w/vmaf.json.ssim.log:shortest=1,nullsink;"
+    )
     vmaf = (
-        "libvmaf=model=version=vmaf_v0.6.1:feature=name=psnr|name=float_ssim:log_fmt=json:shortest=1"
+        "libvmaf=model=version=vmaf_v0.6.1:feature=name=psnr:log_fmt=json:shortest=1"
         ":log_path=/tmp/w/vmaf.json:n_threads=2"
     )
     assert argv == [
@@ -336,7 +342,7 @@ def test_measure_one_libvmaf_pass_with_psnr_and_ssim() -> None:
         "-i",
         "ref.mkv",
         "-lavfi",
-        f"{DIST};{REF};[d][r]{vmaf}",
+        f"{DIST};{REF};{ssim}[dv][rv]{vmaf}",
         "-f",
         "null",
         "-",
@@ -358,7 +364,9 @@ def test_measure_escapes_the_log_path_and_subsamples() -> None:
     )
     graph = (
         DIST.replace("bicubic", "lanczos")
-        + f";{REF};[d][r]libvmaf=model=version=vmaf_4k_v0.6.1:feature=name=psnr|name=float_ssim"
+        + f";{REF};[d]split[dv][ds];[r]split[rv][rs];[ds][rs]ssim=stats_file="
+        "/tmp/my dir/it\\\\\\'s\\\\: \\[x\\].json.ssim.log:shortest=1,nullsink;"
+        "[dv][rv]libvmaf=model=version=vmaf_4k_v0.6.1:feature=name=psnr"
         ":log_fmt=json:shortest=1:log_path=/tmp/my dir/it\\\\\\'s\\\\: \\[x\\].json:n_threads=1:n_subsample=5"
     )
     assert argv == [*HEAD, "-i", "enc.mp4", "-i", "ref.mkv", "-lavfi", graph, "-f", "null", "-"]
@@ -370,3 +378,13 @@ def test_measure_n_subsample_one_is_left_out() -> None:
     default = measure_argv("ffmpeg", "e", "r", 64, 36, **kwargs)  # type: ignore[arg-type]
     assert one == default
     assert "n_subsample" not in one[-4]
+
+
+def test_measure_ssim_is_downsampled_like_wangs_ssim_above_384_lines() -> None:
+    """1920x1080: round(1080 / 256) = 4, so both SSIM legs are area-averaged to 480x270 first."""
+    kwargs = {"scaler": "bicubic", "model": "vmaf_v0.6.1", "log_path": "l.json", "threads": 1}
+    graph = measure_argv("ffmpeg", "e", "r", 1920, 1080, **kwargs)[-4]  # type: ignore[arg-type]
+    assert "[ds]scale=480:270:flags=area[dss];[rs]scale=480:270:flags=area[rss];[dss][rss]ssim=" in graph
+    assert ssim_downsample(640, 360) == 1
+    assert ssim_downsample(854, 480) == 2
+    assert ssim_downsample(1392, 1040) == 4

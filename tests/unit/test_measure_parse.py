@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from pertitle.measure import FrameScores, harmonic_mean_vmaf, parse_vmaf_log, summarize
+from pertitle.measure import FrameScores, harmonic_mean_vmaf, parse_ssim_stats, parse_vmaf_log, summarize
 
 
 def log(*frames: dict[str, Any]) -> dict[str, Any]:
@@ -41,10 +41,24 @@ def test_parse_reads_vmaf_psnr_y_and_float_ssim_per_frame_in_order() -> None:
     )
 
 
-def test_parse_accepts_ssim_under_its_plain_name() -> None:
+def test_parse_leaves_ssim_to_the_stats_file_when_the_log_has_none() -> None:
     f = frame(50.0)
-    f["ssim"] = f.pop("float_ssim")
-    assert parse_vmaf_log(log(f)).ssim == (0.98,)
+    del f["float_ssim"]
+    assert parse_vmaf_log(log(f)) == FrameScores(vmaf=(50.0,), psnr_y=(40.0,), ssim=())
+
+
+def test_parse_ssim_stats_reads_y_per_frame() -> None:
+    # The ssim filter's stats_file lines, as FFmpeg 7-9 writes them.
+    text = (
+        "n:1 Y:0.923092 U:0.972031 V:0.974603 All:0.939833 (12.206451)\n"
+        "n:2 Y:0.5 U:0.972095 V:0.974647 All:0.939886 (12.210214)\n"
+    )
+    assert parse_ssim_stats(text) == (0.923092, 0.5)
+
+
+def test_parse_ssim_stats_rejects_an_empty_file() -> None:
+    with pytest.raises(ValueError, match="no frames"):
+        parse_ssim_stats("")
 
 
 def test_parse_rejects_a_log_without_frames() -> None:
@@ -60,13 +74,6 @@ def test_parse_rejects_a_frame_without_a_metric(missing: str) -> None:
     del bad[missing]
     with pytest.raises(ValueError, match=rf"lacks '{missing}' in frame 1"):
         parse_vmaf_log(log(frame(70.0), bad))
-
-
-def test_parse_rejects_a_frame_without_ssim() -> None:
-    bad = frame(60.0)
-    del bad["float_ssim"]
-    with pytest.raises(ValueError, match="frame 0"):
-        parse_vmaf_log(log(bad))
 
 
 def test_harmonic_mean_is_shifted_by_one() -> None:
