@@ -96,7 +96,8 @@ class Measurement:
 
 @dataclass(frozen=True)
 class RdPoint:
-    """One measured point of a rate-quality curve."""
+    """One point of a rate-quality curve: measured, or (`estimated`) interpolated between measured
+    CRFs of the same resolution."""
 
     width: int
     height: int
@@ -108,6 +109,7 @@ class RdPoint:
     vmaf_hmean: float = 0.0
     vmaf_p1: float = 0.0
     vmaf_p5: float = 0.0
+    estimated: bool = False  # read off the resolution's curve through its measured CRFs (--fast)
 
     def metric(self, name: str) -> float:
         if name not in METRICS:

@@ -19,6 +19,7 @@ from pertitle import __version__
 from pertitle.cache import ResultCache, fingerprint_file, make_key
 from pertitle.config import Settings
 from pertitle.errors import HullError
+from pertitle.estimate import fill_skipped_crfs
 from pertitle.executors.local import LocalExecutor
 from pertitle.ffmpeg.binary import FfmpegInfo, encoder_version
 from pertitle.hull import upper_hull
@@ -249,9 +250,8 @@ def whole_title_runner(
 def probe_fast(runner: Runner, info: MediaInfo, settings: Settings) -> dict[EncodeSpec, Measurement]:
     """--fast: every other CRF of the grid at the real preset, libvmaf on every n-th frame.
 
-    Scoring dominates probing (it runs at the source's size for every point), so the saving comes
-    from fewer and cheaper scores; the pchip curves through four CRFs per resolution stay close to
-    the seven-point ones (measured by `make bench`)."""
+    The skipped CRFs are then estimated on each resolution's curve (`estimate.fill_skipped_crfs`),
+    so the hull keeps vertices the coarse grid would cut off (measured by `make bench`)."""
     frames = info.frame_count if runner.full_pass else sum(w.duration_s for w in runner.windows) * info.fps
     runner.n_subsample = fast_subsample(int(frames), settings.fast_subsample)
     specs = plan_grid(info, dataclasses.replace(settings, crfs=coarse_crfs(settings.effective_crfs)))
@@ -332,6 +332,8 @@ def analyze(
             measured = runner.run(specs, f"encoding and scoring {len(specs)} probe encodes")
         t_grid = time.perf_counter() - t0
         points = tuple(to_point(spec, m) for spec, m in sorted(measured.items(), key=_spec_order))
+        if settings.fast:
+            points = fill_skipped_crfs(points, settings.effective_crfs)
         hull = upper_hull(points, settings.metric)
         plan = select_rungs(points, settings.constraints, settings.metric)
         if not plan.targets:

@@ -131,6 +131,7 @@ def to_document(result: TitleResult) -> dict[str, Any]:
                 "psnr": _num(p.psnr),
                 "ssim": _num(p.ssim, 5),
                 "on_hull": _point_key(p) in on_hull,
+                "estimated": p.estimated,
             }
             for p in result.points
         ],
@@ -282,6 +283,7 @@ def _result_from(doc: dict[str, Any]) -> TitleResult:
             vmaf_hmean=_float(p.get("vmaf_hmean")),
             vmaf_p1=_float(p.get("vmaf_p1")),
             vmaf_p5=_float(p.get("vmaf_p5")),
+            estimated=bool(p.get("estimated", False)),
         )
         for p in doc["points"]
     )

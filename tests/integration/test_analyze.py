@@ -505,3 +505,21 @@ def test_help_and_version_exit_0(args: list[str]) -> None:
     assert run.stdout
     if "analyze" in args:
         assert "--heights" in run.stdout and "--no-cache" in run.stdout
+
+
+def test_fast_encodes_every_other_crf_and_estimates_the_rest(clips: Clips, tmp_path: Path) -> None:
+    """--fast on a five-CRF grid encodes 24/32/40 per height and reads 28/36 off each
+    resolution's curve: flagged estimated, between their measured neighbours."""
+    args = ["analyze", str(clips.detailed), "--heights", "180,360", "--crfs", "24,28,32,36,40"]
+    args += ["--preset", "veryfast", "--jobs", "2", "--no-calibrate", "--fast", "--json"]
+    doc = json_of(invoke(*args, "--cache-dir", str(tmp_path)))
+    assert doc["timings"]["encodes"] == 6
+    by_key = {(p["height"], p["crf"]): p for p in doc["points"]}
+    assert sorted(by_key) == [(h, float(c)) for h in (180, 360) for c in (24, 28, 32, 36, 40)]
+    for (height, crf), p in by_key.items():
+        assert p["estimated"] is (crf in (28.0, 36.0))
+        if p["estimated"]:
+            lower, upper = by_key[(height, crf - 4)], by_key[(height, crf + 4)]
+            assert upper["bitrate_kbps"] < p["bitrate_kbps"] < lower["bitrate_kbps"]
+            assert upper["vmaf"] <= p["vmaf"] <= lower["vmaf"]
+    serialize.validate_document(doc)
