@@ -90,6 +90,9 @@ CODECS: dict[str, CodecDefaults] = {
 }
 
 
+SAMPLE_SELECTIONS = ("complexity", "even")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every knob of an analysis. `result_affecting()` is what enters cache keys and the report."""
@@ -100,6 +103,9 @@ class Settings:
     crfs: tuple[float, ...] | None = None
     sample_count: int = 3
     sample_duration_s: float = 4.0
+    # How sample windows are placed in a long title: "complexity" (a cheap whole-title pass, then
+    # windows stratified by how hard each part is to encode) or "even" (evenly spaced).
+    sample_selection: str = "complexity"
     full_pass_below_s: float = 20.0
     full_pass_coverage: float = 0.6
     scaler: str = "bicubic"
@@ -173,6 +179,10 @@ def validate(settings: Settings) -> Settings:
         raise ConfigError(f"sample_count: {s.sample_count} must be at least 1")
     if s.sample_duration_s <= 0:
         raise ConfigError(f"sample_duration_s: {s.sample_duration_s:g} must be positive")
+    if s.sample_selection not in SAMPLE_SELECTIONS:
+        raise ConfigError(
+            f"sample_selection: {s.sample_selection!r} is not one of {', '.join(SAMPLE_SELECTIONS)}"
+        )
     if s.scaler not in SCALERS:
         raise ConfigError(f"scaler: {s.scaler!r} is not one of {', '.join(SCALERS)}")
     if s.vmaf_model is not None and s.vmaf_model not in VMAF_MODELS:

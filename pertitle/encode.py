@@ -126,3 +126,43 @@ def stream_stats(path: str, segment_s: float = 2.0) -> StreamStats:
         raise FfmpegError(["av.open", path], 0, str(exc), "cannot read the encoded file") from None
     duration = max(0.0, end - (first or 0.0))  # 0 when the stream has no timestamps
     return StreamStats(size, duration, frames, peak_bitrate_kbps(timed, segment_s))
+
+
+def bytes_per_bin(packets: Sequence[tuple[float, int]], bin_s: float) -> tuple[float, ...]:
+    """Bytes of the packets whose presentation time falls in each `bin_s`-long bin, from the
+    first packet on. Pure.
+
+    Raises:
+        ValueError: `bin_s` is not positive.
+    """
+    if bin_s <= 0:
+        raise ValueError(f"bin_s must be positive, got {bin_s!r}")
+    if not packets:
+        return ()
+    start = min(t for t, _ in packets)
+    count = int((max(t for t, _ in packets) - start) / bin_s + 1e-9) + 1
+    sizes = [0.0] * count
+    for t, size in packets:
+        sizes[min(count - 1, int((t - start) / bin_s + 1e-9))] += size
+    return tuple(sizes)
+
+
+def packet_times(path: str) -> list[tuple[float, int]]:
+    """(presentation time in seconds, bytes) of every video packet with a timestamp.
+
+    Raises:
+        FfmpegError: the file cannot be read back.
+    """
+    import av
+
+    out: list[tuple[float, int]] = []
+    try:
+        with av.open(path) as container:
+            stream = container.streams.video[0]
+            tb = float(stream.time_base or 0)
+            for packet in container.demux(stream):
+                if packet.size and packet.pts is not None:
+                    out.append((packet.pts * tb, packet.size))
+    except Exception as exc:
+        raise FfmpegError(["av.open", path], 0, str(exc), "cannot read the encoded file") from None
+    return out

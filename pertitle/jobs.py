@@ -48,6 +48,34 @@ def run_prepare(job: PrepareJob) -> str:
 
 
 @dataclass(frozen=True)
+class ComplexityJob:
+    """One cheap fixed-quality pass over the whole title (see commands.complexity_argv)."""
+
+    ffmpeg: str
+    source: str
+    bin_s: float
+    workdir: str | None
+    threads: int
+    timeout_s: float
+
+
+def run_complexity(job: ComplexityJob) -> tuple[float, ...]:
+    """Bytes the cheap pass spent on each `bin_s`-long stretch of the title, in order.
+
+    Raises:
+        FfmpegError: the title cannot be decoded.
+    """
+    tmp = tempfile.mkdtemp(prefix="pertitle-complexity-", dir=job.workdir)
+    try:
+        out = os.path.join(tmp, "complexity.mkv")
+        argv = commands.complexity_argv(job.ffmpeg, job.source, out, job.threads)
+        runner.run(argv, timeout_s=job.timeout_s, what=f"decoding {os.path.basename(job.source)} failed")
+        return encode_mod.bytes_per_bin(encode_mod.packet_times(out), job.bin_s)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@dataclass(frozen=True)
 class PointJob:
     """Encode `spec` from the prepared reference and score it against that reference."""
 

@@ -23,7 +23,7 @@ from pertitle.estimate import fill_skipped_crfs
 from pertitle.executors.local import LocalExecutor
 from pertitle.ffmpeg.binary import FfmpegInfo, encoder_version
 from pertitle.hull import upper_hull
-from pertitle.jobs import GroupJob, PrepareJob, run_group, run_prepare
+from pertitle.jobs import ComplexityJob, GroupJob, PrepareJob, run_complexity, run_group, run_prepare
 from pertitle.ladder import select_rungs
 from pertitle.models import (
     EncodeSpec,
@@ -247,6 +247,37 @@ def whole_title_runner(
     return Runner(info, windows, True, settings, ffmpeg, cache, on_event, executor)
 
 
+def title_complexity(
+    info: MediaInfo, settings: Settings, ffmpeg: FfmpegInfo, cache: ResultCache
+) -> tuple[float, ...]:
+    """Bytes per `sample_duration_s` stretch of the whole title in a cheap fixed-quality pass
+    (`commands.complexity_argv`), cached by content.
+
+    Raises:
+        FfmpegError: the title cannot be decoded.
+    """
+    window_s = settings.sample_duration_s
+    key = make_key(
+        {"complexity": 1, "source": fingerprint_file(info.path), "bin_s": window_s, "ffmpeg": ffmpeg.version}
+    )
+    hit = cache.get(key)
+    if hit is not None and isinstance(hit.get("bytes"), list):
+        return tuple(float(b) for b in hit["bytes"])
+    job = ComplexityJob(
+        ffmpeg=ffmpeg.path,
+        source=info.path,
+        bin_s=window_s,
+        workdir=settings.work_dir,
+        threads=settings.effective_jobs(),
+        timeout_s=settings.encode_timeout_s,
+    )
+    per_bin = run_complexity(job)
+    # Only whole stretches count: a short tail is no candidate window.
+    whole = per_bin[: int(info.duration_s / window_s + 1e-9)]
+    cache.put(key, {"bytes": list(whole)})
+    return whole
+
+
 def probe_fast(runner: Runner, info: MediaInfo, settings: Settings) -> dict[EncodeSpec, Measurement]:
     """--fast: every other CRF of the grid at the real preset, libvmaf on every n-th frame.
 
@@ -319,10 +350,18 @@ def analyze(
     on_event(
         Event("stage", f"{source}: {info.width}x{info.height}, {info.fps:.3g} fps, {info.duration_s:.1f} s")
     )
-    t_probe = time.perf_counter() - t_start
-    windows, full_pass = plan_windows(info, settings)
-    specs = plan_grid(info, settings)
     cache = ResultCache(settings.cache_dir, enabled=settings.use_cache)
+    windows, full_pass = plan_windows(info, settings)
+    if not full_pass and settings.sample_selection == "complexity":
+        on_event(
+            Event(
+                "stage", "measuring where the title is hard to encode (one cheap pass) to place the samples"
+            )
+        )
+        complexity = title_complexity(info, settings, ffmpeg, cache)
+        windows, full_pass = plan_windows(info, settings, complexity)
+    t_probe = time.perf_counter() - t_start
+    specs = plan_grid(info, settings)
     runner = Runner(info, windows, full_pass, settings, ffmpeg, cache, on_event, executor)
     try:
         t0 = time.perf_counter()
@@ -498,6 +537,7 @@ def settings_document(settings: Settings, model: str, constraints: Any) -> dict[
         "crfs": [float(c) for c in settings.effective_crfs],
         "sample_count": settings.sample_count,
         "sample_duration_s": settings.sample_duration_s,
+        "sample_selection": settings.sample_selection,
         "full_pass_below_s": settings.full_pass_below_s,
         "scaler": settings.scaler,
         "vmaf_model": model,

@@ -10,13 +10,20 @@ from pertitle.errors import ConfigError
 from pertitle.models import EncodeSpec, MediaInfo, RateControl, Resolution, Rung, SampleWindow
 
 
-def plan_windows(info: MediaInfo, settings: Settings) -> tuple[tuple[SampleWindow, ...], bool]:
-    """Evenly spaced sample windows, or the whole title (returned as one window) when it is short
-    or the samples would cover most of it anyway. Returns (windows, full_pass)."""
+def plan_windows(
+    info: MediaInfo, settings: Settings, complexity: Sequence[float] | None = None
+) -> tuple[tuple[SampleWindow, ...], bool]:
+    """The whole title (returned as one window) when it is short or the samples would cover most
+    of it anyway; else sample windows, chosen by `complexity` when given (see
+    `windows_by_complexity`), evenly spaced otherwise. Returns (windows, full_pass)."""
     duration = info.duration_s
     total = settings.sample_count * settings.sample_duration_s
     if duration <= settings.full_pass_below_s or total >= settings.full_pass_coverage * duration:
         return (SampleWindow(0, 0.0, round(duration, 3)),), True
+    if complexity is not None:
+        picked = windows_by_complexity(complexity, settings.sample_count, settings.sample_duration_s)
+        if picked:
+            return picked, False
     span = duration / settings.sample_count
     windows = []
     for i in range(settings.sample_count):
@@ -24,6 +31,40 @@ def plan_windows(info: MediaInfo, settings: Settings) -> tuple[tuple[SampleWindo
         start = min(max(0.0, centre - settings.sample_duration_s / 2), duration - settings.sample_duration_s)
         windows.append(SampleWindow(i, round(start, 3), round(settings.sample_duration_s, 3)))
     return tuple(windows), False
+
+
+def windows_by_complexity(
+    bytes_per_window: Sequence[float], count: int, window_s: float
+) -> tuple[SampleWindow, ...]:
+    """Sample windows that represent the title's mix of easy and hard parts.
+
+    `bytes_per_window[i]` is what the i-th `window_s`-long stretch of the title cost in a cheap
+    fixed-quality pass (its complexity). The stretches are ranked by log complexity and cut into
+    `count` strata of (nearly) equal size; from each, the stretch closest to the stratum's mean is
+    taken, so the windows hold the title's mix of easy and hard parts. Evenly spaced windows can
+    all land in hard scenes: on a 30 s animation they made every prediction pessimistic, by up to
+    5.9 VMAF at the lowest rung. Returns () when there are not more stretches than windows (the
+    caller spaces them evenly). Pure.
+    """
+    if count < 1 or len(bytes_per_window) <= count:
+        return ()
+    logs = [math.log1p(max(0.0, b)) for b in bytes_per_window]
+    ranked = sorted(range(len(logs)), key=lambda i: (logs[i], i))
+    chosen = []
+    base, extra = divmod(len(ranked), count)
+    at = 0
+    for k in range(count):
+        size = base + (1 if k < extra else 0)
+        stratum = ranked[at : at + size]
+        at += size
+        mean = sum(logs[i] for i in stratum) / len(stratum)
+        # Costs within 1% of each other are a tie, settled towards the k-th of `count` equal spans
+        # of the title, so a uniform title still gets spread-out windows.
+        centre = (k + 0.5) / count * len(logs) - 0.5
+        chosen.append(min(stratum, key=lambda i: (round(abs(logs[i] - mean), 2), abs(i - centre), i)))
+    return tuple(
+        SampleWindow(n, round(i * window_s, 3), round(window_s, 3)) for n, i in enumerate(sorted(chosen))
+    )
 
 
 def even(x: float) -> int:

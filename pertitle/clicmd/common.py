@@ -27,6 +27,13 @@ HeightsOpt = Annotated[str | None, typer.Option(help="Comma-separated heights, e
 CrfsOpt = Annotated[str | None, typer.Option(help="Comma-separated CRF values, e.g. 22,28,34,40.")]
 SamplesOpt = Annotated[int, typer.Option(help="Number of sample windows for long titles.")]
 SampleDurationOpt = Annotated[float, typer.Option(help="Length of each sample window, seconds.")]
+SampleSelectionOpt = Annotated[
+    str,
+    typer.Option(
+        help="How sample windows are placed in a long title: 'complexity' (one cheap whole-title "
+        "pass, then windows that mix its easy and hard parts as the title does) or 'even'."
+    ),
+]
 FullPassBelowOpt = Annotated[float, typer.Option(help="Probe titles up to this long whole, seconds.")]
 ConstraintsOpt = Annotated[
     Path | None, typer.Option(help="Ladder constraints YAML (default: ladders/default.yaml values).")
@@ -146,6 +153,7 @@ def build_settings(
     samples: int,
     sample_duration: float,
     full_pass_below: float,
+    sample_selection: str = "complexity",
     constraints: Path | None,
     metric: str,
     vmaf_model: str | None,
@@ -170,6 +178,7 @@ def build_settings(
         crfs=parse_number_list(crfs, "--crfs", integer=False) if crfs else None,
         sample_count=samples,
         sample_duration_s=sample_duration,
+        sample_selection=sample_selection,
         full_pass_below_s=full_pass_below,
         scaler=scaler,
         vmaf_model=vmaf_model,

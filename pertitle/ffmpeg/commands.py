@@ -81,6 +81,41 @@ def prepare_argv(
     return argv
 
 
+COMPLEXITY_HEIGHT = 180
+COMPLEXITY_CRF = 28
+
+
+def complexity_argv(ffmpeg: str, source: str, out_path: str, threads: int) -> list[str]:
+    """A cheap whole-title pass whose bits per second measure how hard each part is to encode:
+    the title at 180 lines, x264 ultrafast at a fixed CRF (bits at a fixed quality)."""
+    return [
+        ffmpeg,
+        *_BASE,
+        "-i",
+        source,
+        "-map",
+        "0:v:0",
+        "-an",
+        "-sn",
+        "-dn",
+        "-vf",
+        f"scale=-2:{COMPLEXITY_HEIGHT}:flags=fast_bilinear,format=yuv420p",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-crf",
+        str(COMPLEXITY_CRF),
+        "-threads",
+        str(threads),
+        "-fps_mode",
+        "passthrough",
+        "-f",
+        "matroska",
+        out_path,
+    ]
+
+
 def _codec_args(spec: EncodeSpec, fps: float, threads: int | None) -> list[str]:
     """Encoder, preset and the fixed GOP; `threads` None leaves threading to the encoder."""
     defaults = CODECS[spec.codec]

@@ -404,8 +404,10 @@ def _measured_table(result: TitleResult) -> Table:
             for w in sorted(result.samples, key=lambda w: w.start_s)
         )
         n = len(result.samples)
+        placed = " (placed by complexity)" if result.settings.get("sample_selection") == "complexity" else ""
         samples = (
-            f"{n} window{'' if n == 1 else 's'}, {covered:.1f} s of {src.duration_s:.1f} s{share}: {windows}"
+            f"{n} window{'' if n == 1 else 's'}{placed}, {covered:.1f} s of {src.duration_s:.1f} s{share}: "
+            f"{windows}"
         )
     else:
         samples = "none recorded"

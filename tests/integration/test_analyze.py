@@ -523,3 +523,26 @@ def test_fast_encodes_every_other_crf_and_estimates_the_rest(clips: Clips, tmp_p
             assert upper["bitrate_kbps"] < p["bitrate_kbps"] < lower["bitrate_kbps"]
             assert upper["vmaf"] <= p["vmaf"] <= lower["vmaf"]
     serialize.validate_document(doc)
+
+
+def test_long_title_is_probed_on_windows_placed_by_complexity(clips: Clips, tmp_path: Path) -> None:
+    """Treated as a long title (2 s, windows of 0.5 s): the cheap pass ranks its four stretches
+    and one window is taken per stratum, on the stretch grid; 'even' spaces them instead, and a
+    bad value is a usage error."""
+    args = ["analyze", str(clips.detailed), "--heights", "180", "--crfs", "32,40", "--preset", "veryfast"]
+    args += ["--full-pass-below", "0.5", "--samples", "2", "--sample-duration", "0.5", "--no-calibrate"]
+    args += ["--json", "--cache-dir", str(tmp_path)]
+    doc = json_of(invoke(*args))
+    assert doc["samples"]["full_pass"] is False
+    assert doc["settings"]["sample_selection"] == "complexity"
+    windows = doc["samples"]["windows"]
+    assert [w["duration_s"] for w in windows] == [0.5, 0.5]
+    assert all(w["start_s"] in (0.0, 0.5, 1.0, 1.5) for w in windows)
+    assert windows[0]["start_s"] < windows[1]["start_s"]
+
+    even = json_of(invoke(*args, "--sample-selection", "even"))
+    assert [w["start_s"] for w in even["samples"]["windows"]] == [0.25, 1.25]
+
+    bad = invoke(*args, "--sample-selection", "random")
+    assert bad.exit_code == 2
+    assert "sample_selection" in bad.stderr and "complexity" in bad.stderr

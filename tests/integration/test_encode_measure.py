@@ -14,7 +14,7 @@ from pertitle import encode, measure
 from pertitle.config import CODECS, Settings, validate
 from pertitle.errors import ConfigError, FfmpegError
 from pertitle.ffmpeg import runner
-from pertitle.jobs import PrepareJob, run_prepare
+from pertitle.jobs import ComplexityJob, PrepareJob, run_complexity, run_prepare
 from pertitle.models import EncodeSpec
 
 if TYPE_CHECKING:
@@ -157,3 +157,22 @@ def test_ssim_from_the_ssim_filter_agrees_with_libvmaf_float_ssim(
         assert ours == pytest.approx(theirs, abs=0.03)
         means.append(ours)
     assert means[0] > means[1]
+
+
+def test_complexity_pass_finds_the_hard_stretch(ffmpeg_path: str, tmp_path: Path) -> None:
+    """A title of 2 s of flat colour then 2 s of full-frame noise: the cheap fixed-quality pass
+    spends many times more on each noisy second than on each flat one."""
+    clip = tmp_path / "flat_then_noise.mkv"
+    graph = (
+        "color=c=gray:size=320x180:rate=24:duration=2[a];"
+        "color=c=gray:size=320x180:rate=24:duration=2,noise=alls=60:allf=t[b];"
+        "[a][b]concat=n=2:v=1:a=0,format=yuv420p[v]"
+    )
+    runner.run(
+        [ffmpeg_path, "-v", "error", "-filter_complex", graph, "-map", "[v]", "-c:v", "ffv1", str(clip)]
+    )
+    job = ComplexityJob(ffmpeg_path, str(clip), 1.0, str(tmp_path), 2, 120)
+    per_second = run_complexity(job)
+    assert len(per_second) == 4
+    assert min(per_second[2:]) > 5 * max(per_second[:2])
+    assert [p.name for p in tmp_path.iterdir()] == ["flat_then_noise.mkv"]  # its work files are gone

@@ -18,7 +18,7 @@ from pertitle.config import (
 )
 from pertitle.errors import ConfigError
 from pertitle.models import Constraints, MediaInfo, Resolution, SampleWindow
-from pertitle.plan import plan_grid, plan_resolutions, plan_windows
+from pertitle.plan import plan_grid, plan_resolutions, plan_windows, windows_by_complexity
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -94,6 +94,47 @@ def test_coverage_rule_probes_whole_when_samples_would_cover_most_of_it() -> Non
     windows, full = plan_windows(media(duration_s=40.0), settings)
     assert full is False
     assert len(windows) == 5
+
+
+# --- windows_by_complexity ----------------------------------------------------------------------
+
+
+def test_complexity_windows_take_one_typical_stretch_per_stratum() -> None:
+    # Nine 4 s stretches; by cost: easy 100-120 (0, 1, 2), middle 1000-1100 (3, 4, 8), hard
+    # 9000-11000 (5, 6, 7). Three strata of three; in each, the stretch nearest the stratum's mean
+    # of log cost: easy log1p(100, 110, 120) -> mean is nearest 110 (1); middle 1000, 1100, 1050
+    # -> 1050 (8); hard 9000, 10000, 11000 -> 10000 (6). Windows in time order, re-indexed.
+    cost = [100, 110, 120, 1000, 1100, 9000, 10000, 11000, 1050]
+    windows = windows_by_complexity(cost, 3, 4.0)
+    assert windows == (SampleWindow(0, 4.0, 4.0), SampleWindow(1, 24.0, 4.0), SampleWindow(2, 32.0, 4.0))
+
+
+def test_complexity_windows_follow_the_mix_not_the_clock() -> None:
+    # Twelve stretches, ten easy and two hard in the middle (5 and 6). Evenly spaced windows over
+    # 48 s would centre one on 24 s, inside the hard part (a third of the samples for a sixth of
+    # the title); by complexity the strata are four easy, four easy, and two easy + two hard.
+    cost = [100.0] * 12
+    cost[5], cost[6] = 5000.0, 6000.0
+    cost[0], cost[11] = 90.0, 300.0  # the third stratum is easy 300 + 100 ... its mean decides
+    windows = windows_by_complexity(cost, 3, 4.0)
+    assert len(windows) == 3
+    hard = sum(1 for w in windows if w.start_s in (20.0, 24.0))
+    assert hard <= 1
+
+
+def test_complexity_windows_need_more_stretches_than_windows() -> None:
+    assert windows_by_complexity([1.0, 2.0, 3.0], 3, 4.0) == ()
+    assert windows_by_complexity([], 1, 4.0) == ()
+
+
+def test_plan_windows_uses_complexity_when_given_and_falls_back_to_even() -> None:
+    settings = Settings(sample_count=2, sample_duration_s=4.0)
+    info = media(duration_s=40.0)
+    cost = [5, 5, 5, 5, 5, 50, 50, 50, 50, 50]  # two strata: the first and the sixth stretch
+    windows, full = plan_windows(info, settings, cost)
+    assert full is False
+    assert windows == (SampleWindow(0, 8.0, 4.0), SampleWindow(1, 28.0, 4.0))
+    assert plan_windows(info, settings, [1.0, 2.0]) == plan_windows(info, settings)
 
 
 # --- plan_resolutions ---------------------------------------------------------------------------
