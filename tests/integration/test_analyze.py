@@ -508,20 +508,29 @@ def test_help_and_version_exit_0(args: list[str]) -> None:
 
 
 def test_fast_encodes_every_other_crf_and_estimates_the_rest(clips: Clips, tmp_path: Path) -> None:
-    """--fast on a five-CRF grid encodes 24/32/40 per height and reads 28/36 off each
-    resolution's curve: flagged estimated, between their measured neighbours."""
+    """--fast on a five-CRF grid encodes 24/32/40 per height, reads 28/36 off each resolution's
+    curve (flagged estimated, between their measured neighbours), then measures the estimated
+    points next to the rungs."""
     args = ["analyze", str(clips.detailed), "--heights", "180,360", "--crfs", "24,28,32,36,40"]
     args += ["--preset", "veryfast", "--jobs", "2", "--no-calibrate", "--fast", "--json"]
     doc = json_of(invoke(*args, "--cache-dir", str(tmp_path)))
-    assert doc["timings"]["encodes"] == 6
     by_key = {(p["height"], p["crf"]): p for p in doc["points"]}
     assert sorted(by_key) == [(h, float(c)) for h in (180, 360) for c in (24, 28, 32, 36, 40)]
-    for (height, crf), p in by_key.items():
-        assert p["estimated"] is (crf in (28.0, 36.0))
-        if p["estimated"]:
-            lower, upper = by_key[(height, crf - 4)], by_key[(height, crf + 4)]
-            assert upper["bitrate_kbps"] < p["bitrate_kbps"] < lower["bitrate_kbps"]
-            assert upper["vmaf"] <= p["vmaf"] <= lower["vmaf"]
+    estimated = {k for k, p in by_key.items() if p["estimated"]}
+    assert {crf for _, crf in estimated} <= {28.0, 36.0}
+    assert doc["timings"]["encodes"] == 10 - len(estimated)
+    assert 6 <= doc["timings"]["encodes"] < 10  # the coarse grid, plus at most a few refinements
+    for height, crf in estimated:
+        lower, upper = by_key[(height, crf - 4)], by_key[(height, crf + 4)]
+        assert upper["bitrate_kbps"] < by_key[(height, crf)]["bitrate_kbps"] < lower["bitrate_kbps"]
+        assert upper["vmaf"] <= by_key[(height, crf)]["vmaf"] <= lower["vmaf"]
+    for rung in doc["rungs"]:  # every rung sits between measured points of its resolution
+        curve = sorted(
+            (p for p in doc["points"] if p["height"] == rung["height"]), key=lambda p: p["bitrate_kbps"]
+        )
+        below = [p for p in curve if p["bitrate_kbps"] <= rung["bitrate_kbps"]][-1:]
+        above = [p for p in curve if p["bitrate_kbps"] > rung["bitrate_kbps"]][:1]
+        assert not any(p["estimated"] for p in below + above)
     serialize.validate_document(doc)
 
 
