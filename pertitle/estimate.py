@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 from scipy.interpolate import PchipInterpolator
 
-from pertitle.models import RdPoint, RungTarget
+from pertitle.models import RdPoint
 
 # Interpolated in these units: bitrate in log (it halves every few CRF steps), the rest as is.
 _LINEAR_FIELDS = ("vmaf", "psnr", "ssim", "vmaf_hmean", "vmaf_p1", "vmaf_p5")
@@ -60,21 +60,3 @@ def _curve(x: np.ndarray, y: Sequence[float], at: Sequence[float]) -> list[float
         # PSNR of identical frames is infinite; a curve through it means nothing.
         return [math.nan] * len(at)
     return [float(v) for v in PchipInterpolator(x, ys)(np.asarray(at, dtype=float))]
-
-
-def estimates_next_to_rungs(points: Sequence[RdPoint], targets: Sequence[RungTarget]) -> tuple[RdPoint, ...]:
-    """The estimated points a rung's prediction leans on: on the rung's resolution, the points
-    just below and just above its bitrate. Measuring them (and only them) makes every rung's
-    hull value rest on measured points, where a curve read between two coarse CRFs can be off
-    by a couple of VMAF on a steep stretch."""
-    wanted: dict[tuple[int, int, float], RdPoint] = {}
-    for t in targets:
-        curve = sorted(
-            (p for p in points if (p.width, p.height) == (t.width, t.height)), key=lambda p: p.bitrate_kbps
-        )
-        below = [p for p in curve if p.bitrate_kbps <= t.bitrate_kbps]
-        above = [p for p in curve if p.bitrate_kbps > t.bitrate_kbps]
-        for p in below[-1:] + above[:1]:
-            if p.estimated:
-                wanted[(p.width, p.height, p.crf)] = p
-    return tuple(wanted[k] for k in sorted(wanted))

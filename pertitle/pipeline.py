@@ -19,7 +19,7 @@ from pertitle import __version__
 from pertitle.cache import ResultCache, fingerprint_file, make_key
 from pertitle.config import Settings
 from pertitle.errors import HullError
-from pertitle.estimate import estimates_next_to_rungs, fill_skipped_crfs
+from pertitle.estimate import fill_skipped_crfs
 from pertitle.executors.local import LocalExecutor
 from pertitle.ffmpeg.binary import FfmpegInfo, encoder_version
 from pertitle.hull import upper_hull
@@ -281,8 +281,8 @@ def title_complexity(
 def probe_fast(runner: Runner, info: MediaInfo, settings: Settings) -> dict[EncodeSpec, Measurement]:
     """--fast: every other CRF of the grid at the real preset, libvmaf on every n-th frame.
 
-    The skipped CRFs are then estimated on each resolution's curve (`estimate.fill_skipped_crfs`),
-    so the hull keeps vertices the coarse grid would cut off (measured by `make bench`)."""
+    The skipped CRFs are then estimated on each resolution's curve (`estimate.fill_skipped_crfs`)
+    and the estimates the hull runs through are measured (`refine_fast`)."""
     frames = info.frame_count if runner.full_pass else sum(w.duration_s for w in runner.windows) * info.fps
     runner.n_subsample = fast_subsample(int(frames), settings.fast_subsample)
     specs = plan_grid(info, dataclasses.replace(settings, crfs=coarse_crfs(settings.effective_crfs)))
@@ -295,21 +295,28 @@ def refine_fast(
     grid: Sequence[EncodeSpec],
     measured: dict[EncodeSpec, Measurement],
     points: tuple[RdPoint, ...],
+    rounds: int = 3,
 ) -> tuple[dict[EncodeSpec, Measurement], tuple[RdPoint, ...]]:
-    """--fast, second step: plan the ladder on the estimated curves, then measure the estimated
-    points next to each rung, so every rung's hull value rests on measured points (on the 2 s
-    Sintel sample a rung read between two coarse CRFs was 2.6 VMAF off)."""
-    plan = select_rungs(points, settings.constraints, settings.metric)
-    wanted = {(p.width, p.height, p.crf) for p in estimates_next_to_rungs(points, plan.targets)}
-    refine = [spec for spec in grid if (spec.width, spec.height, float(spec.crf or 0.0)) in wanted]
-    if not refine:
-        return measured, points
-    measured = {
-        **measured,
-        **runner.run(refine, f"measuring {len(refine)} estimated points next to the rungs"),
-    }
-    points = tuple(to_point(spec, m) for spec, m in sorted(measured.items(), key=_spec_order))
-    return measured, fill_skipped_crfs(points, settings.effective_crfs)
+    """--fast, second step: measure every estimated point the hull runs through, estimate again
+    from the larger set, and repeat while the hull still leans on an estimate (at most `rounds`).
+
+    Estimates are good inside a curve and poor where VMAF falls steeply (the 2 s Sintel sample:
+    360p CRF 38 read as 53.1 where it measures 44.3), and a hull vertex or a rung placed on a
+    poor estimate carries its error. Simulated on the full grids of the eleven clips of the
+    README table, measuring the estimated vertices took the hull from up to 0.9% BD-rate off the
+    full grid's to 0.0% and every rung to within 0.9 VMAF of it, for 73% of the full grid's
+    encodes (57% without)."""
+    for _ in range(rounds):
+        wanted = {
+            (v.width, v.height, v.crf) for v in upper_hull(points, settings.metric).vertices if v.estimated
+        }
+        refine = [spec for spec in grid if (spec.width, spec.height, float(spec.crf or 0.0)) in wanted]
+        if not refine:
+            break
+        measured = {**measured, **runner.run(refine, f"measuring {len(refine)} estimated hull points")}
+        points = tuple(to_point(spec, m) for spec, m in sorted(measured.items(), key=_spec_order))
+        points = fill_skipped_crfs(points, settings.effective_crfs)
+    return measured, points
 
 
 def fast_subsample(frames: int, most: int, keep: int = 60) -> int:

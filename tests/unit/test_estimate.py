@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from pertitle.estimate import estimates_next_to_rungs, fill_skipped_crfs
-from pertitle.models import Quality, RdPoint, RungTarget
+from pertitle.estimate import fill_skipped_crfs
+from pertitle.models import RdPoint
 
 
 def point(crf: float, kbps: float, vmaf: float, height: int = 360) -> RdPoint:
@@ -49,23 +49,3 @@ def test_a_curved_quality_stays_between_its_neighbours() -> None:
 def test_already_complete_grid_is_returned_as_is() -> None:
     pts = [point(c, 4000 / 2 ** ((c - 18) / 6), 90 - c) for c in (18, 22, 26)]
     assert fill_skipped_crfs(pts, [18, 22, 26]) == tuple(pts)
-
-
-def target(height: int, kbps: float) -> RungTarget:
-    return RungTarget(640 * height // 360, height, kbps, 0.0, Quality(0.0, 0.0, 0.0))
-
-
-def test_estimates_next_to_rungs_are_the_bracketing_estimated_points() -> None:
-    # 360p: measured 18 (4000), 30 (1000), 42 (250); estimated 24 (2000), 36 (500).
-    # A rung at 1500 kbps sits between 24 (2000, estimated) and 30 (1000, measured): only 24.
-    # A rung at 300 kbps sits between 42 (250, measured) and 36 (500, estimated): only 36.
-    # A rung at 4000 kbps is the measured CRF 18 itself (and nothing above it): none.
-    pts = fill_skipped_crfs(
-        [point(18, 4000, 90), point(30, 1000, 66), point(42, 250, 42)], [18, 24, 30, 36, 42]
-    )
-    assert [p.crf for p in estimates_next_to_rungs(pts, [target(360, 1500)])] == [24]
-    assert [p.crf for p in estimates_next_to_rungs(pts, [target(360, 300)])] == [36]
-    assert estimates_next_to_rungs(pts, [target(360, 4000)]) == ()
-    both = estimates_next_to_rungs(pts, [target(360, 300), target(360, 1500), target(360, 1400)])
-    assert [p.crf for p in both] == [24, 36]  # each once, in order
-    assert estimates_next_to_rungs(pts, [target(234, 300)]) == ()  # no curve at that size
