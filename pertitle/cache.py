@@ -8,6 +8,7 @@ corrupt entry is a miss with a warning, never a crash.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -32,7 +33,16 @@ def make_key(parts: Mapping[str, Any]) -> str:
 
 
 def fingerprint_file(path: str, chunk: int = 1 << 20) -> str:
-    """blake2b of the whole file: renames and copies hit, any edit misses."""
+    """blake2b of the whole file: renames and copies hit, any edit misses.
+
+    One analysis asks for it more than once (the complexity pass of a long title, then the probe
+    encodes); the hash is kept per (path, size, modification time), so a title is read once."""
+    st = os.stat(path)
+    return _fingerprint(os.path.abspath(path), st.st_size, st.st_mtime_ns, chunk)
+
+
+@functools.lru_cache(maxsize=256)
+def _fingerprint(path: str, size: int, mtime_ns: int, chunk: int) -> str:
     h = hashlib.blake2b(digest_size=20)
     with open(path, "rb") as f:
         while block := f.read(chunk):

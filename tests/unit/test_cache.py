@@ -315,3 +315,14 @@ def test_a_disabled_cache_never_writes_and_never_reads(tmp_path: Path) -> None:
 def test_default_root_is_the_user_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert ResultCache(None).root == tmp_path / "xdg" / "pertitle"
+
+
+def test_fingerprint_is_kept_per_file_state_and_follows_an_edit(tmp_path: Path) -> None:
+    f = tmp_path / "title.mp4"
+    f.write_bytes(b"first version")
+    first = fingerprint_file(str(f))
+    assert fingerprint_file(str(f)) == first  # asked again: same answer (from the memo)
+    st = f.stat()
+    f.write_bytes(b"second version, longer")
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    assert fingerprint_file(str(f)) != first
