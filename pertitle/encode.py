@@ -87,9 +87,7 @@ def peak_bitrate_kbps(packets: Sequence[tuple[float, float, int]], segment_s: fl
     tail = span - (count - 1) * segment_s
     if count > 1 and tail < segment_s / 2:
         count -= 1
-    sizes = [0] * count
-    for pts, _dur, size in packets:
-        sizes[min(count - 1, int((pts - start) / segment_s + 1e-9))] += size
+    sizes = _bin_sizes([(pts, size) for pts, _dur, size in packets], start, count, segment_s)
     lengths = [segment_s] * (count - 1) + [span - (count - 1) * segment_s]
     return max(size * 8.0 / length / 1000.0 for size, length in zip(sizes, lengths, strict=True))
 
@@ -101,12 +99,33 @@ def stream_stats(path: str, segment_s: float = 2.0) -> StreamStats:
     Raises:
         FfmpegError: the encoded file cannot be read back.
     """
+    size, frames, timed = _demux(path)
+    first = min((t for t, _, _ in timed), default=0.0)
+    end = max((t + d for t, d, _ in timed), default=0.0)
+    duration = max(0.0, end - first)  # 0 when the stream has no timestamps
+    return StreamStats(size, duration, frames, peak_bitrate_kbps(timed, segment_s))
+
+
+def packet_times(path: str) -> list[tuple[float, int]]:
+    """(presentation time in seconds, bytes) of every video packet with a timestamp.
+
+    Raises:
+        FfmpegError: the file cannot be read back.
+    """
+    return [(t, size) for t, _, size in _demux(path)[2]]
+
+
+def _demux(path: str) -> tuple[int, int, list[tuple[float, float, int]]]:
+    """(bytes, packets, [(pts_s, duration_s, bytes) of those with a timestamp]) of the first video
+    stream, empty packets skipped.
+
+    Raises:
+        FfmpegError: the file cannot be read back.
+    """
     import av
 
     size = 0
     frames = 0
-    first: float | None = None
-    end = 0.0
     timed: list[tuple[float, float, int]] = []
     try:
         with av.open(path) as container:
@@ -118,14 +137,10 @@ def stream_stats(path: str, segment_s: float = 2.0) -> StreamStats:
                 size += packet.size
                 frames += 1
                 if packet.pts is not None:
-                    start = packet.pts * tb
-                    first = start if first is None else min(first, start)
-                    end = max(end, start + (packet.duration or 0) * tb)
-                    timed.append((start, (packet.duration or 0) * tb, packet.size))
+                    timed.append((packet.pts * tb, (packet.duration or 0) * tb, packet.size))
     except Exception as exc:
         raise FfmpegError(["av.open", path], 0, str(exc), "cannot read the encoded file") from None
-    duration = max(0.0, end - (first or 0.0))  # 0 when the stream has no timestamps
-    return StreamStats(size, duration, frames, peak_bitrate_kbps(timed, segment_s))
+    return size, frames, timed
 
 
 def bytes_per_bin(packets: Sequence[tuple[float, int]], bin_s: float) -> tuple[float, ...]:
@@ -141,28 +156,12 @@ def bytes_per_bin(packets: Sequence[tuple[float, int]], bin_s: float) -> tuple[f
         return ()
     start = min(t for t, _ in packets)
     count = int((max(t for t, _ in packets) - start) / bin_s + 1e-9) + 1
-    sizes = [0.0] * count
+    return tuple(float(b) for b in _bin_sizes(packets, start, count, bin_s))
+
+
+def _bin_sizes(packets: Sequence[tuple[float, int]], start: float, count: int, bin_s: float) -> list[int]:
+    """Bytes per bin of `bin_s` seconds from `start`; packets past the last bin count in it."""
+    sizes = [0] * count
     for t, size in packets:
         sizes[min(count - 1, int((t - start) / bin_s + 1e-9))] += size
-    return tuple(sizes)
-
-
-def packet_times(path: str) -> list[tuple[float, int]]:
-    """(presentation time in seconds, bytes) of every video packet with a timestamp.
-
-    Raises:
-        FfmpegError: the file cannot be read back.
-    """
-    import av
-
-    out: list[tuple[float, int]] = []
-    try:
-        with av.open(path) as container:
-            stream = container.streams.video[0]
-            tb = float(stream.time_base or 0)
-            for packet in container.demux(stream):
-                if packet.size and packet.pts is not None:
-                    out.append((packet.pts * tb, packet.size))
-    except Exception as exc:
-        raise FfmpegError(["av.open", path], 0, str(exc), "cannot read the encoded file") from None
-    return out
+    return sizes

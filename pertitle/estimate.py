@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 from scipy.interpolate import PchipInterpolator
@@ -31,7 +32,7 @@ def fill_skipped_crfs(points: Sequence[RdPoint], crfs: Iterable[float]) -> tuple
     for p in points:
         by_size.setdefault((p.width, p.height), []).append(p)
     out = list(points)
-    for (width, height), measured in by_size.items():
+    for measured in by_size.values():
         measured = sorted((p for p in measured if not p.estimated), key=lambda p: p.crf)
         have = [p.crf for p in measured]
         if len(have) < 2 or len(set(have)) != len(have) or min(p.bitrate_kbps for p in measured) <= 0:
@@ -45,12 +46,8 @@ def fill_skipped_crfs(points: Sequence[RdPoint], crfs: Iterable[float]) -> tuple
         for name in _LINEAR_FIELDS:
             values[name] = _curve(x, [float(getattr(p, name)) for p in measured], missing)
         for i, crf in enumerate(missing):
-            fields = {name: values[name][i] for name in values}
-            out.append(
-                dataclasses.replace(
-                    measured[0], crf=crf, estimated=True, width=width, height=height, **fields
-                )
-            )
+            fields: dict[str, Any] = {name: values[name][i] for name in values}
+            out.append(dataclasses.replace(measured[0], crf=crf, estimated=True, **fields))
     return tuple(out)
 
 

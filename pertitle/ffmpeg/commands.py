@@ -56,18 +56,20 @@ def prepare_argv(
     else:
         argv += ["-i", source]
         graph = f"[0:v:0]{norm},setpts=PTS-STARTPTS[out]"
-    argv += [
-        "-filter_complex",
-        graph,
-        "-map",
-        "[out]",
+    argv += ["-filter_complex", graph, "-map", "[out]"]
+    return argv + _ultrafast_mkv(["-qp", "0"], threads, out_path)
+
+
+def _ultrafast_mkv(rate: list[str], threads: int, out_path: str) -> list[str]:
+    """Video only, x264 ultrafast at `rate`, frames as they come, into Matroska: the tail of
+    pertitle's two whole-title passes (the lossless reference and the complexity pass)."""
+    return [
         "-an",
         "-sn",
         "-dn",
         "-c:v",
         "libx264",
-        "-qp",
-        "0",
+        *rate,
         "-preset",
         "ultrafast",
         "-threads",
@@ -78,7 +80,6 @@ def prepare_argv(
         "matroska",
         out_path,
     ]
-    return argv
 
 
 COMPLEXITY_HEIGHT = 180
@@ -88,32 +89,9 @@ COMPLEXITY_CRF = 28
 def complexity_argv(ffmpeg: str, source: str, out_path: str, threads: int) -> list[str]:
     """A cheap whole-title pass whose bits per second measure how hard each part is to encode:
     the title at 180 lines, x264 ultrafast at a fixed CRF (bits at a fixed quality)."""
-    return [
-        ffmpeg,
-        *_BASE,
-        "-i",
-        source,
-        "-map",
-        "0:v:0",
-        "-an",
-        "-sn",
-        "-dn",
-        "-vf",
-        f"scale=-2:{COMPLEXITY_HEIGHT}:flags=fast_bilinear,format=yuv420p",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-crf",
-        str(COMPLEXITY_CRF),
-        "-threads",
-        str(threads),
-        "-fps_mode",
-        "passthrough",
-        "-f",
-        "matroska",
-        out_path,
-    ]
+    scale = f"scale=-2:{COMPLEXITY_HEIGHT}:flags=fast_bilinear,format=yuv420p"
+    head = [ffmpeg, *_BASE, "-i", source, "-map", "0:v:0", "-vf", scale]
+    return head + _ultrafast_mkv(["-crf", str(COMPLEXITY_CRF)], threads, out_path)
 
 
 def _codec_args(spec: EncodeSpec, fps: float, threads: int | None) -> list[str]:
