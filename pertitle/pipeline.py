@@ -38,7 +38,14 @@ from pertitle.models import (
     Timings,
     TitleResult,
 )
-from pertitle.plan import coarse_crfs, deployed_spec, plan_grid, plan_windows, vmaf_model_for
+from pertitle.plan import (
+    coarse_crfs,
+    deployed_spec,
+    plan_grid,
+    plan_windows,
+    vmaf_model_for,
+    windows_by_complexity,
+)
 from pertitle.probe import probe
 
 # Bump when a change in how points are produced would make old cache entries wrong.
@@ -389,7 +396,12 @@ def analyze(
             )
         )
         complexity = title_complexity(info, settings, ffmpeg, cache)
-        windows, full_pass = plan_windows(info, settings, complexity)
+        if windows_by_complexity(complexity, settings.sample_count, settings.sample_duration_s):
+            windows, full_pass = plan_windows(info, settings, complexity)
+        else:
+            # Too few whole stretches to rank: the windows stay evenly spaced, and the ladder
+            # document (and the report) must say so.
+            settings = dataclasses.replace(settings, sample_selection="even")
     t_probe = time.perf_counter() - t_start
     specs = plan_grid(info, settings)
     runner = Runner(info, windows, full_pass, settings, ffmpeg, cache, on_event, executor)

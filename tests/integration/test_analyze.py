@@ -550,3 +550,10 @@ def test_long_title_is_probed_on_windows_placed_by_complexity(clips: Clips, tmp_
     bad = invoke(*args, "--sample-selection", "random")
     assert bad.exit_code == 2
     assert "sample_selection" in bad.stderr and "complexity" in bad.stderr
+
+    # One 1.1 s window in 2 s: a single whole stretch, nothing to rank. The windows fall back to
+    # even spacing, and the document (and so the report) says so rather than "complexity".
+    single = json_of(invoke(*args[:-2], "--samples", "1", "--sample-duration", "1.1", *args[-2:]))
+    assert single["samples"]["full_pass"] is False
+    assert [w["start_s"] for w in single["samples"]["windows"]] == [0.45]
+    assert single["settings"]["sample_selection"] == "even"
