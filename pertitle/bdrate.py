@@ -17,12 +17,16 @@ Conventions: points are `(bitrate_kbps, quality)`; a negative BD-rate means the 
 fewer bits than the reference for the same quality; a positive BD-quality means the test curve
 has more quality at the same bitrate.
 
+`hull_bd_rate` is the same average between two convex hulls read as what they are, linear
+between their vertices, for comparing a hull with a hull (`make bench`'s fast against full grid).
+
 When the number is undefined (too few points, no or too little overlap) the result carries
 `None` and a one-line reason instead of raising: a report can show "n/a (why)".
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -155,6 +159,56 @@ def bd_quality(
         return BdQualityResult(None, reason, None, notes)
     overlap_kbps = (10.0 ** interval[0], 10.0 ** interval[1])
     return BdQualityResult(gap, None, overlap_kbps, notes)
+
+
+def hull_bd_rate(
+    reference: Sequence[tuple[float, float]],
+    test: Sequence[tuple[float, float]],
+    *,
+    min_overlap: float = DEFAULT_MIN_OVERLAP,
+) -> BdResult:
+    """BD-rate between two convex hulls, each read the way a hull is defined: linear in (bitrate,
+    quality) between its vertices (the rate-quality pairs that switching between two encodes
+    reaches), with log10(bitrate) integrated exactly over the overlapping quality range.
+
+    `bd_rate`'s pchip bends through the vertices instead, so a vertex that sits a hair above its
+    neighbours' chord (or is dropped for being a hair below it) moves the number although the hull
+    hardly moves: on a 30 s traffic clip, adding one point 0.09 VMAF under the chord moved the pchip
+    reading by 1.3% and this one by under 0.1%. Points are the hulls' vertices, in any order;
+    two per hull suffice.
+
+    Raises:
+        ValueError: a point is not a pair of numbers, or `min_overlap` is out of range.
+    """
+    _check_options(2, min_overlap)
+    ref, tst, notes, reason = _prepare(reference, test, 2)
+    if ref is None or tst is None:
+        return BdResult(None, reason, None, notes)
+    lo = max(float(ref.quality[0]), float(tst.quality[0]))
+    hi = min(float(ref.quality[-1]), float(tst.quality[-1]))
+    if hi - lo <= MIN_OVERLAP_ABS:
+        return BdResult(None, "the hulls do not overlap in quality", None, notes)
+    shorter = min(float(ref.quality[-1] - ref.quality[0]), float(tst.quality[-1] - tst.quality[0]))
+    if (hi - lo) / shorter < min_overlap:
+        reason = f"the hulls overlap on {(hi - lo) / shorter:.0%} of the shorter one's quality span"
+        return BdResult(None, f"{reason} (at least {min_overlap:.0%} needed)", None, notes)
+    # Between consecutive breakpoints of either hull both are linear in quality.
+    cuts = np.unique(np.concatenate([[lo, hi], ref.quality, tst.quality]))
+    cuts = cuts[(cuts >= lo) & (cuts <= hi)]
+    gap = 0.0
+    for q0, q1 in itertools.pairwise(cuts):
+        for curve, sign in ((tst, 1.0), (ref, -1.0)):
+            r0, r1 = np.interp([q0, q1], curve.quality, curve.rate_kbps)
+            gap += sign * _integral_of_log(float(r0), float(r1), float(q1 - q0))
+    mean_log10 = gap / (hi - lo) / math.log(10.0)
+    return BdResult((10.0**mean_log10 - 1.0) * 100.0, None, (lo, hi), notes)
+
+
+def _integral_of_log(r0: float, r1: float, width: float) -> float:
+    """The integral of ln(r) over a quality step of `width` along which r runs linearly r0 -> r1."""
+    if abs(r1 - r0) <= 1e-12 * max(r0, r1):
+        return width * math.log(r0)
+    return width * (r1 * math.log(r1) - r1 - r0 * math.log(r0) + r0) / (r1 - r0)
 
 
 def bits_saved_at_equal_quality(

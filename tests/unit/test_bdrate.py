@@ -31,6 +31,7 @@ from pertitle.bdrate import (
     bd_quality,
     bd_rate,
     bits_saved_at_equal_quality,
+    hull_bd_rate,
 )
 
 NFLX_SET_A = [
@@ -473,3 +474,39 @@ def test_bits_saved_at_equal_quality_on_half_rate_curve() -> None:
 def test_bits_saved_at_equal_quality_without_overlap_is_empty() -> None:
     assert bits_saved_at_equal_quality(LINEAR, [(kbps, q + 500.0) for kbps, q in LINEAR]) == ()
     assert bits_saved_at_equal_quality(LINEAR, LINEAR[:1]) == ()
+
+
+# --- hull_bd_rate: the hull's own linear segments -------------------------------------------------
+
+HULL = [(100.0, 60.0), (200.0, 75.0), (400.0, 85.0), (800.0, 90.0)]
+
+
+def test_hull_bd_rate_of_a_hull_at_nine_tenths_the_rate_is_minus_10_percent() -> None:
+    result = hull_bd_rate(HULL, [(r * 0.9, q) for r, q in HULL])
+    assert result.value_pct == pytest.approx(-10.0, abs=1e-9)
+    assert result.overlap == (60.0, 90.0)
+
+
+def test_hull_bd_rate_is_exact_on_two_segments() -> None:
+    """By hand, with the integral of ln r over a step of width w where r runs linearly r0 -> r1
+    being w * (r1 ln r1 - r1 - r0 ln r0 + r0) / (r1 - r0):
+    reference 100 -> 200 kbps over VMAF 60..80: 20/100 * (1059.6635 - 200 - 460.5170 + 100) = 99.8293;
+    test 100 -> 150 over 60..75: 15/50 * (751.5953 - 150 - 460.5170 + 100) = 72.3235,
+    and 150 -> 200 over 75..80: 5/50 * (1059.6635 - 200 - 751.5953 + 150) = 25.8068;
+    mean ln difference (98.1303 - 99.8293) / 20 = -0.084950, and exp(-0.084950) - 1 = -8.144%."""
+    result = hull_bd_rate([(100.0, 60.0), (200.0, 80.0)], [(100.0, 60.0), (150.0, 75.0), (200.0, 80.0)])
+    assert result.value_pct == pytest.approx(-8.144, abs=0.001)
+
+
+def test_a_vertex_on_the_chord_changes_nothing_where_pchip_moves() -> None:
+    """A point on the chord between two vertices is the same hull; pchip still bends through it."""
+    on_chord = (300.0, 80.0)  # halfway from (200, 75) to (400, 85), linearly in bitrate
+    assert hull_bd_rate(HULL, [*HULL, on_chord]).value_pct == pytest.approx(0.0, abs=1e-9)
+    assert abs(bd_rate(HULL, [*HULL, on_chord]).value_pct or 0.0) > 0.5
+
+
+def test_hull_bd_rate_needs_overlap_and_two_points() -> None:
+    apart = hull_bd_rate([(100.0, 10.0), (200.0, 20.0)], [(300.0, 30.0), (400.0, 40.0)])
+    assert apart.value_pct is None and "overlap" in (apart.reason or "")
+    single = hull_bd_rate([(100.0, 10.0)], HULL)
+    assert single.value_pct is None and "at least 2" in (single.reason or "")
