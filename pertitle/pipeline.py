@@ -406,27 +406,28 @@ def analyze(
     specs = plan_grid(info, settings)
     runner = Runner(info, windows, full_pass, settings, ffmpeg, cache, on_event, executor)
     try:
-        t0 = time.perf_counter()
+        # Stage times exclude the lossless reference's decode, which `prepare_s` reports.
+        t0, prepared = time.perf_counter(), runner.prepare_s
         if settings.fast:
             measured = probe_fast(runner, info, settings)
         else:
             measured = runner.run(specs, f"encoding and scoring {len(specs)} probe encodes")
-        t_grid = time.perf_counter() - t0
         points = tuple(to_point(spec, m) for spec, m in sorted(measured.items(), key=_spec_order))
         if settings.fast:
             points = fill_skipped_crfs(points, settings.effective_crfs)
             measured, points = refine_fast(runner, settings, specs, measured, points)
+        t_grid = time.perf_counter() - t0 - (runner.prepare_s - prepared)
         hull = upper_hull(points, settings.metric)
         plan = select_rungs(points, settings.constraints, settings.metric)
         if not plan.targets:
             raise HullError(f"{source}: no rung could be placed on the hull; widen --crfs or the constraints")
-        t0 = time.perf_counter()
+        t0, prepared = time.perf_counter(), runner.prepare_s
         if settings.calibrate:
             rungs = calibrate(runner, settings, plan.targets)
             plan, rungs = reach_ceiling(runner, settings, points, plan, rungs)
         else:
             rungs = _uncalibrated(settings, plan)
-        t_cal = time.perf_counter() - t0
+        t_cal = time.perf_counter() - t0 - (runner.prepare_s - prepared)
     finally:
         runner.close()
     c = settings.constraints

@@ -176,6 +176,9 @@ def test_document_describes_the_source_and_the_full_grid(detailed: dict[str, Any
     assert settings["constraints"]["max_rungs"] == 4
     assert detailed["timings"]["encodes"] == len(detailed["points"]) + len(detailed["rungs"])
     assert detailed["timings"]["cache_hits"] == 0
+    t = detailed["timings"]
+    stages = t["probe_s"] + t["prepare_s"] + t["encode_measure_s"] + t["calibrate_s"]
+    assert 0.9 * t["total_s"] <= stages <= t["total_s"]  # prepare is not counted twice
 
 
 def test_hull_vertices_are_measured_points_by_rising_bitrate(detailed: dict[str, Any]) -> None:
@@ -527,6 +530,10 @@ def test_fast_encodes_every_other_crf_and_estimates_the_rest(clips: Clips, tmp_p
     vertices = {(v["height"], v["crf"]) for v in doc["hull"]["vertices"]}
     assert not vertices & estimated  # the hull runs through measured points only
     serialize.validate_document(doc)
+    # The stages account for the run, the refinement's encodes included; none is counted twice.
+    t = doc["timings"]
+    stages = t["probe_s"] + t["prepare_s"] + t["encode_measure_s"] + t["calibrate_s"]
+    assert 0.9 * t["total_s"] <= stages <= t["total_s"]
 
 
 def test_long_title_is_probed_on_windows_placed_by_complexity(clips: Clips, tmp_path: Path) -> None:
