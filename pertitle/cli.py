@@ -116,9 +116,9 @@ def analyze(
         bool,
         typer.Option(
             "--fast",
-            help="Probe every other CRF, read the others off each resolution's curve, then measure the "
-            "estimates the hull runs through; libvmaf scores every 4th frame (at least 60). The chosen "
-            "rungs are still checked with full deployed encodes.",
+            help="Probe every third CRF (at least 3), read the others off each resolution's curve, then "
+            "measure the estimates the hull runs through; libvmaf scores every 4th frame (at least 60). "
+            "The chosen rungs are still checked with full deployed encodes.",
         ),
     ] = False,
     emit_commands: Annotated[

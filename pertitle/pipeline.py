@@ -286,7 +286,7 @@ def title_complexity(
 
 
 def probe_fast(runner: Runner, info: MediaInfo, settings: Settings) -> dict[EncodeSpec, Measurement]:
-    """--fast: every other CRF of the grid at the real preset, libvmaf on every n-th frame.
+    """--fast: about every third CRF of the grid at the real preset, libvmaf on every n-th frame.
 
     The skipped CRFs are then estimated on each resolution's curve (`estimate.fill_skipped_crfs`)
     and the estimates the hull runs through are measured (`refine_fast`)."""

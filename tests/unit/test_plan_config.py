@@ -18,7 +18,7 @@ from pertitle.config import (
 )
 from pertitle.errors import ConfigError
 from pertitle.models import Constraints, MediaInfo, Resolution, SampleWindow
-from pertitle.plan import plan_grid, plan_resolutions, plan_windows, windows_by_complexity
+from pertitle.plan import coarse_crfs, plan_grid, plan_resolutions, plan_windows, windows_by_complexity
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -363,3 +363,23 @@ def test_a_source_wider_than_16_9_gets_the_sizes_of_the_16_9_boxes() -> None:
     wide = MediaInfo("x", 2048, 1024, 2.0, 25.0, 10.0, 250, "yuv420p", 8, 0, "h264", 1)
     labels = [r.label for r in plan_resolutions(wide, Settings())]
     assert labels == ["416x208", "640x320", "768x384", "960x480", "1280x640", "1920x960", "2048x1024"]
+
+
+# --- coarse_crfs (--fast) ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("crfs", "coarse"),
+    [
+        ((18, 22, 26, 30, 34, 38, 42), (18, 30, 42)),  # the default grid: every third
+        ((18, 20, 22, 24, 26, 28, 30, 32, 34, 36, 38, 40, 42), (18, 24, 30, 36, 42)),
+        ((24, 28, 32, 36, 40), (24, 32, 40)),
+        ((40, 24, 32, 28), (24, 32, 40)),  # any order; never fewer than three
+        ((30, 20), (20, 30)),
+        ((26,), (26,)),
+    ],
+)
+def test_coarse_crfs_spreads_about_a_third_of_the_grid_over_its_whole_range(
+    crfs: tuple[float, ...], coarse: tuple[float, ...]
+) -> None:
+    assert coarse_crfs(crfs) == tuple(float(c) for c in coarse)
