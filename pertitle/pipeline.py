@@ -310,9 +310,10 @@ def refine_fast(
     Estimates are good inside a curve and poor where VMAF falls steeply (the 2 s Sintel sample:
     360p CRF 38 read as 53.1 where it measures 44.3), and a hull vertex or a rung placed on a
     poor estimate carries its error. Simulated on the full grids of the eleven clips of the
-    README table, measuring the estimated vertices took the hull from up to 0.9% BD-rate off the
-    full grid's to 0.0% and every rung to within 0.9 VMAF of it, for 73% of the full grid's
-    encodes (57% without)."""
+    README table, with every other CRF as the coarse grid, measuring the estimated vertices took
+    the hull from up to 0.9% BD-rate off the full grid's to 0.0% and every rung to within 0.9 VMAF
+    of it, for 73% of the full grid's encodes (57% without). With every third CRF (now the coarse
+    grid, `plan.coarse_crfs`) it leaves the hull within 0.5% on 17 grids, for 52-86%."""
     for _ in range(rounds):
         wanted = {
             (v.width, v.height, v.crf) for v in upper_hull(points, settings.metric).vertices if v.estimated
