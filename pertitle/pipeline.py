@@ -38,14 +38,7 @@ from pertitle.models import (
     Timings,
     TitleResult,
 )
-from pertitle.plan import (
-    coarse_crfs,
-    deployed_spec,
-    plan_grid,
-    plan_windows,
-    vmaf_model_for,
-    windows_by_complexity,
-)
+from pertitle.plan import coarse_crfs, deployed_spec, plan_grid, plan_windows, vmaf_model_for
 from pertitle.probe import probe
 
 # Bump when a change in how points are produced would make old cache entries wrong.
@@ -389,18 +382,18 @@ def analyze(
         Event("stage", f"{source}: {info.width}x{info.height}, {info.fps:.3g} fps, {info.duration_s:.1f} s")
     )
     cache = ResultCache(settings.cache_dir, enabled=settings.use_cache)
-    windows, full_pass = plan_windows(info, settings)
+    windows, full_pass, _ = plan_windows(info, settings)
     if not full_pass and settings.sample_selection == "complexity":
         on_event(
             Event(
                 "stage", "measuring where the title is hard to encode (one cheap pass) to place the samples"
             )
         )
-        complexity = title_complexity(info, settings, ffmpeg, cache)
-        if windows_by_complexity(complexity, settings.sample_count, settings.sample_duration_s):
-            windows, full_pass = plan_windows(info, settings, complexity)
-        else:
-            # Too few whole stretches to rank: the windows stay evenly spaced, and the ladder
+        windows, full_pass, placement = plan_windows(
+            info, settings, title_complexity(info, settings, ffmpeg, cache)
+        )
+        if placement != "complexity":
+            # Too few whole stretches to rank: the windows stayed evenly spaced, and the ladder
             # document (and the report) must say so.
             settings = dataclasses.replace(settings, sample_selection="even")
     t_probe = time.perf_counter() - t_start

@@ -4,33 +4,43 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from pertitle.config import STANDARD_HEIGHTS, Settings
 from pertitle.errors import ConfigError
 from pertitle.models import EncodeSpec, MediaInfo, RateControl, Resolution, Rung, SampleWindow
 
 
+class WindowPlan(NamedTuple):
+    """What to probe: `windows`, whether they are the whole title (`full_pass`), and how they were
+    placed (`placement`: "whole", "complexity" or "even"), which the ladder document reports."""
+
+    windows: tuple[SampleWindow, ...]
+    full_pass: bool
+    placement: str
+
+
 def plan_windows(
     info: MediaInfo, settings: Settings, complexity: Sequence[float] | None = None
-) -> tuple[tuple[SampleWindow, ...], bool]:
+) -> WindowPlan:
     """The whole title (returned as one window) when it is short or the samples would cover most
     of it anyway; else sample windows, chosen by `complexity` when given (see
-    `windows_by_complexity`), evenly spaced otherwise. Returns (windows, full_pass)."""
+    `windows_by_complexity`), evenly spaced otherwise, or when too few stretches to rank."""
     duration = info.duration_s
     total = settings.sample_count * settings.sample_duration_s
     if duration <= settings.full_pass_below_s or total >= settings.full_pass_coverage * duration:
-        return (SampleWindow(0, 0.0, round(duration, 3)),), True
+        return WindowPlan((SampleWindow(0, 0.0, round(duration, 3)),), True, "whole")
     if complexity is not None:
         picked = windows_by_complexity(complexity, settings.sample_count, settings.sample_duration_s)
         if picked:
-            return picked, False
+            return WindowPlan(picked, False, "complexity")
     span = duration / settings.sample_count
     windows = []
     for i in range(settings.sample_count):
         centre = (i + 0.5) * span
         start = min(max(0.0, centre - settings.sample_duration_s / 2), duration - settings.sample_duration_s)
         windows.append(SampleWindow(i, round(start, 3), round(settings.sample_duration_s, 3)))
-    return tuple(windows), False
+    return WindowPlan(tuple(windows), False, "even")
 
 
 def windows_by_complexity(

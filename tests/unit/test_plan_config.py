@@ -46,20 +46,20 @@ def media(
 
 
 def test_short_title_is_one_full_pass() -> None:
-    windows, full = plan_windows(media(duration_s=12.5), Settings())
+    windows, full, _ = plan_windows(media(duration_s=12.5), Settings())
     assert full is True
     assert windows == (SampleWindow(0, 0.0, 12.5),)
 
 
 def test_title_at_the_full_pass_limit_is_still_whole() -> None:
-    windows, full = plan_windows(media(duration_s=20.0), Settings(full_pass_below_s=20.0))
+    windows, full, _ = plan_windows(media(duration_s=20.0), Settings(full_pass_below_s=20.0))
     assert full is True
     assert windows == (SampleWindow(0, 0.0, 20.0),)
 
 
 def test_long_title_gets_evenly_spaced_windows_centred_in_equal_spans() -> None:
     # 100 s in 3 spans of 33.33 s; centres at 16.667, 50 and 83.333; 4 s windows start 2 s earlier.
-    windows, full = plan_windows(media(duration_s=100.0), Settings(sample_count=3, sample_duration_s=4.0))
+    windows, full, _ = plan_windows(media(duration_s=100.0), Settings(sample_count=3, sample_duration_s=4.0))
     assert full is False
     assert windows == (SampleWindow(0, 14.667, 4.0), SampleWindow(1, 48.0, 4.0), SampleWindow(2, 81.333, 4.0))
 
@@ -72,7 +72,7 @@ def test_windows_have_the_asked_length_and_lie_inside_the_title(
     duration_s: float, count: int, length_s: float
 ) -> None:
     settings = Settings(sample_count=count, sample_duration_s=length_s)
-    windows, full = plan_windows(media(duration_s=duration_s), settings)
+    windows, full, _ = plan_windows(media(duration_s=duration_s), settings)
     assert full is False
     assert [w.index for w in windows] == list(range(count))
     for w in windows:
@@ -87,11 +87,11 @@ def test_windows_have_the_asked_length_and_lie_inside_the_title(
 def test_coverage_rule_probes_whole_when_samples_would_cover_most_of_it() -> None:
     # 5 x 4 s = 20 s of samples; 60% of 30 s is 18 s, so the whole title is cheaper to probe.
     settings = Settings(sample_count=5, sample_duration_s=4.0, full_pass_below_s=20.0)
-    windows, full = plan_windows(media(duration_s=30.0), settings)
+    windows, full, _ = plan_windows(media(duration_s=30.0), settings)
     assert full is True
     assert windows == (SampleWindow(0, 0.0, 30.0),)
     # 40 s: 20 s < 60% of 40 s = 24 s, so samples it is.
-    windows, full = plan_windows(media(duration_s=40.0), settings)
+    windows, full, _ = plan_windows(media(duration_s=40.0), settings)
     assert full is False
     assert len(windows) == 5
 
@@ -131,10 +131,14 @@ def test_plan_windows_uses_complexity_when_given_and_falls_back_to_even() -> Non
     settings = Settings(sample_count=2, sample_duration_s=4.0)
     info = media(duration_s=40.0)
     cost = [5, 5, 5, 5, 5, 50, 50, 50, 50, 50]  # two strata: the first and the sixth stretch
-    windows, full = plan_windows(info, settings, cost)
+    windows, full, placement = plan_windows(info, settings, cost)
     assert full is False
     assert windows == (SampleWindow(0, 8.0, 4.0), SampleWindow(1, 28.0, 4.0))
-    assert plan_windows(info, settings, [1.0, 2.0]) == plan_windows(info, settings)
+    assert placement == "complexity"
+    fallback = plan_windows(info, settings, [1.0, 2.0])  # no more stretches than windows
+    assert fallback == plan_windows(info, settings)
+    assert fallback.placement == "even"
+    assert plan_windows(media(duration_s=12.5), settings, cost).placement == "whole"
 
 
 # --- plan_resolutions ---------------------------------------------------------------------------
