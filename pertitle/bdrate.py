@@ -184,14 +184,10 @@ def hull_bd_rate(
     ref, tst, notes, reason = _prepare(reference, test, 2)
     if ref is None or tst is None:
         return BdResult(None, reason, None, notes)
-    lo = max(float(ref.quality[0]), float(tst.quality[0]))
-    hi = min(float(ref.quality[-1]), float(tst.quality[-1]))
-    if hi - lo <= MIN_OVERLAP_ABS:
-        return BdResult(None, "the hulls do not overlap in quality", None, notes)
-    shorter = min(float(ref.quality[-1] - ref.quality[0]), float(tst.quality[-1] - tst.quality[0]))
-    if (hi - lo) / shorter < min_overlap:
-        reason = f"the hulls overlap on {(hi - lo) / shorter:.0%} of the shorter one's quality span"
-        return BdResult(None, f"{reason} (at least {min_overlap:.0%} needed)", None, notes)
+    interval, reason = _overlap(ref.quality, tst.quality, min_overlap, axis="quality")
+    if interval is None:
+        return BdResult(None, reason, None, notes)
+    lo, hi = interval
     # Between consecutive breakpoints of either hull both are linear in quality.
     cuts = np.unique(np.concatenate([[lo, hi], ref.quality, tst.quality]))
     cuts = cuts[(cuts >= lo) & (cuts <= hi)]
@@ -306,22 +302,29 @@ def _mean_gap(
     """Mean of (test - reference) over the overlap of the x ranges, each curve a pchip of y(x)."""
     ref_x, ref_y = ref
     tst_x, tst_y = tst
+    interval, reason = _overlap(ref_x, tst_x, min_overlap, axis=axis)
+    if interval is None:
+        return None, None, reason
+    lo, hi = interval
+    ref_int = float(PchipInterpolator(ref_x, ref_y).integrate(lo, hi))
+    tst_int = float(PchipInterpolator(tst_x, tst_y).integrate(lo, hi))
+    return (tst_int - ref_int) / (hi - lo), (lo, hi), None
+
+
+def _overlap(
+    ref_x: np.ndarray, tst_x: np.ndarray, min_overlap: float, *, axis: str
+) -> tuple[tuple[float, float] | None, str | None]:
+    """The common x interval of two increasing curves, or None and why it is too short."""
     lo = max(float(ref_x[0]), float(tst_x[0]))
     hi = min(float(ref_x[-1]), float(tst_x[-1]))
     spans = f"reference spans {ref_x[0]:.6g}..{ref_x[-1]:.6g}, test {tst_x[0]:.6g}..{tst_x[-1]:.6g} {axis}"
     if hi - lo <= MIN_OVERLAP_ABS:
-        return None, None, f"the curves do not overlap in {axis}: {spans}"
+        return None, f"the curves do not overlap in {axis}: {spans}"
     shorter = min(float(ref_x[-1] - ref_x[0]), float(tst_x[-1] - tst_x[0]))
     fraction = (hi - lo) / shorter
     if fraction < min_overlap:
-        return (
-            None,
-            None,
-            (
-                f"the curves overlap on {fraction:.0%} of the shorter one's {axis} span "
-                f"(at least {min_overlap:.0%} needed): {spans}"
-            ),
+        return None, (
+            f"the curves overlap on {fraction:.0%} of the shorter one's {axis} span "
+            f"(at least {min_overlap:.0%} needed): {spans}"
         )
-    ref_int = float(PchipInterpolator(ref_x, ref_y).integrate(lo, hi))
-    tst_int = float(PchipInterpolator(tst_x, tst_y).integrate(lo, hi))
-    return (tst_int - ref_int) / (hi - lo), (lo, hi), None
+    return (lo, hi), None
