@@ -86,8 +86,9 @@ WIDE_ASPECT = 16 / 9 * 1.01
 
 def plan_resolutions(info: MediaInfo, settings: Settings) -> tuple[Resolution, ...]:
     """Standard heights at or below the source plus the source's own height; widths keep the
-    display aspect, rounded to even numbers (4:2:0 needs them). A source wider than 16:9 gets the
-    sizes it takes when fitted into the standard 16:9 boxes instead (as reference ladders do).
+    display aspect, rounded to even numbers (4:2:0 needs them). A source wider than 16:9, or a
+    portrait one, gets the sizes it takes when fitted into the standard 16:9 boxes instead (turned
+    portrait for a portrait source), as reference ladders deploy it (`reference.cap_to_source`).
 
     Raises:
         ConfigError: every requested height is above the source.
@@ -97,13 +98,20 @@ def plan_resolutions(info: MediaInfo, settings: Settings) -> tuple[Resolution, .
         if not heights:
             asked = ", ".join(str(h) for h in settings.heights)
             raise ConfigError(f"heights: none of {asked} is at or below the source height {info.height}")
-    elif info.display_aspect > WIDE_ASPECT:
+    elif info.display_aspect > WIDE_ASPECT or info.display_aspect < 1:
         # Wider than 16:9: standard ladders are 16:9 boxes, and a wide picture fitted into them is
         # shorter than the box (a 2:1 title gets 416x208 in the 416x234 box). Probe those sizes: at
-        # low bitrates they beat the taller standard heights, which hold more pixels.
-        boxes = [even(h * 16 / 9) for h in STANDARD_HEIGHTS if even(h * 16 / 9) < info.width]
-        fitted = {Resolution(box, even(box / info.display_aspect)) for box in boxes}
-        return tuple(sorted(fitted | {Resolution(info.width, info.height)}, key=lambda r: r.height))
+        # low bitrates they beat the taller standard heights, which hold more pixels. Portrait: the
+        # boxes turn portrait, so the standard heights are the short side (a 3:4 phone video gets
+        # 234x312 ... 720x960, where standard heights as its long side gave 176x234 ... 810x1080:
+        # smaller than the fixed ladder's rungs, and no size between 810x1080 and 1080x1440).
+        boxes = [(even(h * 16 / 9), h) for h in STANDARD_HEIGHTS]
+        if info.display_aspect < 1:
+            boxes = [(h, w) for w, h in boxes]
+        fitted = {fit_into_box(info.display_aspect, w, h) for w, h in boxes}
+        source = Resolution(info.width, info.height)
+        smaller = {r for r in fitted if r.width < info.width and r.height < info.height}
+        return tuple(sorted(smaller | {source}, key=lambda r: r.height))
     else:
         heights = sorted({h for h in STANDARD_HEIGHTS if h <= info.height} | {info.height})
     out = []
@@ -113,6 +121,13 @@ def plan_resolutions(info: MediaInfo, settings: Settings) -> tuple[Resolution, .
         else:
             out.append(Resolution(even(h * info.display_aspect), even(h)))
     return tuple(out)
+
+
+def fit_into_box(aspect: float, box_width: int, box_height: int) -> Resolution:
+    """The largest even size of display aspect `aspect` (width / height) inside the box."""
+    if box_width / box_height > aspect:
+        return Resolution(even(box_height * aspect), even(box_height))
+    return Resolution(even(box_width), even(box_width / aspect))
 
 
 def plan_grid(info: MediaInfo, settings: Settings) -> tuple[EncodeSpec, ...]:

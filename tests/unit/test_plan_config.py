@@ -18,7 +18,14 @@ from pertitle.config import (
 )
 from pertitle.errors import ConfigError
 from pertitle.models import Constraints, MediaInfo, Resolution, SampleWindow
-from pertitle.plan import coarse_crfs, plan_grid, plan_resolutions, plan_windows, windows_by_complexity
+from pertitle.plan import (
+    coarse_crfs,
+    fit_into_box,
+    plan_grid,
+    plan_resolutions,
+    plan_windows,
+    windows_by_complexity,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -159,19 +166,27 @@ def test_1080p_source_gets_every_standard_height_up_to_1080() -> None:
     assert Resolution(416, 234) in res  # 234 * 16/9 = 416
 
 
-def test_portrait_source_keeps_its_aspect() -> None:
-    # 1080x1440, aspect 0.75: width = even(h * 0.75); 540 * 0.75 = 405 -> 202.5 -> 202 (half to
-    # even) -> 404.
+def test_portrait_source_gets_the_sizes_of_the_portrait_boxes() -> None:
+    # 1080x1440 (3:4) fitted into the standard 16:9 boxes turned portrait, as a reference ladder
+    # deploys it: 234x416 holds 234x312 (234 / 0.75 = 312), ..., 720x1280 holds 720x960; the
+    # 1080x1920 box holds the whole source. Standard heights as the long side gave 176x234 ...
+    # 810x1080 instead, smaller than every fixed rung and nothing between 810x1080 and 1080x1440.
     res = plan_resolutions(media(1080, 1440), Settings())
-    assert res == (
-        Resolution(176, 234),
-        Resolution(270, 360),
-        Resolution(324, 432),
-        Resolution(404, 540),
-        Resolution(540, 720),
-        Resolution(810, 1080),
-        Resolution(1080, 1440),
-    )
+    assert [r.label for r in res] == ["234x312", "360x480", "432x576", "540x720", "720x960", "1080x1440"]
+
+
+def test_a_portrait_source_taller_than_9_16_is_limited_by_the_box_height() -> None:
+    # 1:2: the 234x416 box is 0.5625 wide per unit of height, wider than 0.5, so height-limited:
+    # 208x416; the 1080x1920 box would hold 960x1920, above the source, which keeps 720x1440.
+    res = plan_resolutions(media(720, 1440), Settings())
+    assert [r.label for r in res] == ["208x416", "320x640", "384x768", "480x960", "640x1280", "720x1440"]
+
+
+def test_fit_into_box_keeps_the_aspect_and_the_even_sizes() -> None:
+    assert fit_into_box(16 / 9, 1280, 720) == Resolution(1280, 720)
+    assert fit_into_box(2.39, 1280, 720) == Resolution(1280, 536)  # 1280 / 2.39 = 535.6
+    assert fit_into_box(0.75, 720, 1280) == Resolution(720, 960)
+    assert fit_into_box(4 / 3, 1280, 720) == Resolution(960, 720)
 
 
 def test_widths_come_from_the_display_aspect_not_the_coded_width() -> None:
