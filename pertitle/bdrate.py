@@ -235,6 +235,21 @@ def bits_saved_at_equal_quality(
     return tuple(out)
 
 
+def rate_for_quality(points: Sequence[tuple[float, float]], quality: float) -> float | None:
+    """The bitrate a curve needs for `quality`, read the way `bd_rate` reads it (efficient points,
+    pchip of log10(bitrate) in quality); None outside the curve's quality range (no extrapolation)
+    or with fewer than 2 efficient points.
+
+    Raises:
+        ValueError: a point is not a pair of numbers.
+    """
+    curve = _clean(points, "curve")
+    if len(curve.rate_kbps) < 2 or not curve.quality[0] <= quality <= curve.quality[-1]:
+        return None
+    log_rate = PchipInterpolator(curve.quality, np.log10(curve.rate_kbps))
+    return float(10.0 ** float(log_rate(quality)))
+
+
 def _check_options(min_points: int, min_overlap: float) -> None:
     if isinstance(min_points, bool) or not isinstance(min_points, int) or min_points < 2:
         raise ValueError(f"min_points must be an integer >= 2, got {min_points!r}")

@@ -38,6 +38,7 @@ from pertitle.bdrate import (
     bd_quality,
     bd_rate,
     bits_saved_at_equal_quality,
+    rate_for_quality,
 )
 from pertitle.config import CODECS, Settings, settings_from_ladder, validate
 from pertitle.errors import ConfigError, InputError
@@ -112,6 +113,11 @@ class MeasuredLadder:
         """Sum of the measured average bitrates: what storing (and serving) every rung costs."""
         return sum(r.measured.bitrate_kbps for r in self.rungs)
 
+    @property
+    def best(self) -> MeasuredRung:
+        """The rung with the highest VMAF: the most this ladder offers a viewer."""
+        return max(self.rungs, key=lambda r: r.measured.vmaf)
+
     def curve(self, metric: str) -> list[tuple[float, float]]:
         """(bitrate_kbps, metric) of every rung, as `bdrate` takes it."""
         return [(r.measured.bitrate_kbps, float(getattr(r.measured, metric))) for r in self.rungs]
@@ -128,6 +134,11 @@ class CompareResult:
     bd_vmaf: BdQualityResult
     equal_quality: tuple[EqualQualityPoint, ...]
     bits_saved_pct: float | None
+    # What the reference spends to reach the ladder's best VMAF (None: it never does). BD-rate only
+    # averages over the VMAF range both ladders reach, so this and each ladder's best rung say
+    # what lies beyond it: a per-title ladder that stops at VMAF 95 where the fixed one goes on to
+    # 99.9 at five times the bits saves those bits outside the BD-rate's range.
+    reference_kbps_at_ladder_best: float | None
     reasons: tuple[str, ...]  # why each missing number is missing
     settings: dict[str, object]
     warnings: tuple[str, ...]
@@ -400,6 +411,9 @@ def compare(
         bd_vmaf=quality,
         equal_quality=equal,
         bits_saved_pct=saved,
+        reference_kbps_at_ladder_best=rate_for_quality(
+            ref_measured.curve("vmaf"), test_measured.best.measured.vmaf
+        ),
         reasons=reasons,
         settings={
             "codec": test_settings.codec,
@@ -474,7 +488,17 @@ def _ladder_document(ladder: MeasuredLadder) -> dict[str, Any]:
             for r in ladder.rungs
         ],
         "total_kbps": _num(ladder.total_kbps, 1),
+        "best": {
+            "width": ladder.best.width,
+            "height": ladder.best.height,
+            "bitrate_kbps": _num(ladder.best.measured.bitrate_kbps),
+            "vmaf": _num(ladder.best.measured.vmaf),
+        },
     }
+
+
+def _range(result: BdResult) -> list[float] | None:
+    return None if result.overlap is None else [round(result.overlap[0], 3), round(result.overlap[1], 3)]
 
 
 def to_document(result: CompareResult) -> dict[str, Any]:
@@ -495,9 +519,12 @@ def to_document(result: CompareResult) -> dict[str, Any]:
         "bd_rate": {
             "vmaf_pct": _num(result.bd_rate_vmaf.value_pct, 2),
             "psnr_pct": _num(result.bd_rate_psnr.value_pct, 2),
+            "vmaf_range": _range(result.bd_rate_vmaf),
+            "psnr_range": _range(result.bd_rate_psnr),
             "reasons": list(result.reasons),
         },
         "bd_vmaf": _num(result.bd_vmaf.value, 3),
         "bits_saved_pct": _num(result.bits_saved_pct, 2),
+        "reference_kbps_at_ladder_best": _num(result.reference_kbps_at_ladder_best, 1),
         "settings": result.settings,
     }

@@ -59,8 +59,9 @@ def compare(
     quiet: QuietOpt = False,
 ) -> None:
     """Encode both ladders' rungs on the whole title with the production settings and compare them:
-    BD-rate on VMAF and PSNR (pchip, overlapping quality range only), quality gained at equal
-    bitrate, bits saved at equal quality, and each ladder's total bitrate."""
+    BD-rate on VMAF and PSNR (pchip, overlapping quality range only, which is shown), quality
+    gained at equal bitrate, bits saved at equal quality, each ladder's best rung and what the
+    reference spends to reach the ladder's best VMAF, and each ladder's total bitrate."""
     from pertitle import compare as core
 
     out, err = consoles()
@@ -115,6 +116,20 @@ def _ladder_table(ladder: MeasuredLadder, caption: str) -> Table:
     return table
 
 
+def _vmaf_range(result: CompareResult) -> str:
+    overlap = result.bd_rate_vmaf.overlap
+    if overlap is None:
+        return "n/a"
+    return f"VMAF {overlap[0]:.1f}-{overlap[1]:.1f} (what both ladders reach)"
+
+
+def _best(ladder: MeasuredLadder) -> str:
+    best = ladder.best
+    return (
+        f"VMAF {best.measured.vmaf:.2f} at {best.measured.bitrate_kbps:.0f} kbps ({best.width}x{best.height})"
+    )
+
+
 def render(result: CompareResult, console: Console) -> None:
     """Both ladders as measured, then the comparison; a missing number comes with its reason."""
     console.print(_ladder_table(result.ladder, "ladder"))
@@ -136,6 +151,15 @@ def render(result: CompareResult, console: Console) -> None:
             "n/a" if result.bd_vmaf.value is None else f"{result.bd_vmaf.value:+.2f} VMAF",
         ),
         ("bits saved at equal VMAF", pct(result.bits_saved_pct, False)),
+        ("BD-rate averaged over", _vmaf_range(result)),
+        ("best rung, ladder", _best(result.ladder)),
+        ("best rung, reference", _best(result.reference)),
+        (
+            "reference at the ladder's best VMAF",
+            "never reached"
+            if result.reference_kbps_at_ladder_best is None
+            else f"{result.reference_kbps_at_ladder_best:.0f} kbps",
+        ),
         ("total bitrate, ladder", f"{result.ladder.total_kbps:.0f} kbps"),
         ("total bitrate, reference", f"{result.reference.total_kbps:.0f} kbps"),
     ]

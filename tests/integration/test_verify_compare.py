@@ -165,6 +165,7 @@ def test_compare_with_apple_hls_capped_to_the_clip(analysed: Analysed) -> None:
         "bd_rate",
         "bd_vmaf",
         "bits_saved_pct",
+        "reference_kbps_at_ladder_best",
         "settings",
     ]
     assert doc["schema"] == "pertitle.compare/v1" and doc["title"] == "pattern"
@@ -181,7 +182,10 @@ def test_compare_with_apple_hls_capped_to_the_clip(analysed: Analysed) -> None:
         "ssim",
     }
     for side in ("ladder", "reference"):
-        assert set(doc[side]) == {"name", "measured", "total_kbps"}
+        assert set(doc[side]) == {"name", "measured", "total_kbps", "best"}
+        # The best rung is the one with the highest VMAF, as measured.
+        top = max(doc[side]["measured"], key=lambda x: x["vmaf"])
+        assert doc[side]["best"] == {k: top[k] for k in ("width", "height", "bitrate_kbps", "vmaf")}
         for rung in doc[side]["measured"]:
             assert set(rung) == rung_keys
             assert rung["width"] <= 320 and rung["height"] <= 180
@@ -206,7 +210,27 @@ def test_compare_with_apple_hls_capped_to_the_clip(analysed: Analysed) -> None:
     assert len(doc["ladder"]["measured"]) == len(analysed.doc["rungs"])
 
     bd = doc["bd_rate"]
-    assert set(bd) == {"vmaf_pct", "psnr_pct", "reasons"}
+    assert set(bd) == {"vmaf_pct", "psnr_pct", "vmaf_range", "psnr_range", "reasons"}
+    if bd["vmaf_pct"] is not None:
+        # The range BD-rate averages over is where both ladders' VMAF curves reach.
+        lo, hi = bd["vmaf_range"]
+        for side in ("ladder", "reference"):
+            vmafs = [x["vmaf"] for x in doc[side]["measured"]]
+            assert min(vmafs) <= lo + 1e-3 and hi <= max(vmafs) + 1e-3
+        assert lo == pytest.approx(
+            max(min(x["vmaf"] for x in doc[s]["measured"]) for s in ("ladder", "reference")), abs=1e-3
+        )
+    # What the reference needs for the ladder's best VMAF: within its measured bitrates, or None
+    # when the reference never gets there.
+    need = doc["reference_kbps_at_ladder_best"]
+    ref_rates = [x["bitrate_kbps"] for x in doc["reference"]["measured"]]
+    if need is None:
+        assert (
+            max(x["vmaf"] for x in doc["reference"]["measured"]) < doc["ladder"]["best"]["vmaf"]
+            or len({x["bitrate_kbps"] for x in doc["reference"]["measured"]}) < 2
+        )
+    else:
+        assert min(ref_rates) - 0.1 <= need <= max(ref_rates) + 0.1
     for key, label in (("vmaf_pct", "BD-rate (VMAF): "), ("psnr_pct", "BD-rate (PSNR): ")):
         if bd[key] is None:
             assert any(reason.startswith(label) for reason in bd["reasons"])
@@ -236,6 +260,13 @@ def test_compare_with_apple_hls_capped_to_the_clip(analysed: Analysed) -> None:
     assert r.exit_code == 0, r.output
     out = " ".join(r.stdout.split())
     assert "reference: Apple HLS H.264" in out and "BD-rate (VMAF)" in out
+    best = doc["ladder"]["best"]
+    assert "best rung, ladder" in out
+    assert (
+        f"VMAF {best['vmaf']:.2f} at {best['bitrate_kbps']:.0f} kbps ({best['width']}x{best['height']})"
+        in out
+    )
+    assert "reference at the ladder's best VMAF" in out
     if bd["vmaf_pct"] is None:
         assert "n/a: BD-rate (VMAF):" in out
     assert "encoded at that size, keeping their bitrates" in out

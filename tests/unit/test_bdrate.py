@@ -32,6 +32,7 @@ from pertitle.bdrate import (
     bd_rate,
     bits_saved_at_equal_quality,
     hull_bd_rate,
+    rate_for_quality,
 )
 
 NFLX_SET_A = [
@@ -474,6 +475,25 @@ def test_bits_saved_at_equal_quality_on_half_rate_curve() -> None:
 def test_bits_saved_at_equal_quality_without_overlap_is_empty() -> None:
     assert bits_saved_at_equal_quality(LINEAR, [(kbps, q + 500.0) for kbps, q in LINEAR]) == ()
     assert bits_saved_at_equal_quality(LINEAR, LINEAR[:1]) == ()
+
+
+# --- rate_for_quality ----------------------------------------------------------------------------
+
+
+def test_rate_for_quality_hits_the_points_and_reads_log_rate_between_them() -> None:
+    # Two points: pchip through two nodes is the straight line in (quality, log10 rate), so the
+    # middle quality needs the geometric mean of the rates: sqrt(100 * 400) = 200 kbps.
+    assert rate_for_quality([(100.0, 60.0), (400.0, 80.0)], 70.0) == pytest.approx(200.0, rel=1e-12)
+    for kbps, q in LINEAR:
+        assert rate_for_quality(LINEAR, q) == pytest.approx(kbps, rel=1e-12)
+
+
+def test_rate_for_quality_never_extrapolates() -> None:
+    assert rate_for_quality([(100.0, 60.0), (400.0, 80.0)], 80.5) is None
+    assert rate_for_quality([(100.0, 60.0), (400.0, 80.0)], 59.0) is None
+    assert rate_for_quality([(100.0, 60.0)], 60.0) is None  # one point is no curve
+    # Inefficient points are dropped first, as in bd_rate: (300, 55) has more bits, less quality.
+    assert rate_for_quality([(100.0, 60.0), (300.0, 55.0), (400.0, 80.0)], 70.0) == pytest.approx(200.0)
 
 
 # --- hull_bd_rate: the hull's own linear segments -------------------------------------------------
