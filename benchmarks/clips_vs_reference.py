@@ -95,13 +95,16 @@ def main() -> int:
             row["bd_rate_psnr_pct"] = c["bd_rate"]["psnr_pct"]
             row["bits_saved_pct"] = c.get("bits_saved_pct")
             row["total_kbps"] = (c["ladder"]["total_kbps"], c["reference"]["total_kbps"])
+            row["best"] = {side: c[side]["best"] for side in ("ladder", "reference")}
+            row["reference_kbps_at_ladder_best"] = c["reference_kbps_at_ladder_best"]
         rows.append(row)
         print(json.dumps(row), flush=True)
     (args.out / "results.json").write_text(json.dumps(rows, indent=2) + "\n")
     lines = [
         "| clip | rungs (height@kbps) | BD-rate VMAF | BD-rate PSNR | verify (max VMAF error) "
-        "| total kbps ladder / reference | analyze s |",
-        "|---|---|---|---|---|---|---|",
+        "| total kbps ladder / reference | best rung: VMAF@kbps, ladder / reference "
+        "| reference kbps for the ladder's best VMAF | analyze s |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
 
@@ -110,10 +113,20 @@ def main() -> int:
 
         verify = "pass" if r.get("verify_rc") == 0 else f"FAIL ({r.get('verify_rc')})"
         tot = r.get("total_kbps")
+        best = r.get("best")
+        tops = (
+            " / ".join(
+                f"{best[k]['vmaf']:.1f}@{best[k]['bitrate_kbps']:.0f}" for k in ("ladder", "reference")
+            )
+            if best
+            else "n/a"
+        )
+        need = r.get("reference_kbps_at_ladder_best")
         lines.append(
             f"| {r['clip']} | {r.get('ladder', 'analyze failed')} | {pct(r.get('bd_rate_vmaf_pct'))} | "
             f"{pct(r.get('bd_rate_psnr_pct'))} | {verify} ({r.get('max_abs_vmaf_err', 'n/a')}) | "
-            f"{f'{tot[0]:.0f} / {tot[1]:.0f}' if tot else 'n/a'} | {r.get('analyze_s')} |"
+            f"{f'{tot[0]:.0f} / {tot[1]:.0f}' if tot else 'n/a'} | {tops} | "
+            f"{'never' if need is None else f'{need:.0f}'} | {r.get('analyze_s')} |"
         )
     (args.out / "results.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
