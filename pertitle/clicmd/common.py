@@ -23,7 +23,14 @@ T = TypeVar("T")
 # Options shared by several commands: one definition, one help text.
 CodecOpt = Annotated[str, typer.Option(help="h264, hevc, av1 or vp9.")]
 PresetOpt = Annotated[str | None, typer.Option(help="Encoder preset (default per codec).")]
-HeightsOpt = Annotated[str | None, typer.Option(help="Comma-separated heights, e.g. 360,540,720.")]
+HeightsOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Comma-separated picture heights to probe, e.g. 360,540,720; widths follow the display "
+        "aspect. Default: the standard heights up to the source's, or for a source wider than 16:9 "
+        "or a portrait one the sizes it takes in the standard 16:9 boxes (turned portrait)."
+    ),
+]
 CrfsOpt = Annotated[str | None, typer.Option(help="Comma-separated CRF values, e.g. 22,28,34,40.")]
 SamplesOpt = Annotated[int, typer.Option(help="Number of sample windows for long titles.")]
 SampleDurationOpt = Annotated[float, typer.Option(help="Length of each sample window, seconds.")]
