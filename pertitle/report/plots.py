@@ -100,6 +100,10 @@ class Comparison:
     reasons: tuple[str, ...]
     bd_vmaf: float | None
     bits_saved_pct: float | None
+    # The VMAF range BD-rate averages over, and what the reference spends for the ladder's best
+    # VMAF (None in documents written before compare reported them).
+    bd_vmaf_range: tuple[float, float] | None = None
+    reference_kbps_at_ladder_best: float | None = None
 
 
 def comparison_from_document(doc: Any) -> Comparison:
@@ -130,7 +134,22 @@ def comparison_from_document(doc: Any) -> Comparison:
         reasons=tuple(" ".join(str(r).split()) for r in reasons),
         bd_vmaf=_optional_number(doc.get("bd_vmaf"), "bd_vmaf"),
         bits_saved_pct=_optional_number(doc.get("bits_saved_pct"), "bits_saved_pct"),
+        bd_vmaf_range=_optional_range(bd.get("vmaf_range"), "bd_rate.vmaf_range"),
+        reference_kbps_at_ladder_best=_optional_number(
+            doc.get("reference_kbps_at_ladder_best"), "reference_kbps_at_ladder_best"
+        ),
     )
+
+
+def _optional_range(value: Any, where: str) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or len(value) != 2:
+        raise _bad(where, "expected [low, high] or null", value)
+    lo, hi = (_optional_number(v, where) for v in value)
+    if lo is None or hi is None or hi < lo:
+        raise _bad(where, "expected [low, high] with low <= high", value)
+    return lo, hi
 
 
 def _short(text: str, limit: int = 60) -> str:
@@ -448,12 +467,21 @@ def _comparison_text(c: Comparison) -> str:
         lines.append(f"BD-rate (VMAF): {c.bd_rate_vmaf_pct:+.1f}% ({verdict} bits at equal VMAF)")
     else:
         lines.append("BD-rate (VMAF): n/a")
+    if c.bd_vmaf_range is not None:
+        lines.append(f"  averaged over VMAF {c.bd_vmaf_range[0]:.1f}-{c.bd_vmaf_range[1]:.1f}")
     if c.bd_rate_psnr_pct is not None:
         lines.append(f"BD-rate (PSNR): {c.bd_rate_psnr_pct:+.1f}%")
     if c.bd_vmaf is not None:
         lines.append(f"BD-VMAF: {c.bd_vmaf:+.2f} at equal bitrate")
     if c.ladder.total_kbps is not None and c.reference.total_kbps is not None:
         lines.append(f"ladder totals: {c.ladder.total_kbps:,.0f} vs {c.reference.total_kbps:,.0f} kbps")
+    finite = [r for r in c.ladder.rungs if math.isfinite(r.vmaf) and math.isfinite(r.bitrate_kbps)]
+    if c.reference_kbps_at_ladder_best is not None and finite:
+        best = max(finite, key=lambda r: r.vmaf)
+        lines.append(
+            f"best rung VMAF {best.vmaf:.1f} at {best.bitrate_kbps:,.0f} kbps; "
+            f"the reference needs {c.reference_kbps_at_ladder_best:,.0f}"
+        )
     lines += [f"note: {_short(r, 70)}" for r in c.reasons[:3]]
     return "\n".join(lines)
 

@@ -21,6 +21,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from pertitle.cli import app
+from pertitle.errors import InputError
 from pertitle.ffmpeg import binary
 from pertitle.report import serialize
 
@@ -291,3 +292,35 @@ def test_a_ladder_without_deployed_encode_check_still_reports(analysed: Path, tm
     _check_self_contained(page)
     assert "the rungs were not checked with deployed encodes" in page
     assert len(_embedded_pngs(page)) == 2  # the per-frame figure says why it is empty
+
+
+def test_comparison_reads_the_bd_range_and_the_reference_cost_of_the_ladder_top() -> None:
+    from pertitle.report import plots
+
+    def side(name: str, rungs: list[tuple[float, float]]) -> dict[str, Any]:
+        measured = [{"width": 640, "height": 360, "bitrate_kbps": kbps, "vmaf": vmaf} for kbps, vmaf in rungs]
+        return {"name": name, "measured": measured, "total_kbps": sum(k for k, _ in rungs)}
+
+    doc = {
+        "schema": "pertitle.compare/v1",
+        "title": "t",
+        "ladder": side("per-title", [(100.0, 70.0), (300.0, 88.0), (1385.0, 95.55)]),
+        "reference": side("Apple HLS H.264", [(150.0, 42.4), (2012.0, 97.84), (7792.0, 99.98)]),
+        "bd_rate": {"vmaf_pct": -1.4, "psnr_pct": -5.6, "vmaf_range": [42.367, 95.55], "reasons": []},
+        "bd_vmaf": 0.46,
+        "bits_saved_pct": 1.9,
+        "reference_kbps_at_ladder_best": 1495.0,
+    }
+    c = plots.comparison_from_document(doc)
+    assert c.bd_vmaf_range == (42.367, 95.55) and c.reference_kbps_at_ladder_best == 1495.0
+    text = plots._comparison_text(c)
+    assert "averaged over VMAF 42.4-95.5" in text  # 95.55 rounds half to even
+    assert "best rung VMAF 95.5 at 1,385 kbps; the reference needs 1,495" in text
+    # A document written before compare reported them still reads, without those lines.
+    del doc["reference_kbps_at_ladder_best"], doc["bd_rate"]["vmaf_range"]
+    old = plots.comparison_from_document(doc)
+    assert old.bd_vmaf_range is None and old.reference_kbps_at_ladder_best is None
+    assert "averaged over" not in plots._comparison_text(old)
+    doc["bd_rate"]["vmaf_range"] = [95.0, 42.0]
+    with pytest.raises(InputError, match=r"bd_rate\.vmaf_range: expected \[low, high\] with low <= high"):
+        plots.comparison_from_document(doc)
