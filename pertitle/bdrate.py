@@ -225,12 +225,10 @@ def bits_saved_at_equal_quality(
     ref, tst, _notes, _reason = _prepare(reference, test, min_points)
     if ref is None or tst is None:
         return ()
-    lo, hi = tst.quality[0], tst.quality[-1]
-    test_log_rate = PchipInterpolator(tst.quality, np.log10(tst.rate_kbps))
     out = []
     for rate, quality in zip(ref.rate_kbps, ref.quality, strict=True):
-        if lo <= quality <= hi:
-            test_kbps = float(10.0 ** float(test_log_rate(quality)))
+        test_kbps = _rate_at(tst, float(quality))
+        if test_kbps is not None:
             out.append(EqualQualityPoint(float(quality), float(rate), test_kbps))
     return tuple(out)
 
@@ -244,7 +242,12 @@ def rate_for_quality(points: Sequence[tuple[float, float]], quality: float) -> f
         ValueError: a point is not a pair of numbers.
     """
     curve = _clean(points, "curve")
-    if len(curve.rate_kbps) < 2 or not curve.quality[0] <= quality <= curve.quality[-1]:
+    return _rate_at(curve, quality) if len(curve.rate_kbps) >= 2 else None
+
+
+def _rate_at(curve: _Curve, quality: float) -> float | None:
+    """pchip of log10(bitrate) in quality at `quality`; None outside the curve (no extrapolation)."""
+    if not curve.quality[0] <= quality <= curve.quality[-1]:
         return None
     log_rate = PchipInterpolator(curve.quality, np.log10(curve.rate_kbps))
     return float(10.0 ** float(log_rate(quality)))
