@@ -82,6 +82,7 @@ class MeasuredLadder:
     name: str
     rungs: tuple[MeasuredRung, ...]
     total_kbps: float | None
+    best: MeasuredRung | None = None  # the highest-VMAF rung, as compare reports it
 
 
 @dataclass(frozen=True)
@@ -175,29 +176,30 @@ def _measured_ladder(raw: Any, where: str) -> MeasuredLadder:
     measured = raw.get("measured")
     if not isinstance(measured, list):
         raise _bad(f"{where}.measured", "expected a list", measured)
-    rungs: list[MeasuredRung] = []
-    for i, item in enumerate(measured):
-        at = f"{where}.measured[{i}]"
-        if not isinstance(item, dict):
-            raise _bad(at, "expected a mapping", item)
-        for key in ("width", "height"):
-            v = item.get(key)
-            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-                raise _bad(f"{at}.{key}", "expected a positive integer", v)
-        kbps = _optional_number(item.get("bitrate_kbps"), f"{at}.bitrate_kbps")
-        vmaf = _optional_number(item.get("vmaf"), f"{at}.vmaf")
-        rungs.append(
-            MeasuredRung(
-                width=item["width"],
-                height=item["height"],
-                bitrate_kbps=math.nan if kbps is None else kbps,
-                vmaf=math.nan if vmaf is None else vmaf,
-            )
-        )
+    rungs = [_measured_rung(item, f"{where}.measured[{i}]") for i, item in enumerate(measured)]
+    best = raw.get("best")
     return MeasuredLadder(
         name=" ".join(str(raw.get("name") or where).split()),
         rungs=tuple(rungs),
         total_kbps=_optional_number(raw.get("total_kbps"), f"{where}.total_kbps"),
+        best=None if best is None else _measured_rung(best, f"{where}.best"),
+    )
+
+
+def _measured_rung(item: Any, at: str) -> MeasuredRung:
+    if not isinstance(item, dict):
+        raise _bad(at, "expected a mapping", item)
+    for key in ("width", "height"):
+        v = item.get(key)
+        if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+            raise _bad(f"{at}.{key}", "expected a positive integer", v)
+    kbps = _optional_number(item.get("bitrate_kbps"), f"{at}.bitrate_kbps")
+    vmaf = _optional_number(item.get("vmaf"), f"{at}.vmaf")
+    return MeasuredRung(
+        width=item["width"],
+        height=item["height"],
+        bitrate_kbps=math.nan if kbps is None else kbps,
+        vmaf=math.nan if vmaf is None else vmaf,
     )
 
 
@@ -475,9 +477,8 @@ def _comparison_text(c: Comparison) -> str:
         lines.append(f"BD-VMAF: {c.bd_vmaf:+.2f} at equal bitrate")
     if c.ladder.total_kbps is not None and c.reference.total_kbps is not None:
         lines.append(f"ladder totals: {c.ladder.total_kbps:,.0f} vs {c.reference.total_kbps:,.0f} kbps")
-    finite = [r for r in c.ladder.rungs if math.isfinite(r.vmaf) and math.isfinite(r.bitrate_kbps)]
-    if c.reference_kbps_at_ladder_best is not None and finite:
-        best = max(finite, key=lambda r: r.vmaf)
+    best = c.ladder.best
+    if c.reference_kbps_at_ladder_best is not None and best is not None:
         lines.append(
             f"best rung VMAF {best.vmaf:.1f} at {best.bitrate_kbps:,.0f} kbps; "
             f"the reference needs {c.reference_kbps_at_ladder_best:,.0f}"

@@ -299,7 +299,8 @@ def test_comparison_reads_the_bd_range_and_the_reference_cost_of_the_ladder_top(
 
     def side(name: str, rungs: list[tuple[float, float]]) -> dict[str, Any]:
         measured = [{"width": 640, "height": 360, "bitrate_kbps": kbps, "vmaf": vmaf} for kbps, vmaf in rungs]
-        return {"name": name, "measured": measured, "total_kbps": sum(k for k, _ in rungs)}
+        best = max(measured, key=lambda m: m["vmaf"])
+        return {"name": name, "measured": measured, "total_kbps": sum(k for k, _ in rungs), "best": best}
 
     doc = {
         "schema": "pertitle.compare/v1",
