@@ -34,6 +34,10 @@ def select_rungs(points: Sequence[RdPoint], constraints: Constraints, metric: st
          which env reaches the ceiling, else the highest measured bitrate. Raised to
          `min_bitrate_kbps` when the ceiling is reached below it (as far as measured), then clamped
          to `max_bitrate_kbps` (stopping below the ceiling there is normal, not a give-way).
+         With `keep_source_resolution`, when H only joins the envelope (is at least as good as
+         every other height) above that bitrate, the top moves one `min_ratio` step above the
+         join, as far as H was measured and `max_bitrate_kbps` allows (to the join itself when H
+         is not ahead there).
       3. Bottom bitrate: max(`min_bitrate_kbps`, lowest measured bitrate), raised to the lowest
          bitrate where env reaches `quality_floor` when that is set and reachable below the top.
          A bottom at or above the top gives a single rung at the top.
@@ -83,11 +87,17 @@ def select_rungs(points: Sequence[RdPoint], constraints: Constraints, metric: st
     if joins_at is not None and joins_at > b_top * (1 + _EPS) and joins_at <= c.max_bitrate_kbps:
         # Below this bitrate a lower resolution beats the source's: a top rung there would be a
         # dominated point (worse than the rung a lower resolution gives for the same bits).
+        above = _source_top_above_join(curves, source_h, joins_at, c, metric)
         gave_way.append(
             f"quality_ceiling: {source_h}p only beats lower resolutions from {joins_at:.0f} kbps, above "
-            f"the {b_top:.0f} kbps where it reaches {c.quality_ceiling:g}; the top rung sits there"
+            f"the {b_top:.0f} kbps where it reaches {c.quality_ceiling:g}; "
+            + (
+                "the top rung sits there"
+                if above == joins_at
+                else f"the top rung sits one min_ratio step above that, at {above:.0f} kbps"
+            )
         )
-        b_top = joins_at
+        b_top = above
     if b_top < c.min_bitrate_kbps:
         # Quality saturates below the minimum bitrate (a still or near-still title): one rung at the
         # minimum, at the source's size; its quality is the best measured there (more bits never
@@ -158,6 +168,28 @@ def _source_joins_at(curves: Curves, source_h: int, metric: str, steps: int = 20
         if all(o is None or v >= o for o in others):
             return b
     return None
+
+
+def _source_top_above_join(
+    curves: Curves, source_h: int, joins_at: float, c: Constraints, metric: str
+) -> float:
+    """Where the source-resolution top rung goes when the source only joins the hull at `joins_at`.
+
+    At the join the source's curve merely ties a lower resolution's, so a rung there adds nothing
+    a lower rung does not, and a deployed two-pass encode at the larger size, which usually lands
+    a little under its CRF probe, falls behind it. One min_ratio step above the join (as far as
+    measured and allowed) the source's size is ahead, and the step below is left to the lower
+    resolution that wins there. Falls back to the join when the source is not ahead there.
+    """
+    highest = curves[source_h][-1].bitrate_kbps
+    above = min(joins_at * c.min_ratio, highest, c.max_bitrate_kbps)
+    if above <= joins_at:
+        return joins_at
+    v = interpolate(curves[source_h], above, metric)
+    others = [interpolate(curves[h], above, metric) for h in curves if h != source_h]
+    if v is None or any(o is not None and o > v for o in others):
+        return joins_at
+    return above
 
 
 def _top_bitrate(curves: Curves, c: Constraints, metric: str, source_h: int, gave_way: list[str]) -> float:

@@ -164,13 +164,20 @@ def test_keep_source_resolution_puts_the_highest_height_on_top() -> None:
     # Ceiling 65. 720p reaches it at x = 32.5/9 = 3.611 (1221.9 kbps), 1080p only at
     # x = 44.5/12 = 3.708 (1307.1 kbps), 360p never (max 64). But at 1307 kbps 720p is better
     # (32.5 + 9x > 20.5 + 12x until x = 4): 1080p only joins the hull at 100 * 2**4 = 1600 kbps,
-    # so the top rung sits there (a 1080p rung below it would be dominated), at 20.5 + 48 = 68.5.
+    # where it merely ties 720p (68.5 both). The top rung sits one min_ratio step above the join,
+    # at 1.5 * 1600 = 2400 kbps (x = log2 24 = 4.585): 1080p 20.5 + 12x = 75.52 against 720p's
+    # 73.77. 100-2400 kbps is 24x: round(ln 24 / ln sqrt 3) + 1 = 7 rungs, steps 24**(1/6) = 1.70x,
+    # so the rung below is 2400 / 1.70 = 1413 kbps, under the join: 720p's.
     kept = select_rungs(THREE, Constraints(quality_ceiling=65, keep_source_resolution=True))
     assert kept.targets[-1].height == 1080
-    assert kept.targets[-1].bitrate_kbps == 1600
-    assert kept.targets[-1].hull_predicted.vmaf == pytest.approx(68.5, abs=0.05)
+    assert kept.targets[-1].bitrate_kbps == 2400
+    assert kept.targets[-1].hull_predicted.vmaf == pytest.approx(20.5 + 12 * math.log2(24), abs=1e-9)
+    assert kept.targets[-2].height == 720
+    assert kept.targets[-2].bitrate_kbps == 1410
     assert any(
-        g.startswith("quality_ceiling: 1080p only beats lower resolutions from 16") for g in kept.gave_way
+        g.startswith("quality_ceiling: 1080p only beats lower resolutions from 16")
+        and g.endswith("one min_ratio step above that, at 2400 kbps")
+        for g in kept.gave_way
     )
 
     free = select_rungs(THREE, Constraints(quality_ceiling=65, keep_source_resolution=False))
@@ -283,3 +290,14 @@ def test_contradictory_constraints_raise() -> None:
         select_rungs(THREE, Constraints(min_rungs=5, max_rungs=3))
     with pytest.raises(ConfigError, match="min_ratio"):
         select_rungs(THREE, Constraints(min_ratio=1.0))
+
+
+def test_source_top_above_the_join_stays_under_max_bitrate() -> None:
+    # As above, but max_bitrate 2000 stops the step at 2000 kbps (x = log2 20 = 4.32), where
+    # 1080p (20.5 + 12x = 72.36) is still ahead of 720p (32.5 + 9x = 71.40).
+    plan = select_rungs(
+        THREE, Constraints(quality_ceiling=65, keep_source_resolution=True, max_bitrate_kbps=2000)
+    )
+    assert (plan.targets[-1].height, plan.targets[-1].bitrate_kbps) == (1080, 2000)
+    assert plan.targets[-1].hull_predicted.vmaf == pytest.approx(20.5 + 12 * math.log2(20), abs=1e-9)
+    assert plan.targets[-2].height == 720
