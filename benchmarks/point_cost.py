@@ -87,24 +87,25 @@ def main() -> int:
             rows.append(
                 (f"encode {args.preset} + score, n_subsample {sub}", cpu_seconds(group(args.preset, sub)), n)
             )
-        legs = commands._metric_legs("[0:v:0]", "[1:v:0]", info.width, info.height, "bicubic", "")
         for sub in (1, 4):
-            full = commands.measure_argv(
-                ffmpeg,
-                outs[1],
-                ref,
-                info.width,
-                info.height,
-                scaler="bicubic",
-                model=model,
-                log_path=logs[1],
-                threads=1,
-                n_subsample=sub,
-            )
-            rows.append((f"score one encode, n_subsample {sub}", cpu_seconds(full), 1))
-            graph = f"{legs};[d][r]{commands._libvmaf(model, logs[1], 1, sub)}"
-            bare = [*head, "-i", outs[1], "-i", ref, "-lavfi", graph, "-f", "null", "-"]
-            rows.append((f"  of which without SSIM, n_subsample {sub}", cpu_seconds(bare), 1))
+
+            def score(ssim: bool, sub: int = sub) -> list[str]:
+                return commands.measure_argv(
+                    ffmpeg,
+                    outs[1],
+                    ref,
+                    info.width,
+                    info.height,
+                    scaler="bicubic",
+                    model=model,
+                    log_path=logs[1],
+                    threads=1,
+                    n_subsample=sub,
+                    ssim=ssim,
+                )
+
+            rows.append((f"score one encode, n_subsample {sub}", cpu_seconds(score(True)), 1))
+            rows.append((f"  of which without SSIM, n_subsample {sub}", cpu_seconds(score(False)), 1))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(

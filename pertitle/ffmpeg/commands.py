@@ -259,11 +259,17 @@ def measure_argv(
     log_path: str,
     threads: int,
     n_subsample: int = 1,
+    ssim: bool = True,
 ) -> list[str]:
     """One pass giving VMAF and PSNR-Y per frame (libvmaf, JSON at `log_path`) and SSIM-Y per
-    frame (the ssim filter, at `ssim_log_path(log_path)`)."""
+    frame (the ssim filter, at `ssim_log_path(log_path)`). `ssim=False` leaves SSIM out, so a
+    benchmark can tell what it costs."""
     legs = _metric_legs("[0:v:0]", "[1:v:0]", ref_width, ref_height, scaler, "")
-    graph = f"{legs};{_scores('', model, log_path, threads, n_subsample, ref_width, ref_height)}"
+    if ssim:
+        scores = _scores("", model, log_path, threads, n_subsample, ref_width, ref_height)
+    else:
+        scores = f"[d][r]{_libvmaf(model, log_path, threads, n_subsample)}"
+    graph = f"{legs};{scores}"
     return [ffmpeg, *_BASE, "-i", distorted, "-i", reference, "-lavfi", graph, "-f", "null", "-"]
 
 

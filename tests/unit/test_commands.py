@@ -388,3 +388,15 @@ def test_measure_ssim_is_downsampled_like_wangs_ssim_above_384_lines() -> None:
     assert ssim_downsample(640, 360) == 1
     assert ssim_downsample(854, 480) == 2
     assert ssim_downsample(1392, 1040) == 4
+
+
+def test_measure_without_ssim_is_libvmaf_alone() -> None:
+    kwargs = {"scaler": "bicubic", "model": "vmaf_v0.6.1", "log_path": "l.json", "threads": 1}
+    graph = measure_argv("ffmpeg", "e", "r", 64, 36, ssim=False, **kwargs)[-4]  # type: ignore[arg-type]
+    with_ssim = measure_argv("ffmpeg", "e", "r", 64, 36, **kwargs)[-4]  # type: ignore[arg-type]
+    assert "ssim=" not in graph and "split" not in graph
+    assert graph.endswith(
+        ";[d][r]libvmaf=model=version=vmaf_v0.6.1:feature=name=psnr:log_fmt=json"
+        ":shortest=1:log_path=l.json:n_threads=1"
+    )
+    assert graph.split(";[d][r]")[0] == with_ssim.split(";[d]split")[0]
