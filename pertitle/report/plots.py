@@ -494,6 +494,51 @@ def _text_extent(ann: Annotation, renderer: Any) -> Bbox:
     return Text.get_window_extent(ann, renderer).padded(5)
 
 
+# Label offsets in points, nearest first: below-right first (the curves rise to the right, so that
+# side is emptiest), then further out, down into the empty area under the curves' high end, where
+# the labels of rungs that crowd together near the top of the curve find room.
+_LABEL_OFFSETS: tuple[tuple[int, int], ...] = (
+    (12, -30),
+    (12, 12),
+    (-12, 16),
+    (-12, -34),
+    (26, -52),
+    (26, 30),
+    (-30, 38),
+    (-30, -58),
+    (40, -76),
+    (14, -100),
+    (-14, -100),
+    (30, -130),
+    (-30, -130),
+    (14, -160),
+    (-14, -160),
+    (30, -190),
+    (-30, -190),
+)
+
+
+def _rung_label(ax: Axes, label: str, x: float, y: float, dx: int, dy: int) -> Annotation:
+    return ax.annotate(
+        label,
+        (x, y),
+        xytext=(dx, dy),
+        textcoords="offset points",
+        ha="left" if dx > 0 else "right",
+        va="center",
+        fontsize=8.5,
+        bbox={"boxstyle": "round,pad=0.25", "facecolor": "#fff8d0", "edgecolor": "#b59a00", "lw": 0.8},
+        arrowprops={"arrowstyle": "-", "color": "#8a7500", "lw": 0.8, "shrinkA": 0, "shrinkB": 5},
+        zorder=9,
+    )
+
+
+def _overlap_area(a: Bbox, b: Bbox) -> float:
+    w = min(a.x1, b.x1) - max(a.x0, b.x0)
+    h = min(a.y1, b.y1) - max(a.y0, b.y0)
+    return w * h if w > 0 and h > 0 else 0.0
+
+
 def _label_rungs(
     fig: Figure | SubFigure,
     ax: Axes,
@@ -501,10 +546,11 @@ def _label_rungs(
     markers: Sequence[tuple[float, float]],
 ) -> None:
     """Label each rung "#n WxH / kbps", trying offsets until the label covers no text, no marker (the
-    points in `markers`, data coordinates) and no label placed so far, and stays inside the axes.
+        points in `markers`, data coordinates) and no label placed so far, and stays inside the axes; when
+    no offset is free, the one inside the axes that covers the least of them.
 
-    Call it last: it reads the final layout, and the labels are kept out of the layout so that they do
-    not move the axes they were placed against.
+        Call it last: it reads the final layout, and the labels are kept out of the layout so that they do
+        not move the axes they were placed against.
     """
     if not rungs:
         return
@@ -521,63 +567,25 @@ def _label_rungs(
     pad = 7.0  # pixels around a marker
     for px, py in ax.transData.transform(np.asarray(markers, dtype=float).reshape(-1, 2)):
         taken.append(Bbox.from_extents(px - pad, py - pad, px + pad, py + pad))
-    # Offsets in points: below-right first (the curves rise to the right, so that side is emptiest).
-    offsets = [
-        (12, -30),
-        (12, 12),
-        (-12, 16),
-        (-12, -34),
-        (26, -52),
-        (26, 30),
-        (-30, 38),
-        (-30, -58),
-        (40, -76),
-    ]
     for n, r, x, y in rungs:
         label = f"#{n} {r.width}x{r.height}\n{_kbps_label(x)}"
-        placed: Annotation | None = None
-        for dx, dy in offsets:
-            ann = ax.annotate(
-                label,
-                (x, y),
-                xytext=(dx, dy),
-                textcoords="offset points",
-                ha="left" if dx > 0 else "right",
-                va="center",
-                fontsize=8.5,
-                bbox={
-                    "boxstyle": "round,pad=0.25",
-                    "facecolor": "#fff8d0",
-                    "edgecolor": "#b59a00",
-                    "lw": 0.8,
-                },
-                arrowprops={"arrowstyle": "-", "color": "#8a7500", "lw": 0.8, "shrinkA": 0, "shrinkB": 5},
-                zorder=9,
-            )
+        best: tuple[float, Annotation] | None = None
+        for dx, dy in _LABEL_OFFSETS:
+            ann = _rung_label(ax, label, x, y, dx, dy)
             box = _text_extent(ann, renderer)
             inside = axes_box.contains(box.x0, box.y0) and axes_box.contains(box.x1, box.y1)
-            if inside and not any(box.overlaps(t) for t in taken):
-                placed = ann
+            # Nowhere free (dense rungs near the top): keep the candidate that covers least.
+            cost = sum(_overlap_area(box, t) for t in taken) + (0.0 if inside else 1e9)
+            if best is None or cost < best[0]:
+                if best is not None:
+                    best[1].remove()
+                best = (cost, ann)
+            else:
+                ann.remove()
+            if cost == 0:
                 break
-            ann.remove()
-        if placed is None:  # nowhere free: accept the first choice rather than drop the label
-            placed = ax.annotate(
-                label,
-                (x, y),
-                xytext=offsets[0],
-                textcoords="offset points",
-                ha="left",
-                va="center",
-                fontsize=8.5,
-                bbox={
-                    "boxstyle": "round,pad=0.25",
-                    "facecolor": "#fff8d0",
-                    "edgecolor": "#b59a00",
-                    "lw": 0.8,
-                },
-                arrowprops={"arrowstyle": "-", "color": "#8a7500", "lw": 0.8, "shrinkA": 0, "shrinkB": 5},
-                zorder=9,
-            )
+        assert best is not None
+        placed = best[1]
         placed.set_in_layout(False)
         taken.append(_text_extent(placed, renderer))
     fig.figure.set_layout_engine("none")

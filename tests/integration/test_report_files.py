@@ -325,3 +325,37 @@ def test_comparison_reads_the_bd_range_and_the_reference_cost_of_the_ladder_top(
     doc["bd_rate"]["vmaf_range"] = [95.0, 42.0]
     with pytest.raises(InputError, match=r"bd_rate\.vmaf_range: expected \[low, high\] with low <= high"):
         plots.comparison_from_document(doc)
+
+
+def test_rung_labels_never_cover_each_other_when_rungs_crowd_the_top(analysed: Path) -> None:
+    """The macro shot's eight rungs, the top three at VMAF 96.9-99.1 within 2.8x of bitrate: each
+    label still gets its own place. Before, a label with no free offset fell back
+    to the first one and hid the labels of the rungs beside it."""
+    from matplotlib.text import Annotation
+
+    from pertitle.report import plots
+
+    doc = _doc(analysed)
+    template = doc["rungs"][-1]
+    rates = [126.0, 211.0, 355.0, 596.0, 1000.0, 1680.0, 2820.0, 4730.0]
+    vmafs = [22.1, 38.2, 58.8, 75.6, 89.4, 96.9, 98.5, 99.1]
+    doc["rungs"] = [
+        {
+            **template,
+            "bitrate_kbps": b,
+            "predicted": {**template["predicted"], "vmaf": v, "bitrate_kbps": b},
+            "hull_predicted": {**template["hull_predicted"], "vmaf": v},
+        }
+        for b, v in zip(rates, vmafs, strict=True)
+    ]
+    fig = plots.rate_quality_figure(serialize.from_document(doc))
+    ax = fig.axes[0]
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    labels = [t for t in ax.texts if isinstance(t, Annotation) and t.get_text().startswith("#")]
+    assert sorted(t.get_text().split()[0] for t in labels) == [f"#{n}" for n in range(1, 9)]
+    boxes = [plots._text_extent(t, renderer) for t in labels]
+    axes_box = ax.get_window_extent(renderer)
+    for i, a in enumerate(boxes):
+        assert axes_box.contains(a.x0, a.y0) and axes_box.contains(a.x1, a.y1), labels[i].get_text()
+        for j in range(i + 1, len(boxes)):
+            assert not a.overlaps(boxes[j]), (labels[i].get_text(), labels[j].get_text())
