@@ -87,25 +87,25 @@ def main() -> int:
             rows.append(
                 (f"encode {args.preset} + score, n_subsample {sub}", cpu_seconds(group(args.preset, sub)), n)
             )
+
+        def score(n_subsample: int, ssim: bool) -> list[str]:
+            return commands.measure_argv(
+                ffmpeg,
+                outs[1],
+                ref,
+                info.width,
+                info.height,
+                scaler="bicubic",
+                model=model,
+                log_path=logs[1],
+                threads=1,
+                n_subsample=n_subsample,
+                ssim=ssim,
+            )
+
         for sub in (1, 4):
-
-            def score(ssim: bool, sub: int = sub) -> list[str]:
-                return commands.measure_argv(
-                    ffmpeg,
-                    outs[1],
-                    ref,
-                    info.width,
-                    info.height,
-                    scaler="bicubic",
-                    model=model,
-                    log_path=logs[1],
-                    threads=1,
-                    n_subsample=sub,
-                    ssim=ssim,
-                )
-
-            rows.append((f"score one encode, n_subsample {sub}", cpu_seconds(score(True)), 1))
-            rows.append((f"  of which without SSIM, n_subsample {sub}", cpu_seconds(score(False)), 1))
+            rows.append((f"score one encode, n_subsample {sub}", cpu_seconds(score(sub, True)), 1))
+            rows.append((f"  of which without SSIM, n_subsample {sub}", cpu_seconds(score(sub, False)), 1))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(

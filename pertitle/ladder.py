@@ -161,13 +161,18 @@ def _source_joins_at(curves: Curves, source_h: int, metric: str, steps: int = 20
     lo, hi = curve[0].bitrate_kbps, curve[-1].bitrate_kbps
     for i in range(steps + 1):
         b = lo * (hi / lo) ** (i / steps) if hi > lo else lo
-        v = interpolate(curve, b, metric)
-        if v is None:
-            continue
-        others = [interpolate(curves[h], b, metric) for h in curves if h != source_h]
-        if all(o is None or v >= o for o in others):
+        if _source_leads_at(curves, source_h, b, metric):
             return b
     return None
+
+
+def _source_leads_at(curves: Curves, source_h: int, bitrate: float, metric: str) -> bool:
+    """The source's curve covers `bitrate` and is at least as good as every other curve that does."""
+    v = interpolate(curves[source_h], bitrate, metric)
+    if v is None:
+        return False
+    others = (interpolate(curves[h], bitrate, metric) for h in curves if h != source_h)
+    return all(o is None or v >= o for o in others)
 
 
 def _source_top_above_join(
@@ -183,13 +188,9 @@ def _source_top_above_join(
     """
     highest = curves[source_h][-1].bitrate_kbps
     above = min(joins_at * c.min_ratio, highest, c.max_bitrate_kbps)
-    if above <= joins_at:
-        return joins_at
-    v = interpolate(curves[source_h], above, metric)
-    others = [interpolate(curves[h], above, metric) for h in curves if h != source_h]
-    if v is None or any(o is not None and o > v for o in others):
-        return joins_at
-    return above
+    if above > joins_at and _source_leads_at(curves, source_h, above, metric):
+        return above
+    return joins_at
 
 
 def _top_bitrate(curves: Curves, c: Constraints, metric: str, source_h: int, gave_way: list[str]) -> float:

@@ -534,9 +534,8 @@ def _rung_label(ax: Axes, label: str, x: float, y: float, dx: int, dy: int) -> A
 
 
 def _overlap_area(a: Bbox, b: Bbox) -> float:
-    w = min(a.x1, b.x1) - max(a.x0, b.x0)
-    h = min(a.y1, b.y1) - max(a.y0, b.y0)
-    return w * h if w > 0 and h > 0 else 0.0
+    both = Bbox.intersection(a, b)
+    return 0.0 if both is None else both.width * both.height
 
 
 def _label_rungs(
@@ -546,11 +545,11 @@ def _label_rungs(
     markers: Sequence[tuple[float, float]],
 ) -> None:
     """Label each rung "#n WxH / kbps", trying offsets until the label covers no text, no marker (the
-        points in `markers`, data coordinates) and no label placed so far, and stays inside the axes; when
+    points in `markers`, data coordinates) and no label placed so far, and stays inside the axes; when
     no offset is free, the one inside the axes that covers the least of them.
 
-        Call it last: it reads the final layout, and the labels are kept out of the layout so that they do
-        not move the axes they were placed against.
+    Call it last: it reads the final layout, and the labels are kept out of the layout so that they do
+    not move the axes they were placed against.
     """
     if not rungs:
         return
@@ -569,20 +568,21 @@ def _label_rungs(
         taken.append(Bbox.from_extents(px - pad, py - pad, px + pad, py + pad))
     for n, r, x, y in rungs:
         label = f"#{n} {r.width}x{r.height}\n{_kbps_label(x)}"
-        best: tuple[float, Annotation] | None = None
+        # (outside the axes, area covered): the first free offset wins; when none is free (rungs
+        # crowding near the top), the one inside the axes that covers least.
+        best: tuple[tuple[bool, float], Annotation] | None = None
         for dx, dy in _LABEL_OFFSETS:
             ann = _rung_label(ax, label, x, y, dx, dy)
             box = _text_extent(ann, renderer)
             inside = axes_box.contains(box.x0, box.y0) and axes_box.contains(box.x1, box.y1)
-            # Nowhere free (dense rungs near the top): keep the candidate that covers least.
-            cost = sum(_overlap_area(box, t) for t in taken) + (0.0 if inside else 1e9)
+            cost = (not inside, sum(_overlap_area(box, t) for t in taken))
             if best is None or cost < best[0]:
                 if best is not None:
                     best[1].remove()
                 best = (cost, ann)
             else:
                 ann.remove()
-            if cost == 0:
+            if cost == (False, 0.0):
                 break
         assert best is not None
         placed = best[1]
