@@ -12,7 +12,8 @@ import functools
 import hashlib
 import json
 import os
-import tempfile
+import secrets
+import stat
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -50,20 +51,40 @@ def _fingerprint(path: str, size: int, mtime_ns: int, chunk: int) -> str:
     return h.hexdigest()
 
 
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
-    """Write via a temp file in the same directory and rename over the target."""
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write via a temp file in the same directory and rename over the target, so a reader never
+    sees half a file. The file gets the mode a plain write would: the replaced file's, or 0666
+    minus the umask (mkstemp's 0600 would hide ladders and reports from other users)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + target.name + ".", suffix=".tmp", dir=target.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        mode = stat.S_IMODE(target.stat().st_mode)
+    except FileNotFoundError:
+        mode = None
+    while True:
+        tmp = target.parent / f".{target.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            # O_EXCL: a name another writer holds is never reused; the kernel applies the umask.
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            break
+        except FileExistsError:
+            continue
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
+            if mode is not None:
+                os.fchmod(f.fileno(), mode)
             os.fsync(f.fileno())
         os.replace(tmp, target)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+    """`atomic_write_bytes` of the text in UTF-8."""
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 class ResultCache:

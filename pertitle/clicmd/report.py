@@ -8,36 +8,19 @@ over the curves. Errors in the inputs are one line on stderr and exit 2.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 
+from pertitle.cache import atomic_write_bytes, atomic_write_text
 from pertitle.clicmd.common import consoles, fail
 from pertitle.errors import InputError, PertitleError
 
 T = TypeVar("T")
 
-__all__ = ["atomic_write_bytes", "report"]
-
-
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write via a temp file in the same directory and rename over the target (as atomic_write_text)."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + target.name + ".", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+__all__ = ["report"]
 
 
 def _parse(path: Path, parse: Callable[[Any], T], what: str) -> T:
@@ -130,7 +113,6 @@ def report(
             atomic_write_bytes(png_out, plots.figure_png(fig))
             err.print(f"wrote {png_out}", markup=False, highlight=False, soft_wrap=True)
         if html_out is not None:
-            from pertitle.cache import atomic_write_text
             from pertitle.report.html import render_html
 
             atomic_write_text(html_out, render_html(result, comparison=comparison, reference=ref))

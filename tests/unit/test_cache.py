@@ -13,7 +13,14 @@ from typing import Any
 import pytest
 
 from pertitle import pipeline
-from pertitle.cache import CACHE_SCHEMA, ResultCache, atomic_write_text, fingerprint_file, make_key
+from pertitle.cache import (
+    CACHE_SCHEMA,
+    ResultCache,
+    atomic_write_bytes,
+    atomic_write_text,
+    fingerprint_file,
+    make_key,
+)
 from pertitle.config import Settings
 from pertitle.ffmpeg.binary import FfmpegInfo
 from pertitle.models import EncodeSpec, MediaInfo, SampleWindow
@@ -326,3 +333,28 @@ def test_fingerprint_is_kept_per_file_state_and_follows_an_edit(tmp_path: Path) 
     f.write_bytes(b"second version, longer")
     os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
     assert fingerprint_file(str(f)) != first
+
+
+def test_atomic_writes_get_the_permissions_of_a_plain_write(tmp_path: Path) -> None:
+    """A ladder, report or cache entry is read by other users and services (a CI artifact, a web
+    server): it must get 0666 minus the umask like any written file, not mkstemp's private 0600."""
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "ladder.json", "{}")
+        atomic_write_bytes(tmp_path / "report.png", b"\x89PNG")
+        os.umask(0o027)
+        atomic_write_text(tmp_path / "group.json", "{}")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "ladder.json").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "report.png").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "group.json").stat().st_mode & 0o777 == 0o640
+
+
+def test_an_atomic_write_keeps_the_mode_of_the_file_it_replaces(tmp_path: Path) -> None:
+    target = tmp_path / "run.sh"
+    atomic_write_text(target, "echo one\n")
+    target.chmod(0o755)  # made executable by its user
+    atomic_write_text(target, "echo two\n")
+    assert target.stat().st_mode & 0o777 == 0o755
+    assert target.read_text() == "echo two\n"
