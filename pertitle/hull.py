@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
 import numpy as np
 from scipy.interpolate import PchipInterpolator
@@ -98,6 +99,34 @@ def upper_hull(points: Sequence[RdPoint], metric: str = "vmaf") -> Hull:
         dominated=dominated,
         crossovers=crossovers(points, metric),
     )
+
+
+class HullSpan(NamedTuple):
+    """A run of consecutive hull vertices at one resolution: where that size is the one to use."""
+
+    width: int
+    height: int
+    from_kbps: float
+    to_kbps: float
+    vertices: int
+
+
+def hull_spans(hull: Hull) -> tuple[HullSpan, ...]:
+    """The hull as the resolutions it runs through, by rising bitrate.
+
+    Pairwise crossovers say where one size's curve overtakes the next size's, which can lie far off
+    the hull (a size may beat its neighbour only where a third size beats both); these spans say
+    which size the hull itself takes, from its first vertex to its last in each run. A size the
+    hull leaves and comes back to gets two spans.
+    """
+    spans: list[HullSpan] = []
+    for v in hull.vertices:
+        last = spans[-1] if spans else None
+        if last is not None and (last.width, last.height) == (v.width, v.height):
+            spans[-1] = last._replace(to_kbps=v.bitrate_kbps, vertices=last.vertices + 1)
+        else:
+            spans.append(HullSpan(v.width, v.height, v.bitrate_kbps, v.bitrate_kbps, 1))
+    return tuple(spans)
 
 
 def curves_by_height(points: Iterable[RdPoint], metric: str) -> dict[int, list[RdPoint]]:

@@ -14,6 +14,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from pertitle.hull import hull_spans
 from pertitle.models import TitleResult
 from pertitle.reference import ReferenceLadder
 from pertitle.report import plots
@@ -295,7 +296,14 @@ def _crossovers(result: TitleResult) -> str:
         for c in sorted(result.hull.crossovers, key=lambda c: c.bitrate_kbps)
     ]
     body = f"<ul>{''.join(items)}</ul>" if items else '<p class="muted">none in the measured range</p>'
-    return f"<h3>Crossovers</h3>{body}"
+    spans = [
+        f"<li>{s.width}x{s.height}: {_num(s.from_kbps, ',.0f')}"
+        + ("" if round(s.from_kbps) == round(s.to_kbps) else f"-{_num(s.to_kbps, ',.0f')}")
+        + f" kbps ({s.vertices} point{'' if s.vertices == 1 else 's'})</li>"
+        for s in hull_spans(result.hull)
+    ]
+    on_hull = f"<h3>Hull by resolution</h3><ul>{''.join(spans)}</ul>" if spans else ""
+    return f"{on_hull}<h3>Crossovers (each size's curve against the next smaller size's)</h3>{body}"
 
 
 def _comparison_section(c: plots.Comparison) -> str:

@@ -31,6 +31,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from pertitle.hull import hull_spans
 from pertitle.models import METRICS, TitleResult
 
 __all__ = ["ProgressSink", "ascii_chart", "render_result"]
@@ -328,7 +329,21 @@ def render_result(result: TitleResult, console: Console) -> None:
     for reason in result.ladder.gave_way:
         console.print(Text("warning: ", style="bold yellow") + Text(reason))
     console.print()
-    console.print(_heading("Crossovers"))
+    console.print(_heading("Hull by resolution"))
+    spans = hull_spans(result.hull)
+    for span in spans:
+        kbps = (
+            f"{span.from_kbps:.0f} kbps"
+            if round(span.from_kbps) == round(span.to_kbps)
+            else f"{span.from_kbps:.0f}-{span.to_kbps:.0f} kbps"
+        )
+        count = f"{span.vertices} point{'' if span.vertices == 1 else 's'}"
+        size = f"{span.width}x{span.height}"
+        console.print(Text(f"{size:<10} {kbps:<16} ({count})"))
+    if not spans:
+        console.print(Text("no hull", style="dim"))
+    console.print()
+    console.print(_heading("Crossovers (each size's curve against the next smaller size's)"))
     crossovers = sorted(result.hull.crossovers, key=lambda c: c.bitrate_kbps)
     if crossovers:
         for c in crossovers:

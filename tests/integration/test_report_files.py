@@ -179,6 +179,13 @@ def test_report_writes_png_and_self_contained_html(analysed: Path, tmp_path: Pat
         )
     assert doc["source"]["path"] in page
     assert "Timings" in page and "Settings" in page
+    # The hull by resolution: every vertex of the document's hull is counted in one listed span.
+    spans = re.findall(r"<li>(\d+)x(\d+): [\d,]+(?:-[\d,]+)? kbps \((\d+) points?\)</li>", page)
+    assert sum(int(n) for _, _, n in spans) == len(doc["hull"]["vertices"])
+    assert (int(spans[0][0]), int(spans[0][1])) == (
+        doc["hull"]["vertices"][0]["width"],
+        doc["hull"]["vertices"][0]["height"],
+    )
 
 
 def test_report_reads_yaml_and_overlays_a_comparison_and_a_reference(analysed: Path, tmp_path: Path) -> None:

@@ -14,15 +14,17 @@ import pytest
 
 from pertitle.errors import HullError
 from pertitle.hull import (
+    HullSpan,
     bitrate_for,
     crf_at,
     crossovers,
     curves_by_height,
+    hull_spans,
     interpolate,
     pareto_filter,
     upper_hull,
 )
-from pertitle.models import RdPoint
+from pertitle.models import Hull, RdPoint
 
 
 def pt(
@@ -309,3 +311,29 @@ def test_three_resolutions_give_two_crossovers_by_height() -> None:
     assert [(c.low_height, c.high_height) for c in found] == [(360, 720), (720, 1080)]
     assert found[0].bitrate_kbps == pytest.approx(565.685424949, rel=1e-9)
     assert found[1].bitrate_kbps == pytest.approx(1600, rel=1e-9)
+
+
+# --- hull_spans --------------------------------------------------------------------------------------
+
+
+def test_hull_spans_group_consecutive_vertices_by_resolution() -> None:
+    # 360p vertices at 100 and 200 kbps, 540p at 400, 720p at 800 and 1600, then 540p again at 3200
+    # (a contrived hull that goes back to a size): four spans, the last one a single vertex.
+    vertices = (pt(100, 40, 360), pt(200, 55, 360), pt(400, 68, 540), pt(800, 78, 720), pt(1600, 85, 720))
+    hull = Hull("vmaf", (*vertices, pt(3200, 88, 540)), (), ())
+    assert hull_spans(hull) == (
+        HullSpan(640, 360, 100, 200, 2),
+        HullSpan(960, 540, 400, 400, 1),
+        HullSpan(1280, 720, 800, 1600, 2),
+        HullSpan(960, 540, 3200, 3200, 1),
+    )
+    assert hull_spans(Hull("vmaf", (), (), ())) == ()
+
+
+def test_hull_spans_of_a_real_hull_cover_its_vertices_in_order() -> None:
+    hull = upper_hull(P360 + P720, "vmaf")
+    spans = hull_spans(hull)
+    assert [s.height for s in spans] == [360, 720]
+    assert sum(s.vertices for s in spans) == len(hull.vertices)
+    assert spans[0].from_kbps == hull.vertices[0].bitrate_kbps
+    assert spans[-1].to_kbps == hull.vertices[-1].bitrate_kbps

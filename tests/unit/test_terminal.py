@@ -112,6 +112,10 @@ def test_render_result_shows_ladder_rows_chart_legend_and_no_escape_codes() -> N
     assert ["3", "1280x720", "1400", "2100", "2800", "27.7", "87.8", "38.25", "0.9712", "88.0"] in rows
     assert "warning: max_ratio 2.0 relaxed between rungs 2 and 3" in text
     assert "540p overtakes 360p at 512 kbps" in text
+    # the hull's own sizes, from its vertices: 360p at 180 and 330, 540p at 760, 720p at 1300 and 2600
+    assert ["640x360", "180-330", "kbps", "(2", "points)"] in rows
+    assert ["960x540", "760", "kbps", "(1", "point)"] in rows
+    assert ["1280x720", "1300-2600", "kbps", "(2", "points)"] in rows
     assert "720p overtakes 540p at 1180 kbps" in text
     assert "o/O 640x360" in text and "x/X 960x540" in text and "s/S 1280x720" in text
     assert "1-3 chosen rungs" in text
