@@ -13,7 +13,7 @@ import yaml
 from pertitle.errors import ConfigError
 from pertitle.models import DEPLOY_RATE_CONTROLS, METRICS, Constraints
 
-STANDARD_HEIGHTS = (234, 360, 432, 540, 720, 1080, 1440, 2160)
+STANDARD_HEIGHTS = (234, 288, 360, 432, 540, 720, 1080, 1440, 2160)
 VMAF_MODELS = ("vmaf_v0.6.1", "vmaf_4k_v0.6.1", "vmaf_v0.6.1neg")
 SCALERS = ("bicubic", "bilinear", "lanczos", "spline", "neighbor", "area")
 

@@ -152,10 +152,11 @@ def test_plan_windows_uses_complexity_when_given_and_falls_back_to_even() -> Non
 
 
 def test_standard_heights_at_or_below_the_source_plus_the_source_height() -> None:
-    # 720x404 (display aspect 1.782178): 234 and 360 from the standard set, plus 404 itself.
-    # widths: 234 * 1.782178 = 417.03 -> 418; 360 * 1.782178 = 641.58 -> 642; the source keeps 720.
+    # 720x404 (display aspect 1.782178): 234, 288 and 360 from the standard set, plus 404 itself.
+    # widths: 234 * 1.782178 = 417.03 -> 418; 288 * 1.782178 = 513.27 -> 514; 360 * 1.782178 =
+    # 641.58 -> 642; the source keeps 720.
     res = plan_resolutions(media(720, 404), Settings())
-    assert res == (Resolution(418, 234), Resolution(642, 360), Resolution(720, 404))
+    assert res == (Resolution(418, 234), Resolution(514, 288), Resolution(642, 360), Resolution(720, 404))
 
 
 def test_1080p_source_gets_every_standard_height_up_to_1080() -> None:
@@ -172,14 +173,31 @@ def test_portrait_source_gets_the_sizes_of_the_portrait_boxes() -> None:
     # 1080x1920 box holds the whole source. Standard heights as the long side gave 176x234 ...
     # 810x1080 instead, smaller than every fixed rung and nothing between 810x1080 and 1080x1440.
     res = plan_resolutions(media(1080, 1440), Settings())
-    assert [r.label for r in res] == ["234x312", "360x480", "432x576", "540x720", "720x960", "1080x1440"]
+    assert [r.label for r in res] == [
+        "234x312",
+        "288x384",
+        "360x480",
+        "432x576",
+        "540x720",
+        "720x960",
+        "1080x1440",
+    ]
 
 
 def test_a_portrait_source_taller_than_9_16_is_limited_by_the_box_height() -> None:
     # 1:2: the 234x416 box is 0.5625 wide per unit of height, wider than 0.5, so height-limited:
-    # 208x416; the 1080x1920 box would hold 960x1920, above the source, which keeps 720x1440.
+    # 208x416 (and 256x512 in the 288x512 box); the 1080x1920 box would hold 960x1920, above the
+    # source, which keeps 720x1440.
     res = plan_resolutions(media(720, 1440), Settings())
-    assert [r.label for r in res] == ["208x416", "320x640", "384x768", "480x960", "640x1280", "720x1440"]
+    assert [r.label for r in res] == [
+        "208x416",
+        "256x512",
+        "320x640",
+        "384x768",
+        "480x960",
+        "640x1280",
+        "720x1440",
+    ]
 
 
 def test_fit_into_box_keeps_the_aspect_and_the_even_sizes() -> None:
@@ -191,9 +209,15 @@ def test_fit_into_box_keeps_the_aspect_and_the_even_sizes() -> None:
 
 def test_widths_come_from_the_display_aspect_not_the_coded_width() -> None:
     # 720x480 stored, displayed at 16:9: the lower rungs take the display aspect (234 * 16/9 =
-    # 416, 360 -> 640, 432 -> 768); the source's own size stays as it is.
+    # 416, 288 -> 512, 360 -> 640, 432 -> 768); the source's own size stays as it is.
     res = plan_resolutions(media(720, 480, aspect=16 / 9), Settings())
-    assert res == (Resolution(416, 234), Resolution(640, 360), Resolution(768, 432), Resolution(720, 480))
+    assert res == (
+        Resolution(416, 234),
+        Resolution(512, 288),
+        Resolution(640, 360),
+        Resolution(768, 432),
+        Resolution(720, 480),
+    )
 
 
 def test_every_planned_size_is_even() -> None:
@@ -378,10 +402,19 @@ def test_fast_subsampling_keeps_at_least_60_scored_frames() -> None:
 
 def test_a_source_wider_than_16_9_gets_the_sizes_of_the_16_9_boxes() -> None:
     # A 2:1 title fitted into the standard 16:9 boxes, as reference ladders are: 416x234 holds
-    # 416x208, 1920x1080 holds 1920x960; the source's own 2048x1024 stays.
+    # 416x208, 512x288 holds 512x256, 1920x1080 holds 1920x960; the source's own 2048x1024 stays.
     wide = MediaInfo("x", 2048, 1024, 2.0, 25.0, 10.0, 250, "yuv420p", 8, 0, "h264", 1)
     labels = [r.label for r in plan_resolutions(wide, Settings())]
-    assert labels == ["416x208", "640x320", "768x384", "960x480", "1280x640", "1920x960", "2048x1024"]
+    assert labels == [
+        "416x208",
+        "512x256",
+        "640x320",
+        "768x384",
+        "960x480",
+        "1280x640",
+        "1920x960",
+        "2048x1024",
+    ]
 
 
 # --- coarse_crfs (--fast) ------------------------------------------------------------------------
