@@ -19,7 +19,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-CACHE_SCHEMA = 1
+# 2: measured encoders run single-threaded (commands.MEASURED_ENCODER_THREADS); entries of schema 1
+# may hold multi-threaded x264 results, which differ.
+CACHE_SCHEMA = 2
 
 
 def default_cache_dir() -> str:

@@ -111,7 +111,7 @@ def run_point(job: PointJob) -> Measurement:
             spec,
             out_path,
             fps=job.fps,
-            threads=job.threads,
+            threads=commands.MEASURED_ENCODER_THREADS,
             timeout_s=job.timeout_s,
         )
         t1 = time.perf_counter()

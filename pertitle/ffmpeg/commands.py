@@ -94,6 +94,14 @@ def complexity_argv(ffmpeg: str, source: str, out_path: str, threads: int) -> li
     return head + _ultrafast_mkv(["-crf", str(COMPLEXITY_CRF)], threads, out_path)
 
 
+# Encoders of measured points run single-threaded: x264's output changes with its thread count (a
+# two-pass rung at 2 threads came out 0.19 VMAF off the same rung at 1), and the scheduler gives a
+# job more threads when fewer encodes miss the cache, while cache keys leave thread counts out. At
+# one thread a result depends on its key alone, on any machine; the cores go to parallel encodes
+# and to libvmaf, which gives the same scores at any thread count.
+MEASURED_ENCODER_THREADS = 1
+
+
 def _codec_args(spec: EncodeSpec, fps: float, threads: int | None) -> list[str]:
     """Encoder, preset and the fixed GOP; `threads` None leaves threading to the encoder."""
     defaults = CODECS[spec.codec]
@@ -309,7 +317,7 @@ def group_argv(
     argv += ["-filter_complex", graph]
     for i, spec in enumerate(specs):
         argv += ["-map", f"[e{i}]"]
-        argv += _codec_args(spec, fps, threads) + _rate_args(spec)
+        argv += _codec_args(spec, fps, MEASURED_ENCODER_THREADS) + _rate_args(spec)
         if pass_number is not None:
             argv += ["-pass", str(pass_number), "-passlogfile", passlogs[i]]
         argv += ["-fps_mode", "passthrough"]

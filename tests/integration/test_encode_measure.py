@@ -14,7 +14,16 @@ from pertitle import encode, measure
 from pertitle.config import CODECS, Settings, validate
 from pertitle.errors import ConfigError, FfmpegError
 from pertitle.ffmpeg import runner
-from pertitle.jobs import ComplexityJob, PrepareJob, run_complexity, run_prepare
+from pertitle.jobs import (
+    ComplexityJob,
+    GroupJob,
+    PointJob,
+    PrepareJob,
+    run_complexity,
+    run_group,
+    run_point,
+    run_prepare,
+)
 from pertitle.models import EncodeSpec
 
 if TYPE_CHECKING:
@@ -176,3 +185,47 @@ def test_complexity_pass_finds_the_hard_stretch(ffmpeg_path: str, tmp_path: Path
     assert len(per_second) == 4
     assert min(per_second[2:]) > 5 * max(per_second[:2])
     assert [p.name for p in tmp_path.iterdir()] == ["flat_then_noise.mkv"]  # its work files are gone
+
+
+@pytest.mark.parametrize("rate_control", ["crf", "abr2pass"])
+def test_a_measurement_does_not_depend_on_the_threads_its_job_was_given(
+    rate_control: str, reference: Path, ffmpeg_path: str, tmp_path: Path
+) -> None:
+    """The cache key leaves thread counts out, and the scheduler gives a job more threads when fewer
+    encodes miss the cache: x264's output changes with its thread count (two-pass at 2 threads made
+    a film's rung 0.19 VMAF worse than at 1), so the encoder must not follow the job's threads."""
+    spec = EncodeSpec(
+        "h264",
+        "veryfast",
+        320,
+        180,
+        rate_control,
+        crf=30 if rate_control == "crf" else None,
+        bitrate_kbps=None if rate_control == "crf" else 120,
+        maxrate_kbps=None if rate_control == "crf" else 180,
+        bufsize_kbps=None if rate_control == "crf" else 240,
+    )
+
+    def measured(threads: int) -> tuple[tuple[float, float], ...]:
+        common = dict(ffmpeg=ffmpeg_path, reference=str(reference), ref_width=320, ref_height=180, fps=24.0)
+        group = GroupJob(
+            **common,
+            specs=(spec,),
+            vmaf_model="vmaf_v0.6.1",
+            workdir=str(tmp_path),
+            threads=threads,
+            timeout_s=120,
+        )
+        point = PointJob(
+            **common,
+            spec=spec,
+            vmaf_model="vmaf_v0.6.1",
+            workdir=str(tmp_path),
+            threads=threads,
+            timeout_s=120,
+        )
+        return tuple((m.bitrate_kbps, m.vmaf) for m in (*run_group(group), run_point(point)))
+
+    one, two = measured(1), measured(3)
+    assert one == two
+    assert one[0] == one[1]  # a group of one and a single point are the same encode
