@@ -405,6 +405,8 @@ def rendition_script(
         *(f"# {h}" for h in header),
         "# Run it in the directory the renditions should go to: sh THIS_FILE",
         "# Video only (audio is packaged separately); the ffmpeg below is the one pertitle measured with.",
+        "# pertitle measured single-threaded encodes; the encoder's own threading, used here, changes",
+        "# x264's output slightly; add -threads 1 to an encode to match how it was measured.",
         "set -e",
     ]
     for i, spec in enumerate(specs, 1):
