@@ -193,7 +193,7 @@ def test_a_measurement_does_not_depend_on_the_threads_its_job_was_given(
 ) -> None:
     """The cache key leaves thread counts out, and the scheduler gives a job more threads when fewer
     encodes miss the cache: x264's output changes with its thread count (two-pass at 2 threads made
-    a film's rung 0.19 VMAF worse than at 1), so the encoder must not follow the job's threads."""
+    a film's rung 0.19 VMAF off the same rung at 1), so the encoder must not follow the job's threads."""
     spec = EncodeSpec(
         "h264",
         "veryfast",
