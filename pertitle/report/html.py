@@ -183,7 +183,7 @@ def render_html(
     parts.append(
         f"<section><h2>Rate-quality curves</h2>{_img(plots.figure_png(rq, dpi=dpi), 'rate-quality', caption)}"
     )
-    parts.append(_crossovers(result) + "</section>")
+    parts.append(_hull_and_crossovers(result) + "</section>")
 
     if comparison is not None:
         parts.append(_comparison_section(comparison))
@@ -290,7 +290,7 @@ def _ladder_section(result: TitleResult) -> str:
     return f'<section><h2>Ladder</h2>{table}<p class="muted">{_esc(note)}</p>{warnings}</section>'
 
 
-def _crossovers(result: TitleResult) -> str:
+def _hull_and_crossovers(result: TitleResult) -> str:
     items = [
         f"<li>{c.high_height}p overtakes {c.low_height}p at {_num(c.bitrate_kbps, ',.0f')} kbps</li>"
         for c in sorted(result.hull.crossovers, key=lambda c: c.bitrate_kbps)
