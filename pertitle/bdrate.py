@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -225,9 +225,10 @@ def bits_saved_at_equal_quality(
     ref, tst, _notes, _reason = _prepare(reference, test, min_points)
     if ref is None or tst is None:
         return ()
+    test_rate_at = _rate_reader(tst)
     out = []
     for rate, quality in zip(ref.rate_kbps, ref.quality, strict=True):
-        test_kbps = _rate_at(tst, float(quality))
+        test_kbps = test_rate_at(float(quality))
         if test_kbps is not None:
             out.append(EqualQualityPoint(float(quality), float(rate), test_kbps))
     return tuple(out)
@@ -242,15 +243,21 @@ def rate_for_quality(points: Sequence[tuple[float, float]], quality: float) -> f
         ValueError: a point is not a pair of numbers.
     """
     curve = _clean(points, "curve")
-    return _rate_at(curve, quality) if len(curve.rate_kbps) >= 2 else None
+    return _rate_reader(curve)(quality) if len(curve.rate_kbps) >= 2 else None
 
 
-def _rate_at(curve: _Curve, quality: float) -> float | None:
-    """pchip of log10(bitrate) in quality at `quality`; None outside the curve (no extrapolation)."""
-    if not curve.quality[0] <= quality <= curve.quality[-1]:
-        return None
+def _rate_reader(curve: _Curve) -> Callable[[float], float | None]:
+    """The curve's bitrate at a quality: pchip of log10(bitrate) in quality, built once for all the
+    qualities read; None outside the curve (no extrapolation)."""
     log_rate = PchipInterpolator(curve.quality, np.log10(curve.rate_kbps))
-    return float(10.0 ** float(log_rate(quality)))
+    lo, hi = curve.quality[0], curve.quality[-1]
+
+    def rate_at(quality: float) -> float | None:
+        if not lo <= quality <= hi:
+            return None
+        return float(10.0 ** float(log_rate(quality)))
+
+    return rate_at
 
 
 def _check_options(min_points: int, min_overlap: float) -> None:

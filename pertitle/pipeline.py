@@ -191,6 +191,7 @@ class Runner:
         reference = self._prepare()
         groups = group_specs(misses, self.cores, min(self.max_group, self.group_limit_by_memory()))
         workers = min(self.cores, len(groups))
+        # For libvmaf and the decoders: the encoders run single-threaded (MEASURED_ENCODER_THREADS).
         threads = getattr(self.executor, "threads_per_job", None) or max(1, self.cores // workers)
         jobs = [
             GroupJob(
