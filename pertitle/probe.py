@@ -16,13 +16,17 @@ from pertitle.errors import InputError
 from pertitle.models import MediaInfo
 
 _MAX_FRAMES_TO_DECODE = 3
+# AVColorTransferCharacteristic values of the HDR transfers. Encoding them as pertitle does (8-bit,
+# untagged) would ship washed-out SDR, and VMAF's models are trained on SDR.
+_HDR_TRANSFERS = {16: "PQ", 18: "HLG"}
 
 
 def probe(path: str | os.PathLike[str]) -> MediaInfo:
     """Describe the first video stream of `path` as it is displayed.
 
     Raises:
-        InputError: missing path, a directory, no video stream, unreadable/truncated data, zero duration.
+        InputError: missing path, a directory, no video stream, unreadable/truncated data, zero
+            duration, a single picture, an HDR transfer.
     """
     p = Path(path)
     if not p.exists():
@@ -59,11 +63,13 @@ def _describe(p: Path, size: int, container: Any, stream: Any) -> MediaInfo:
     coded_w, coded_h = int(ctx.width or 0), int(ctx.height or 0)
     rotation = 0
     decoded = 0
+    transfer = int(getattr(ctx, "color_trc", 0) or 0)
     first_pts_s: float | None = None
     try:
         for frame in container.decode(stream):
             decoded += 1
             rotation = round(getattr(frame, "rotation", 0) or 0) % 360
+            transfer = int(getattr(frame, "color_trc", 0) or 0) or transfer
             coded_w, coded_h = coded_w or frame.width, coded_h or frame.height
             if frame.time is not None and first_pts_s is None:
                 first_pts_s = float(frame.time)
@@ -77,6 +83,11 @@ def _describe(p: Path, size: int, container: Any, stream: Any) -> MediaInfo:
         raise InputError(f"{p}: no video frame could be decoded; the file is truncated or corrupt")
     if coded_w <= 0 or coded_h <= 0:
         raise InputError(f"{p}: the video stream has no frame size")
+    if transfer in _HDR_TRANSFERS:
+        raise InputError(
+            f"{p}: HDR video ({_HDR_TRANSFERS[transfer]} transfer); pertitle encodes 8-bit SDR and scores "
+            "with SDR VMAF models: tone-map it to SDR BT.709 first (ffmpeg's zscale and tonemap filters)"
+        )
 
     sar = stream.sample_aspect_ratio or ctx.sample_aspect_ratio
     sar_f = float(sar) if sar and float(sar) > 0 else 1.0
@@ -89,6 +100,8 @@ def _describe(p: Path, size: int, container: Any, stream: Any) -> MediaInfo:
 
     fps = _fps(stream)
     duration = _duration_s(container, stream)
+    if (duration <= 0 or not math.isfinite(duration)) and decoded == 1:
+        raise InputError(f"{p}: holds a single picture, not a video; give a video file")
     if duration <= 0 or not math.isfinite(duration):
         raise InputError(
             f"{p}: the video has zero or unknown duration; remux it (ffmpeg -i IN -c copy OUT.mkv)"

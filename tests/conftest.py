@@ -112,7 +112,7 @@ def faststart_truncated(clips: Clips, ffmpeg_path: str) -> Path:
 
 
 @pytest.fixture(scope="session")
-def bad_inputs(clips: Clips) -> dict[str, tuple[Path, str]]:
+def bad_inputs(clips: Clips, ffmpeg_path: str) -> dict[str, tuple[Path, str]]:
     """name -> (path, a phrase the one-line error must contain)."""
     bad = clips.root / "bad"
     bad.mkdir(exist_ok=True)
@@ -126,6 +126,15 @@ def bad_inputs(clips: Clips) -> dict[str, tuple[Path, str]]:
     text.write_text("this is a text file, not a video\n", encoding="utf-8")
     directory = bad / "a-directory.mp4"
     directory.mkdir(exist_ok=True)
+    # HDR: 10-bit BT.2020 tagged with the PQ and the HLG transfer (the tags are what a player reads).
+    hdr = {}
+    for name, trc in (("hdr_pq", "smpte2084"), ("hdr_hlg", "arib-std-b67")):
+        hdr[name] = bad / f"{name}.mkv"
+        tags = f"setparams=color_trc={trc}:color_primaries=bt2020:colorspace=bt2020nc"
+        graph = f"testsrc2=size=320x180:rate=24:duration=1,{tags},format=yuv420p10le"
+        run_ffmpeg(ffmpeg_path, "-f", "lavfi", "-i", graph, *_X264[:-2], str(hdr[name]))
+    still = bad / "still.png"
+    run_ffmpeg(ffmpeg_path, "-f", "lavfi", "-i", "testsrc2=size=320x180", "-frames:v", "1", str(still))
     return {
         "empty": (empty, "the file is empty"),
         "truncated": (truncated, "truncated or corrupt"),
@@ -134,4 +143,7 @@ def bad_inputs(clips: Clips) -> dict[str, tuple[Path, str]]:
         "audio_mka": (clips.audio_mka, "no video stream"),
         "directory": (directory, "is a directory"),
         "missing": (bad / "missing.mp4", "no such file"),
+        "hdr_pq": (hdr["hdr_pq"], "HDR video (PQ transfer)"),
+        "hdr_hlg": (hdr["hdr_hlg"], "HDR video (HLG transfer)"),
+        "still": (still, "a single picture, not a video"),
     }

@@ -43,7 +43,19 @@ def test_rotated_clip_is_described_as_displayed(rotated_clip: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["empty", "truncated", "text", "audio_m4a", "audio_mka", "directory", "missing"]
+    "name",
+    [
+        "empty",
+        "truncated",
+        "text",
+        "audio_m4a",
+        "audio_mka",
+        "directory",
+        "missing",
+        "hdr_pq",
+        "hdr_hlg",
+        "still",
+    ],
 )
 def test_bad_input_is_one_clear_input_error(bad_inputs: dict[str, tuple[Path, str]], name: str) -> None:
     path, phrase = bad_inputs[name]
