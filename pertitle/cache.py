@@ -8,14 +8,18 @@ corrupt entry is a miss with a warning, never a crash.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
 import os
+import re
 import secrets
 import stat
+import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +121,7 @@ class ResultCache:
             value = data["value"]
             if not isinstance(value, dict):
                 raise ValueError("value is not a mapping")
+            _mark_used(path)
             return value
         except (ValueError, KeyError) as exc:
             warnings.warn(f"cache entry {path} is corrupt ({exc}); recomputing", stacklevel=2)
@@ -129,3 +134,117 @@ class ResultCache:
             atomic_write_text(self._path(key), json.dumps({"key": key, "value": dict(value)}))
         except OSError as exc:
             warnings.warn(f"cannot write cache entry under {self.root} ({exc}); continuing", stacklevel=2)
+
+
+# Maintenance: `pertitle cache info` and `pertitle cache prune`. An entry's modification time is
+# when it was last written or read (`_mark_used`; access times are unreliable under relatime and
+# noatime mounts), so pruning by age keeps what recent runs used and drops entries no key reaches
+# any more (an older CACHE_SCHEMA, another ffmpeg, titles since edited).
+_ENTRY = re.compile(r"[0-9a-f]{64}\.json")
+_SHARD = re.compile(r"[0-9a-f]{2}")
+_TEMP = re.compile(r"\.[0-9a-f]{64}\.json\.[0-9a-f]{12}\.tmp")
+# A temp file older than this is what a killed write left behind, not one being written.
+STALE_TEMP_S = 3600.0
+
+
+def _mark_used(path: Path) -> None:
+    with contextlib.suppress(OSError):  # a read-only cache still serves hits
+        os.utime(path)
+
+
+def _shards(base: Path) -> list[Path]:
+    if not base.is_dir():
+        return []
+    return [
+        d for d in sorted(base.iterdir()) if _SHARD.fullmatch(d.name) and d.is_dir() and not d.is_symlink()
+    ]
+
+
+@dataclass(frozen=True)
+class CacheFile:
+    path: Path
+    size_bytes: int
+    last_used_s: float  # seconds since the epoch
+    is_entry: bool  # False: a temp file of an interrupted write
+
+
+def cache_files(root: str | os.PathLike[str]) -> Iterator[CacheFile]:
+    """The entries (and leftover temp files) under `root`, and nothing else: only names the cache
+    itself writes are listed, so a cache directory pointed at the wrong place loses nothing."""
+    for shard in _shards(Path(root)):
+        for f in sorted(shard.iterdir()):
+            entry = bool(_ENTRY.fullmatch(f.name)) and f.name.startswith(shard.name)
+            if not (entry or _TEMP.fullmatch(f.name)):
+                continue
+            try:
+                st = f.lstat()
+            except FileNotFoundError:
+                continue  # removed by a concurrent run
+            if stat.S_ISREG(st.st_mode):
+                yield CacheFile(f, st.st_size, st.st_mtime, entry)
+
+
+@dataclass(frozen=True)
+class CacheSummary:
+    root: str
+    entries: int
+    size_bytes: int
+    oldest_use_s: float | None
+    newest_use_s: float | None
+    stale_temp_files: int
+
+
+def summarize(root: str | os.PathLike[str], now_s: float | None = None) -> CacheSummary:
+    now = time.time() if now_s is None else now_s
+    files = list(cache_files(root))
+    entries = [f for f in files if f.is_entry]
+    temps = [f for f in files if not f.is_entry and now - f.last_used_s > STALE_TEMP_S]
+    uses = [f.last_used_s for f in entries]
+    return CacheSummary(
+        root=str(root),
+        entries=len(entries),
+        size_bytes=sum(f.size_bytes for f in entries),
+        oldest_use_s=min(uses) if uses else None,
+        newest_use_s=max(uses) if uses else None,
+        stale_temp_files=len(temps),
+    )
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    removed: int
+    freed_bytes: int
+    kept: int
+    dry_run: bool
+
+
+def prune(
+    root: str | os.PathLike[str],
+    unused_for_s: float | None,
+    *,
+    now_s: float | None = None,
+    dry_run: bool = False,
+) -> PruneResult:
+    """Remove entries not used for `unused_for_s` seconds (None: every entry), and temp files
+    that killed writes left. Safe beside a running analysis: an entry removed under it is a miss,
+    measured again; a temp file being written is younger than STALE_TEMP_S and stays."""
+    now = time.time() if now_s is None else now_s
+    removed = freed = kept = 0
+    for f in cache_files(root):
+        age = now - f.last_used_s
+        if f.is_entry and unused_for_s is not None and age <= unused_for_s:
+            kept += 1
+            continue
+        if not f.is_entry and age <= STALE_TEMP_S:
+            continue
+        if not dry_run:
+            try:
+                f.path.unlink()
+            except FileNotFoundError:
+                continue
+        removed += 1
+        freed += f.size_bytes
+    for shard in [] if dry_run else _shards(Path(root)):
+        with contextlib.suppress(OSError):  # only when empty
+            shard.rmdir()
+    return PruneResult(removed, freed, kept, dry_run)

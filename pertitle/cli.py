@@ -317,3 +317,7 @@ app.command(
     "and NDJSON events. Exit 0 all ok, 1 a title failed, 2 bad input. --executor dask runs the encodes "
     "on a Dask cluster.",
 )(_batch_cmd.batch)
+
+from pertitle.clicmd import cache as _cache_cmd  # noqa: E402
+
+app.add_typer(_cache_cmd.app, name="cache")

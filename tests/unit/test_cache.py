@@ -15,11 +15,14 @@ import pytest
 from pertitle import pipeline
 from pertitle.cache import (
     CACHE_SCHEMA,
+    STALE_TEMP_S,
     ResultCache,
     atomic_write_bytes,
     atomic_write_text,
     fingerprint_file,
     make_key,
+    prune,
+    summarize,
 )
 from pertitle.config import Settings
 from pertitle.ffmpeg.binary import FfmpegInfo
@@ -358,3 +361,80 @@ def test_an_atomic_write_keeps_the_mode_of_the_file_it_replaces(tmp_path: Path) 
     atomic_write_text(target, "echo two\n")
     assert target.stat().st_mode & 0o777 == 0o755
     assert target.read_text() == "echo two\n"
+
+
+# --- maintenance: cache_files, summarize, prune ------------------------------------------------
+
+DAY = 86400.0
+NOW = 1_700_000_000.0  # a fixed "now" in the past (Nov 2023): ages below are exact
+
+
+def _entry(cache: ResultCache, n: int, days_unused: float) -> Path:
+    key = make_key({"n": n})
+    cache.put(key, {"n": n})
+    path = cache.root / key[:2] / f"{key}.json"
+    os.utime(path, (NOW - days_unused * DAY, NOW - days_unused * DAY))
+    return path
+
+
+def test_a_hit_marks_the_entry_used_so_age_counts_from_the_last_read(tmp_path: Path) -> None:
+    cache = ResultCache(str(tmp_path))
+    path = _entry(cache, 1, days_unused=40)
+    assert path.stat().st_mtime == NOW - 40 * DAY
+    assert cache.get(make_key({"n": 1})) == {"n": 1}
+    assert path.stat().st_mtime > NOW  # read just now (the real clock is past NOW)
+
+
+def test_prune_removes_only_entries_unused_for_longer_than_the_limit(tmp_path: Path) -> None:
+    cache = ResultCache(str(tmp_path))
+    old, recent = _entry(cache, 1, days_unused=31), _entry(cache, 2, days_unused=29)
+    size = old.stat().st_size
+    dry = prune(tmp_path, 30 * DAY, now_s=NOW, dry_run=True)
+    assert (dry.removed, dry.freed_bytes, dry.kept, dry.dry_run) == (1, size, 1, True)
+    assert old.exists()
+    done = prune(tmp_path, 30 * DAY, now_s=NOW)
+    assert (done.removed, done.freed_bytes, done.kept) == (1, size, 1)
+    assert not old.exists() and recent.exists()
+    assert not old.parent.exists() or old.parent == recent.parent  # an emptied shard goes too
+    assert cache.get(make_key({"n": 2})) == {"n": 2}
+
+
+def test_prune_all_empties_the_cache_and_keeps_foreign_files(tmp_path: Path) -> None:
+    """Only names the cache writes are touched: a --cache-dir pointed at the wrong place loses nothing."""
+    cache = ResultCache(str(tmp_path))
+    entries = [_entry(cache, n, days_unused=0) for n in range(3)]
+    shard = entries[0].parent
+    foreign = [tmp_path / "notes.txt", shard / "mine.json", tmp_path / "zz" / ("0" * 64 + ".json")]
+    wrong_shard = tmp_path / "ab" / ("cd" + "0" * 62 + ".json")  # an entry name in the wrong shard
+    for f in [*foreign, wrong_shard]:
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text("keep me", encoding="utf-8")
+    result = prune(tmp_path, None, now_s=NOW)
+    assert (result.removed, result.kept) == (3, 0)
+    assert not any(e.exists() for e in entries)
+    assert all(f.read_text(encoding="utf-8") == "keep me" for f in [*foreign, wrong_shard])
+    assert summarize(tmp_path, now_s=NOW).entries == 0
+
+
+def test_prune_removes_temp_files_of_killed_writes_but_not_one_being_written(tmp_path: Path) -> None:
+    cache = ResultCache(str(tmp_path))
+    entry = _entry(cache, 1, days_unused=0)
+    stale = entry.parent / f".{entry.name}.{'a' * 12}.tmp"
+    fresh = entry.parent / f".{entry.name}.{'b' * 12}.tmp"
+    for f, age_s in ((stale, STALE_TEMP_S + 60), (fresh, 60.0)):
+        f.write_text("{half an entr", encoding="utf-8")
+        os.utime(f, (NOW - age_s, NOW - age_s))
+    assert summarize(tmp_path, now_s=NOW).stale_temp_files == 1
+    result = prune(tmp_path, 30 * DAY, now_s=NOW)
+    assert (result.removed, result.kept) == (1, 1)
+    assert not stale.exists() and fresh.exists() and entry.exists()
+
+
+def test_summarize_counts_entries_their_bytes_and_their_ages(tmp_path: Path) -> None:
+    cache = ResultCache(str(tmp_path))
+    paths = [_entry(cache, n, days_unused=d) for n, d in ((1, 2.0), (2, 5.0), (3, 9.0))]
+    s = summarize(tmp_path, now_s=NOW)
+    assert (s.entries, s.size_bytes) == (3, sum(p.stat().st_size for p in paths))
+    assert (s.oldest_use_s, s.newest_use_s) == (NOW - 9 * DAY, NOW - 2 * DAY)
+    missing = summarize(tmp_path / "never-made", now_s=NOW)
+    assert (missing.entries, missing.size_bytes, missing.oldest_use_s) == (0, 0, None)

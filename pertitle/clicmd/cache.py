@@ -1,0 +1,118 @@
+"""`pertitle cache info` and `pertitle cache prune`: what the result cache holds, and dropping what
+no run has used for a while. The work is in `pertitle.cache`; this module parses and renders."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pertitle import cache as core
+from pertitle.clicmd.common import CacheDirOpt, consoles, fail
+
+app = typer.Typer(
+    name="cache",
+    help="Show what the result cache holds (info) or remove entries no run has used lately (prune).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON document on stdout, nothing else.")]
+_DAY_S = 86400.0
+
+
+def _root(cache_dir: Path | None) -> Path:
+    return cache_dir if cache_dir is not None else Path(core.default_cache_dir())
+
+
+def _when(epoch_s: float | None) -> str | None:
+    if epoch_s is None:
+        return None
+    return datetime.fromtimestamp(epoch_s, tz=UTC).isoformat(timespec="seconds")
+
+
+def _size(n: int) -> str:
+    if n < 1024:
+        return f"{n} B"
+    value = n / 1024
+    for unit in ("KiB", "MiB"):
+        if value < 1024:
+            return f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"
+
+
+@app.command(help="Where the result cache is, how many entries it holds, their size and age.")
+def info(cache_dir: CacheDirOpt = None, json_out: JsonOpt = False) -> None:
+    out, err = consoles()
+    root = _root(cache_dir)
+    if root.exists() and not root.is_dir():
+        raise fail(err, f"--cache-dir: {root} is a file, not a directory", 2)
+    s = core.summarize(root)
+    if json_out:
+        doc = {
+            "schema": "pertitle.cache/v1",
+            "root": s.root,
+            "cache_schema": core.CACHE_SCHEMA,
+            "entries": s.entries,
+            "size_bytes": s.size_bytes,
+            "oldest_use": _when(s.oldest_use_s),
+            "newest_use": _when(s.newest_use_s),
+            "stale_temp_files": s.stale_temp_files,
+        }
+        typer.echo(json.dumps(doc, indent=2))
+        return
+    out.print(f"cache     {s.root}{'' if root.exists() else ' (not created yet)'}", markup=False)
+    out.print(f"entries   {s.entries} ({_size(s.size_bytes)})", markup=False)
+    if s.oldest_use_s is not None and s.newest_use_s is not None:
+        now = time.time()
+        age = (now - s.oldest_use_s) / _DAY_S, (now - s.newest_use_s) / _DAY_S
+        out.print(f"last used {age[1]:.1f} to {age[0]:.1f} days ago", markup=False)
+    if s.stale_temp_files:
+        out.print(f"leftover  {s.stale_temp_files} temp files of interrupted writes", markup=False)
+
+
+@app.command(help="Remove entries no run has read or written for --older-than days (or --all).")
+def prune(
+    older_than: Annotated[
+        float, typer.Option(help="Remove entries last used more than this many days ago.")
+    ] = 30.0,
+    all_entries: Annotated[bool, typer.Option("--all", help="Remove every entry.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count what would go; remove nothing.")] = False,
+    cache_dir: CacheDirOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    out, err = consoles()
+    if not math.isfinite(older_than) or older_than < 0:
+        raise fail(err, f"--older-than: {older_than:g} must be a number of days, 0 or more", 2)
+    root = _root(cache_dir)
+    if root.exists() and not root.is_dir():
+        raise fail(err, f"--cache-dir: {root} is a file, not a directory", 2)
+    try:
+        r = core.prune(root, None if all_entries else older_than * _DAY_S, dry_run=dry_run)
+    except OSError as exc:
+        raise fail(err, f"cannot prune {root}: {exc}", 1) from None
+    if json_out:
+        doc = {
+            "schema": "pertitle.cache-prune/v1",
+            "root": str(root),
+            "older_than_days": None if all_entries else older_than,
+            "dry_run": r.dry_run,
+            "removed": r.removed,
+            "freed_bytes": r.freed_bytes,
+            "kept": r.kept,
+        }
+        typer.echo(json.dumps(doc, indent=2))
+        return
+    verb = "would remove" if dry_run else "removed"
+    what = "every entry" if all_entries else f"entries unused for {older_than:g} days"
+    out.print(
+        f"{verb} {r.removed} files ({_size(r.freed_bytes)}; {what}), kept {r.kept}, in {root}", markup=False
+    )

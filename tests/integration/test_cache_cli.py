@@ -1,0 +1,72 @@
+"""`pertitle cache info` and `pertitle cache prune` on the entries of a real analysis."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tests.integration.test_analyze import check_usage_error, invoke, json_of
+
+if TYPE_CHECKING:
+    from tests.conftest import Clips
+
+SMALL_GRID = ["--heights", "180", "--crfs", "26,38", "--preset", "veryfast", "--no-calibrate", "-q"]
+
+
+def _analyze(clips: Clips, cache: Path) -> dict[str, Any]:
+    return json_of(invoke("analyze", str(clips.small), *SMALL_GRID, "--json", "--cache-dir", str(cache)))
+
+
+def test_info_counts_an_analysis_and_prune_all_makes_the_next_run_measure_again(
+    clips: Clips, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+    first = _analyze(clips, cache)
+    assert first["timings"]["encodes"] == 2
+    info = json_of(invoke("cache", "info", "--cache-dir", str(cache), "--json"))
+    assert info["schema"] == "pertitle.cache/v1"
+    assert info["entries"] == 2  # the two probe points
+    assert info["size_bytes"] == sum(p.stat().st_size for p in cache.glob("??/*.json"))
+
+    # Nothing was unused for a day: a prune by age keeps both, and the rerun is all hits.
+    kept = json_of(invoke("cache", "prune", "--older-than", "1", "--cache-dir", str(cache), "--json"))
+    assert (kept["removed"], kept["kept"]) == (0, 2)
+    assert _analyze(clips, cache)["timings"]["encodes"] == 0
+
+    gone = json_of(invoke("cache", "prune", "--all", "--cache-dir", str(cache), "--json"))
+    assert (gone["removed"], gone["kept"], gone["freed_bytes"]) == (2, 0, info["size_bytes"])
+    assert _analyze(clips, cache)["timings"]["encodes"] == 2
+
+
+def test_prune_by_age_drops_what_no_run_read_since(clips: Clips, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    _analyze(clips, cache)
+    entries = sorted(cache.glob("??/*.json"))
+    month_ago = os.stat(entries[0]).st_mtime - 31 * 86400
+    os.utime(entries[0], (month_ago, month_ago))
+    run = invoke("cache", "prune", "--cache-dir", str(cache))  # default: unused for 30 days
+    assert run.exit_code == 0, run.stderr
+    assert run.stdout.startswith("removed 1 files")
+    assert sorted(cache.glob("??/*.json")) == entries[1:]
+    assert _analyze(clips, cache)["timings"]["encodes"] == 1  # only the pruned point again
+
+
+def test_bad_prune_values_are_usage_errors(tmp_path: Path) -> None:
+    check_usage_error(
+        invoke("cache", "prune", "--older-than", "-1", "--cache-dir", str(tmp_path)), "--older-than"
+    )
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("x", encoding="utf-8")
+    check_usage_error(invoke("cache", "info", "--cache-dir", str(not_a_dir)), "is a file")
+    check_usage_error(invoke("cache", "prune", "--all", "--cache-dir", str(not_a_dir)), "is a file")
+    assert not_a_dir.read_text(encoding="utf-8") == "x"
+
+
+def test_info_of_a_cache_not_made_yet(tmp_path: Path) -> None:
+    run = invoke("cache", "info", "--cache-dir", str(tmp_path / "none"))
+    assert run.exit_code == 0, run.stderr
+    assert "not created yet" in run.stdout and "entries   0" in run.stdout
+    doc = json.loads(invoke("cache", "info", "--cache-dir", str(tmp_path / "none"), "--json").stdout)
+    assert (doc["entries"], doc["oldest_use"]) == (0, None)
