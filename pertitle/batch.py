@@ -639,6 +639,8 @@ class _TitleRun:
             self.emit(BatchEvent("job_done", name, event.message, event.done, event.total))
         elif event.kind == "warning":
             self.emit(BatchEvent("job_failed", name, event.message, event.done, event.total))
+        elif event.kind == "notice":
+            self.emit(BatchEvent("warning", name, event.message))
         elif event.kind == "planned":
             self.cache_hits += event.done
             cached = f" ({event.done} from cache)" if event.done else ""

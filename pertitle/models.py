@@ -30,6 +30,9 @@ class MediaInfo:
     rotation_deg: int
     codec: str
     size_bytes: int
+    # Frames flagged interlaced: pertitle scales them as progressive frames, as the deployed encodes
+    # of the ladder will, so the ladder holds; the title should be deinterlaced before both.
+    interlaced: bool = False
 
 
 @dataclass(frozen=True)

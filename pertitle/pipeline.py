@@ -52,7 +52,8 @@ RATE_CONTROL_TEXT = {
 
 @dataclass(frozen=True)
 class Event:
-    """Progress for the edge to render. kind: stage | planned | done | warning."""
+    """Progress for the edge to render. kind: stage | planned | done | warning (a job failed) |
+    notice (something about the title worth a warning line; nothing failed)."""
 
     kind: str
     message: str
@@ -61,6 +62,12 @@ class Event:
 
 
 EventSink = Callable[[Event], None]
+
+
+INTERLACED_WARNING = (
+    "the title is interlaced: it is probed, as its renditions will be encoded, as progressive frames; "
+    "deinterlace it first (ffmpeg -vf bwdif) for a ladder of clean renditions"
+)
 
 
 def _ignore(_: Event) -> None:
@@ -382,6 +389,8 @@ def analyze(
     on_event(
         Event("stage", f"{source}: {info.width}x{info.height}, {info.fps:.3g} fps, {info.duration_s:.1f} s")
     )
+    if info.interlaced:
+        on_event(Event("notice", INTERLACED_WARNING))
     cache = ResultCache(settings.cache_dir, enabled=settings.use_cache)
     windows, full_pass, _ = plan_windows(info, settings)
     if not full_pass and settings.sample_selection == "complexity":

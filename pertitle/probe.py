@@ -64,12 +64,14 @@ def _describe(p: Path, size: int, container: Any, stream: Any) -> MediaInfo:
     rotation = 0
     decoded = 0
     transfer = int(getattr(ctx, "color_trc", 0) or 0)
+    interlaced = False
     first_pts_s: float | None = None
     try:
         for frame in container.decode(stream):
             decoded += 1
             rotation = round(getattr(frame, "rotation", 0) or 0) % 360
             transfer = int(getattr(frame, "color_trc", 0) or 0) or transfer
+            interlaced = interlaced or bool(getattr(frame, "interlaced_frame", False))
             coded_w, coded_h = coded_w or frame.width, coded_h or frame.height
             if frame.time is not None and first_pts_s is None:
                 first_pts_s = float(frame.time)
@@ -127,6 +129,7 @@ def _describe(p: Path, size: int, container: Any, stream: Any) -> MediaInfo:
         rotation_deg=rotation,
         codec=str(ctx.name),
         size_bytes=size,
+        interlaced=interlaced,
     )
 
 

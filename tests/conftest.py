@@ -100,6 +100,15 @@ def rotated_clip(clips: Clips, ffmpeg_path: str) -> Path:
 
 
 @pytest.fixture(scope="session")
+def interlaced_clip(clips: Clips, ffmpeg_path: str) -> Path:
+    """320x180, 1 s: the small test pattern woven into top-field-first frames, coded interlaced."""
+    out = clips.root / "interlaced.mp4"
+    graph = "testsrc2=size=320x180:rate=48:duration=1,interlace=scan=tff"
+    run_ffmpeg(ffmpeg_path, "-f", "lavfi", "-i", graph, *_X264, "-flags", "+ildct+ilme", str(out))
+    return out
+
+
+@pytest.fixture(scope="session")
 def faststart_truncated(clips: Clips, ffmpeg_path: str) -> Path:
     """The detailed clip remuxed with its index (moov) first, then cut to 30%: it still opens and
     declares 2 s, but only the first frames' data is there."""

@@ -96,6 +96,8 @@ class ProgressPrinter:
             if event.kind == "planned" and event.done < event.total:
                 self.sink = ProgressSink(self.err, event.total - event.done, "encode+score")
                 self.sink.__enter__()
+        elif event.kind == "notice":
+            self.warn(event.message)
         elif event.kind in ("done", "warning"):
             if event.kind == "warning":
                 self.warn(event.message)

@@ -395,7 +395,8 @@ def _source_section(result: TitleResult) -> str:
                 ("Path", src.path),
                 (
                     "Video",
-                    f"{src.width}x{src.height}, DAR {src.display_aspect:.3g}, {src.fps:g} fps, {src.codec}",
+                    f"{src.width}x{src.height}, DAR {src.display_aspect:.3g}, {src.fps:g} fps, {src.codec}"
+                    + (", interlaced (scaled as progressive frames)" if src.interlaced else ""),
                 ),
                 ("Pixels", f"{src.pix_fmt}, {src.bit_depth}-bit"),
                 ("Rotation", f"{src.rotation_deg}°" if src.rotation_deg else "none"),

@@ -60,6 +60,7 @@ def to_document(result: TitleResult) -> dict[str, Any]:
             "rotation_deg": info.rotation_deg,
             "codec": info.codec,
             "size_bytes": info.size_bytes,
+            "interlaced": info.interlaced,
         },
         "settings": result.settings,
         "tool": result.tool,
@@ -270,6 +271,7 @@ def _result_from(doc: dict[str, Any]) -> TitleResult:
         rotation_deg=_int(src.get("rotation_deg", 0)),
         codec=str(src.get("codec", "")),
         size_bytes=_int(src.get("size_bytes", 0)),
+        interlaced=bool(src.get("interlaced", False)),
     )
     points = tuple(
         RdPoint(

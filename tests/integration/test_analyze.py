@@ -375,6 +375,23 @@ def test_static_title_gets_a_ladder(clips: Clips, tmp_path: Path) -> None:
     assert len(doc["rungs"]) == 1
 
 
+def test_interlaced_title_gets_a_warning_and_says_so_in_its_document(
+    interlaced_clip: Path, tmp_path: Path
+) -> None:
+    grid = ["--heights", "180", "--crfs", "26,38", "--preset", "veryfast", "--no-calibrate"]
+    run = invoke(
+        "analyze", str(interlaced_clip), *grid, "--cache-dir", str(tmp_path / "c"), "--out", str(tmp_path)
+    )
+    assert run.exit_code == 0, run.stderr
+    assert run.stderr.count("warning: the title is interlaced") == 1, run.stderr
+    assert "interlaced (scaled as progressive frames)" in run.stdout
+    ladder = tmp_path / "interlaced.ladder.json"
+    assert json.loads(ladder.read_text())["source"]["interlaced"] is True
+    again = invoke("report", str(ladder))
+    assert again.exit_code == 0, again.stderr
+    assert "interlaced (scaled as progressive frames)" in again.stdout
+
+
 # --- errors -------------------------------------------------------------------------------------
 
 

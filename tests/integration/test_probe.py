@@ -34,6 +34,13 @@ def test_small_and_flat_clips(clips: Clips) -> None:
     assert (flat.width, flat.height, flat.frame_count) == (640, 360, 48)
 
 
+def test_interlaced_frames_are_noticed(clips: Clips, interlaced_clip: Path) -> None:
+    info = probe(interlaced_clip)
+    assert info.interlaced
+    assert (info.width, info.height, info.fps) == (320, 180, 24.0)
+    assert not probe(clips.detailed).interlaced
+
+
 def test_rotated_clip_is_described_as_displayed(rotated_clip: Path) -> None:
     info = probe(rotated_clip)
     assert info.rotation_deg in (90, 270)
