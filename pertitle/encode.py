@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from pertitle.errors import FfmpegError
 from pertitle.ffmpeg import commands, runner
-from pertitle.models import EncodeSpec
+from pertitle.models import EncodeSpec, SampleWindow
 
 
 @dataclass(frozen=True)
@@ -141,6 +141,30 @@ def _demux(path: str) -> tuple[int, int, list[tuple[float, float, int]]]:
     except Exception as exc:
         raise FfmpegError(["av.open", path], 0, str(exc), "cannot read the encoded file") from None
     return size, frames, timed
+
+
+def title_and_window_kbps(
+    packets: Sequence[tuple[float, int]], windows: Sequence[SampleWindow], duration_s: float
+) -> tuple[float, float]:
+    """(average kbps over the whole title, average kbps over the `windows`) of one encode of the
+    whole title; packet times count from the first packet, as the windows count from the title's
+    start. Pure.
+
+    Raises:
+        ValueError: no packets, no window time or no duration.
+    """
+    window_s = sum(w.duration_s for w in windows)
+    if not packets or window_s <= 0 or duration_s <= 0:
+        raise ValueError("title_and_window_kbps needs packets, windows and a duration")
+    start = min(t for t, _ in packets)
+    total = sum(size for _, size in packets)
+    eps = 1e-6  # a frame at exactly a window's end belongs to the next stretch, as the cut does
+    inside = sum(
+        size
+        for t, size in packets
+        if any(w.start_s - eps <= t - start < w.start_s + w.duration_s - eps for w in windows)
+    )
+    return total * 8 / duration_s / 1000, inside * 8 / window_s / 1000
 
 
 def bytes_per_bin(packets: Sequence[tuple[float, int]], bin_s: float) -> tuple[float, ...]:

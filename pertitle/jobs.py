@@ -76,6 +76,45 @@ def run_complexity(job: ComplexityJob) -> tuple[float, ...]:
 
 
 @dataclass(frozen=True)
+class InContextJob:
+    """The two-pass encodes of `specs` over the whole title (see commands.in_context_argv)."""
+
+    ffmpeg: str
+    source: str
+    specs: tuple[EncodeSpec, ...]
+    windows: tuple[SampleWindow, ...]
+    duration_s: float
+    fps: float
+    workdir: str | None
+    timeout_s: float
+
+
+def run_in_context(job: InContextJob) -> tuple[tuple[float, float], ...]:
+    """(whole-title kbps, sampled windows' kbps) of each spec's two-pass encode of the title.
+
+    Raises:
+        FfmpegError: the title cannot be decoded or encoded.
+    """
+    tmp = tempfile.mkdtemp(prefix="pertitle-in-context-", dir=job.workdir)
+    try:
+        n = len(job.specs)
+        outs = [os.path.join(tmp, f"e{i}.mkv") for i in range(n)]
+        logs = [os.path.join(tmp, f"pass{i}") for i in range(n)]
+        what = f"the whole-title two-pass of {os.path.basename(job.source)} failed"
+        for pass_number in (1, 2):
+            argv = commands.in_context_argv(
+                job.ffmpeg, job.source, job.specs, outs, logs, fps=job.fps, pass_number=pass_number
+            )
+            runner.run(argv, timeout_s=job.timeout_s, what=what)
+        return tuple(
+            encode_mod.title_and_window_kbps(encode_mod.packet_times(out), job.windows, job.duration_s)
+            for out in outs
+        )
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@dataclass(frozen=True)
 class PointJob:
     """Encode `spec` from the prepared reference and score it against that reference."""
 

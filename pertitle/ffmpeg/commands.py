@@ -336,6 +336,37 @@ def group_argv(
     return argv
 
 
+def in_context_argv(
+    ffmpeg: str,
+    source: str,
+    specs: Sequence[EncodeSpec],
+    out_paths: Sequence[str],
+    passlogs: Sequence[str],
+    *,
+    fps: float,
+    pass_number: int,
+) -> list[str]:
+    """One pass of the two-pass encodes of `specs` over the whole title, decoded once and split to
+    every encoder (pass 1 writes only its logs). What each encode spends on the sampled windows,
+    against the whole title, is how a deployed two-pass shares its bits between them."""
+    n = len(specs)
+    if n == 0 or len(out_paths) != n or len(passlogs) != n:
+        raise ValueError("in_context_argv needs one output path and one pass log per spec")
+    head = "[0:v:0]setpts=PTS-STARTPTS"
+    if n == 1:
+        graph = f"{head},{_scale_filter(specs[0])}[e0]"
+    else:
+        graph = f"{head},split={n}" + "".join(f"[s{i}]" for i in range(n))
+        graph += "".join(f";[s{i}]{_scale_filter(spec)}[e{i}]" for i, spec in enumerate(specs))
+    argv = [ffmpeg, *_BASE, "-i", source, "-filter_complex", graph]
+    for i, spec in enumerate(specs):
+        argv += ["-map", f"[e{i}]"]
+        argv += _codec_args(spec, fps, MEASURED_ENCODER_THREADS) + _rate_args(spec)
+        argv += ["-pass", str(pass_number), "-passlogfile", passlogs[i], "-fps_mode", "passthrough"]
+        argv += ["-f", "null", "-"] if pass_number == 1 else ["-f", "matroska", out_paths[i]]
+    return argv
+
+
 def rendition_commands(
     ffmpeg: str,
     source: str,

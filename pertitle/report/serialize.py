@@ -44,6 +44,9 @@ def to_document(result: TitleResult) -> dict[str, Any]:
     """The v1 document. Field names and units are the contract documented in the README."""
     info = result.source
     on_hull = {_point_key(p) for p in result.hull.vertices}
+    deployed = "deployed two-pass encode of the probed samples"
+    if not result.full_pass and result.settings.get("deploy_rate_control") == "abr2pass":
+        deployed += ", at the bitrate they get within a two-pass of the whole title"
     return {
         "schema": SCHEMA_ID,
         "title": result.title,
@@ -84,9 +87,7 @@ def to_document(result: TitleResult) -> dict[str, Any]:
                     "bitrate_kbps": _num(r.predicted_bitrate_kbps, 1)
                     if r.predicted_bitrate_kbps > 0
                     else None,
-                    "basis": "deployed two-pass encode of the probed samples"
-                    if r.vmaf_per_frame
-                    else "CRF hull interpolation",
+                    "basis": deployed if r.vmaf_per_frame else "CRF hull interpolation",
                 },
                 "hull_predicted": {
                     "vmaf": _num(r.hull_predicted.vmaf),

@@ -582,3 +582,42 @@ def test_long_title_is_probed_on_windows_placed_by_complexity(clips: Clips, tmp_
     assert single["samples"]["full_pass"] is False
     assert [w["start_s"] for w in single["samples"]["windows"]] == [0.45]
     assert single["settings"]["sample_selection"] == "even"
+
+
+def test_sampled_rungs_are_checked_at_the_bitrate_the_windows_get_within_the_title(
+    ffmpeg_path: str, tmp_path: Path
+) -> None:
+    """4 s of flat colour then 2 s of noise, probed on one 2 s window: the cheap pass ranks the
+    three stretches and takes a flat one. Within a two-pass of the title, that window gets a
+    fraction of each rung's bitrate (the noise takes the rest), so the rungs are checked on the
+    window at that fraction, and the prediction's bitrate is the whole title's."""
+    from tests.integration.test_encode_measure import flat_then_noise
+
+    clip = flat_then_noise(ffmpeg_path, tmp_path / "flat_then_noise.mkv", flat_s=4, noise_s=2)
+    args = ["analyze", str(clip), "--heights", "180", "--crfs", "20,30,40", "--preset", "veryfast", "--json"]
+    args += [
+        "--full-pass-below",
+        "1",
+        "--samples",
+        "1",
+        "--sample-duration",
+        "2",
+        "--cache-dir",
+        str(tmp_path),
+    ]
+    run = invoke(*args)
+    doc = json_of(run)
+    assert doc["samples"]["full_pass"] is False
+    assert doc["samples"]["windows"][0]["start_s"] in (0.0, 2.0)  # a flat stretch
+    rungs = doc["rungs"]
+    assert rungs
+    for r in rungs:
+        assert r["predicted"]["basis"].endswith(
+            "at the bitrate they get within a two-pass of the whole title"
+        )
+        # The whole title's two-pass lands near its target; the flat window alone would not.
+        assert 0.7 * r["bitrate_kbps"] < r["predicted"]["bitrate_kbps"] < 1.3 * r["bitrate_kbps"]
+    # The in-context pass is cached with the rest: a second run encodes nothing.
+    again = json_of(invoke(*args))
+    assert again["timings"]["encodes"] == 0
+    assert again["rungs"] == rungs

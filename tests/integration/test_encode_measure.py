@@ -17,14 +17,16 @@ from pertitle.ffmpeg import runner
 from pertitle.jobs import (
     ComplexityJob,
     GroupJob,
+    InContextJob,
     PointJob,
     PrepareJob,
     run_complexity,
     run_group,
+    run_in_context,
     run_point,
     run_prepare,
 )
-from pertitle.models import EncodeSpec
+from pertitle.models import EncodeSpec, SampleWindow
 
 if TYPE_CHECKING:
     from tests.conftest import Clips
@@ -168,18 +170,23 @@ def test_ssim_from_the_ssim_filter_agrees_with_libvmaf_float_ssim(
     assert means[0] > means[1]
 
 
-def test_complexity_pass_finds_the_hard_stretch(ffmpeg_path: str, tmp_path: Path) -> None:
-    """A title of 2 s of flat colour then 2 s of full-frame noise: the cheap fixed-quality pass
-    spends many times more on each noisy second than on each flat one."""
-    clip = tmp_path / "flat_then_noise.mkv"
+def flat_then_noise(ffmpeg_path: str, out: Path, flat_s: int = 2, noise_s: int = 2) -> Path:
+    """flat_s seconds of flat colour, then noise_s of full-frame noise, 320x180 at 24 fps."""
     graph = (
-        "color=c=gray:size=320x180:rate=24:duration=2[a];"
-        "color=c=gray:size=320x180:rate=24:duration=2,noise=alls=60:allf=t[b];"
+        f"color=c=gray:size=320x180:rate=24:duration={flat_s}[a];"
+        f"color=c=gray:size=320x180:rate=24:duration={noise_s},noise=alls=60:allf=t[b];"
         "[a][b]concat=n=2:v=1:a=0,format=yuv420p[v]"
     )
     runner.run(
-        [ffmpeg_path, "-v", "error", "-filter_complex", graph, "-map", "[v]", "-c:v", "ffv1", str(clip)]
+        [ffmpeg_path, "-v", "error", "-filter_complex", graph, "-map", "[v]", "-c:v", "ffv1", str(out)]
     )
+    return out
+
+
+def test_complexity_pass_finds_the_hard_stretch(ffmpeg_path: str, tmp_path: Path) -> None:
+    """A title of 2 s of flat colour then 2 s of full-frame noise: the cheap fixed-quality pass
+    spends many times more on each noisy second than on each flat one."""
+    clip = flat_then_noise(ffmpeg_path, tmp_path / "flat_then_noise.mkv")
     job = ComplexityJob(ffmpeg_path, str(clip), 1.0, str(tmp_path), 2, 120)
     per_second = run_complexity(job)
     assert len(per_second) == 4
@@ -229,3 +236,30 @@ def test_a_measurement_does_not_depend_on_the_threads_its_job_was_given(
     one, two = measured(1), measured(3)
     assert one == two
     assert one[0] == one[1]  # a group of one and a single point are the same encode
+
+
+def test_in_context_pass_gives_a_flat_window_little_and_a_noisy_one_most(
+    ffmpeg_path: str, tmp_path: Path
+) -> None:
+    """Within a two-pass of the whole title, a sampled window gets its share of the budget, not
+    the budget: the flat half of a flat-then-noise title gets a fraction of the average bitrate,
+    the noisy half more than all of it, while the title as a whole lands near its target."""
+    clip = flat_then_noise(ffmpeg_path, tmp_path / "flat_then_noise.mkv")
+    spec = EncodeSpec(
+        "h264", "superfast", 320, 180, "abr2pass", bitrate_kbps=300, maxrate_kbps=600, bufsize_kbps=600
+    )
+    work = tmp_path / "work"
+    work.mkdir()
+
+    def rates(window: SampleWindow) -> tuple[float, float]:
+        job = InContextJob(ffmpeg_path, str(clip), (spec,), (window,), 4.0, 24.0, str(work), 120)
+        (result,) = run_in_context(job)
+        return result
+
+    title, flat = rates(SampleWindow(0, 0.0, 2.0))
+    title_again, noisy = rates(SampleWindow(0, 2.0, 2.0))
+    assert title == title_again  # the same two-pass, only read over another window
+    assert 0.75 * 300 < title < 1.25 * 300
+    assert flat < 0.3 * title < title < noisy
+    assert (flat + noisy) / 2 == pytest.approx(title, rel=0.01)  # the halves make up the whole
+    assert list(work.iterdir()) == []  # its encodes and pass logs are gone

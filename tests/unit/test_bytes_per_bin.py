@@ -1,10 +1,11 @@
-"""bytes_per_bin: the cheap pass's cost per stretch of the title, on hand-made packet lists."""
+"""bytes_per_bin and title_and_window_kbps: what an encode spent where, on hand-made packet lists."""
 
 from __future__ import annotations
 
 import pytest
 
-from pertitle.encode import bytes_per_bin
+from pertitle.encode import bytes_per_bin, title_and_window_kbps
+from pertitle.models import SampleWindow
 
 
 def test_packets_fall_into_the_bin_of_their_time_from_the_first_packet() -> None:
@@ -22,3 +23,29 @@ def test_no_packets_no_bins_and_the_bin_must_be_positive() -> None:
     assert bytes_per_bin([], 4.0) == ()
     with pytest.raises(ValueError, match="positive"):
         bytes_per_bin([(0.0, 1)], 0.0)
+
+
+# --- title_and_window_kbps: what a whole-title encode spends inside the sampled windows ---------
+
+
+def test_title_and_window_rates_from_packets_counted_from_the_first_one() -> None:
+    # A 4 s title whose packets start at t=10; one window of 1 s at 1 s (t 11.0-12.0 in the file).
+    # Bytes: 1000 at 0 s, 250 + 250 inside the window, 500 at 2.0 s, 2000 at 3.5 s: 4000 in all.
+    packets = [(10.0, 1000), (11.0, 250), (11.5, 250), (12.0, 500), (13.5, 2000)]
+    title, window = title_and_window_kbps(packets, [SampleWindow(0, 1.0, 1.0)], 4.0)
+    assert title == pytest.approx(4000 * 8 / 4.0 / 1000)  # 8 kbps
+    assert window == pytest.approx(500 * 8 / 1.0 / 1000)  # 4 kbps: the frame at 2.0 s is the next stretch's
+
+
+def test_several_windows_pool_their_bytes_and_time() -> None:
+    packets = [(0.0, 100), (1.0, 300), (2.0, 100), (3.0, 500)]
+    windows = [SampleWindow(0, 0.0, 1.0), SampleWindow(1, 3.0, 1.0)]
+    title, window = title_and_window_kbps(packets, windows, 4.0)
+    assert (title, window) == (pytest.approx(2.0), pytest.approx(2.4))  # 1000 B / 4 s; 600 B / 2 s
+
+
+def test_window_rates_need_packets_windows_and_a_duration() -> None:
+    with pytest.raises(ValueError):
+        title_and_window_kbps([], [SampleWindow(0, 0.0, 1.0)], 4.0)
+    with pytest.raises(ValueError):
+        title_and_window_kbps([(0.0, 1)], [], 4.0)

@@ -5,6 +5,7 @@ The expected lists are written out in full: a change to any flag shows up here a
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -13,6 +14,7 @@ from pertitle.ffmpeg.commands import (
     encode_argv,
     escape_filter_value,
     gop_frames,
+    in_context_argv,
     measure_argv,
     prepare_argv,
     ssim_downsample,
@@ -400,3 +402,50 @@ def test_measure_without_ssim_is_libvmaf_alone() -> None:
         ":shortest=1:log_path=l.json:n_threads=1"
     )
     assert graph.split(";[d][r]")[0] == with_ssim.split(";[d]split")[0]
+
+
+# --- in_context_argv -----------------------------------------------------------------------------
+
+
+def test_in_context_pass_decodes_the_title_once_for_every_two_pass_encode() -> None:
+    low = dataclasses.replace(abr_spec("h264"), preset="superfast")
+    high = dataclasses.replace(low, width=640, height=360, bitrate_kbps=1500.0)
+    split = "[0:v:0]setpts=PTS-STARTPTS,split=2[s0][s1]"
+    graph = f"{split};[s0]scale=480:270:flags=bicubic,setsar=1,format=yuv420p[e0];[s1]{NORM}[e1]"
+    one_thread = ["-g", "48", "-keyint_min", "48", "-sc_threshold", "0", "-threads", "1"]
+
+    def output(i: int, spec: EncodeSpec, rate: list[str], pass_number: int) -> list[str]:
+        tail = ["-f", "null", "-"] if pass_number == 1 else ["-f", "matroska", f"e{i}.mkv"]
+        return [
+            "-map",
+            f"[e{i}]",
+            *["-c:v", "libx264", "-preset", "superfast", *one_thread],
+            *rate,
+            *["-pass", str(pass_number), "-passlogfile", f"p{i}", "-fps_mode", "passthrough"],
+            *tail,
+        ]
+
+    rates = [["-b:v", "800k", *VBV], ["-b:v", "1500k", *VBV]]
+    for pass_number in (1, 2):
+        argv = in_context_argv(
+            "ffmpeg",
+            "title.mov",
+            [low, high],
+            ["e0.mkv", "e1.mkv"],
+            ["p0", "p1"],
+            fps=24.0,
+            pass_number=pass_number,
+        )
+        expected = [*HEAD, "-i", "title.mov", "-filter_complex", graph]
+        for i, spec in enumerate((low, high)):
+            expected += output(i, spec, rates[i], pass_number)
+        assert argv == expected
+
+
+def test_in_context_pass_of_one_spec_has_no_split_and_needs_paths_per_spec() -> None:
+    argv = in_context_argv("ffmpeg", "t.mp4", [abr_spec("h264")], ["e.mkv"], ["p"], fps=24.0, pass_number=2)
+    assert argv[argv.index("-filter_complex") + 1] == (
+        "[0:v:0]setpts=PTS-STARTPTS,scale=480:270:flags=bicubic,setsar=1,format=yuv420p[e0]"
+    )
+    with pytest.raises(ValueError):
+        in_context_argv("ffmpeg", "t.mp4", [abr_spec("h264")], [], ["p"], fps=24.0, pass_number=1)
