@@ -589,7 +589,8 @@ def in_context_rates(
     runner: Runner, settings: Settings, specs: Sequence[EncodeSpec]
 ) -> dict[EncodeSpec, tuple[float, float]]:
     """spec -> (whole-title kbps, sampled windows' kbps) of a two-pass encode of the whole title at
-    the spec's bitrate and VBV, with a fast preset (`commands.IN_CONTEXT_PRESETS`): one decode of
+    the spec's bitrate and VBV, with a faster preset where one is known to split the bits as the
+    real one does (`config.IN_CONTEXT_PRESETS`): one decode of
     the title for all specs, per pass. Cached by content like every measurement.
 
     Raises:

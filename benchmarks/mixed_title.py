@@ -1,0 +1,46 @@
+"""Build a 43 s 1280x720 title of four kinds of content from the shared clips, one after another:
+live action (5 s), a traffic camera (12 s), aerial footage (5.9 s) and animation (20 s), all at
+30 fps. Long enough to be probed on sample windows, and varied enough that windows cannot stand
+for the whole title on their own: the test case for predictions of a sampled title.
+
+    python benchmarks/mixed_title.py ../shared/clips out/mixed_720p.mp4
+    python benchmarks/clips_vs_reference.py out/mixed_720p.mp4 --out out/mixed
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+from pertitle.ffmpeg import binary
+
+PARTS = (  # (file, seconds taken from its start; None: all of it)
+    ("liveaction_bed_dog_1280x720_5s_androidx.mp4", None),
+    ("traffic_cars_768x432_30s_intel.mp4", 12),
+    ("aerial_plane_clouds_1280x720_5.9s_pexels.mp4", None),
+    ("bbb_anim_1280x720_30s_moviepy.webm", 20),
+)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("clips", type=Path, help="the directory of the shared clips")
+    ap.add_argument("out", type=Path)
+    args = ap.parse_args()
+    argv = [binary.locate(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
+    legs = []
+    for i, (name, seconds) in enumerate(PARTS):
+        argv += ["-i", str(args.clips / name)]
+        cut = f"trim=0:{seconds},setpts=PTS-STARTPTS," if seconds else ""
+        legs.append(f"[{i}:v]{cut}fps=30,scale=1280:720,setsar=1,format=yuv420p[p{i}]")
+    joined = "".join(f"[p{i}]" for i in range(len(PARTS)))
+    graph = ";".join(legs) + f";{joined}concat=n={len(PARTS)}:v=1:a=0[o]"
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    argv += ["-filter_complex", graph, "-map", "[o]", "-c:v", "libx264", "-preset", "fast", "-crf", "14"]
+    return subprocess.run([*argv, str(args.out)], check=False).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
