@@ -590,8 +590,8 @@ def in_context_rates(
 ) -> dict[EncodeSpec, tuple[float, float]]:
     """spec -> (whole-title kbps, sampled windows' kbps) of a two-pass encode of the whole title at
     the spec's bitrate and VBV, with a faster preset where one is known to split the bits as the
-    real one does (`config.IN_CONTEXT_PRESETS`): one decode of
-    the title for all specs, per pass. Cached by content like every measurement.
+    real one does (`config.IN_CONTEXT_PRESETS`). The title is decoded once per pass for all specs
+    (or per `memory_chunks` of them, for large sizes). Cached by content like every measurement.
 
     Raises:
         FfmpegError: the title cannot be decoded or encoded.
@@ -608,21 +608,44 @@ def in_context_rates(
         rates = [(float(a), float(b)) for a, b in hit["rates"]]
     else:
         runner.on_event(
-            Event("stage", f"sharing {len(specs)} rungs' bits over the whole title (one fast two-pass)")
+            Event("stage", f"reading how a two-pass of the whole title shares {len(specs)} rungs' bits")
         )
-        job = InContextJob(
-            ffmpeg=runner.ffmpeg.path,
-            source=runner.info.path,
-            specs=tuple(fast.values()),
-            windows=runner.windows,
-            duration_s=runner.info.duration_s,
-            fps=runner.info.fps,
-            workdir=runner.workdir,
-            timeout_s=runner.settings.encode_timeout_s,
-        )
-        rates = list(run_in_context(job))
+        rates = []
+        for chunk in memory_chunks(list(fast.values())):
+            job = InContextJob(
+                ffmpeg=runner.ffmpeg.path,
+                source=runner.info.path,
+                specs=chunk,
+                windows=runner.windows,
+                duration_s=runner.info.duration_s,
+                fps=runner.info.fps,
+                workdir=runner.workdir,
+                timeout_s=runner.settings.encode_timeout_s,
+            )
+            rates += run_in_context(job)
         runner.cache.put(key, {"rates": [list(r) for r in rates]})
     return dict(zip(specs, rates, strict=True))
+
+
+def memory_chunks(
+    specs: Sequence[EncodeSpec], budget_bytes: float = 2e9, frames_in_flight: int = 40
+) -> list[tuple[EncodeSpec, ...]]:
+    """Consecutive runs of `specs` whose encoders together hold at most `budget_bytes` of frames
+    (each about `frames_in_flight` 4:2:0 frames of its size: lookahead, B-frames, references),
+    at least one spec each: a ladder of 4K rungs is not encoded in one process. Pure."""
+    chunks: list[tuple[EncodeSpec, ...]] = []
+    current: list[EncodeSpec] = []
+    held = 0.0
+    for spec in specs:
+        need = spec.width * spec.height * 1.5 * frames_in_flight
+        if current and held + need > budget_bytes:
+            chunks.append(tuple(current))
+            current, held = [], 0.0
+        current.append(spec)
+        held += need
+    if current:
+        chunks.append(tuple(current))
+    return chunks
 
 
 def reach_ceiling(
