@@ -14,6 +14,7 @@ from rich.console import Console
 from pertitle import __version__
 from pertitle.cache import atomic_write_text
 from pertitle.clicmd.common import (
+    APP_SETTINGS,
     CacheDirOpt,
     CodecOpt,
     ConstraintsOpt,
@@ -43,10 +44,7 @@ from pertitle.ffmpeg import binary
 app = typer.Typer(
     name="pertitle",
     help="Per-title encoding: the bitrate ladder each title needs, from real encodes and real VMAF.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    **APP_SETTINGS,
 )
 
 

@@ -13,15 +13,12 @@ from typing import Annotated
 import typer
 
 from pertitle import cache as core
-from pertitle.clicmd.common import CacheDirOpt, consoles, fail
+from pertitle.clicmd.common import APP_SETTINGS, CacheDirOpt, consoles, fail
 
 app = typer.Typer(
     name="cache",
     help="Show what the result cache holds (info) or remove entries no run has used lately (prune).",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    **APP_SETTINGS,
 )
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON document on stdout, nothing else.")]

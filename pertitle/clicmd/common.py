@@ -20,6 +20,15 @@ from pertitle.models import Constraints
 T = TypeVar("T")
 
 
+# How every Typer app of pertitle behaves (the root and its command groups): help with no
+# arguments and on -h, no shell-completion options, no Rich tracebacks (errors are one line).
+APP_SETTINGS: dict[str, Any] = {
+    "no_args_is_help": True,
+    "add_completion": False,
+    "pretty_exceptions_enable": False,
+    "context_settings": {"help_option_names": ["-h", "--help"]},
+}
+
 # Options shared by several commands: one definition, one help text.
 CodecOpt = Annotated[str, typer.Option(help="h264, hevc, av1 or vp9.")]
 PresetOpt = Annotated[str | None, typer.Option(help="Encoder preset (default per codec).")]
