@@ -568,6 +568,8 @@ def _windows_at_their_share(
     def at(t: Any, kbps: float) -> EncodeSpec:
         return dataclasses.replace(specs[t], bitrate_kbps=float(max(1, round(kbps))))
 
+    # Windows the whole-title pass spent (next to) nothing on: 1 kbps, the least an encoder takes.
+    windows_kbps = {t: max(1.0, kbps) for t, kbps in windows_kbps.items()}
     first = {t: at(t, windows_kbps[t]) for t in specs}
     measured = runner.run(list(first.values()), label)
     chosen = {t: measured[spec] for t, spec in first.items()}
