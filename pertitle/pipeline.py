@@ -158,6 +158,10 @@ class Runner:
         subsample = self.n_subsample if spec.rate_control == "crf" else 1
         return make_key({**self._key_base, "spec": dataclasses.asdict(spec), "n_subsample": subsample})
 
+    def in_context_key(self, spec: EncodeSpec) -> str:
+        """The key of `spec`'s whole-title rates (`in_context_rates`), apart from its measurements."""
+        return make_key({"in_context": 2, **self._key_base, "spec": dataclasses.asdict(spec)})
+
     def _prepare(self) -> str:
         if self.reference is None:
             t0 = time.perf_counter()
@@ -523,8 +527,8 @@ def calibrate(runner: Runner, settings: Settings, targets: Sequence[Any]) -> lis
     label = f"checking {len(specs)} rungs with deployed {how} encodes"
     if runner.full_pass or settings.deploy_rate_control != "abr2pass":
         measured = runner.run(list(specs.values()), label)
-        title_kbps = {t: measured[spec].bitrate_kbps for t, spec in specs.items()}
         by_target = {t: measured[spec] for t, spec in specs.items()}
+        title_kbps = {t: m.bitrate_kbps for t, m in by_target.items()}
     else:
         rates = in_context_rates(runner, settings, list(specs.values()))
         title_kbps = {t: rates[spec][0] for t, spec in specs.items()}
@@ -593,7 +597,8 @@ def in_context_rates(
     """spec -> (whole-title kbps, sampled windows' kbps) of a two-pass encode of the whole title at
     the spec's bitrate and VBV, with a faster preset where one is known to split the bits as the
     real one does (`config.IN_CONTEXT_PRESETS`). The title is decoded once per pass for all specs
-    (or per `memory_chunks` of them, for large sizes). Cached by content like every measurement.
+    (or per `memory_chunks` of them, for large sizes). Cached by content, per spec, like every
+    measurement.
 
     Raises:
         FfmpegError: the title cannot be decoded or encoded.
@@ -602,31 +607,35 @@ def in_context_rates(
         spec: dataclasses.replace(spec, preset=IN_CONTEXT_PRESETS.get(spec.codec, spec.preset))
         for spec in specs
     }
-    key = make_key(
-        {"in_context": 1, **runner._key_base, "specs": [dataclasses.asdict(s) for s in fast.values()]}
-    )
-    hit = runner.cache.get(key)
-    if hit is not None and isinstance(hit.get("rates"), list) and len(hit["rates"]) == len(specs):
-        rates = [(float(a), float(b)) for a, b in hit["rates"]]
-    else:
+    rates: dict[EncodeSpec, tuple[float, float]] = {}
+    for spec, stand_in in fast.items():
+        hit = runner.cache.get(runner.in_context_key(stand_in))
+        if hit is not None and all(
+            isinstance(hit.get(k), float | int) for k in ("title_kbps", "windows_kbps")
+        ):
+            rates[spec] = (float(hit["title_kbps"]), float(hit["windows_kbps"]))
+    # Only the rungs not met before (a re-planned ladder shares most of its rungs) are encoded.
+    misses = [spec for spec in specs if spec not in rates]
+    if misses:
         runner.on_event(
-            Event("stage", f"reading how a two-pass of the whole title shares {len(specs)} rungs' bits")
+            Event("stage", f"reading how a two-pass of the whole title shares {len(misses)} rungs' bits")
         )
-        rates = []
-        for chunk in memory_chunks(list(fast.values())):
-            job = InContextJob(
-                ffmpeg=runner.ffmpeg.path,
-                source=runner.info.path,
-                specs=chunk,
-                windows=runner.windows,
-                duration_s=runner.info.duration_s,
-                fps=runner.info.fps,
-                workdir=runner.workdir,
-                timeout_s=runner.settings.encode_timeout_s,
-            )
-            rates += run_in_context(job)
-        runner.cache.put(key, {"rates": [list(r) for r in rates]})
-    return dict(zip(specs, rates, strict=True))
+    for chunk in memory_chunks(misses):
+        job = InContextJob(
+            ffmpeg=runner.ffmpeg.path,
+            source=runner.info.path,
+            specs=tuple(fast[spec] for spec in chunk),
+            windows=runner.windows,
+            duration_s=runner.info.duration_s,
+            fps=runner.info.fps,
+            workdir=runner.workdir,
+            timeout_s=runner.settings.encode_timeout_s,
+        )
+        for spec, (title_kbps, windows_kbps) in zip(chunk, run_in_context(job), strict=True):
+            rates[spec] = (title_kbps, windows_kbps)
+            entry = {"title_kbps": title_kbps, "windows_kbps": windows_kbps}
+            runner.cache.put(runner.in_context_key(fast[spec]), entry)
+    return rates
 
 
 def memory_chunks(

@@ -102,9 +102,9 @@ def _describe(p: Path, size: int, container: Any, stream: Any) -> MediaInfo:
 
     fps = _fps(stream)
     duration = _duration_s(container, stream)
-    if (duration <= 0 or not math.isfinite(duration)) and decoded == 1:
-        raise InputError(f"{p}: holds a single picture, not a video; give a video file")
     if duration <= 0 or not math.isfinite(duration):
+        if decoded == 1:
+            raise InputError(f"{p}: holds a single picture, not a video; give a video file")
         raise InputError(
             f"{p}: the video has zero or unknown duration; remux it (ffmpeg -i IN -c copy OUT.mkv)"
         )

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 
 from pertitle import cache as core
 from pertitle.clicmd.common import APP_SETTINGS, CacheDirOpt, consoles, fail
@@ -25,8 +26,12 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON document on 
 _DAY_S = 86400.0
 
 
-def _root(cache_dir: Path | None) -> Path:
-    return cache_dir if cache_dir is not None else Path(core.default_cache_dir())
+def _root(cache_dir: Path | None, err: Console) -> Path:
+    """The cache directory asked for (or the default); a file there is a usage error."""
+    root = cache_dir if cache_dir is not None else Path(core.default_cache_dir())
+    if root.exists() and not root.is_dir():
+        raise fail(err, f"--cache-dir: {root} is a file, not a directory", 2)
+    return root
 
 
 def _when(epoch_s: float | None) -> str | None:
@@ -49,9 +54,7 @@ def _size(n: int) -> str:
 @app.command(help="Where the result cache is, how many entries it holds, their size and age.")
 def info(cache_dir: CacheDirOpt = None, json_out: JsonOpt = False) -> None:
     out, err = consoles()
-    root = _root(cache_dir)
-    if root.exists() and not root.is_dir():
-        raise fail(err, f"--cache-dir: {root} is a file, not a directory", 2)
+    root = _root(cache_dir, err)
     s = core.summarize(root)
     if json_out:
         doc = {
@@ -89,9 +92,7 @@ def prune(
     out, err = consoles()
     if not math.isfinite(older_than) or older_than < 0:
         raise fail(err, f"--older-than: {older_than:g} must be a number of days, 0 or more", 2)
-    root = _root(cache_dir)
-    if root.exists() and not root.is_dir():
-        raise fail(err, f"--cache-dir: {root} is a file, not a directory", 2)
+    root = _root(cache_dir, err)
     try:
         r = core.prune(root, None if all_entries else older_than * _DAY_S, dry_run=dry_run)
     except OSError as exc:

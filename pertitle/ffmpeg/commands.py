@@ -281,6 +281,26 @@ def measure_argv(
     return [ffmpeg, *_BASE, "-i", distorted, "-i", reference, "-lavfi", graph, "-f", "null", "-"]
 
 
+def _fan_out(head: str, specs: Sequence[EncodeSpec]) -> str:
+    """One decoded input (`head`: its pad and any filters, ending where the next filter goes)
+    split to every spec's scaler, as pads [e0], [e1], ...: one decode feeds every encoder."""
+    if len(specs) == 1:
+        return f"{head}{_scale_filter(specs[0])}[e0]"
+    graph = f"{head}split={len(specs)}" + "".join(f"[s{i}]" for i in range(len(specs)))
+    return graph + "".join(f";[s{i}]{_scale_filter(spec)}[e{i}]" for i, spec in enumerate(specs))
+
+
+def _encoder_output(
+    i: int, spec: EncodeSpec, fps: float, pass_number: int | None, passlog: str | None
+) -> list[str]:
+    """The options of the output encoding pad [e<i>] (`_fan_out`), up to its destination."""
+    args = ["-map", f"[e{i}]", *_codec_args(spec, fps, MEASURED_ENCODER_THREADS), *_rate_args(spec)]
+    if pass_number is not None:
+        assert passlog is not None
+        args += ["-pass", str(pass_number), "-passlogfile", passlog]
+    return [*args, "-fps_mode", "passthrough"]
+
+
 def group_argv(
     ffmpeg: str,
     reference: str,
@@ -308,19 +328,9 @@ def group_argv(
     n = len(specs)
     if n == 0 or len(out_paths) != n or len(log_paths) != n:
         raise ValueError("group_argv needs one output path and one log path per spec")
-    argv = [ffmpeg, *_BASE, "-i", reference]
-    if n == 1:
-        graph = f"[0:v:0]{_scale_filter(specs[0])}[e0]"
-    else:
-        graph = f"[0:v:0]split={n}" + "".join(f"[s{i}]" for i in range(n))
-        graph += "".join(f";[s{i}]{_scale_filter(spec)}[e{i}]" for i, spec in enumerate(specs))
-    argv += ["-filter_complex", graph]
+    argv = [ffmpeg, *_BASE, "-i", reference, "-filter_complex", _fan_out("[0:v:0]", specs)]
     for i, spec in enumerate(specs):
-        argv += ["-map", f"[e{i}]"]
-        argv += _codec_args(spec, fps, MEASURED_ENCODER_THREADS) + _rate_args(spec)
-        if pass_number is not None:
-            argv += ["-pass", str(pass_number), "-passlogfile", passlogs[i]]
-        argv += ["-fps_mode", "passthrough"]
+        argv += _encoder_output(i, spec, fps, pass_number, passlogs[i] if pass_number else None)
         argv += ["-f", "null", "-"] if pass_number == 1 else [out_paths[i]]
     if pass_number == 1:
         return argv
@@ -352,17 +362,10 @@ def in_context_argv(
     n = len(specs)
     if n == 0 or len(out_paths) != n or len(passlogs) != n:
         raise ValueError("in_context_argv needs one output path and one pass log per spec")
-    head = "[0:v:0]setpts=PTS-STARTPTS"
-    if n == 1:
-        graph = f"{head},{_scale_filter(specs[0])}[e0]"
-    else:
-        graph = f"{head},split={n}" + "".join(f"[s{i}]" for i in range(n))
-        graph += "".join(f";[s{i}]{_scale_filter(spec)}[e{i}]" for i, spec in enumerate(specs))
+    graph = _fan_out("[0:v:0]setpts=PTS-STARTPTS,", specs)
     argv = [ffmpeg, *_BASE, "-i", source, "-filter_complex", graph]
     for i, spec in enumerate(specs):
-        argv += ["-map", f"[e{i}]"]
-        argv += _codec_args(spec, fps, MEASURED_ENCODER_THREADS) + _rate_args(spec)
-        argv += ["-pass", str(pass_number), "-passlogfile", passlogs[i], "-fps_mode", "passthrough"]
+        argv += _encoder_output(i, spec, fps, pass_number, passlogs[i])
         argv += ["-f", "null", "-"] if pass_number == 1 else ["-f", "matroska", out_paths[i]]
     return argv
 
