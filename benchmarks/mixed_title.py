@@ -5,6 +5,7 @@ for the whole title on their own: the test case for predictions of a sampled tit
 
     python benchmarks/mixed_title.py ../shared/clips out/mixed_720p.mp4
     python benchmarks/clips_vs_reference.py out/mixed_720p.mp4 --out out/mixed
+    python benchmarks/mixed_title.py ../shared/clips out/long_720p.mp4 --long
 """
 
 from __future__ import annotations
@@ -22,21 +23,38 @@ PARTS = (  # (file, seconds taken from its start; None: all of it)
     ("aerial_plane_clouds_1280x720_5.9s_pexels.mp4", None),
     ("bbb_anim_1280x720_30s_moviepy.webm", 20),
 )
+# --long: 115 s of every kind of content in the shared clips (each stretched to 1280x720), long
+# enough for the in-context two-pass to run on a sample of it (benchmarks/in_context_sample.py).
+LONG_PARTS = (
+    ("liveaction_bed_dog_1280x720_5s_androidx.mp4", None),
+    ("traffic_cars_768x432_30s_intel.mp4", None),
+    ("aerial_plane_clouds_1280x720_5.9s_pexels.mp4", None),
+    ("oldfilm_chaplin_bw_640x360_9.6s_moviepy.mp4", None),
+    ("bbb_anim_1280x720_30s_moviepy.webm", None),
+    ("screen_desktop_kdenlive_1392x1040_11s_teeks99.ogv", None),
+    ("sports_skateboard_splash_2048x1080_7.5s_pexels.mkv", None),
+    ("sintel_anim_960x408_10s_teeks99.mp4", None),
+    ("detail_playingcards_2048x1024_3.2s_pexels_crf10.mp4", None),
+    ("sports_ski_pov_1920x1080_1.4s_pexels_crf10.mp4", None),
+    ("sintel_anim_854x480_2s_moviepy.mp4", None),
+)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("clips", type=Path, help="the directory of the shared clips")
     ap.add_argument("out", type=Path)
+    ap.add_argument("--long", action="store_true", help="the 115 s title of every kind of content")
     args = ap.parse_args()
+    parts = LONG_PARTS if args.long else PARTS
     argv = [binary.locate(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
     legs = []
-    for i, (name, seconds) in enumerate(PARTS):
+    for i, (name, seconds) in enumerate(parts):
         argv += ["-i", str(args.clips / name)]
         cut = f"trim=0:{seconds},setpts=PTS-STARTPTS," if seconds else ""
         legs.append(f"[{i}:v]{cut}fps=30,scale=1280:720,setsar=1,format=yuv420p[p{i}]")
-    joined = "".join(f"[p{i}]" for i in range(len(PARTS)))
-    graph = ";".join(legs) + f";{joined}concat=n={len(PARTS)}:v=1:a=0[o]"
+    joined = "".join(f"[p{i}]" for i in range(len(parts)))
+    graph = ";".join(legs) + f";{joined}concat=n={len(parts)}:v=1:a=0[o]"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     argv += ["-filter_complex", graph, "-map", "[o]", "-c:v", "libx264", "-preset", "fast", "-crf", "14"]
     return subprocess.run([*argv, str(args.out)], check=False).returncode
