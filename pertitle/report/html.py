@@ -396,7 +396,7 @@ def _source_section(result: TitleResult) -> str:
                 (
                     "Video",
                     f"{src.width}x{src.height}, DAR {src.display_aspect:.3g}, {src.fps:g} fps, {src.codec}"
-                    + (", interlaced (scaled as progressive frames)" if src.interlaced else ""),
+                    + src.scan_note,
                 ),
                 ("Pixels", f"{src.pix_fmt}, {src.bit_depth}-bit"),
                 ("Rotation", f"{src.rotation_deg}°" if src.rotation_deg else "none"),

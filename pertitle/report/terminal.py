@@ -390,8 +390,7 @@ def _source_table(result: TitleResult) -> Table:
             (
                 "Video",
                 f"{src.width}x{src.height} (DAR {src.display_aspect:.3g}), "
-                f"{_fmt_fps(src.fps)} fps, {src.codec}"
-                + (", interlaced (scaled as progressive frames)" if src.interlaced else ""),
+                f"{_fmt_fps(src.fps)} fps, {src.codec}" + src.scan_note,
             ),
             ("Pixels", f"{src.pix_fmt}, {src.bit_depth}-bit"),
             ("Rotation", rotation),
