@@ -25,8 +25,9 @@ PARTS = (  # (file, seconds taken from its start; None: all of it)
 )
 # --long: 115 s of every kind of content in the shared clips (each stretched to 1280x720): the
 # test case for running the in-context two-pass on a sample of a title instead of all of it
-# (measured and not kept: a stratified sample of 6-18 stretches of 4 s put the windows' share of
-# a rung's bits 3-10% off the whole title's, no closer than taking the windows for the title, 5-10% off).
+# (measured and not kept: stratified samples of 6, 12 and 18 stretches of 4 s put the windows'
+# share of a rung's bits up to 8-10% off the whole title's, no closer than taking the windows for
+# the title, 5-10% off; see the README).
 LONG_PARTS = (
     ("liveaction_bed_dog_1280x720_5s_androidx.mp4", None),
     ("traffic_cars_768x432_30s_intel.mp4", None),
