@@ -34,11 +34,6 @@ class MediaInfo:
     # of the ladder will, so the ladder holds; the title should be deinterlaced before both.
     interlaced: bool = False
 
-    @property
-    def scan_note(self) -> str:
-        """What reports add to the source's description about its scan ("" when progressive)."""
-        return ", interlaced (scaled as progressive frames)" if self.interlaced else ""
-
 
 @dataclass(frozen=True)
 class SampleWindow:

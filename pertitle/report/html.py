@@ -17,7 +17,7 @@ from typing import Any
 from pertitle.hull import hull_spans
 from pertitle.models import TitleResult
 from pertitle.reference import ReferenceLadder
-from pertitle.report import plots
+from pertitle.report import plots, scan_note
 
 __all__ = ["render_html"]
 
@@ -396,7 +396,7 @@ def _source_section(result: TitleResult) -> str:
                 (
                     "Video",
                     f"{src.width}x{src.height}, DAR {src.display_aspect:.3g}, {src.fps:g} fps, {src.codec}"
-                    + src.scan_note,
+                    + scan_note(src),
                 ),
                 ("Pixels", f"{src.pix_fmt}, {src.bit_depth}-bit"),
                 ("Rotation", f"{src.rotation_deg}°" if src.rotation_deg else "none"),

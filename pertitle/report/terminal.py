@@ -33,6 +33,7 @@ from rich.text import Text
 
 from pertitle.hull import hull_spans
 from pertitle.models import METRICS, TitleResult
+from pertitle.report import scan_note
 
 __all__ = ["ProgressSink", "ascii_chart", "render_result"]
 
@@ -390,7 +391,7 @@ def _source_table(result: TitleResult) -> Table:
             (
                 "Video",
                 f"{src.width}x{src.height} (DAR {src.display_aspect:.3g}), "
-                f"{_fmt_fps(src.fps)} fps, {src.codec}" + src.scan_note,
+                f"{_fmt_fps(src.fps)} fps, {src.codec}" + scan_note(src),
             ),
             ("Pixels", f"{src.pix_fmt}, {src.bit_depth}-bit"),
             ("Rotation", rotation),
