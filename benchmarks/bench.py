@@ -60,7 +60,7 @@ def naive(clip: str, heights: list[int], crfs: list[float], preset: str) -> dict
     from pertitle import encode, measure
     from pertitle.ffmpeg import binary, commands, runner
     from pertitle.models import EncodeSpec
-    from pertitle.plan import even
+    from pertitle.plan import fit_into_box
     from pertitle.probe import probe
 
     ffmpeg = binary.locate()
@@ -71,7 +71,7 @@ def naive(clip: str, heights: list[int], crfs: list[float], preset: str) -> dict
         for h in heights:
             if h > info.height:
                 continue
-            w = info.width if h == info.height else even(h * info.display_aspect)
+            w = fit_into_box(info.width, info.height, info.width, h).width
             for crf in crfs:
                 spec = EncodeSpec("h264", preset, w, h, "crf", crf=crf)
                 out = os.path.join(work, f"{h}_{crf:g}.mp4")

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pertitle.ffmpeg import binary, commands
 from pertitle.models import EncodeSpec
-from pertitle.plan import even
+from pertitle.plan import fit_into_box
 from pertitle.probe import probe
 
 
@@ -47,7 +47,7 @@ def main() -> int:
     ffmpeg = binary.locate()
     info = probe(args.clip)
     h = min(args.height, info.height)
-    w = info.width if h == info.height else even(h * info.display_aspect)
+    w = fit_into_box(info.width, info.height, info.width, h).width
     crfs = [float(c) for c in args.crfs.split(",")]
     n = len(crfs)
     work = tempfile.mkdtemp(prefix="point-cost-")

@@ -17,7 +17,7 @@ from pertitle.config import Settings
 from pertitle.ffmpeg.binary import detect, locate
 from pertitle.models import SampleWindow
 from pertitle.pipeline import Runner, title_complexity
-from pertitle.plan import deployed_spec, even, plan_windows
+from pertitle.plan import deployed_spec, fit_into_box, plan_windows
 from pertitle.probe import probe
 
 
@@ -40,7 +40,7 @@ def main() -> int:
     specs = []
     for item in args.rungs.split(","):
         height, kbps = (float(x) for x in item.split("@"))
-        width = info.width if int(height) == info.height else even(height * info.display_aspect)
+        width = fit_into_box(info.width, info.height, info.width, int(height)).width
         specs.append(deployed_spec(settings, width, int(height), kbps, kbps * 1.5, kbps * 2))
     print(f"{args.clip}: {info.duration_s:.1f} s; stretch costs {[round(c / 1000) for c in complexity]} kB")
     print("| windows | starts s | " + " | ".join(f"{s.height}p@{s.bitrate_kbps:.0f}" for s in specs) + " |")

@@ -78,7 +78,8 @@ def windows_by_complexity(
 
 
 def even(x: float) -> int:
-    return max(2, round(x / 2.0) * 2)
+    """The nearest even number, halves up as ffmpeg rounds (405.0 -> 406), at least 2."""
+    return max(2, math.floor(x / 2.0 + 0.5) * 2)
 
 
 WIDE_ASPECT = 16 / 9 * 1.01
@@ -86,9 +87,10 @@ WIDE_ASPECT = 16 / 9 * 1.01
 
 def plan_resolutions(info: MediaInfo, settings: Settings) -> tuple[Resolution, ...]:
     """Standard heights at or below the source plus the source's own height; widths keep the
-    display aspect, rounded to even numbers (4:2:0 needs them). A source wider than 16:9, or a
-    portrait one, gets the sizes it takes when fitted into the standard 16:9 boxes instead (turned
-    portrait for a portrait source), as reference ladders deploy it (`reference.cap_to_source`).
+    source's aspect, rounded to the nearest even number (4:2:0 needs them; `fit_into_box`). A
+    source wider than 16:9, or a portrait one, gets the sizes it takes when fitted into the
+    standard 16:9 boxes instead (turned portrait for a portrait source), as reference ladders
+    deploy it (`reference.cap_to_source`, by the same rule).
 
     Raises:
         ConfigError: every requested height is above the source.
@@ -108,26 +110,28 @@ def plan_resolutions(info: MediaInfo, settings: Settings) -> tuple[Resolution, .
         boxes = [(even(h * 16 / 9), h) for h in STANDARD_HEIGHTS]
         if info.display_aspect < 1:
             boxes = [(h, w) for w, h in boxes]
-        fitted = {fit_into_box(info.display_aspect, w, h) for w, h in boxes}
+        fitted = {fit_into_box(info.width, info.height, w, h) for w, h in boxes}
         source = Resolution(info.width, info.height)
         smaller = {r for r in fitted if r.width < info.width and r.height < info.height}
         return tuple(sorted(smaller | {source}, key=lambda r: r.height))
     else:
         heights = sorted({h for h in STANDARD_HEIGHTS if h <= info.height} | {info.height})
-    out = []
-    for h in heights:
-        if h == info.height:
-            out.append(Resolution(info.width, info.height))
-        else:
-            out.append(Resolution(even(h * info.display_aspect), even(h)))
-    return tuple(out)
+    # Each height is a box as wide as the source: ffmpeg's `scale=-2:H`, the source's own size at H.
+    return tuple(fit_into_box(info.width, info.height, info.width, h) for h in heights)
 
 
-def fit_into_box(aspect: float, box_width: int, box_height: int) -> Resolution:
-    """The largest even size of display aspect `aspect` (width / height) inside the box."""
-    if box_width / box_height > aspect:
-        return Resolution(even(box_height * aspect), even(box_height))
-    return Resolution(even(box_width), even(box_width / aspect))
+def fit_into_box(source_width: int, source_height: int, box_width: int, box_height: int) -> Resolution:
+    """The size a source takes in a box: scaled to fit, keeping its aspect, never upscaled, each
+    side rounded to the nearest even number. This is ffmpeg's own box fit
+    (`scale=W:H:force_original_aspect_ratio=decrease:force_divisible_by=2`: 2048x1080 in the
+    416x234 box gives 416x220), so the probes and a fixed ladder deployed for the same source
+    (`reference.cap_to_source`) get the same sizes; a source inside the box keeps its own size."""
+    scale = min(box_width / source_width, box_height / source_height)
+    if scale >= 1:
+        return Resolution(source_width, source_height)
+    return Resolution(
+        min(box_width, even(source_width * scale)), min(box_height, even(source_height * scale))
+    )
 
 
 def plan_grid(info: MediaInfo, settings: Settings) -> tuple[EncodeSpec, ...]:

@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 
 from pertitle.errors import ConfigError
+from pertitle.plan import fit_into_box
 
 BUNDLED_LADDERS = ("apple_hls_h264", "apple_hls_hevc_sdr", "netflix_2015")
 
@@ -111,11 +112,14 @@ def cap_to_source(ladder: ReferenceLadder, source_width: int, source_height: int
     """The ladder as it would be deployed for this source: each rung's size is a box the source is
     fitted into, keeping the source's aspect and never upscaling.
 
-    Rule: the box is the rung's size, turned portrait for a portrait source; the source is scaled
-    by min(box_w / src_w, box_h / src_h, 1) and rounded down to even numbers (4:2:0). So a 16:9
-    source gets the published sizes, a rung above the source gets the source's size, a 2.39:1
-    source gets 1280x536 in the 1280x720 box (no stretching), and a portrait phone video gets
-    portrait rungs. Bitrates are kept; several capped rungs may share the source size.
+    Rule (`plan.fit_into_box`, which sizes the probes too, so both ladders get the same sizes): the
+    box is the rung's size, turned portrait for a portrait source; the source is scaled by
+    min(box_w / src_w, box_h / src_h) and rounded to the nearest even numbers (4:2:0), as ffmpeg's
+    `force_original_aspect_ratio=decrease:force_divisible_by=2` does; a box that holds the source
+    gives the source's size. So a 16:9 source gets the published sizes, a rung above the source
+    gets the source's size, a 2.39:1 source gets 1280x536 in the 1280x720 box (no stretching),
+    and a portrait phone video gets portrait rungs. Bitrates are kept; several capped rungs may
+    share the source size.
 
     Raises:
         ValueError: a source dimension is below 2.
@@ -123,15 +127,15 @@ def cap_to_source(ladder: ReferenceLadder, source_width: int, source_height: int
     if source_width < 2 or source_height < 2:
         raise ValueError(f"source size must be at least 2x2, got {source_width}x{source_height}")
     portrait = source_height > source_width
+    # An odd source size (a ladder file may be capped for any size) deploys as its even size.
+    even_width, even_height = source_width // 2 * 2, source_height // 2 * 2
 
     def fit(rung: ReferenceRung) -> ReferenceRung:
         box_w, box_h = rung.width, rung.height
         if portrait and box_w > box_h:
             box_w, box_h = box_h, box_w
-        scale = min(box_w / source_width, box_h / source_height, 1.0)
-        width = max(2, int(source_width * scale + 1e-6) // 2 * 2)
-        height = max(2, int(source_height * scale + 1e-6) // 2 * 2)
-        return replace(rung, width=width, height=height)
+        size = fit_into_box(even_width, even_height, box_w, box_h)
+        return replace(rung, width=size.width, height=size.height)
 
     return replace(ladder, rungs=tuple(fit(rung) for rung in ladder.rungs))
 

@@ -100,6 +100,15 @@ def rotated_clip(clips: Clips, ffmpeg_path: str) -> Path:
 
 
 @pytest.fixture(scope="session")
+def anamorphic_clip(clips: Clips, ffmpeg_path: str) -> Path:
+    """720x480 coded, 32:27 pixels (a 16:9 DVD frame), 0.5 s."""
+    out = clips.root / "anamorphic.mp4"
+    graph = "testsrc2=size=720x480:rate=24:duration=0.5,setsar=32/27"
+    run_ffmpeg(ffmpeg_path, "-f", "lavfi", "-i", graph, *_X264, str(out))
+    return out
+
+
+@pytest.fixture(scope="session")
 def interlaced_clip(clips: Clips, ffmpeg_path: str) -> Path:
     """320x180, 1 s: the small test pattern woven into top-field-first frames, coded interlaced."""
     out = clips.root / "interlaced.mp4"

@@ -49,6 +49,14 @@ def test_rotated_clip_is_described_as_displayed(rotated_clip: Path) -> None:
     assert info.frame_count == 24
 
 
+def test_anamorphic_clip_is_described_at_its_display_size(anamorphic_clip: Path) -> None:
+    # A 720x480 frame with 32:27 pixels (16:9 DVD): 720 * 32/27 = 853.3 -> 854x480, the size
+    # every later step works in (`plan.fit_into_box`, `reference.cap_to_source`).
+    info = probe(anamorphic_clip)
+    assert (info.width, info.height) == (854, 480)
+    assert info.display_aspect == pytest.approx(854 / 480, abs=1e-5)
+
+
 @pytest.mark.parametrize(
     "name",
     [

@@ -201,22 +201,36 @@ def test_a_portrait_source_taller_than_9_16_is_limited_by_the_box_height() -> No
 
 
 def test_fit_into_box_keeps_the_aspect_and_the_even_sizes() -> None:
-    assert fit_into_box(16 / 9, 1280, 720) == Resolution(1280, 720)
-    assert fit_into_box(2.39, 1280, 720) == Resolution(1280, 536)  # 1280 / 2.39 = 535.6
-    assert fit_into_box(0.75, 720, 1280) == Resolution(720, 960)
-    assert fit_into_box(4 / 3, 1280, 720) == Resolution(960, 720)
+    assert fit_into_box(1920, 1080, 1280, 720) == Resolution(1280, 720)
+    assert fit_into_box(1920, 804, 1280, 720) == Resolution(1280, 536)  # 804 * 2/3 = 536.0
+    assert fit_into_box(1080, 1440, 720, 1280) == Resolution(720, 960)
+    assert fit_into_box(1440, 1080, 1280, 720) == Resolution(960, 720)
+    # A box that holds the source gives the source's own size, never an upscale.
+    assert fit_into_box(960, 408, 1280, 720) == Resolution(960, 408)
+    assert fit_into_box(960, 408, 960, 408) == Resolution(960, 408)
 
 
-def test_widths_come_from_the_display_aspect_not_the_coded_width() -> None:
-    # 720x480 stored, displayed at 16:9: the lower rungs take the display aspect (234 * 16/9 =
-    # 416, 288 -> 512, 360 -> 640, 432 -> 768); the source's own size stays as it is.
-    res = plan_resolutions(media(720, 480, aspect=16 / 9), Settings())
+def test_fit_into_box_rounds_to_the_nearest_even_size_as_ffmpeg_does() -> None:
+    # Checked against the bundled ffmpeg's own box fit,
+    # scale=W:H:force_original_aspect_ratio=decrease:force_divisible_by=2:
+    # 1392x1040 into 416x234 -> 314x234 (313.2), into 1280x720 -> 964x720 (963.7);
+    # 2048x1080 into 416x234 -> 416x220 (219.4), into 768x432 -> 768x406 (405.0, a half: up).
+    assert fit_into_box(1392, 1040, 416, 234) == Resolution(314, 234)
+    assert fit_into_box(1392, 1040, 1280, 720) == Resolution(964, 720)
+    assert fit_into_box(2048, 1080, 416, 234) == Resolution(416, 220)
+    assert fit_into_box(2048, 1080, 768, 432) == Resolution(768, 406)
+
+
+def test_an_anamorphic_source_is_planned_at_its_display_size() -> None:
+    # A 720x480 16:9 DVD frame is probed at its display size, 854x480 (`probe`): the lower rungs
+    # are that size's 16:9 boxes (234 -> 416, 288 -> 512, 360 -> 640, 432 -> 768).
+    res = plan_resolutions(media(854, 480), Settings())
     assert res == (
         Resolution(416, 234),
         Resolution(512, 288),
         Resolution(640, 360),
         Resolution(768, 432),
-        Resolution(720, 480),
+        Resolution(854, 480),
     )
 
 

@@ -6,7 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from pertitle.config import Settings
 from pertitle.errors import ConfigError
+from pertitle.models import MediaInfo, Resolution
+from pertitle.plan import plan_resolutions
 from pertitle.reference import (
     BUNDLED_LADDERS,
     ReferenceLadder,
@@ -205,6 +208,26 @@ def test_cap_turns_the_boxes_portrait_for_a_portrait_source() -> None:
     capped = cap_to_source(load_reference("apple_hls_h264"), 1080, 1440)
     assert _sizes(capped)[0] == (234, 312, 145)
     assert _sizes(capped)[-1] == (1080, 1440, 7800)
+
+
+def test_cap_gives_a_480p_source_the_published_sizes() -> None:
+    # 854x480, a hair wider than 16:9: the 640x360 box scales it by 640/854 -> 640 x 359.7, which
+    # rounds to the published 640x360 (rounding down gave 640x358, and 416x232 and 768x430: sizes
+    # the probes never encode). These are the sizes the probes get (`plan.fit_into_box`).
+    capped = cap_to_source(load_reference("apple_hls_h264"), 854, 480)
+    assert _sizes(capped)[:4] == [(416, 234, 145), (640, 360, 365), (768, 432, 730), (768, 432, 1100)]
+    assert _sizes(capped)[4:] == [(854, 480, kbps) for kbps in (2000, 3000, 4500, 6000, 7800)]
+
+
+def test_cap_and_the_probes_agree_on_every_size() -> None:
+    # Every capped rung of a source is a size the probe grid holds: the same rule sizes both, so
+    # the two ladders' encodes at a size are the same encodes.
+    sources = [(1392, 1040), (2048, 1080), (854, 480), (960, 408), (2048, 1024), (1080, 1440), (1280, 720)]
+    for width, height in sources:
+        info = MediaInfo("/t.mp4", width, height, width / height, 24.0, 10.0, 240, "yuv420p", 8, 0, "h264", 1)
+        probed = set(plan_resolutions(info, Settings()))
+        for rung in cap_to_source(load_reference("apple_hls_h264"), width, height).rungs:
+            assert Resolution(rung.width, rung.height) in probed, (width, height, rung)
 
 
 def test_cap_rounds_an_odd_source_size_down_to_even() -> None:
