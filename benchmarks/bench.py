@@ -18,6 +18,7 @@ method that measures the hull at the real preset on the same frames can encode l
 
     python benchmarks/bench.py                       # every clip in samples/
     python benchmarks/bench.py clip.mp4 --heights 360,540,720 --crfs 20,26,32,38 --preset veryfast
+    python benchmarks/bench.py --heights default --ways analyze,fast   # each clip's own default grid
 """
 
 from __future__ import annotations
@@ -130,8 +131,20 @@ def child(mode: str, clip: str, heights: str, crfs: str, preset: str) -> None:
     print(json.dumps(out))
 
 
+def clip_heights(clip: str, heights: str) -> str:
+    """`heights` as given, or for "default" the heights `pertitle analyze` probes on this clip."""
+    if heights != "default":
+        return heights
+    from pertitle.config import Settings
+    from pertitle.plan import plan_resolutions
+    from pertitle.probe import probe
+
+    return ",".join(str(r.height) for r in plan_resolutions(probe(clip), Settings()))
+
+
 def run_child(mode: str, clip: str, args: argparse.Namespace) -> dict[str, Any]:
-    argv = [sys.executable, __file__, "--child", mode, clip, "--heights", args.heights, "--crfs", args.crfs]
+    heights = clip_heights(clip, args.heights)
+    argv = [sys.executable, __file__, "--child", mode, clip, "--heights", heights, "--crfs", args.crfs]
     argv += ["--preset", args.preset]
     proc = subprocess.run(argv, capture_output=True, text=True, check=False, cwd=ROOT)
     if proc.returncode != 0:
@@ -183,7 +196,10 @@ def accuracy(full: dict[str, Any], fast: dict[str, Any]) -> dict[str, Any]:
 def main() -> int:
     ap = argparse.ArgumentParser(description="pertitle speed benchmark against a naive baseline")
     ap.add_argument("clips", nargs="*")
-    ap.add_argument("--heights", default=DEFAULT_HEIGHTS)
+    ap.add_argument(
+        "--heights", default=DEFAULT_HEIGHTS, help='comma-separated, or "default": analyze\'s own'
+    )
+    ap.add_argument("--ways", default="naive,analyze,fast", help="which of naive,analyze,fast to run")
     ap.add_argument("--crfs", default=DEFAULT_CRFS)
     ap.add_argument("--preset", default="medium")
     ap.add_argument("--out", type=Path, default=ROOT / "out" / "bench")
@@ -196,32 +212,45 @@ def main() -> int:
         str(p) for p in (ROOT / "samples").iterdir() if p.suffix in (".mp4", ".ogv", ".mkv", ".webm")
     )
     args.out.mkdir(parents=True, exist_ok=True)
+    ways = [w for w in ("naive", "analyze", "fast") if w in args.ways.split(",")]
+    if not {"analyze", "fast"} <= set(ways):
+        raise SystemExit("--ways must include analyze and fast (the accuracy compares them)")
     rows = []
     for clip in clips:
-        runs = {mode: run_child(mode, clip, args) for mode in ("naive", "analyze", "fast")}
+        runs = {mode: run_child(mode, clip, args) for mode in ways}
         acc = accuracy(runs["analyze"], runs["fast"])
-        base = runs["naive"]
-        row = {"clip": Path(clip).name, "cores": os.cpu_count(), **acc}
+        base = runs.get("naive")
+        row = {
+            "clip": Path(clip).name,
+            "heights": clip_heights(clip, args.heights),
+            "cores": os.cpu_count(),
+            **acc,
+        }
         for mode, r in runs.items():
             row[mode] = {k: r[k] for k in ("wall_s", "cpu_s", "peak_rss_mb", "encodes")}
-            row[mode]["wall_vs_naive"] = r["wall_s"] / base["wall_s"]
-            row[mode]["cpu_vs_naive"] = r["cpu_s"] / base["cpu_s"]
+            row[mode]["wall_vs_naive"] = r["wall_s"] / base["wall_s"] if base else None
+            row[mode]["cpu_vs_naive"] = r["cpu_s"] / base["cpu_s"] if base else None
         row["fast_vs_analyze_wall"] = runs["fast"]["wall_s"] / runs["analyze"]["wall_s"]
         rows.append(row)
         print(json.dumps(row), flush=True)
     (args.out / "bench.json").write_text(json.dumps(rows, indent=2) + "\n")
     lines = [
         f"grid: heights {args.heights}, CRFs {args.crfs}, x264 preset {args.preset}; {os.cpu_count()} cores",
+        *(f"{row['clip']}: heights {row['heights']}" for row in rows if args.heights == "default"),
         "",
         "| clip | way | wall s | x naive | CPU s | x naive | encodes | peak RSS MB |",
         "|---|---|---|---|---|---|---|---|",
     ]
+
+    def ratio(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.2f}"
+
     for row in rows:
-        for mode in ("naive", "analyze", "fast"):
+        for mode in ways:
             r = row[mode]
             lines.append(
-                f"| {row['clip']} | {mode} | {r['wall_s']:.1f} | {r['wall_vs_naive']:.2f} | {r['cpu_s']:.1f} "
-                f"| {r['cpu_vs_naive']:.2f} | {r['encodes']} | {r['peak_rss_mb']:.0f} |"
+                f"| {row['clip']} | {mode} | {r['wall_s']:.1f} | {ratio(r['wall_vs_naive'])} "
+                f"| {r['cpu_s']:.1f} | {ratio(r['cpu_vs_naive'])} | {r['encodes']} | {r['peak_rss_mb']:.0f} |"
             )
     lines += [
         "",
