@@ -134,6 +134,15 @@ def fit_into_box(source_width: int, source_height: int, box_width: int, box_heig
     )
 
 
+def fast_first_sizes(sizes: Sequence[Resolution]) -> tuple[Resolution, ...]:
+    """The sizes --fast probes first, at its coarse CRFs: every other one from the largest down,
+    and always the smallest. The sizes between are read off their neighbours and measured only
+    where they could join the hull (`estimate.between_sizes`, `estimate.nearest_to_hull`)."""
+    ordered = sorted(set(sizes), key=lambda r: (r.height, r.width))
+    first = set(ordered[::-1][::2]) | set(ordered[:1])
+    return tuple(r for r in ordered if r in first)
+
+
 def plan_grid(info: MediaInfo, settings: Settings) -> tuple[EncodeSpec, ...]:
     """The CRF probe encodes: every resolution x every CRF, cheapest first."""
     specs = []

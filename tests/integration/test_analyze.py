@@ -554,6 +554,27 @@ def test_fast_encodes_every_other_crf_and_estimates_the_rest(clips: Clips, tmp_p
     assert 0.9 * t["total_s"] <= stages <= t["total_s"]
 
 
+def test_fast_probes_the_size_between_only_near_the_hull(clips: Clips, tmp_path: Path) -> None:
+    """--fast with three sizes: 180p and 360p at the coarse CRFs first, then 240p, read off them,
+    at the two CRFs nearest the hull; the document holds measured points and readings between
+    them, never a reading of 240p off its neighbours."""
+    args = ["analyze", str(clips.detailed), "--heights", "180,240,360", "--crfs", "24,28,32,36,40"]
+    args += ["--preset", "veryfast", "--jobs", "2", "--no-calibrate", "--fast", "--json"]
+    doc = json_of(invoke(*args, "--cache-dir", str(tmp_path)))
+    measured = {(p["height"], p["crf"]) for p in doc["points"] if not p["estimated"]}
+    assert {c for h, c in measured if h in (180, 360)} >= {24.0, 32.0, 40.0}
+    middle = sorted(c for h, c in measured if h == 240)
+    assert len(middle) >= 2
+    assert not {24.0, 32.0, 40.0} <= set(middle)  # not the coarse grid its neighbours got
+    assert doc["timings"]["encodes"] == len(measured) < 15
+    for p in doc["points"]:
+        if p["estimated"] and p["height"] == 240:
+            assert middle[0] < p["crf"] < middle[-1]  # read off its own curve only
+    vertices = {(v["height"], v["crf"]) for v in doc["hull"]["vertices"]}
+    assert vertices <= measured
+    serialize.validate_document(doc)
+
+
 def test_long_title_is_probed_on_windows_placed_by_complexity(clips: Clips, tmp_path: Path) -> None:
     """Treated as a long title (2 s, windows of 0.5 s): the cheap pass ranks its four stretches
     and one window is taken per stratum, on the stretch grid; 'even' spaces them instead, and a

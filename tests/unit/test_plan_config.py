@@ -20,6 +20,8 @@ from pertitle.errors import ConfigError
 from pertitle.models import Constraints, MediaInfo, Resolution, SampleWindow
 from pertitle.plan import (
     coarse_crfs,
+    even,
+    fast_first_sizes,
     fit_into_box,
     plan_grid,
     plan_resolutions,
@@ -198,6 +200,15 @@ def test_a_portrait_source_taller_than_9_16_is_limited_by_the_box_height() -> No
         "640x1280",
         "720x1440",
     ]
+
+
+def test_fast_probes_every_other_size_from_the_largest_and_the_smallest_first() -> None:
+    sizes = [Resolution(even(h * 4 / 3), h) for h in (234, 288, 360, 432, 540, 720, 1040)]
+    assert [r.height for r in fast_first_sizes(sizes)] == [234, 360, 540, 1040]
+    four = [Resolution(even(h * 16 / 9), h) for h in (234, 288, 360, 432)]
+    assert [r.height for r in fast_first_sizes(four)] == [234, 288, 432]
+    assert fast_first_sizes(four[:2]) == tuple(four[:2])
+    assert fast_first_sizes(four[:1]) == tuple(four[:1])
 
 
 def test_fit_into_box_keeps_the_aspect_and_the_even_sizes() -> None:
