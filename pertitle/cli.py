@@ -114,9 +114,10 @@ def analyze(
         bool,
         typer.Option(
             "--fast",
-            help="Probe every third CRF (at least 3), read the others off each resolution's curve, then "
-            "measure the estimates the hull runs through; libvmaf scores every 4th frame (at least 60). "
-            "The chosen rungs are still checked with full deployed encodes.",
+            help="Probe every third CRF (at least 3) at every other size, the sizes between only at the "
+            "2 CRFs nearest the hull, read the rest off the curves, then measure the estimates the hull "
+            "runs through; libvmaf scores every 4th frame (at least 60). The chosen rungs are still "
+            "checked with full deployed encodes.",
         ),
     ] = False,
     emit_commands: Annotated[

@@ -131,8 +131,8 @@ class Settings:
     work_dir: str | None = None
     encode_timeout_s: float = 1800.0
     calibrate: bool = True
-    # --fast: about every third CRF of the grid (`plan.coarse_crfs`), libvmaf scoring every
-    # `fast_subsample`-th frame.
+    # --fast: about every third CRF of the grid (`plan.coarse_crfs`) at every other size
+    # (`plan.fast_first_sizes`), libvmaf scoring every `fast_subsample`-th frame.
     fast: bool = False
     fast_subsample: int = 4
 
