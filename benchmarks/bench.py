@@ -142,8 +142,7 @@ def clip_heights(clip: str, heights: str) -> str:
     return ",".join(str(r.height) for r in plan_resolutions(probe(clip), Settings()))
 
 
-def run_child(mode: str, clip: str, args: argparse.Namespace) -> dict[str, Any]:
-    heights = clip_heights(clip, args.heights)
+def run_child(mode: str, clip: str, heights: str, args: argparse.Namespace) -> dict[str, Any]:
     argv = [sys.executable, __file__, "--child", mode, clip, "--heights", heights, "--crfs", args.crfs]
     argv += ["--preset", args.preset]
     proc = subprocess.run(argv, capture_output=True, text=True, check=False, cwd=ROOT)
@@ -217,12 +216,13 @@ def main() -> int:
         raise SystemExit("--ways must include analyze and fast (the accuracy compares them)")
     rows = []
     for clip in clips:
-        runs = {mode: run_child(mode, clip, args) for mode in ways}
+        heights = clip_heights(clip, args.heights)
+        runs = {mode: run_child(mode, clip, heights, args) for mode in ways}
         acc = accuracy(runs["analyze"], runs["fast"])
         base = runs.get("naive")
         row = {
             "clip": Path(clip).name,
-            "heights": clip_heights(clip, args.heights),
+            "heights": heights,
             "cores": os.cpu_count(),
             **acc,
         }

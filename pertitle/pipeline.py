@@ -10,7 +10,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -308,7 +308,13 @@ def title_complexity(
     return whole
 
 
-def probe_fast(runner: Runner, info: MediaInfo, settings: Settings) -> dict[EncodeSpec, Measurement]:
+def probe_fast(
+    runner: Runner,
+    info: MediaInfo,
+    settings: Settings,
+    grid: Sequence[EncodeSpec],
+    sizes: Sequence[Resolution],
+) -> dict[EncodeSpec, Measurement]:
     """--fast: about every third CRF of the grid at the real preset, libvmaf on every n-th frame,
     at every other size first (`plan.fast_first_sizes`); each size between is then read off its
     neighbours and measured at the two CRFs nearest the hull (`estimate.between_sizes`,
@@ -318,21 +324,17 @@ def probe_fast(runner: Runner, info: MediaInfo, settings: Settings) -> dict[Enco
     and the estimates the hull runs through are measured (`refine_fast`)."""
     frames = info.frame_count if runner.full_pass else sum(w.duration_s for w in runner.windows) * info.fps
     runner.n_subsample = fast_subsample(int(frames), settings.fast_subsample)
-    coarse = plan_grid(info, dataclasses.replace(settings, crfs=coarse_crfs(settings.effective_crfs)))
-    sizes = plan_resolutions(info, settings)
-    first = fast_first_sizes(sizes)
-    specs = [spec for spec in coarse if Resolution(spec.width, spec.height) in first]
+    first, others = _split_sizes(sizes)
+    coarse = set(coarse_crfs(settings.effective_crfs))
+    specs = [s for s in grid if Resolution(s.width, s.height) in first and float(s.crf or 0.0) in coarse]
     measured = runner.run(specs, f"encoding and scoring {len(specs)} probe encodes (fast)")
-    others = [r for r in sizes if r not in first]
     if not others:
         return measured
     points = fill_skipped_crfs(_points(measured), settings.effective_crfs)
     estimates = between_sizes(points, first, others, settings.effective_crfs)
-    chosen = {
-        (p.width, p.height, p.crf)
-        for p in nearest_to_hull(estimates, points, settings.metric, FAST_PROBES_PER_SKIPPED_SIZE)
-    }
-    between = [s for s in plan_grid(info, settings) if (s.width, s.height, float(s.crf or 0.0)) in chosen]
+    between = _specs_at(
+        grid, nearest_to_hull(estimates, points, settings.metric, FAST_PROBES_PER_SKIPPED_SIZE)
+    )
     if between:
         label = f"measuring {len(between)} probe encodes at the sizes between (fast)"
         measured = {**measured, **runner.run(between, label)}
@@ -343,16 +345,27 @@ def probe_fast(runner: Runner, info: MediaInfo, settings: Settings) -> dict[Enco
 FAST_PROBES_PER_SKIPPED_SIZE = 2
 
 
+def _split_sizes(sizes: Sequence[Resolution]) -> tuple[tuple[Resolution, ...], list[Resolution]]:
+    """--fast's sizes probed first, and the sizes between them."""
+    first = fast_first_sizes(sizes)
+    return first, [r for r in sizes if r not in first]
+
+
+def _specs_at(grid: Sequence[EncodeSpec], points: Iterable[RdPoint]) -> list[EncodeSpec]:
+    """The grid's encodes of these (estimated) points: same size and CRF."""
+    keys = {(p.width, p.height, float(p.crf)) for p in points}
+    return [s for s in grid if (s.width, s.height, float(s.crf or 0.0)) in keys]
+
+
 def fast_estimates(
     measured: dict[EncodeSpec, Measurement],
     settings: Settings,
-    sizes: Sequence[Resolution],
     first: Sequence[Resolution],
+    others: Sequence[Resolution],
 ) -> tuple[RdPoint, ...]:
     """Measured points, the CRFs between them read off each size's curve, and the rest of each
-    size probed only at a few CRFs read off its neighbours (`estimate.between_sizes`)."""
+    size between read off its neighbours (`estimate.between_sizes`)."""
     points = fill_skipped_crfs(_points(measured), settings.effective_crfs)
-    others = [r for r in sizes if r not in first]
     return points + between_sizes(points, first, others, settings.effective_crfs)
 
 
@@ -376,17 +389,14 @@ def refine_fast(
     the hull from up to 0.9% BD-rate off the full grid's to 0.0% and every rung to within 0.9 VMAF
     of it, for 73% of the full grid's encodes (57% without). With every third CRF (now the coarse
     grid, `plan.coarse_crfs`) it leaves the hull within 0.5% on 17 grids, for 52-86%."""
-    first = fast_first_sizes(sizes)
-    points = fast_estimates(measured, settings, sizes, first)
+    first, others = _split_sizes(sizes)
+    points = fast_estimates(measured, settings, first, others)
     for _ in range(rounds):
-        wanted = {
-            (v.width, v.height, v.crf) for v in upper_hull(points, settings.metric).vertices if v.estimated
-        }
-        refine = [spec for spec in grid if (spec.width, spec.height, float(spec.crf or 0.0)) in wanted]
+        refine = _specs_at(grid, [v for v in upper_hull(points, settings.metric).vertices if v.estimated])
         if not refine:
             break
         measured = {**measured, **runner.run(refine, f"measuring {len(refine)} estimated hull points")}
-        points = fast_estimates(measured, settings, sizes, first)
+        points = fast_estimates(measured, settings, first, others)
     return measured, fill_skipped_crfs(_points(measured), settings.effective_crfs)
 
 
@@ -479,13 +489,12 @@ def analyze(
         # Stage times exclude the lossless reference's decode, which `prepare_s` reports.
         t0, prepared = time.perf_counter(), runner.prepare_s
         if settings.fast:
-            measured = probe_fast(runner, info, settings)
+            sizes = plan_resolutions(info, settings)
+            measured = probe_fast(runner, info, settings, specs, sizes)
+            measured, points = refine_fast(runner, settings, specs, measured, sizes)
         else:
             measured = runner.run(specs, f"encoding and scoring {len(specs)} probe encodes")
-        points = _points(measured)
-        if settings.fast:
-            sizes = plan_resolutions(info, settings)
-            measured, points = refine_fast(runner, settings, specs, measured, sizes)
+            points = _points(measured)
         t_grid = time.perf_counter() - t0 - (runner.prepare_s - prepared)
         hull = upper_hull(points, settings.metric)
         plan = select_rungs(points, settings.constraints, settings.metric)
