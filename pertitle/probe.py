@@ -14,6 +14,7 @@ from typing import Any
 
 from pertitle.errors import InputError
 from pertitle.models import MediaInfo
+from pertitle.plan import even
 
 _MAX_FRAMES_TO_DECODE = 3
 # AVColorTransferCharacteristic values of the HDR transfers. Encoding them as pertitle does (8-bit,
@@ -94,8 +95,8 @@ def _describe(p: Path, size: int, container: Any, stream: Any) -> MediaInfo:
     sar = stream.sample_aspect_ratio or ctx.sample_aspect_ratio
     sar_f = float(sar) if sar and float(sar) > 0 else 1.0
     # Anamorphic sources are displayed at coded_w * SAR; pertitle works in display pixels.
-    disp_w = _even(coded_w * sar_f)
-    disp_h = coded_h
+    disp_w = _even_side(coded_w * sar_f)
+    disp_h = _even_side(coded_h)
     if rotation in (90, 270):
         disp_w, disp_h = disp_h, disp_w
     aspect = disp_w / disp_h
@@ -162,8 +163,13 @@ def _check_tail(p: Path, container: Any, stream: Any, duration: float) -> None:
         )
 
 
-def _even(x: float) -> int:
-    return max(2, round(x / 2.0) * 2)
+def _even_side(x: float) -> int:
+    """Even, as 4:2:0 encodes need: an odd side of the coded frame loses its last pixel (427 ->
+    426, never scaled up by one), an anamorphic width takes the nearest even number, as every size
+    after it does (853.3 -> 854, `plan.even`)."""
+    if float(x).is_integer():
+        return max(2, int(x) // 2 * 2)
+    return even(x)
 
 
 def _fps(stream: Any) -> float:

@@ -109,6 +109,15 @@ def anamorphic_clip(clips: Clips, ffmpeg_path: str) -> Path:
 
 
 @pytest.fixture(scope="session")
+def odd_size_clip(clips: Clips, ffmpeg_path: str) -> Path:
+    """427x241, square pixels, 4:4:4 lossless (FFV1), 0.5 s: a frame 4:2:0 cannot code as it is."""
+    out = clips.root / "odd-size.mkv"
+    graph = "testsrc2=size=428x242:rate=24:duration=0.5,scale=427:241,setsar=1"
+    run_ffmpeg(ffmpeg_path, "-f", "lavfi", "-i", graph, "-c:v", "ffv1", "-pix_fmt", "yuv444p", str(out))
+    return out
+
+
+@pytest.fixture(scope="session")
 def interlaced_clip(clips: Clips, ffmpeg_path: str) -> Path:
     """320x180, 1 s: the small test pattern woven into top-field-first frames, coded interlaced."""
     out = clips.root / "interlaced.mp4"

@@ -355,6 +355,19 @@ def test_rotated_title_is_analysed_upright_and_the_pipeline_never_prints(
     assert (out, err) == ("", "")
 
 
+def test_odd_size_title_is_probed_and_checked_at_its_even_size(
+    odd_size_clip: Path, ffmpeg_info: FfmpegInfo
+) -> None:
+    settings = validate(
+        Settings(heights=(240,), crfs=(30.0, 40.0), preset="veryfast", jobs=2, use_cache=False)
+    )
+    result = pipeline.analyze(str(odd_size_clip), settings, ffmpeg_info)
+    assert {(p.width, p.height) for p in result.points} == {(426, 240)}
+    assert all(0 < p.vmaf <= 100 for p in result.points)
+    rungs = result.ladder.rungs
+    assert rungs and all((r.width, r.height) == (426, 240) for r in rungs)
+
+
 def test_static_title_gets_a_ladder(clips: Clips, tmp_path: Path) -> None:
     run = invoke(
         "analyze",

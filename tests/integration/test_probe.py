@@ -57,6 +57,12 @@ def test_anamorphic_clip_is_described_at_its_display_size(anamorphic_clip: Path)
     assert info.display_aspect == pytest.approx(854 / 480, abs=1e-5)
 
 
+def test_odd_size_clip_is_described_at_the_even_size_below(odd_size_clip: Path) -> None:
+    # 4:2:0 encodes need even sides, and the source's own size is never upscaled: 427x241 -> 426x240.
+    info = probe(odd_size_clip)
+    assert (info.width, info.height) == (426, 240)
+
+
 @pytest.mark.parametrize(
     "name",
     [
