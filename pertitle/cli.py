@@ -19,6 +19,7 @@ from pertitle.clicmd.common import (
     CodecOpt,
     ConstraintsOpt,
     CrfsOpt,
+    FastOpt,
     FfmpegOpt,
     FullPassBelowOpt,
     HeightsOpt,
@@ -110,16 +111,7 @@ def analyze(
             "or capped_crf (one pass at the rung's CRF); both with VBV maxrate/bufsize and a fixed GOP."
         ),
     ] = "abr2pass",
-    fast: Annotated[
-        bool,
-        typer.Option(
-            "--fast",
-            help="Probe every third CRF (at least 3) at every other size, the sizes between only at the "
-            "2 CRFs nearest the hull, read the rest off the curves, then measure the estimates the hull "
-            "runs through; libvmaf scores every 4th frame (at least 60). The chosen rungs are still "
-            "checked with full deployed encodes.",
-        ),
-    ] = False,
+    fast: FastOpt = False,
     emit_commands: Annotated[
         Path | None,
         typer.Option(

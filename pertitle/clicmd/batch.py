@@ -27,6 +27,7 @@ from pertitle.clicmd.common import (
     CodecOpt,
     ConstraintsOpt,
     CrfsOpt,
+    FastOpt,
     FfmpegOpt,
     FullPassBelowOpt,
     HeightsOpt,
@@ -144,6 +145,7 @@ def batch(
     rate_control: Annotated[
         str, typer.Option(help="How renditions are deployed: abr2pass or capped_crf.")
     ] = "abr2pass",
+    fast: FastOpt = False,
     encode_timeout: Annotated[
         float,
         typer.Option(help="Seconds one ffmpeg run may take before it is killed and its title fails."),
@@ -197,6 +199,7 @@ def batch(
             work_dir=work_dir,
             calibrate=calibrate,
             deploy_rate_control=rate_control,
+            fast=fast,
             encode_timeout=encode_timeout,
         )
         info = binary.detect(binary.locate(ffmpeg))

@@ -66,6 +66,16 @@ FfmpegOpt = Annotated[
     str | None,
     typer.Option("--ffmpeg", help="ffmpeg binary to use (default: $PERTITLE_FFMPEG, else the bundled one)."),
 ]
+FastOpt = Annotated[
+    bool,
+    typer.Option(
+        "--fast",
+        help="Probe every third CRF (at least 3) at every other size, the sizes between only at the "
+        "2 CRFs nearest the hull, read the rest off the curves, then measure the estimates the hull "
+        "runs through; libvmaf scores every 4th frame (at least 60). The chosen rungs are still "
+        "checked with full deployed encodes.",
+    ),
+]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress, only the result.")]
 
 

@@ -295,6 +295,26 @@ def test_finished_titles_are_kept_unless_forced(
     assert set(statuses(summary(out)).values()) == {"ok"}
 
 
+def test_fast_batch_probes_fewer_encodes_and_makes_earlier_ladders_stale(
+    reference: tuple[Path, Path], tmp_path: Path, good: Path
+) -> None:
+    """--fast reaches every title of a batch: a full ladder in --out is stale for it, and on a
+    7-CRF grid its ladders rest on fewer measured points (the others read off the curves)."""
+    out = tmp_path / "out"
+    shutil.copytree(reference[0], out)
+    grid = ["--heights", "90,180", "--crfs", "18,22,26,30,34,38,42", "--preset", "veryfast"]
+    where = ["batch", str(good), "--out", str(out), "--cache-dir", str(tmp_path / "cache"), *LOCAL]
+    fast = CliRunner().invoke(app, [*where, *grid, "--fast"])
+    assert fast.exit_code == 0, fast.output
+    assert set(statuses(summary(out)).values()) == {"ok"}
+    for path in out.glob("*.ladder.json"):
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        assert doc["settings"]["fast"] is True
+        assert len(doc["points"]) == 14
+        measured = [p for p in doc["points"] if not p.get("estimated")]
+        assert 6 <= len(measured) < 14, path.name
+
+
 def test_manifest_overrides_apply_per_title(good: Path, tmp_path: Path) -> None:
     (tmp_path / "two-rungs.yaml").write_text("max_rungs: 2\nmin_rungs: 1\n", encoding="utf-8")
     shutil.copy(good / "alpha.mp4", tmp_path / "alpha.mp4")
