@@ -24,6 +24,7 @@ import csv
 import dataclasses
 import fnmatch
 import json
+import math
 import os
 import threading
 import time
@@ -125,8 +126,8 @@ class Overrides:
         if "codec" in values:
             values["codec"] = str(values["codec"]).lower()
         timeout = values.get("encode_timeout_s")
-        if timeout is not None and timeout <= 0:
-            raise ConfigError(f"encode_timeout: {timeout:g} must be positive")
+        if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
+            raise ConfigError(f"encode_timeout: {timeout:g} must be a positive number of seconds")
         return validate(replace(base, **values))
 
 

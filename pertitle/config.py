@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -152,6 +153,9 @@ class Settings:
         return self.jobs if self.jobs > 0 else max(1, os.cpu_count() or 1)
 
 
+MIN_SAMPLE_DURATION_S = 0.5
+
+
 def validate(settings: Settings) -> Settings:
     """Check every field; raise ConfigError naming the field and the bad value.
 
@@ -177,6 +181,8 @@ def validate(settings: Settings) -> Settings:
         for h in s.heights:
             if h < 16 or h > 8640:
                 raise ConfigError(f"heights: {h} is out of range (16-8640)")
+            if h % 2:
+                raise ConfigError(f"heights: {h} is odd; 4:2:0 video needs even heights ({h - 1} or {h + 1})")
     if s.crfs is not None:
         if not s.crfs:
             raise ConfigError("crfs: the list is empty")
@@ -186,8 +192,17 @@ def validate(settings: Settings) -> Settings:
                 raise ConfigError(f"crfs: {c:g} is outside {s.codec}'s range {lo:g}-{hi:g}")
     if s.sample_count < 1:
         raise ConfigError(f"sample_count: {s.sample_count} must be at least 1")
-    if s.sample_duration_s <= 0:
-        raise ConfigError(f"sample_duration_s: {s.sample_duration_s:g} must be positive")
+    if not (math.isfinite(s.sample_duration_s) and s.sample_duration_s >= MIN_SAMPLE_DURATION_S):
+        raise ConfigError(
+            f"sample_duration_s: {s.sample_duration_s:g} must be at least {MIN_SAMPLE_DURATION_S:g} s "
+            "(a window needs frames to encode and score)"
+        )
+    if math.isnan(s.full_pass_below_s) or s.full_pass_below_s < 0:
+        raise ConfigError(
+            f"full_pass_below_s: {s.full_pass_below_s:g} must be 0 or more seconds (inf: every title whole)"
+        )
+    if not (math.isfinite(s.encode_timeout_s) and s.encode_timeout_s > 0):
+        raise ConfigError(f"encode_timeout_s: {s.encode_timeout_s:g} must be a positive number of seconds")
     if s.sample_selection not in SAMPLE_SELECTIONS:
         raise ConfigError(
             f"sample_selection: {s.sample_selection!r} is not one of {', '.join(SAMPLE_SELECTIONS)}"
@@ -214,6 +229,10 @@ def validate_constraints(c: Constraints, where: str) -> Constraints:
     def bad(name: str, why: str) -> ConfigError:
         return ConfigError(f"{where}: {name} = {getattr(c, name)!r} {why}")
 
+    for f in fields(c):
+        value = getattr(c, f.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise bad(f.name, "must be a finite number")
     if c.min_bitrate_kbps <= 0:
         raise bad("min_bitrate_kbps", "must be positive")
     if c.max_bitrate_kbps <= c.min_bitrate_kbps:
@@ -272,6 +291,8 @@ def load_constraints(path: str | Path) -> Constraints:
         ConfigError: missing file, bad YAML, unknown key, bad value.
     """
     p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"constraints file {str(p)!r} is a directory; give a YAML file")
     if not p.is_file():
         raise ConfigError(f"constraints file {str(p)!r} does not exist")
     try:

@@ -10,6 +10,7 @@ import os
 import shutil
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,10 +100,33 @@ def measurement_to_dict(m: Measurement) -> dict[str, Any]:
 
 
 def measurement_from_dict(d: dict[str, Any]) -> Measurement:
-    names = {f.name for f in dataclasses.fields(Measurement)}
-    values = {k: v for k, v in d.items() if k in names}
-    values["vmaf_per_frame"] = tuple(values.get("vmaf_per_frame", ()))
+    """A cached measurement, each field checked for its type: an entry holding something else
+    (edited by hand, or written by a broken tool) raises here and is measured again, rather than
+    failing later in arithmetic.
+
+    Raises:
+        ValueError: a value that is not a number (or a list of numbers).
+    """
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(Measurement):
+        if f.name not in d:
+            continue
+        value = d[f.name]
+        if f.name == "vmaf_per_frame":
+            if not isinstance(value, list | tuple):
+                raise ValueError(f"vmaf_per_frame = {value!r} is not a list")
+            values[f.name] = tuple(_number(f.name, v) for v in value)
+        elif f.type in (int, "int"):
+            values[f.name] = int(_number(f.name, value))
+        else:
+            values[f.name] = _number(f.name, value)
     return Measurement(**values)
+
+
+def _number(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{name} = {value!r} is not a number")
+    return float(value)
 
 
 class Runner:
@@ -209,8 +233,8 @@ class Runner:
                     results[spec] = measurement_from_dict(cached)
                     self.cache_hits += 1
                     continue
-                except (TypeError, ValueError):
-                    pass
+                except ValueError as exc:
+                    warnings.warn(f"cache entry {self.key(spec)} holds {exc}; recomputing", stacklevel=2)
             misses.append(spec)
         total = len(specs)
         done = len(results)
@@ -291,8 +315,9 @@ def title_complexity(
         {"complexity": 1, "source": fingerprint_file(info.path), "bin_s": window_s, "ffmpeg": ffmpeg.version}
     )
     hit = cache.get(key)
-    if hit is not None and isinstance(hit.get("bytes"), list):
-        return tuple(float(b) for b in hit["bytes"])
+    cached = hit.get("bytes") if hit is not None else None
+    if isinstance(cached, list) and all(type(b) in (int, float) for b in cached):
+        return tuple(float(b) for b in cached)
     job = ComplexityJob(
         ffmpeg=ffmpeg.path,
         source=info.path,

@@ -196,14 +196,14 @@ def build_settings(
     encode_timeout: float = 1800.0,
 ) -> Settings:
     """CLI values -> validated Settings. Raises ConfigError naming the option and value."""
-    if encode_timeout <= 0:
-        raise ConfigError(f"--encode-timeout: {encode_timeout:g} must be positive")
+    if not (math.isfinite(encode_timeout) and encode_timeout > 0):
+        raise ConfigError(f"--encode-timeout: {encode_timeout:g} must be a positive number of seconds")
     cons = load_constraints(constraints) if constraints else Constraints()
     settings = Settings(
         codec=codec.lower(),
         preset=preset,
-        heights=parse_number_list(heights, "--heights", integer=True) if heights else None,
-        crfs=parse_number_list(crfs, "--crfs", integer=False) if crfs else None,
+        heights=parse_number_list(heights, "--heights", integer=True) if heights is not None else None,
+        crfs=parse_number_list(crfs, "--crfs", integer=False) if crfs is not None else None,
         sample_count=samples,
         sample_duration_s=sample_duration,
         sample_selection=sample_selection,

@@ -320,6 +320,32 @@ def test_pipeline_reports_progress_as_events(flat: dict[str, Any], flat_events: 
     assert (planned.done, planned.total) == (0, 6)
 
 
+def test_cache_entries_of_the_wrong_types_are_measured_again(
+    clips: Clips, ffmpeg_info: FfmpegInfo, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+    settings = validate(
+        Settings(
+            heights=(180,),
+            crfs=(30.0, 40.0),
+            preset="veryfast",
+            jobs=2,
+            calibrate=False,
+            cache_dir=str(cache),
+        )
+    )
+    first = pipeline.analyze(str(clips.small), settings, ffmpeg_info)
+    for entry in cache.glob("*/*.json"):
+        doc = json.loads(entry.read_text(encoding="utf-8"))
+        if "bitrate_kbps" in doc["value"]:
+            doc["value"]["bitrate_kbps"] = "x"  # valid JSON, not a number
+            entry.write_text(json.dumps(doc), encoding="utf-8")
+    with pytest.warns(UserWarning, match="bitrate_kbps = 'x' is not a number; recomputing"):
+        again = pipeline.analyze(str(clips.small), settings, ffmpeg_info)
+    assert (again.encodes, again.cache_hits) == (2, 0)
+    assert again.points == first.points
+
+
 def test_no_cache_neither_reads_nor_writes(clips: Clips, tmp_path: Path) -> None:
     args = ["analyze", str(clips.small), "--heights", "180", "--crfs", "40", "--preset", "veryfast"]
     args += ["--jobs", "2", "--no-calibrate", "--json"]
@@ -449,6 +475,7 @@ def test_bad_input_without_quiet_is_exactly_one_line(
 BAD_CONSTRAINTS = {
     "unknown-key.yaml": ("max_rungs: 4\nmax_rungz: 5\n", ["unknown key 'max_rungz'"]),
     "negative.yaml": ("min_bitrate_kbps: -100\n", ["min_bitrate_kbps", "-100"]),
+    "nan.yaml": ("min_bitrate_kbps: .nan\n", ["nan.yaml", "min_bitrate_kbps", "finite"]),
 }
 
 
@@ -466,6 +493,13 @@ BAD_CONSTRAINTS = {
         (["--constraints", "unknown-key.yaml"], ["unknown key 'max_rungz'"]),
         (["--constraints", "negative.yaml"], ["min_bitrate_kbps", "-100"]),
         (["--constraints", "absent.yaml"], ["absent.yaml", "does not exist"]),
+        (["--constraints", "nan.yaml"], ["nan.yaml", "min_bitrate_kbps", "finite"]),
+        (["--constraints", "."], ["'.'", "is a directory"]),
+        (["--crfs", ""], ["--crfs", "holds no values"]),
+        (["--heights", ""], ["--heights", "holds no values"]),
+        (["--heights", "91"], ["heights", "91", "odd"]),
+        (["--sample-duration", "nan"], ["sample_duration_s", "nan"]),
+        (["--full-pass-below", "-1"], ["full_pass_below_s", "-1"]),
     ],
 )
 def test_bad_setting_exits_2_with_one_error_line(

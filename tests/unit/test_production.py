@@ -324,6 +324,9 @@ def test_old_cache_entries_without_a_peak_still_load() -> None:
     }
     assert measurement_from_dict(old).peak_bitrate_kbps == 0.0
     assert measurement_from_dict({**old, "peak_bitrate_kbps": 950.5}).peak_bitrate_kbps == 950.5
+    for bad in ({"bitrate_kbps": "x"}, {"frames": None}, {"vmaf": True}, {"vmaf_per_frame": [90.0, "x"]}):
+        with pytest.raises(ValueError):
+            measurement_from_dict({**old, **bad})
 
 
 # --------------------------------------------------------------------------------------------------
