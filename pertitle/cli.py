@@ -36,6 +36,7 @@ from pertitle.clicmd.common import (
     build_settings,
     consoles,
     fail,
+    output_problem,
     run_core,
 )
 from pertitle.config import CODECS, Settings
@@ -127,6 +128,12 @@ def analyze(
     to_stdout = emit_commands is not None and str(emit_commands) == "-"
     if to_stdout and json_out:
         raise fail(err, "--emit-commands -: stdout already carries the --json document; name a file", 2)
+    # Checked before the analysis, which would otherwise run only to find it cannot be written.
+    problem = output_problem(out, directory=True) if out is not None else None
+    if emit_commands is not None and not to_stdout:
+        problem = problem or output_problem(emit_commands, inputs=[title])
+    if problem:
+        raise fail(err, f"cannot write there: {problem}", 2)
     try:
         settings = build_settings(
             codec=codec,

@@ -41,6 +41,7 @@ from pertitle.clicmd.common import (
     VmafModelOpt,
     build_settings,
     fail,
+    output_problem,
 )
 from pertitle.errors import PertitleError
 
@@ -207,6 +208,11 @@ def batch(
     except PertitleError as exc:
         raise fail(err, str(exc), 2) from None
 
+    problem = output_problem(out, directory=True)
+    for target in (junit, events):
+        problem = problem or (output_problem(target) if target is not None else None)
+    if problem:
+        raise fail(err, f"cannot write there: {problem}", 2)
     n_cores = cores or max(1, os.cpu_count() or 1)
     from pertitle.report import batch_out
 

@@ -6,7 +6,7 @@ import math
 import os
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -93,6 +93,41 @@ def consoles() -> tuple[Console, Console]:
 def fail(err: Console, message: str, code: int) -> typer.Exit:
     err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
     return typer.Exit(code)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return a.absolute().resolve() == b.absolute().resolve()
+
+
+def output_problem(
+    path: Path, *, directory: bool = False, inputs: Sequence[Path] = (), others: Sequence[Path] = ()
+) -> str | None:
+    """Why an output cannot go to `path` (a file, or with `directory` a folder to write into),
+    checked before any work so that nothing is computed only to be lost; None when it can.
+
+    Not checked: permissions, which only the write itself tells."""
+    if not str(path).strip():
+        return "an empty path; give a file name" if not directory else "an empty path; give a directory"
+    if directory:
+        if path.exists() and not path.is_dir():
+            return f"{path} is a file, not a directory"
+    elif path.is_dir():
+        return f"{path} is a directory; give a file name"
+    above = path.absolute().parent if not directory else path.absolute()
+    while not above.exists() and above != above.parent:
+        above = above.parent
+    if not above.is_dir():
+        return f"{above} is a file, not a directory"
+    for source in inputs:
+        if source.exists() and _same_file(path, source):
+            return f"{path} is also an input, which writing it would destroy; give another name"
+    for other in others:
+        if _same_file(path, other):
+            return f"{path} is named for two outputs; give each its own"
+    return None
 
 
 class ProgressPrinter:

@@ -15,7 +15,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from pertitle.cache import atomic_write_bytes, atomic_write_text
-from pertitle.clicmd.common import consoles, fail
+from pertitle.clicmd.common import consoles, fail, output_problem
 from pertitle.errors import InputError, PertitleError
 
 T = TypeVar("T")
@@ -67,6 +67,12 @@ def report(
 ) -> None:
     """Show a saved analysis; with --html/--png, write it as a report file."""
     out, err = consoles()
+    inputs = [ladder, *([compare] if compare else []), *([Path(reference)] if reference else [])]
+    outputs = [p for p in (png_out, html_out) if p is not None]
+    for i, output in enumerate(outputs):
+        problem = output_problem(output, inputs=inputs, others=outputs[:i])
+        if problem:
+            raise fail(err, f"cannot write the report: {problem}", 2)
     from pertitle.reference import cap_to_source, load_reference
     from pertitle.report import serialize
     from pertitle.report.plots import comparison_from_document
@@ -105,17 +111,20 @@ def report(
                 soft_wrap=True,
             )
 
+    target: Path | None = None
     try:
         if png_out is not None:
             from pertitle.report import plots
 
             fig = plots.report_figure(result, comparison=comparison, reference=ref)
+            target = png_out
             atomic_write_bytes(png_out, plots.figure_png(fig))
             err.print(f"wrote {png_out}", markup=False, highlight=False, soft_wrap=True)
         if html_out is not None:
             from pertitle.report.html import render_html
 
+            target = html_out
             atomic_write_text(html_out, render_html(result, comparison=comparison, reference=ref))
             err.print(f"wrote {html_out}", markup=False, highlight=False, soft_wrap=True)
     except OSError as exc:
-        raise fail(err, f"cannot write {exc.filename or 'the report'}: {exc.strerror or exc}", 2) from None
+        raise fail(err, f"cannot write {target}: {exc.strerror or exc}", 2) from None

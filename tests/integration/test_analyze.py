@@ -500,6 +500,8 @@ BAD_CONSTRAINTS = {
         (["--heights", "91"], ["heights", "91", "odd"]),
         (["--sample-duration", "nan"], ["sample_duration_s", "nan"]),
         (["--full-pass-below", "-1"], ["full_pass_below_s", "-1"]),
+        (["--out", "negative.yaml"], ["negative.yaml is a file, not a directory"]),
+        (["--emit-commands", "."], ["is a directory"]),
     ],
 )
 def test_bad_setting_exits_2_with_one_error_line(

@@ -378,6 +378,9 @@ def test_manifest_overrides_apply_per_title(good: Path, tmp_path: Path) -> None:
         ("- {path: alpha.mp4, codec: mpeg2}\n", [], "'mpeg2' is not supported"),
         (None, ["--scheduler", "tcp://127.0.0.1:1"], "need --executor dask"),
         (None, ["--executor", "spark"], "not one of local, dask"),
+        (None, ["--junit", "."], "is a directory"),
+        (None, ["--encode-timeout", "nan"], "--encode-timeout: nan"),
+        ("- {path: alpha.mp4, sample_duration: .nan}\n", [], "sample_duration_s: nan"),
     ],
 )
 def test_bad_usage_exits_2_before_any_work(

@@ -284,6 +284,26 @@ def test_bad_compare_or_reference_is_exit_2_and_one_line(analysed: Path, tmp_pat
         assert len(lines) == 1 and needle in lines[0], result.stderr
 
 
+def test_report_never_writes_over_its_input_or_one_output_over_another(
+    analysed: Path, tmp_path: Path
+) -> None:
+    ladder = tmp_path / "ladder.json"
+    ladder.write_bytes(analysed.read_bytes())
+    (tmp_path / "a-file").write_text("x", encoding="utf-8")
+    for extra, needle in (
+        (["--html", str(ladder)], "is also an input"),
+        (["--html", str(tmp_path / "r.out"), "--png", str(tmp_path / "r.out")], "named for two outputs"),
+        (["--png", str(tmp_path)], "is a directory"),
+        (["--html", str(tmp_path / "a-file" / "r.html")], "a-file is a file, not a directory"),
+    ):
+        result = runner.invoke(app, ["report", str(ladder), "-q", *extra])
+        assert result.exit_code == 2, result.output
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and needle in lines[0], result.stderr
+    assert ladder.read_bytes() == analysed.read_bytes()
+    assert not (tmp_path / "r.out").exists()
+
+
 def test_a_ladder_without_deployed_encode_check_still_reports(analysed: Path, tmp_path: Path) -> None:
     doc = _doc(analysed)
     for rung in doc["rungs"]:
