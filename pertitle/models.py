@@ -166,6 +166,11 @@ class Constraints:
     keep_source_resolution: bool = True
 
 
+# The bitrates a rendition may ask an encoder for, kbit/s: below 1 the encoders' own units round
+# to 0 ("0k"), above 1 Gbit/s x264 and ffmpeg refuse them.
+RUNG_KBPS_RANGE = (1.0, 1_000_000.0)
+
+
 @dataclass(frozen=True)
 class Rung:
     """One rendition of the ladder; `predicted` is for the deployed two-pass encode."""

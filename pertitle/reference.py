@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 
 from pertitle.errors import ConfigError
+from pertitle.models import RUNG_KBPS_RANGE
 from pertitle.plan import fit_into_box
 
 BUNDLED_LADDERS = ("apple_hls_h264", "apple_hls_hevc_sdr", "netflix_2015")
@@ -154,8 +155,9 @@ def _rung(raw: Any, origin: str, where: str) -> ReferenceRung:
         raise ConfigError(f"{origin}: {field}: missing")
     if isinstance(bitrate, bool) or not isinstance(bitrate, int | float):
         raise ConfigError(f"{origin}: {field}: expected a number of kbit/s, got {_show(bitrate)}")
-    if not math.isfinite(bitrate) or bitrate <= 0:
-        raise ConfigError(f"{origin}: {field}: must be positive, got {bitrate!r}")
+    lo, hi = RUNG_KBPS_RANGE
+    if not (math.isfinite(bitrate) and lo <= bitrate <= hi):
+        raise ConfigError(f"{origin}: {field}: must be {lo:.0f}-{hi:.0f} kbit/s, got {bitrate!r}")
     return ReferenceRung(width=width, height=height, bitrate_kbps=float(bitrate))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import replace
 from importlib import resources
 from pathlib import Path
@@ -15,6 +16,7 @@ from pertitle.cache import atomic_write_text
 from pertitle.errors import InputError
 from pertitle.models import (
     METRICS,
+    RUNG_KBPS_RANGE,
     Crossover,
     Hull,
     Ladder,
@@ -200,9 +202,35 @@ def from_document(doc: Any) -> TitleResult:
     """
     _check_ladder_document(doc)
     try:
-        return _result_from(doc)
+        result = _result_from(doc)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise InputError(f"not a valid {SCHEMA_ID} document: {_one_line(str(exc))}") from None
+    problem = _rung_problem(result.ladder.rungs)
+    if problem:
+        raise InputError(f"not a valid {SCHEMA_ID} document: {problem}")
+    return result
+
+
+def _rung_problem(rungs: Sequence[Rung]) -> str | None:
+    """What no encoder could deploy, found before verify or compare spend encodes on the rungs:
+    the schema holds types, this the values (as `reference.load_reference` checks its rungs)."""
+    lo, hi = RUNG_KBPS_RANGE
+    for i, r in enumerate(rungs):
+        where = f"rungs/{i}"
+        if r.width % 2 or r.height % 2:
+            return f"{where}: {r.width}x{r.height} has an odd side; 4:2:0 video needs even sizes"
+        if not (math.isfinite(r.bitrate_kbps) and lo <= r.bitrate_kbps <= hi):
+            return f"{where}: bitrate_kbps {r.bitrate_kbps:g} is not within {lo:.0f}-{hi:.0f} kbit/s"
+        if not (math.isfinite(r.maxrate_kbps) and r.maxrate_kbps >= r.bitrate_kbps):
+            return f"{where}: maxrate_kbps {r.maxrate_kbps:g} is below its bitrate {r.bitrate_kbps:g}"
+        if not (math.isfinite(r.bufsize_kbps) and r.bufsize_kbps > 0):
+            return f"{where}: bufsize_kbps {r.bufsize_kbps:g} must be positive"
+        if i and r.bitrate_kbps <= rungs[i - 1].bitrate_kbps:
+            return (
+                f"{where}: bitrate_kbps {r.bitrate_kbps:g} is not above the rung below's "
+                f"{rungs[i - 1].bitrate_kbps:g} (rungs rise in bitrate)"
+            )
+    return None
 
 
 def _one_line(text: str, limit: int = 200) -> str:

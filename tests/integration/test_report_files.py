@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -245,6 +246,12 @@ def test_html_renders_in_headless_chromium(analysed: Path, tmp_path: Path) -> No
     assert saturated.sum() > 500
 
 
+def _edit_rung(doc: dict[str, Any], path: Path, **values: Any) -> None:
+    """The document with its first rung edited by hand (as a user could) and written to `path`."""
+    doc["rungs"][0].update(values)
+    path.write_text(json.dumps(doc), encoding="utf-8")
+
+
 @pytest.mark.parametrize(
     ("make", "needle"),
     [
@@ -252,8 +259,13 @@ def test_html_renders_in_headless_chromium(analysed: Path, tmp_path: Path) -> No
         (lambda d, p: p.write_text(json.dumps({**d, "rungs": []})), "rungs"),
         (lambda d, p: p.write_text("{not json"), "invalid JSON"),
         (lambda d, p: None, "file not found"),
+        (lambda d, p: _edit_rung(d, p, width=321), "rungs/0: 321x"),
+        (lambda d, p: _edit_rung(d, p, bitrate_kbps=math.nan), "rungs/0: bitrate_kbps nan"),
+        (lambda d, p: _edit_rung(d, p, bitrate_kbps=1e12), "not within 1-1000000 kbit/s"),
+        (lambda d, p: _edit_rung(d, p, maxrate_kbps=1.0), "maxrate_kbps 1 is below its bitrate"),
+        (lambda d, p: _edit_rung(d, p, bitrate_kbps=1e5, maxrate_kbps=2e5), "rungs/1: bitrate_kbps"),
     ],
-    ids=["compare-document", "no-rungs", "not-json", "missing"],
+    ids=["compare-document", "no-rungs", "not-json", "missing", "odd", "nan", "huge", "maxrate", "order"],
 )
 def test_a_bad_document_is_exit_2_and_one_line(
     analysed: Path, tmp_path: Path, make: Any, needle: str
@@ -370,6 +382,8 @@ def test_rung_labels_never_cover_each_other_when_rungs_crowd_the_top(analysed: P
         {
             **template,
             "bitrate_kbps": b,
+            "maxrate_kbps": 1.5 * b,
+            "bufsize_kbps": 2 * b,
             "predicted": {**template["predicted"], "vmaf": v, "bitrate_kbps": b},
             "hull_predicted": {**template["hull_predicted"], "vmaf": v},
         }
