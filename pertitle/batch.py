@@ -36,6 +36,7 @@ from typing import Any
 
 import yaml
 
+from pertitle.cache import utf8_text
 from pertitle.config import Settings, load_constraints, parse_number_list, validate
 from pertitle.errors import ConfigError, FfmpegError, FfmpegTimeout, PertitleError
 from pertitle.ffmpeg.binary import FfmpegInfo
@@ -475,7 +476,7 @@ def plan_titles(
             if key in seen_sources:
                 continue  # the same file found twice (a directory and an explicit path)
             seen_sources.add(key)
-        name = entry.name if entry.name is not None else entry.path.stem
+        name = utf8_text(entry.name if entry.name is not None else entry.path.stem)
         why = name_problem(name)
         if why is None and (out / f"{name}.ladder.json").resolve().parent != out:
             why = "would leave the output directory"

@@ -88,9 +88,16 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
         raise
 
 
+def utf8_text(text: str) -> str:
+    """Text that UTF-8 can hold. A file name's bytes that are not UTF-8 reach Python as lone
+    surrogates, which no UTF-8 writer accepts: they become '?' in what pertitle writes (the
+    file itself is still opened by its real name)."""
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
-    """`atomic_write_bytes` of the text in UTF-8."""
-    atomic_write_bytes(path, text.encode("utf-8"))
+    """`atomic_write_bytes` of the text in UTF-8 (`utf8_text`)."""
+    atomic_write_bytes(path, utf8_text(text).encode("utf-8"))
 
 
 class ResultCache:

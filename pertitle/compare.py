@@ -40,6 +40,7 @@ from pertitle.bdrate import (
     bits_saved_at_equal_quality,
     rate_for_quality,
 )
+from pertitle.cache import utf8_text
 from pertitle.config import CODECS, Settings, settings_from_ladder, validate
 from pertitle.errors import ConfigError, InputError
 from pertitle.ffmpeg.binary import FfmpegInfo
@@ -402,7 +403,7 @@ def compare(
     ref_measured = _measured(ref_src, ref_settings, ref_specs, measured)
     rate_vmaf, rate_psnr, quality, equal, saved, reasons = bd_summary(test_measured, ref_measured)
     return CompareResult(
-        title=Path(title).stem,
+        title=utf8_text(Path(title).stem),
         source=info,
         ladder=test_measured,
         reference=ref_measured,

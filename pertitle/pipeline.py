@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pertitle import __version__
-from pertitle.cache import ResultCache, fingerprint_file, make_key
+from pertitle.cache import ResultCache, fingerprint_file, make_key, utf8_text
 from pertitle.config import IN_CONTEXT_PRESETS, Settings
 from pertitle.errors import HullError
 from pertitle.estimate import between_sizes, fill_skipped_crfs, nearest_to_hull
@@ -538,7 +538,7 @@ def analyze(
     ladder = Ladder(rungs=tuple(rungs), gave_way=plan.gave_way)
     total = time.perf_counter() - t_start
     return TitleResult(
-        title=title or Path(source).stem,
+        title=title or utf8_text(Path(source).stem),
         source=info,
         settings=settings_document(settings, runner.model, c),
         tool={

@@ -55,7 +55,11 @@ def probe(path: str | os.PathLike[str]) -> MediaInfo:
 
 
 def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    """The library's reason in a few words: PyAV's errors carry FFmpeg's text as `strerror`
+    (its str() adds an FFmpeg error number and the path, which the message already names)."""
+    reason = getattr(exc, "strerror", None)
+    text = str(reason if isinstance(reason, str) and reason.strip() else exc).strip()
+    text = text.splitlines()[0] if text else type(exc).__name__
     return text[:160]
 
 

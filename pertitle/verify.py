@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from pertitle import __version__
+from pertitle.cache import utf8_text
 from pertitle.config import settings_from_ladder
 from pertitle.errors import ConfigError, InputError
 from pertitle.ffmpeg.binary import FfmpegInfo
@@ -257,7 +258,7 @@ def verify(
         problems, notes = check_rung(rung, measured[spec], tolerance_vmaf=tolerance_vmaf)
         checks.append(RungCheck(i, rung, spec, measured[spec], problems, notes))
     return VerifyResult(
-        title=Path(title).stem,
+        title=utf8_text(Path(title).stem),
         ladder_path=str(ladder_path),
         source=info,
         settings={

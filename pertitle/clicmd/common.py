@@ -130,6 +130,15 @@ def output_problem(
     return None
 
 
+def folder_problem(cache_dir: Path | None, no_cache: bool) -> str | None:
+    """--cache-dir that cannot hold a cache (a file): said once, up front, rather than as a
+    warning per entry or, with --quiet, a run that silently caches nothing."""
+    if cache_dir is None or no_cache:
+        return None
+    problem = output_problem(cache_dir, directory=True)
+    return f"--cache-dir: {problem}" if problem else None
+
+
 class ProgressPrinter:
     """Pipeline events -> stage lines and a progress bar on stderr (nothing when quiet)."""
 
@@ -233,6 +242,12 @@ def build_settings(
     """CLI values -> validated Settings. Raises ConfigError naming the option and value."""
     if not (math.isfinite(encode_timeout) and encode_timeout > 0):
         raise ConfigError(f"--encode-timeout: {encode_timeout:g} must be a positive number of seconds")
+    problem = folder_problem(cache_dir, no_cache)
+    if problem is None and work_dir is not None:
+        why = output_problem(work_dir, directory=True)
+        problem = f"--work-dir: {why}" if why else None
+    if problem:
+        raise ConfigError(problem)
     cons = load_constraints(constraints) if constraints else Constraints()
     settings = Settings(
         codec=codec.lower(),

@@ -26,6 +26,7 @@ from pertitle.clicmd.common import (
     fail,
     ffmpeg_info,
     fmt,
+    folder_problem,
     run_core,
 )
 
@@ -56,6 +57,9 @@ def verify(
     out, err = consoles()
     if jobs < 0:
         raise fail(err, f"--jobs: {jobs} must be 0 (all cores) or more", 2)
+    problem = folder_problem(cache_dir, no_cache)
+    if problem:
+        raise fail(err, problem, 2)
     info = ffmpeg_info(ffmpeg, err)
     result = run_core(
         err,

@@ -29,7 +29,7 @@ from rich.table import Table
 from rich.text import Text
 
 from pertitle.batch import BatchEvent, BatchResult, TitleOutcome, TitleSpec
-from pertitle.cache import atomic_write_text
+from pertitle.cache import atomic_write_text, utf8_text
 
 SUMMARY_SCHEMA = "pertitle.batch-summary/v1"
 SUMMARY_NAME = "summary.json"
@@ -175,7 +175,7 @@ class EventsWriter:
         self._lock = threading.Lock()
 
     def __call__(self, event: BatchEvent) -> None:
-        line = json.dumps(event_document(event), ensure_ascii=False, separators=(",", ":"))
+        line = utf8_text(json.dumps(event_document(event), ensure_ascii=False, separators=(",", ":")))
         with self._lock:
             if self._file is not None:
                 self._file.write(line + "\n")

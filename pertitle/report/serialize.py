@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from pertitle.cache import atomic_write_text
+from pertitle.cache import atomic_write_text, utf8_text
 from pertitle.errors import InputError
 from pertitle.models import (
     METRICS,
@@ -158,11 +158,11 @@ def to_document(result: TitleResult) -> dict[str, Any]:
 
 
 def to_json(doc: dict[str, Any]) -> str:
-    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    return utf8_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
 
 
 def to_yaml(doc: dict[str, Any]) -> str:
-    return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=110)
+    return utf8_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=110))
 
 
 def write_documents(doc: dict[str, Any], out_dir: str | Path, name: str) -> tuple[Path, Path]:

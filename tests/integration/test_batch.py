@@ -315,6 +315,29 @@ def test_fast_batch_probes_fewer_encodes_and_makes_earlier_ladders_stale(
         assert 6 <= len(measured) < 14, path.name
 
 
+def test_a_file_name_that_is_not_utf8_is_analysed_and_written_as_valid_utf8(
+    reference: tuple[Path, Path], tmp_path: Path, good: Path
+) -> None:
+    """Linux file names are bytes: b'x\\xfey.mp4' reaches Python as 'x\\udcfey.mp4', which no UTF-8
+    writer takes. It used to crash the batch before any title ran (summary.json)."""
+    catalog = tmp_path / "catalog"
+    catalog.mkdir()
+    try:
+        odd = catalog / os.fsdecode(b"x\xfey.mp4")
+        shutil.copy(good / "alpha.mp4", odd)
+    except (OSError, UnicodeError):
+        pytest.skip("this file system does not take non-UTF-8 names")
+    out = tmp_path / "out"
+    argv = ["batch", str(catalog), "--out", str(out), "--cache-dir", str(reference[1]), *GRID, *LOCAL]
+    run = CliRunner().invoke(app, [*argv, "--junit", str(out / "j.xml"), "--events", str(out / "e.ndjson")])
+    assert run.exit_code == 0, run.output
+    assert statuses(summary(out)) == {"x?y": "ok"}
+    for written in out.iterdir():
+        written.read_bytes().decode("utf-8")  # every file pertitle wrote is valid UTF-8
+    (ladder,) = out.glob("*.ladder.json")
+    assert json.loads(ladder.read_text(encoding="utf-8"))["title"] == "x?y"
+
+
 def test_manifest_overrides_apply_per_title(good: Path, tmp_path: Path) -> None:
     (tmp_path / "two-rungs.yaml").write_text("max_rungs: 2\nmin_rungs: 1\n", encoding="utf-8")
     shutil.copy(good / "alpha.mp4", tmp_path / "alpha.mp4")

@@ -140,6 +140,28 @@ def test_a_bad_title_is_one_line_and_exit_2(analysed: Analysed, tmp_path: Path) 
     ]
 
 
+def test_a_cache_dir_that_is_a_file_is_one_line_and_exit_2(analysed: Analysed, tmp_path: Path) -> None:
+    not_a_dir = tmp_path / "a-file"
+    not_a_dir.write_text("x", encoding="utf-8")
+    for argv in (
+        ["verify", str(analysed.ladder_json), str(analysed.clip)],
+        [
+            "compare",
+            str(analysed.clip),
+            "--ladder",
+            str(analysed.ladder_json),
+            "--reference",
+            "apple_hls_h264",
+        ],
+        ["analyze", str(analysed.clip), "--heights", "180", "--crfs", "30,40"],
+    ):
+        r = invoke(*argv, "--cache-dir", str(not_a_dir), "-q")
+        assert r.exit_code == 2, r.output
+        assert r.stderr.strip().splitlines() == [
+            f"error: --cache-dir: {not_a_dir} is a file, not a directory"
+        ]
+
+
 def test_compare_with_apple_hls_capped_to_the_clip(analysed: Analysed) -> None:
     r = invoke(
         "compare",
