@@ -277,12 +277,22 @@ def doctor(ffmpeg: FfmpegOpt = None, json_out: Annotated[bool, typer.Option("--j
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point. Usage errors that Typer finds (an unknown option, a value of
+    the wrong type, a missing argument) become one line, as every other error is, rather than a
+    box: CI logs and scripts read the first line of stderr."""
     try:
-        app()
-    except KeyboardInterrupt:  # pragma: no cover - Ctrl-C outside a command
+        code = app(standalone_mode=False)
+    except (KeyboardInterrupt, typer.Abort):  # pragma: no cover - Ctrl-C outside a command
         sys.stderr.write("interrupted\n")
         sys.exit(130)
+    except typer.TyperException as exc:  # Click's usage errors, as Typer vendors them
+        if type(exc).__name__ == "NoArgsIsHelpError":  # a bare group: Typer has shown its help
+            sys.exit(2)
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+        sys.stderr.write(f"error: {exc.format_message()}{hint}\n")
+        sys.exit(getattr(exc, "exit_code", 2))
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 # Further commands live in pertitle/clicmd/ (one module each) and are registered here.

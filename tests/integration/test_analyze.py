@@ -521,8 +521,20 @@ def test_bad_setting_exits_2_with_one_error_line(
     [
         (lambda clips, bad: ["analyze", str(bad["truncated"][0]), "--quiet"], "truncated or corrupt"),
         (lambda clips, bad: ["analyze", str(clips.small), "--crfs", "abc"], "'abc'"),
+        # Typer's own usage errors: one line too, not its box
+        (lambda clips, bad: ["analyze", str(clips.small), "--samples", "abc"], "'--samples'"),
+        (lambda clips, bad: ["analyze", str(clips.small), "--bogus"], "No such option: --bogus"),
+        (lambda clips, bad: ["nosuch"], "No such command 'nosuch'"),
+        (lambda clips, bad: ["batch", str(clips.small)], "Missing option '--out'"),
     ],
-    ids=["truncated-input", "bad-crfs"],
+    ids=[
+        "truncated-input",
+        "bad-crfs",
+        "not-a-number",
+        "unknown-option",
+        "unknown-command",
+        "missing-option",
+    ],
 )
 def test_real_process_prints_one_error_line_and_exits_2(
     clips: Clips,
