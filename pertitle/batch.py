@@ -320,8 +320,10 @@ def entry_from_mapping(raw: Mapping[str, Any], base_dir: Path, where: str) -> En
         raise ConfigError(f"{where}: unknown key {unknown[0]!r}; known keys: {', '.join(MANIFEST_KEYS)}")
     values = {k: v for k, v in raw.items() if v is not None and not (isinstance(v, str) and not v.strip())}
     path = values.get("path")
-    if not isinstance(path, str):
+    if path is None:
         raise ConfigError(f"{where}: 'path' is missing (the title's video file)")
+    if not isinstance(path, str):
+        raise ConfigError(f"{where}: path = {path!r} must be text (the title's video file)")
     name = values.get("name")
     if name is not None and not isinstance(name, str | int | float):
         raise ConfigError(f"{where}: name = {name!r} must be text")

@@ -49,7 +49,8 @@ def locate(explicit: str | None = None) -> str:
     if chosen:
         resolved = shutil.which(chosen) or (chosen if Path(chosen).is_file() else None)
         if not resolved:
-            raise ToolError(f"ffmpeg {chosen!r} (from --ffmpeg or PERTITLE_FFMPEG) does not exist")
+            why = "is a directory, not the ffmpeg program" if Path(chosen).is_dir() else "does not exist"
+            raise ToolError(f"ffmpeg {chosen!r} (from --ffmpeg or PERTITLE_FFMPEG) {why}")
         return resolved
     try:
         import imageio_ffmpeg

@@ -571,6 +571,14 @@ def test_doctor_names_libx264_and_libvmaf() -> None:
     assert "ready" in run.stdout
 
 
+def test_an_ffmpeg_that_is_missing_or_a_directory_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    for given, phrase in ((tmp_path / "nope", "does not exist"), (tmp_path, "is a directory")):
+        run = invoke("doctor", "--ffmpeg", str(given))
+        assert run.exit_code == 2, run.output
+        (line,) = run.stderr.splitlines()
+        assert str(given) in line and phrase in line, line
+
+
 def test_doctor_json() -> None:
     run = invoke("doctor", "--json")
     assert run.exit_code == 0

@@ -165,6 +165,7 @@ def test_csv_manifest_empty_cells_keep_the_batch_value(tmp_path: Path) -> None:
     [
         ("- path: a.mp4\n  codex: hevc\n", ".yaml", "unknown key 'codex'"),
         ("- name: nameless\n", ".yaml", "'path' is missing"),
+        ("- path: 5\n", ".yaml", "path = 5 must be text"),
         ("- path: a.mp4\n  samples: many\n", ".yaml", "samples = 'many' must be a number"),
         ("- path: a.mp4\n  samples: 1.5\n", ".yaml", "must be a whole number"),
         ("- path: a.mp4\n  crfs: [20, x]\n", ".yaml", "'x' is not a number"),
