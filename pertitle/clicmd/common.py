@@ -109,8 +109,6 @@ def output_problem(
     checked before any work so that nothing is computed only to be lost; None when it can.
 
     Not checked: permissions, which only the write itself tells."""
-    if not str(path).strip():
-        return "an empty path; give a file name" if not directory else "an empty path; give a directory"
     if directory:
         if path.exists() and not path.is_dir():
             return f"{path} is a file, not a directory"
@@ -130,7 +128,7 @@ def output_problem(
     return None
 
 
-def folder_problem(cache_dir: Path | None, no_cache: bool) -> str | None:
+def cache_dir_problem(cache_dir: Path | None, no_cache: bool) -> str | None:
     """--cache-dir that cannot hold a cache (a file): said once, up front, rather than as a
     warning per entry or, with --quiet, a run that silently caches nothing."""
     if cache_dir is None or no_cache:
@@ -242,7 +240,7 @@ def build_settings(
     """CLI values -> validated Settings. Raises ConfigError naming the option and value."""
     if not (math.isfinite(encode_timeout) and encode_timeout > 0):
         raise ConfigError(f"--encode-timeout: {encode_timeout:g} must be a positive number of seconds")
-    problem = folder_problem(cache_dir, no_cache)
+    problem = cache_dir_problem(cache_dir, no_cache)
     if problem is None and work_dir is not None:
         why = output_problem(work_dir, directory=True)
         problem = f"--work-dir: {why}" if why else None

@@ -21,11 +21,11 @@ from pertitle.clicmd.common import (
     JobsOpt,
     NoCacheOpt,
     QuietOpt,
+    cache_dir_problem,
     consoles,
     fail,
     ffmpeg_info,
     fmt,
-    folder_problem,
     run_core,
 )
 
@@ -68,7 +68,7 @@ def compare(
     out, err = consoles()
     if jobs < 0:
         raise fail(err, f"--jobs: {jobs} must be 0 (all cores) or more", 2)
-    problem = folder_problem(cache_dir, no_cache)
+    problem = cache_dir_problem(cache_dir, no_cache)
     if problem:
         raise fail(err, problem, 2)
     info = ffmpeg_info(ffmpeg, err)
