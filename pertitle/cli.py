@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 
 from pertitle import __version__
-from pertitle.cache import atomic_write_text
+from pertitle.cache import atomic_write_text, utf8_text
 from pertitle.clicmd.common import (
     APP_SETTINGS,
     CacheDirOpt,
@@ -129,9 +129,14 @@ def analyze(
     if to_stdout and json_out:
         raise fail(err, "--emit-commands -: stdout already carries the --json document; name a file", 2)
     # Checked before the analysis, which would otherwise run only to find it cannot be written.
+    if emit_commands is not None and utf8_text(str(title)) != str(title):
+        shown = utf8_text(str(title))
+        raise fail(err, f"--emit-commands: {shown} has a name that is not UTF-8, which no script names", 2)
     problem = output_problem(out, directory=True) if out is not None else None
     if emit_commands is not None and not to_stdout:
-        problem = problem or output_problem(emit_commands, inputs=[title])
+        ladders = [out / f"{utf8_text(title.stem)}.ladder.{ext}" for ext in ("json", "yaml")] if out else []
+        read = [title, *([constraints] if constraints else [])]
+        problem = problem or output_problem(emit_commands, inputs=read, others=ladders)
     if problem:
         raise fail(err, f"cannot write there: {problem}", 2)
     try:

@@ -6,6 +6,7 @@ It emits events for whoever draws progress and returns a TitleResult; it never p
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import shutil
 import tempfile
@@ -120,6 +121,11 @@ def measurement_from_dict(d: dict[str, Any]) -> Measurement:
             values[f.name] = int(_number(f.name, value))
         else:
             values[f.name] = _number(f.name, value)
+    bitrate, vmaf = values.get("bitrate_kbps", 1.0), values.get("vmaf", 0.0)
+    if not (math.isfinite(bitrate) and bitrate > 0):
+        raise ValueError(f"bitrate_kbps = {bitrate!r}, which no encode measures")
+    if not (math.isfinite(vmaf) and 0 <= vmaf <= 100):
+        raise ValueError(f"vmaf = {vmaf!r}, outside VMAF's 0-100")
     return Measurement(**values)
 
 

@@ -146,7 +146,8 @@ def check_rung(
     if not math.isfinite(predicted):
         notes.append("the ladder holds no predicted VMAF for this rung; VMAF not checked")
     else:
-        delta = measured.vmaf - predicted
+        # To the 3 decimals the ladder keeps its prediction in: the same encode is no miss.
+        delta = round(measured.vmaf - predicted, 3)
         if delta < -tolerance_vmaf:
             problems.append(
                 f"VMAF {measured.vmaf:.2f} is {-delta:.2f} below the predicted {predicted:.2f} "

@@ -208,13 +208,21 @@ def batch(
     except PertitleError as exc:
         raise fail(err, str(exc), 2) from None
 
+    from pertitle.report import batch_out
+
+    # --junit and --events must not land on a source, a manifest, or a file the batch writes.
+    written = [out / batch_out.SUMMARY_NAME]
+    for t in titles:
+        ladder = core.ladder_path(out, t.name)
+        written += [ladder, ladder.with_suffix(".yaml")]
+    read = [*inputs, *(Path(t.source) for t in titles)]
+    reports = [p for p in (junit, events) if p is not None]
     problem = output_problem(out, directory=True)
-    for target in (junit, events):
-        problem = problem or (output_problem(target) if target is not None else None)
+    for i, target in enumerate(reports):
+        problem = problem or output_problem(target, inputs=read, others=[*written, *reports[:i]])
     if problem:
         raise fail(err, f"cannot write there: {problem}", 2)
     n_cores = cores or max(1, os.cpu_count() or 1)
-    from pertitle.report import batch_out
 
     sinks: list[Callable[[Any], None]] = []
     events_writer: batch_out.EventsWriter | None = None

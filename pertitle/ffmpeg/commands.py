@@ -406,6 +406,8 @@ def describe_rendition(spec: EncodeSpec, fps: float) -> str:
     """One line naming what decides the bits of a rendition (for script comments and logs)."""
     gop = gop_frames(fps, spec.gop_s)
     vbv = f"maxrate {spec.maxrate_kbps or 0:.0f}k, bufsize {spec.bufsize_kbps or 0:.0f}k"
+    if spec.rate_control == "abr2pass" and not CODECS[spec.codec].supports_maxrate:
+        vbv = f"no VBV ({CODECS[spec.codec].encoder} takes no maxrate in two-pass mode; `_rate_args`)"
     if spec.rate_control == "abr2pass":
         rate = f"two-pass average {spec.bitrate_kbps or 0:.0f} kbps, {vbv}"
     elif spec.rate_control == "capped_crf":
@@ -445,6 +447,8 @@ def rendition_script(
     ]
     for i, spec in enumerate(specs, 1):
         name = rendition_name(stem, spec)
+        if name.startswith("-"):  # else ffmpeg reads the file name as an option
+            name = f"./{name}"
         lines += ["", f"# rung {i}/{len(specs)}: {describe_rendition(spec, fps)}"]
         lines += [
             shlex.join(argv) for argv in rendition_commands(ffmpeg, source, spec, fps=fps, out_path=name)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -502,6 +504,10 @@ BAD_CONSTRAINTS = {
         (["--full-pass-below", "-1"], ["full_pass_below_s", "-1"]),
         (["--out", "negative.yaml"], ["negative.yaml is a file, not a directory"]),
         (["--emit-commands", "."], ["is a directory"]),
+        (
+            ["--constraints", "negative.yaml", "--emit-commands", "negative.yaml"],
+            ["negative.yaml is also an input"],
+        ),
     ],
 )
 def test_bad_setting_exits_2_with_one_error_line(
@@ -569,6 +575,31 @@ def test_doctor_names_libx264_and_libvmaf() -> None:
     assert "libx264" in run.stdout
     assert "libvmaf" in run.stdout
     assert "ready" in run.stdout
+
+
+def test_emit_commands_never_overwrites_the_ladder_out_writes(clips: Clips, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    for ext in ("json", "yaml"):
+        script = out / f"{clips.small.stem}.ladder.{ext}"
+        run = invoke("analyze", str(clips.small), "--out", str(out), "--emit-commands", str(script), "-q")
+        assert run.exit_code == 2, run.output
+        assert run.stderr.splitlines() == [
+            f"error: cannot write there: {script} is named for two outputs; give each its own"
+        ]
+    assert not out.exists()
+
+
+def test_emit_commands_refuses_a_title_whose_name_a_script_cannot_hold(clips: Clips, tmp_path: Path) -> None:
+    try:
+        title = tmp_path / os.fsdecode(b"x\xfey.mp4")
+        shutil.copy(clips.small, title)
+    except (OSError, UnicodeError):
+        pytest.skip("this file system does not take non-UTF-8 names")
+    run = invoke("analyze", str(title), "--emit-commands", str(tmp_path / "r.sh"), "-q")
+    assert run.exit_code == 2, run.output
+    (line,) = run.stderr.splitlines()
+    assert "x?y.mp4 has a name that is not UTF-8" in line
+    assert not (tmp_path / "r.sh").exists()
 
 
 def test_an_ffmpeg_that_is_missing_or_a_directory_is_one_line_and_exit_2(tmp_path: Path) -> None:

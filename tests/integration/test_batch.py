@@ -338,6 +338,31 @@ def test_a_file_name_that_is_not_utf8_is_analysed_and_written_as_valid_utf8(
     assert json.loads(ladder.read_text(encoding="utf-8"))["title"] == "x?y"
 
 
+def test_junit_and_events_never_overwrite_an_input_or_a_file_the_batch_writes(
+    good: Path, tmp_path: Path
+) -> None:
+    source = tmp_path / "a.mp4"
+    shutil.copy(good / "alpha.mp4", source)
+    manifest = tmp_path / "titles.yaml"
+    manifest.write_text("- a.mp4\n", encoding="utf-8")
+    out = tmp_path / "out"
+    for inputs, extra, phrase in (
+        ([source], ["--junit", source], "is also an input"),
+        ([manifest], ["--events", source], "is also an input"),
+        ([manifest], ["--events", manifest], "is also an input"),
+        ([source], ["--junit", out / "summary.json"], "named for two outputs"),
+        ([source], ["--events", out / "a.ladder.json"], "named for two outputs"),
+        ([source], ["--junit", tmp_path / "r.x", "--events", tmp_path / "r.x"], "named for two outputs"),
+    ):
+        argv = ["batch", *map(str, inputs), "--out", str(out), *map(str, extra), *GRID, *LOCAL]
+        result = CliRunner().invoke(app, argv)
+        assert result.exit_code == 2, result.output
+        assert phrase in result.output
+    assert source.read_bytes() == (good / "alpha.mp4").read_bytes()
+    assert manifest.read_text(encoding="utf-8") == "- a.mp4\n"
+    assert not out.exists()
+
+
 def test_manifest_overrides_apply_per_title(good: Path, tmp_path: Path) -> None:
     (tmp_path / "two-rungs.yaml").write_text("max_rungs: 2\nmin_rungs: 1\n", encoding="utf-8")
     shutil.copy(good / "alpha.mp4", tmp_path / "alpha.mp4")

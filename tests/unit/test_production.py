@@ -272,6 +272,21 @@ def test_rendition_script_is_set_e_and_one_shlex_line_per_command() -> None:
     assert script.endswith("\n")
 
 
+def test_rendition_script_names_a_title_starting_with_a_dash_as_a_path() -> None:
+    spec = deployed_spec(Settings(), 416, 234, 145, 218, 290)
+    script = rendition_script("ffmpeg", "/media/-x.mp4", [spec], fps=24, stem="-x")
+    commands = [shlex.split(line) for line in script.splitlines() if line.startswith("ffmpeg")]
+    assert [argv[-1] for argv in commands] == ["-", "./-x_416x234_145k.mp4"]  # pass 1 to -f null -
+    assert "rm -f -- ./-x_416x234_145k.mp4.pass*" in script
+
+
+def test_rendition_script_says_when_a_codec_deploys_without_vbv() -> None:
+    spec = deployed_spec(_settings(codec="av1"), 640, 360, 365, 548, 730)
+    script = rendition_script("ffmpeg", "/m/t.mp4", [spec], fps=24, stem="t")
+    assert "no VBV (libsvtav1 takes no maxrate in two-pass mode" in script
+    assert "-maxrate" not in script
+
+
 # --------------------------------------------------------------------------------------------------
 # Peak bitrate over GOP-long segments
 
@@ -324,7 +339,16 @@ def test_old_cache_entries_without_a_peak_still_load() -> None:
     }
     assert measurement_from_dict(old).peak_bitrate_kbps == 0.0
     assert measurement_from_dict({**old, "peak_bitrate_kbps": 950.5}).peak_bitrate_kbps == 950.5
-    for bad in ({"bitrate_kbps": "x"}, {"frames": None}, {"vmaf": True}, {"vmaf_per_frame": [90.0, "x"]}):
+    for bad in (
+        {"bitrate_kbps": "x"},
+        {"frames": None},
+        {"vmaf": True},
+        {"vmaf_per_frame": [90.0, "x"]},
+        {"bitrate_kbps": float("nan")},
+        {"bitrate_kbps": -3.0},
+        {"vmaf": -5.0},
+        {"vmaf": float("nan")},
+    ):
         with pytest.raises(ValueError):
             measurement_from_dict({**old, **bad})
 
@@ -379,6 +403,9 @@ def test_limits_are_inclusive_and_the_tolerance_is_an_option() -> None:
     assert check_rung(_rung(), _measurement(1000.0, 89.0, 1000.0), tolerance_vmaf=0.5)[0] == (
         "VMAF 89.00 is 1.00 below the predicted 90.00 (tolerance 0.5)",
     )
+    # A prediction is kept to 3 decimals: the encode it was read from is no miss at tolerance 0.
+    assert check_rung(_rung(vmaf=77.345), _measurement(1000.0, 77.34491, 1000.0), tolerance_vmaf=0)[0] == ()
+    assert check_rung(_rung(vmaf=77.345), _measurement(1000.0, 77.3435, 1000.0), tolerance_vmaf=0)[0] != ()
 
 
 def test_beating_the_prediction_is_a_note_and_missing_data_is_not_a_failure() -> None:
