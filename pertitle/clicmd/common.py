@@ -167,7 +167,7 @@ class ProgressPrinter:
 
     def warn(self, message: str) -> None:
         if not self.quiet:
-            self.err.print(f"warning: {message}", markup=False, highlight=False)
+            self.err.print(f"warning: {message}", markup=False, highlight=False, soft_wrap=True)
 
     def close(self) -> None:
         if self.sink is not None:
@@ -269,4 +269,27 @@ def build_settings(
         work_dir=str(work_dir.absolute()) if work_dir else None,
         encode_timeout_s=encode_timeout,
     )
-    return validate(settings)
+    try:
+        return validate(settings)
+    except ConfigError as exc:
+        field, sep, rest = str(exc).partition(": ")
+        raise ConfigError(f"{_OPTION_OF.get(field, field)}{sep}{rest}") from None
+
+
+# Settings fields -> the options that set them, so an error names what the user typed.
+_OPTION_OF = {
+    "codec": "--codec",
+    "preset": "--preset",
+    "heights": "--heights",
+    "crfs": "--crfs",
+    "sample_count": "--samples",
+    "sample_duration_s": "--sample-duration",
+    "sample_selection": "--sample-selection",
+    "full_pass_below_s": "--full-pass-below",
+    "scaler": "--scaler",
+    "vmaf_model": "--vmaf-model",
+    "metric": "--metric",
+    "jobs": "--jobs",
+    "deploy_rate_control": "--rate-control",
+    "encode_timeout_s": "--encode-timeout",
+}

@@ -17,7 +17,7 @@ from typing import Any
 from pertitle.hull import hull_spans
 from pertitle.models import TitleResult
 from pertitle.reference import ReferenceLadder
-from pertitle.report import plots, scan_note
+from pertitle.report import deployed_encode, plots, scan_note
 
 __all__ = ["render_html"]
 
@@ -197,7 +197,8 @@ def render_html(
         + _img(
             plots.figure_png(pf, dpi=dpi),
             "per-frame VMAF of each rung",
-            "Each rung's deployed two-pass encode, scored frame by frame against the source; the low "
+            f"Each rung's deployed {deployed_encode(result.settings)}, scored frame by frame against "
+            "the source; the low "
             "percentiles show the worst moments a viewer sees.",
         )
         + _per_frame_table(result)
@@ -281,7 +282,8 @@ def _ladder_section(result: TitleResult) -> str:
     warnings = "".join(f'<div class="warn">{_esc(g)}</div>' for g in result.ladder.gave_way)
     calibrated = any(r.vmaf_per_frame for r in result.ladder.rungs)
     note = (
-        "VMAF, percentiles, PSNR and SSIM: measured on the deployed two-pass encode of the probed video; "
+        f"VMAF, percentiles, PSNR and SSIM: measured on the deployed {deployed_encode(result.settings)} "
+        "of the probed video; "
         "Hull VMAF: read off the CRF hull."
         if calibrated
         else "Qualities are read off the CRF hull (the rungs were not checked with deployed encodes)."

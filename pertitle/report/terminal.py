@@ -33,7 +33,7 @@ from rich.text import Text
 
 from pertitle.hull import hull_spans
 from pertitle.models import METRICS, TitleResult
-from pertitle.report import scan_note
+from pertitle.report import deployed_encode, scan_note
 
 __all__ = ["ProgressSink", "ascii_chart", "render_result"]
 
@@ -477,7 +477,10 @@ def _ladder_table(result: TitleResult) -> Table:
             f"{r.predicted.ssim:.4f}",
             f"{r.hull_predicted.vmaf:.1f}",
         )
-    table.caption = "VMAF/PSNR/SSIM: predicted for the deployed two-pass encode; Hull VMAF: read off the hull"
+    table.caption = (
+        f"VMAF/PSNR/SSIM: predicted for the deployed {deployed_encode(result.settings)}; "
+        "Hull VMAF: read off the hull"
+    )
     table.caption_style = "dim"
     return table
 

@@ -500,8 +500,8 @@ BAD_CONSTRAINTS = {
         (["--crfs", ""], ["--crfs", "holds no values"]),
         (["--heights", ""], ["--heights", "holds no values"]),
         (["--heights", "91"], ["heights", "91", "odd"]),
-        (["--sample-duration", "nan"], ["sample_duration_s", "nan"]),
-        (["--full-pass-below", "-1"], ["full_pass_below_s", "-1"]),
+        (["--sample-duration", "nan"], ["--sample-duration: nan"]),
+        (["--full-pass-below", "-1"], ["--full-pass-below: -1"]),
         (["--out", "negative.yaml"], ["negative.yaml is a file, not a directory"]),
         (["--emit-commands", "."], ["is a directory"]),
         (
@@ -695,7 +695,7 @@ def test_long_title_is_probed_on_windows_placed_by_complexity(clips: Clips, tmp_
 
     bad = invoke(*args, "--sample-selection", "random")
     assert bad.exit_code == 2
-    assert "sample_selection" in bad.stderr and "complexity" in bad.stderr
+    assert "--sample-selection: 'random'" in bad.stderr and "complexity" in bad.stderr
 
     # One 1.1 s window in 2 s: a single whole stretch, nothing to rank. The windows fall back to
     # even spacing, and the document (and so the report) says so rather than "complexity".

@@ -123,6 +123,13 @@ def test_render_result_shows_ladder_rows_chart_legend_and_no_escape_codes() -> N
     assert "demo [clip]" in text  # printed as text, not eaten as markup
 
 
+def test_the_ladder_caption_names_how_the_rungs_are_deployed() -> None:
+    result = _result()
+    assert "predicted for the deployed two-pass encode" in _render(result)
+    capped = dataclasses.replace(result, settings={**result.settings, "deploy_rate_control": "capped_crf"})
+    assert "predicted for the deployed capped-CRF encode" in _render(capped)
+
+
 def test_render_result_summarises_source_and_measurement() -> None:
     text = _render(_result())
     assert "/media/demo.mp4" in text
