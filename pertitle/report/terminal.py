@@ -433,9 +433,15 @@ def _measured_table(result: TitleResult) -> Table:
     first = result.ladder.rungs[0] if result.ladder.rungs else None
     codec = _setting(result, "codec", first.codec if first else "unknown")
     preset = _setting(result, "preset", first.preset if first else "unknown")
+    n = len(result.points)
+    estimated = sum(1 for p in result.points if p.estimated)
+    # --fast leaves some of a size's CRFs out, and reads others off the curves.
+    count = f"= {n} points" if n == len(sizes) * len(crfs) else f"grid, {n} points"
+    if estimated:
+        count += f" ({n - estimated} measured, {estimated} read off the curves)"
     grid = (
         f"{len(sizes)} resolution{'' if len(sizes) == 1 else 's'} x "
-        f"{len(crfs)} CRF{'' if len(crfs) == 1 else 's'} = {len(result.points)} points; "
+        f"{len(crfs)} CRF{'' if len(crfs) == 1 else 's'} {count}; "
         + (", ".join(f"{w}x{h}" for h, w in sizes) or "no resolutions")
         + "; CRF "
         + (", ".join(f"{c:g}" for c in crfs) or "none")

@@ -130,6 +130,13 @@ def test_the_ladder_caption_names_how_the_rungs_are_deployed() -> None:
     assert "predicted for the deployed capped-CRF encode" in _render(capped)
 
 
+def test_the_grid_line_counts_what_fast_read_off_the_curves() -> None:
+    result = _result()
+    points = (dataclasses.replace(result.points[0], estimated=True), *result.points[1:])
+    text = _render(dataclasses.replace(result, points=points))
+    assert "3 resolutions x 3 CRFs grid, 8 points (7 measured, 1 read off the curves);" in text
+
+
 def test_render_result_summarises_source_and_measurement() -> None:
     text = _render(_result())
     assert "/media/demo.mp4" in text
@@ -137,6 +144,7 @@ def test_render_result_summarises_source_and_measurement() -> None:
     assert "yuv420p, 8-bit" in text and "90°" in text
     assert "10.0-14.0 s, 30.0-34.0 s" in text
     assert "640x360, 960x540, 1280x720; CRF 23, 28, 33" in text
+    assert "3 resolutions x 3 CRFs grid, 8 points;" in text  # 720p was not probed at CRF 33
     assert "libx264, preset medium" in text
     assert "11 (4 from cache)" in text
     assert "encode+measure 80.3 s" in text and "total 95.0 s" in text
