@@ -15,6 +15,7 @@ from pertitle import measure
 from pertitle.config import CODECS
 from pertitle.ffmpeg import commands, runner
 from pertitle.models import SEGMENT_S, EncodeSpec, Measurement, SampleWindow
+from pertitle.workdir import make_workdir
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ def run_complexity(job: ComplexityJob) -> tuple[float, ...]:
     Raises:
         FfmpegError: the title cannot be decoded.
     """
-    tmp = tempfile.mkdtemp(prefix="pertitle-complexity-", dir=job.workdir)
+    tmp = make_workdir(job.workdir, prefix="pertitle-complexity-")
     try:
         out = os.path.join(tmp, "complexity.mkv")
         argv = commands.complexity_argv(job.ffmpeg, job.source, out, job.threads)
@@ -95,7 +96,7 @@ def run_in_context(job: InContextJob) -> tuple[tuple[float, float], ...]:
     Raises:
         FfmpegError: the title cannot be decoded or encoded.
     """
-    tmp = tempfile.mkdtemp(prefix="pertitle-in-context-", dir=job.workdir)
+    tmp = make_workdir(job.workdir, prefix="pertitle-in-context-")
     try:
         n = len(job.specs)
         outs = [os.path.join(tmp, f"e{i}.mkv") for i in range(n)]

@@ -9,7 +9,6 @@ import dataclasses
 import math
 import os
 import shutil
-import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -60,6 +59,7 @@ from pertitle.plan import (
     vmaf_model_for,
 )
 from pertitle.probe import probe
+from pertitle.workdir import make_workdir
 
 # Bump when a change in how points are produced would make old cache entries wrong.
 PIPELINE_VERSION = 3  # 2: peak bitrate over 6 s segments; 3: SSIM from the ssim filter
@@ -162,7 +162,7 @@ class Runner:
         # Under Settings.work_dir when set: with the Dask executor it must be a path every worker shares.
         if settings.work_dir:
             os.makedirs(settings.work_dir, exist_ok=True)
-        self.workdir = tempfile.mkdtemp(prefix="pertitle-", dir=settings.work_dir or None)
+        self.workdir = make_workdir(settings.work_dir or None)
         self.reference: str | None = None
         # The executor decides how many specs share one process: 4 locally, 1 on Dask (each encode
         # and score is its own task, so one title spreads over the whole cluster).
