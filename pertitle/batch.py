@@ -79,6 +79,7 @@ MANIFEST_KEYS = (
     "samples",
     "sample_duration",
     "encode_timeout",
+    "fast",
 )
 
 STATUSES = ("pending", "running", "ok", "failed", "skipped", "interrupted")
@@ -110,6 +111,7 @@ class Overrides:
     sample_count: int | None = None
     sample_duration_s: float | None = None
     encode_timeout_s: float | None = None
+    fast: bool | None = None
 
     def apply(self, base: Settings) -> Settings:
         """The batch's settings with these overrides, validated.
@@ -342,6 +344,17 @@ def entry_from_mapping(raw: Mapping[str, Any], base_dir: Path, where: str) -> En
     def numbers(key: str, *, integer: bool) -> Any:
         return _number_list(values[key], key, where, integer=integer) if key in values else None
 
+    def flag(key: str) -> bool | None:
+        value = values.get(key)
+        if value is None or isinstance(value, bool):
+            return value
+        word = str(value).strip().lower()  # a CSV cell
+        if word in ("true", "yes", "1"):
+            return True
+        if word in ("false", "no", "0"):
+            return False
+        raise ConfigError(f"{where}: {key} = {value!r} must be true or false")
+
     constraints = text("constraints")
     overrides = Overrides(
         codec=text("codec"),
@@ -352,6 +365,7 @@ def entry_from_mapping(raw: Mapping[str, Any], base_dir: Path, where: str) -> En
         sample_count=number("samples", integer=True),
         sample_duration_s=number("sample_duration", integer=False),
         encode_timeout_s=number("encode_timeout", integer=False),
+        fast=flag("fast"),
     )
     return Entry(
         path=base_dir / path.strip(),

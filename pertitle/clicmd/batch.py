@@ -62,7 +62,7 @@ def batch(
         typer.Argument(
             help="Video files, directories (searched recursively, see --include) and manifests "
             "(.yaml/.yml/.csv: path, name, codec, preset, heights, crfs, constraints, samples, "
-            "sample_duration, encode_timeout per title).",
+            "sample_duration, encode_timeout, fast per title).",
             show_default=False,
         ),
     ],

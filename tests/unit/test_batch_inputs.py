@@ -132,7 +132,8 @@ def test_yaml_manifest_with_overrides_relative_to_its_folder(tmp_path: Path) -> 
         "    constraints: strict.yaml\n"
         "    samples: 2\n"
         "    sample_duration: 3.5\n"
-        "    encode_timeout: 60\n",
+        "    encode_timeout: 60\n"
+        "    fast: true\n",
         encoding="utf-8",
     )
     a, b = read_manifest(manifest)
@@ -143,19 +144,20 @@ def test_yaml_manifest_with_overrides_relative_to_its_folder(tmp_path: Path) -> 
     assert settings.codec == "hevc"
     assert settings.constraints.max_rungs == 2
     assert (settings.sample_count, settings.sample_duration_s, settings.encode_timeout_s) == (2, 3.5, 60.0)
+    assert settings.fast and not a.overrides.apply(Settings()).fast
     assert "catalog.yaml title 2" in b.origin
 
 
 def test_csv_manifest_empty_cells_keep_the_batch_value(tmp_path: Path) -> None:
     manifest = tmp_path / "catalog.csv"
     manifest.write_text(
-        "path,name,codec,crfs,samples\nx.mp4,,,,\ny.mp4,why,vp9,30;40,2\n",
+        "path,name,codec,crfs,samples,fast\nx.mp4,,,,,\ny.mp4,why,vp9,30;40,2,yes\n",
         encoding="utf-8",
     )
     x, y = read_manifest(manifest)
     assert x.name is None and x.overrides == Overrides()
     assert y.name == "why"
-    assert y.overrides == Overrides(codec="vp9", crfs=(30.0, 40.0), sample_count=2)
+    assert y.overrides == Overrides(codec="vp9", crfs=(30.0, 40.0), sample_count=2, fast=True)
     assert y.path == tmp_path / "y.mp4"
     assert "row 3" in y.origin
 
@@ -166,6 +168,8 @@ def test_csv_manifest_empty_cells_keep_the_batch_value(tmp_path: Path) -> None:
         ("- path: a.mp4\n  codex: hevc\n", ".yaml", "unknown key 'codex'"),
         ("- name: nameless\n", ".yaml", "'path' is missing"),
         ("- path: 5\n", ".yaml", "path = 5 must be text"),
+        ("- path: a.mp4\n  fast: maybe\n", ".yaml", "fast = 'maybe' must be true or false"),
+        ("path,fast\na.mp4,sometimes\n", ".csv", "fast = 'sometimes' must be true or false"),
         ("- path: a.mp4\n  samples: many\n", ".yaml", "samples = 'many' must be a number"),
         ("- path: a.mp4\n  samples: 1.5\n", ".yaml", "must be a whole number"),
         ("- path: a.mp4\n  crfs: [20, x]\n", ".yaml", "'x' is not a number"),
