@@ -24,7 +24,6 @@ import csv
 import dataclasses
 import fnmatch
 import json
-import math
 import os
 import threading
 import time
@@ -128,9 +127,6 @@ class Overrides:
             values["constraints"] = load_constraints(self.constraints)
         if "codec" in values:
             values["codec"] = str(values["codec"]).lower()
-        timeout = values.get("encode_timeout_s")
-        if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
-            raise ConfigError(f"encode_timeout: {timeout:g} must be a positive number of seconds")
         return validate(replace(base, **values))
 
 

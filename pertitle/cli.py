@@ -129,8 +129,8 @@ def analyze(
     if to_stdout and json_out:
         raise fail(err, "--emit-commands -: stdout already carries the --json document; name a file", 2)
     # Checked before the analysis, which would otherwise run only to find it cannot be written.
-    if emit_commands is not None and utf8_text(str(title)) != str(title):
-        shown = utf8_text(str(title))
+    shown = utf8_text(str(title))
+    if emit_commands is not None and shown != str(title):
         raise fail(err, f"--emit-commands: {shown} has a name that is not UTF-8, which no script names", 2)
     problem = output_problem(out, directory=True) if out is not None else None
     if emit_commands is not None and not to_stdout:

@@ -42,6 +42,7 @@ from pertitle.clicmd.common import (
     build_settings,
     fail,
     output_problem,
+    outputs_problem,
 )
 from pertitle.errors import PertitleError
 
@@ -217,9 +218,7 @@ def batch(
         written += [ladder, ladder.with_suffix(".yaml")]
     read = [*inputs, *(Path(t.source) for t in titles)]
     reports = [p for p in (junit, events) if p is not None]
-    problem = output_problem(out, directory=True)
-    for i, target in enumerate(reports):
-        problem = problem or output_problem(target, inputs=read, others=[*written, *reports[:i]])
+    problem = output_problem(out, directory=True) or outputs_problem(reports, read, taken=written)
     if problem:
         raise fail(err, f"cannot write there: {problem}", 2)
     n_cores = cores or max(1, os.cpu_count() or 1)

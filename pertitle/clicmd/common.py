@@ -128,6 +128,18 @@ def output_problem(
     return None
 
 
+def outputs_problem(
+    outputs: Sequence[Path], inputs: Sequence[Path], taken: Sequence[Path] = ()
+) -> str | None:
+    """`output_problem` of each output in turn, none of them on an input, on a file the run writes
+    itself (`taken`) or on an output named before it."""
+    for i, output in enumerate(outputs):
+        problem = output_problem(output, inputs=inputs, others=[*taken, *outputs[:i]])
+        if problem:
+            return problem
+    return None
+
+
 def cache_dir_problem(cache_dir: Path | None, no_cache: bool) -> str | None:
     """--cache-dir that cannot hold a cache (a file): said once, up front, rather than as a
     warning per entry or, with --quiet, a run that silently caches nothing."""
@@ -238,8 +250,6 @@ def build_settings(
     encode_timeout: float = 1800.0,
 ) -> Settings:
     """CLI values -> validated Settings. Raises ConfigError naming the option and value."""
-    if not (math.isfinite(encode_timeout) and encode_timeout > 0):
-        raise ConfigError(f"--encode-timeout: {encode_timeout:g} must be a positive number of seconds")
     problem = cache_dir_problem(cache_dir, no_cache)
     if problem is None and work_dir is not None:
         why = output_problem(work_dir, directory=True)

@@ -15,7 +15,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from pertitle.cache import atomic_write_bytes, atomic_write_text
-from pertitle.clicmd.common import consoles, fail, output_problem
+from pertitle.clicmd.common import consoles, fail, outputs_problem
 from pertitle.errors import InputError, PertitleError
 
 T = TypeVar("T")
@@ -68,11 +68,9 @@ def report(
     """Show a saved analysis; with --html/--png, write it as a report file."""
     out, err = consoles()
     inputs = [ladder, *([compare] if compare else []), *([Path(reference)] if reference else [])]
-    outputs = [p for p in (png_out, html_out) if p is not None]
-    for i, output in enumerate(outputs):
-        problem = output_problem(output, inputs=inputs, others=outputs[:i])
-        if problem:
-            raise fail(err, f"cannot write the report: {problem}", 2)
+    problem = outputs_problem([p for p in (png_out, html_out) if p is not None], inputs)
+    if problem:
+        raise fail(err, f"cannot write the report: {problem}", 2)
     from pertitle.reference import cap_to_source, load_reference
     from pertitle.report import serialize
     from pertitle.report.plots import comparison_from_document
