@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -169,6 +170,18 @@ class Constraints:
 # The bitrates a rendition may ask an encoder for, kbit/s: below 1 the encoders' own units round
 # to 0 ("0k"), above 1 Gbit/s x264 and ffmpeg refuse them.
 RUNG_KBPS_RANGE = (1.0, 1_000_000.0)
+
+
+def deployable_kbps(kbps: float) -> bool:
+    """Whether an encoder can be asked for this average bitrate (the one rule for ladder
+    documents and reference ladders alike)."""
+    lo, hi = RUNG_KBPS_RANGE
+    return math.isfinite(kbps) and lo <= kbps <= hi
+
+
+def deployable_side(pixels: int) -> bool:
+    """Whether a rendition's width or height can be encoded as 4:2:0 video: positive and even."""
+    return pixels > 0 and pixels % 2 == 0
 
 
 @dataclass(frozen=True)

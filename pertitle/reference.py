@@ -16,7 +16,6 @@ root holds the same files for users to read and copy.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
@@ -25,7 +24,7 @@ from typing import Any
 import yaml
 
 from pertitle.errors import ConfigError
-from pertitle.models import RUNG_KBPS_RANGE
+from pertitle.models import RUNG_KBPS_RANGE, deployable_kbps, deployable_side
 from pertitle.plan import fit_into_box
 
 BUNDLED_LADDERS = ("apple_hls_h264", "apple_hls_hevc_sdr", "netflix_2015")
@@ -155,8 +154,8 @@ def _rung(raw: Any, origin: str, where: str) -> ReferenceRung:
         raise ConfigError(f"{origin}: {field}: missing")
     if isinstance(bitrate, bool) or not isinstance(bitrate, int | float):
         raise ConfigError(f"{origin}: {field}: expected a number of kbit/s, got {_show(bitrate)}")
-    lo, hi = RUNG_KBPS_RANGE
-    if not (math.isfinite(bitrate) and lo <= bitrate <= hi):
+    if not deployable_kbps(bitrate):
+        lo, hi = RUNG_KBPS_RANGE
         raise ConfigError(f"{origin}: {field}: must be {lo:.0f}-{hi:.0f} kbit/s, got {bitrate!r}")
     return ReferenceRung(width=width, height=height, bitrate_kbps=float(bitrate))
 
@@ -170,7 +169,7 @@ def _dimension(raw: dict[Any, Any], key: str, origin: str, where: str) -> int:
         raise ConfigError(f"{origin}: {field}: expected an integer number of pixels, got {_show(value)}")
     if value <= 0:
         raise ConfigError(f"{origin}: {field}: must be positive, got {value}")
-    if value % 2:
+    if not deployable_side(value):
         raise ConfigError(f"{origin}: {field}: must be even (4:2:0 video), got {value}")
     return value
 

@@ -27,6 +27,8 @@ from pertitle.models import (
     SampleWindow,
     Timings,
     TitleResult,
+    deployable_kbps,
+    deployable_side,
 )
 from pertitle.report import deployed_encode
 
@@ -215,12 +217,12 @@ def from_document(doc: Any) -> TitleResult:
 def _rung_problem(rungs: Sequence[Rung]) -> str | None:
     """What no encoder could deploy, found before verify or compare spend encodes on the rungs:
     the schema holds types, this the values (as `reference.load_reference` checks its rungs)."""
-    lo, hi = RUNG_KBPS_RANGE
     for i, r in enumerate(rungs):
         where = f"rungs/{i}"
-        if r.width % 2 or r.height % 2:
+        if not (deployable_side(r.width) and deployable_side(r.height)):
             return f"{where}: {r.width}x{r.height} has an odd side; 4:2:0 video needs even sizes"
-        if not (math.isfinite(r.bitrate_kbps) and lo <= r.bitrate_kbps <= hi):
+        if not deployable_kbps(r.bitrate_kbps):
+            lo, hi = RUNG_KBPS_RANGE
             return f"{where}: bitrate_kbps {r.bitrate_kbps:g} is not within {lo:.0f}-{hi:.0f} kbit/s"
         if not (math.isfinite(r.maxrate_kbps) and r.maxrate_kbps >= r.bitrate_kbps):
             return f"{where}: maxrate_kbps {r.maxrate_kbps:g} is below its bitrate {r.bitrate_kbps:g}"
