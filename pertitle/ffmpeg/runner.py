@@ -2,12 +2,40 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 from collections.abc import Sequence
 
 from pertitle.errors import FfmpegError, FfmpegTimeout
 
 STDERR_TAIL_CHARS = 4000
+
+# On Linux each ffmpeg starts as a tiny Python that asks the kernel to SIGKILL it when its parent
+# dies (PR_SET_PDEATHSIG, kept across exec) and then becomes ffmpeg. Without it a pertitle killed
+# outright (a CI job's timeout, the OOM killer, kill -9) leaves its encodes running to the end,
+# minutes of every core on a long title. A preexec_fn would do the same without the extra
+# process, but is unsafe in a threaded parent; the start costs ~25 ms against seconds of encode.
+# The parent's pid is checked after the prctl: a parent that died before it leaves no signal.
+_ORPHAN_GUARD = """\
+import ctypes, os, sys
+ctypes.CDLL(None).prctl(1, 9)
+if os.getppid() != int(sys.argv[1]):
+    os._exit(137)
+try:
+    os.execvp(sys.argv[2], sys.argv[2:])
+except OSError as exc:
+    sys.stderr.write(f"cannot start {sys.argv[2]}: {exc.strerror}\\n")
+    os._exit(127)
+"""
+_EXEC_FAILED = 127
+
+
+def _guarded(argv: list[str]) -> list[str]:
+    """`argv` behind the orphan guard, where the platform has one (Linux)."""
+    if sys.platform != "linux" or not sys.executable:
+        return argv
+    return [sys.executable, "-I", "-S", "-c", _ORPHAN_GUARD, str(os.getpid()), *argv]
 
 
 def run(argv: Sequence[str], *, timeout_s: float | None = None, what: str = "") -> str:
@@ -19,7 +47,10 @@ def run(argv: Sequence[str], *, timeout_s: float | None = None, what: str = "") 
     """
     try:
         proc = subprocess.Popen(
-            list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            _guarded(list(argv)),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
     except OSError as exc:
         raise FfmpegError(argv, -1, str(exc), what or "cannot start ffmpeg") from None
@@ -37,6 +68,8 @@ def run(argv: Sequence[str], *, timeout_s: float | None = None, what: str = "") 
         proc.wait()
         raise
     text = err.decode("utf-8", "replace")
+    if proc.returncode == _EXEC_FAILED and text.startswith("cannot start "):
+        raise FfmpegError(argv, -1, text.strip(), what or "cannot start ffmpeg")
     if proc.returncode != 0:
         raise FfmpegError(argv, proc.returncode, text[-STDERR_TAIL_CHARS:], what)
     return text + out.decode("utf-8", "replace")
