@@ -128,7 +128,7 @@ def _demux(path: str) -> tuple[int, int, list[tuple[float, float, int]]]:
     frames = 0
     timed: list[tuple[float, float, int]] = []
     try:
-        with av.open(path) as container:
+        with av.open(commands.file_arg(path)) as container:
             stream = container.streams.video[0]
             tb = float(stream.time_base or 0)
             for packet in container.demux(stream):

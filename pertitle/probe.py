@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pertitle.errors import InputError
+from pertitle.ffmpeg.commands import file_arg
 from pertitle.models import MediaInfo
 from pertitle.plan import even
 
@@ -42,7 +43,7 @@ def probe(path: str | os.PathLike[str]) -> MediaInfo:
     except ImportError as exc:  # pragma: no cover - av is a hard dependency
         raise InputError(f"cannot probe {p}: PyAV is not installed ({exc}); pip install av") from None
     try:
-        container = av.open(str(p), metadata_errors="ignore")
+        container = av.open(file_arg(str(p)), metadata_errors="ignore")
     except Exception as exc:
         raise InputError(
             f"{p}: not a readable video file ({_short(exc)}); is it truncated or corrupt?"
@@ -106,15 +107,15 @@ def _describe(p: Path, size: int, container: Any, stream: Any) -> MediaInfo:
     aspect = disp_w / disp_h
 
     fps = _fps(stream)
-    duration = _duration_s(container, stream)
+    duration, per_stream = _duration_s(container, stream)
     if duration <= 0 or not math.isfinite(duration):
         if decoded == 1:
             raise InputError(f"{p}: holds a single picture, not a video; give a video file")
         raise InputError(
             f"{p}: the video has zero or unknown duration; remux it (ffmpeg -i IN -c copy OUT.mkv)"
         )
+    duration = _checked_length_s(p, container, stream, duration, per_stream=per_stream)
     frames = int(stream.frames or 0) or max(1, round(duration * fps))
-    _check_tail(p, container, stream, duration)
 
     fmt = ctx.format
     pix_fmt = fmt.name if fmt is not None else str(ctx.pix_fmt or "unknown")
@@ -138,33 +139,48 @@ def _describe(p: Path, size: int, container: Any, stream: Any) -> MediaInfo:
     )
 
 
-def _check_tail(p: Path, container: Any, stream: Any, duration: float) -> None:
-    """A truncated file still declares its full duration: look for packets near its end.
+def _checked_length_s(p: Path, container: Any, stream: Any, duration: float, *, per_stream: bool) -> float:
+    """The video's length, after looking for packets near the end: a truncated file still
+    declares its full duration.
 
-    Demuxing reads packets without decoding them, so this costs little. It first seeks near the
-    end; where seeking is not possible it reads on from where the probe stopped.
+    Where the video's own duration is unknown (Matroska stores none per stream) `duration` is the
+    container's, which runs to the end of its longest stream: audio that goes on after the video,
+    or a video that starts late, would read as truncated video. There the file is truncated only
+    when every stream ends early, and the video's length is where its last packet ends. Demuxing
+    reads packets without decoding them, so this costs little. It first seeks near the end; where
+    seeking is not possible it reads on from where the probe stopped.
     """
     if duration < 1.0 or not stream.time_base:
-        return
+        return duration
     tb = float(stream.time_base)
     start = float(stream.start_time * stream.time_base) if stream.start_time else 0.0
-    target = duration * 0.9
-    last_seen = -1.0
+    # The container's duration counts from its earliest stream's start, the video's from its own.
+    container_start = float(container.start_time) / 1_000_000.0 if container.start_time else 0.0
+    last_video = last_any = video_end = -1.0
     with contextlib.suppress(Exception):  # not seekable: demux onwards from where the probe stopped
-        container.seek(int((start + target) / tb), stream=stream, backward=True)
+        container.seek(int((start + duration * 0.9) / tb), stream=stream, backward=True)
     try:
-        for packet in container.demux(stream):
-            if packet.pts is not None and packet.size:
-                last_seen = max(last_seen, packet.pts * tb - start)
+        for packet in container.demux():
+            if packet.pts is None or not packet.size or not packet.time_base:
+                continue
+            ptb = float(packet.time_base)
+            at = packet.pts * ptb - start
+            last_any = max(last_any, packet.pts * ptb - container_start)
+            if packet.stream.index == stream.index:
+                last_video = max(last_video, at)
+                video_end = max(video_end, at + (packet.duration or 0) * ptb)
     except Exception:
         pass  # a read error at the cut is what truncation looks like; judged below
     expected = duration - max(1.0, 0.2 * duration)
-    if last_seen < expected:
-        seen = f"{max(last_seen, 0.0):.1f} s" if last_seen >= 0 else "no video data"
+    if (last_video if per_stream else last_any) < expected or last_video < 0:
+        seen = f"{max(last_video, 0.0):.1f} s" if last_video >= 0 else "no video data"
         raise InputError(
             f"{p}: declares {duration:.1f} s of video but its data ends early ({seen}); "
             "the file is truncated: re-copy or re-export it"
         )
+    if per_stream:
+        return duration
+    return min(duration, max(video_end, last_video))
 
 
 def _even_side(x: float) -> int:
@@ -185,9 +201,10 @@ def _fps(stream: Any) -> float:
     return 25.0
 
 
-def _duration_s(container: Any, stream: Any) -> float:
+def _duration_s(container: Any, stream: Any) -> tuple[float, bool]:
+    """The declared duration, and whether it is the video stream's own (else the container's)."""
     if stream.duration and stream.time_base:
-        return float(stream.duration * stream.time_base)
+        return float(stream.duration * stream.time_base), True
     if container.duration:
-        return float(container.duration) / 1_000_000.0
-    return 0.0
+        return float(container.duration) / 1_000_000.0, False
+    return 0.0, False

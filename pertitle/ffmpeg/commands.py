@@ -13,6 +13,17 @@ from pertitle.models import EncodeSpec, SampleWindow
 _BASE = ("-hide_banner", "-nostdin", "-loglevel", "error", "-y")
 
 
+def file_arg(path: str) -> str:
+    """`path` as ffmpeg (and PyAV) must be given it to read it as a file: a relative name with a
+    colon before any slash (`x:y.mp4`, `pipe:z.mp4`) is otherwise taken for a protocol, and one
+    that starts with a dash for an option. `./` in front keeps both plain files."""
+    if path.startswith("/"):
+        return path
+    if path.startswith("-") or ":" in path.split("/", 1)[0]:
+        return "./" + path
+    return path
+
+
 def escape_filter_value(value: str) -> str:
     """Escape an option value for use inside a filtergraph string (both escaping levels).
 
@@ -48,13 +59,13 @@ def prepare_argv(
     if windows:
         for w in windows:
             # Input seeking with transcoding is frame-accurate; -t bounds the decode.
-            argv += ["-ss", f"{w.start_s:.3f}", "-t", f"{w.duration_s:.3f}", "-i", source]
+            argv += ["-ss", f"{w.start_s:.3f}", "-t", f"{w.duration_s:.3f}", "-i", file_arg(source)]
         for i in range(len(windows)):
             legs.append(f"[{i}:v:0]{norm},setpts=PTS-STARTPTS[w{i}]")
         joined = "".join(f"[w{i}]" for i in range(len(windows)))
         graph = ";".join(legs) + f";{joined}concat=n={len(windows)}:v=1:a=0[out]"
     else:
-        argv += ["-i", source]
+        argv += ["-i", file_arg(source)]
         graph = f"[0:v:0]{norm},setpts=PTS-STARTPTS[out]"
     argv += ["-filter_complex", graph, "-map", "[out]"]
     return argv + _ultrafast_mkv(["-qp", "0"], threads, out_path)
@@ -78,7 +89,7 @@ def _ultrafast_mkv(rate: list[str], threads: int, out_path: str) -> list[str]:
         "passthrough",
         "-f",
         "matroska",
-        out_path,
+        file_arg(out_path),
     ]
 
 
@@ -90,7 +101,7 @@ def complexity_argv(ffmpeg: str, source: str, out_path: str, threads: int) -> li
     """A cheap whole-title pass whose bits per second measure how hard each part is to encode:
     the title at 180 lines, x264 ultrafast at a fixed CRF (bits at a fixed quality)."""
     scale = f"scale=-2:{COMPLEXITY_HEIGHT}:flags=fast_bilinear,format=yuv420p"
-    head = [ffmpeg, *_BASE, "-i", source, "-map", "0:v:0", "-vf", scale]
+    head = [ffmpeg, *_BASE, "-i", file_arg(source), "-map", "0:v:0", "-vf", scale]
     return head + _ultrafast_mkv(["-crf", str(COMPLEXITY_CRF)], threads, out_path)
 
 
@@ -178,7 +189,7 @@ def encode_argv(
     For two-pass (`abr2pass`) call it with pass_number 1 (output discarded) and then 2.
     `threads` None leaves the thread count to the encoder (for commands run elsewhere).
     """
-    argv = [ffmpeg, *_BASE, "-i", input_path, "-map", "0:v:0", "-an", "-sn", "-dn"]
+    argv = [ffmpeg, *_BASE, "-i", file_arg(input_path), "-map", "0:v:0", "-an", "-sn", "-dn"]
     argv += ["-vf", _scale_filter(spec)]
     argv += _codec_args(spec, fps, threads) + _rate_args(spec)
     if pass_number is not None:
@@ -188,7 +199,7 @@ def encode_argv(
     if pass_number == 1:
         argv += ["-f", "null", "-"]
     else:
-        argv += [out_path]
+        argv += [file_arg(out_path)]
     return argv
 
 
@@ -278,7 +289,8 @@ def measure_argv(
     else:
         scores = f"[d][r]{_libvmaf(model, log_path, threads, n_subsample)}"
     graph = f"{legs};{scores}"
-    return [ffmpeg, *_BASE, "-i", distorted, "-i", reference, "-lavfi", graph, "-f", "null", "-"]
+    inputs = ["-i", file_arg(distorted), "-i", file_arg(reference)]
+    return [ffmpeg, *_BASE, *inputs, "-lavfi", graph, "-f", "null", "-"]
 
 
 def _fan_out(head: str, specs: Sequence[EncodeSpec]) -> str:
@@ -328,10 +340,10 @@ def group_argv(
     n = len(specs)
     if n == 0 or len(out_paths) != n or len(log_paths) != n:
         raise ValueError("group_argv needs one output path and one log path per spec")
-    argv = [ffmpeg, *_BASE, "-i", reference, "-filter_complex", _fan_out("[0:v:0]", specs)]
+    argv = [ffmpeg, *_BASE, "-i", file_arg(reference), "-filter_complex", _fan_out("[0:v:0]", specs)]
     for i, spec in enumerate(specs):
         argv += _encoder_output(i, spec, fps, pass_number, passlogs[i] if pass_number else None)
-        argv += ["-f", "null", "-"] if pass_number == 1 else [out_paths[i]]
+        argv += ["-f", "null", "-"] if pass_number == 1 else [file_arg(out_paths[i])]
     if pass_number == 1:
         return argv
     for i in range(n):
@@ -363,10 +375,10 @@ def in_context_argv(
     if n == 0 or len(out_paths) != n or len(passlogs) != n:
         raise ValueError("in_context_argv needs one output path and one pass log per spec")
     graph = _fan_out("[0:v:0]setpts=PTS-STARTPTS,", specs)
-    argv = [ffmpeg, *_BASE, "-i", source, "-filter_complex", graph]
+    argv = [ffmpeg, *_BASE, "-i", file_arg(source), "-filter_complex", graph]
     for i, spec in enumerate(specs):
         argv += _encoder_output(i, spec, fps, pass_number, passlogs[i])
-        argv += ["-f", "null", "-"] if pass_number == 1 else ["-f", "matroska", out_paths[i]]
+        argv += ["-f", "null", "-"] if pass_number == 1 else ["-f", "matroska", file_arg(out_paths[i])]
     return argv
 
 
@@ -446,9 +458,7 @@ def rendition_script(
         "set -e",
     ]
     for i, spec in enumerate(specs, 1):
-        name = rendition_name(stem, spec)
-        if name.startswith("-"):  # else ffmpeg reads the file name as an option
-            name = f"./{name}"
+        name = file_arg(rendition_name(stem, spec))
         lines += ["", f"# rung {i}/{len(specs)}: {describe_rendition(spec, fps)}"]
         lines += [
             shlex.join(argv) for argv in rendition_commands(ffmpeg, source, spec, fps=fps, out_path=name)

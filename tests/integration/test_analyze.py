@@ -742,3 +742,23 @@ def test_sampled_rungs_are_checked_at_the_bitrate_the_windows_get_within_the_tit
     again = json_of(invoke(*args))
     assert again["timings"]["encodes"] == 0
     assert again["rungs"] == rungs
+
+
+def test_a_title_named_like_a_protocol_is_analysed_and_its_script_runs(
+    clips: Clips, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # ffmpeg reads a relative `x:y.mp4` as protocol "x"; every command pertitle builds or emits
+    # must name it as a file.
+    (tmp_path / "x:y.mp4").write_bytes(clips.small.read_bytes())
+    monkeypatch.chdir(tmp_path)
+    grid = ("--heights", "180", "--crfs", "26,38")
+    run = invoke("analyze", "x:y.mp4", *grid, "--no-cache", "--emit-commands", "make.sh", "--json", "-q")
+    doc = json_of(run)
+    made = tmp_path / "renditions"
+    made.mkdir()
+    done = subprocess.run(
+        ["sh", str(tmp_path / "make.sh")], cwd=made, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    expected = {f"x:y_{r['width']}x{r['height']}_{r['bitrate_kbps']:.0f}k.mp4" for r in doc["rungs"]}
+    assert {p.name for p in made.iterdir()} == expected

@@ -92,3 +92,53 @@ def test_bad_input_is_one_clear_input_error(bad_inputs: dict[str, tuple[Path, st
 def test_truncated_faststart_mp4_is_an_input_error(faststart_truncated: Path) -> None:
     with pytest.raises(InputError, match="truncated"):
         probe(faststart_truncated)
+
+
+def _mkv_with_audio(
+    ffmpeg_path: str, out: Path, *, video_s: float, total_s: float, offset_s: float = 0
+) -> Path:
+    from tests.conftest import run_ffmpeg
+
+    video = ("-f", "lavfi", "-i", f"testsrc2=size=320x180:rate=24:duration={video_s}")
+    run_ffmpeg(
+        ffmpeg_path,
+        *(("-itsoffset", str(offset_s)) if offset_s else ()),
+        *video,
+        *("-f", "lavfi", "-i", "anullsrc=r=48000:cl=mono", "-map", "0:v", "-map", "1:a"),
+        *("-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-t", str(total_s), str(out)),
+    )
+    return out
+
+
+@pytest.mark.parametrize(
+    ("total_s", "offset_s"),
+    [(4.0, 0.0), (2.3, 0.0), (3.0, 1.0)],
+    ids=["audio-runs-on", "audio-runs-on-a-little", "video-starts-late"],
+)
+def test_matroska_video_shorter_than_its_audio_is_the_video_length(
+    tmp_path: Path, ffmpeg_path: str, total_s: float, offset_s: float
+) -> None:
+    # Matroska keeps no per-stream duration; the container's runs to the end of the audio.
+    clip = _mkv_with_audio(ffmpeg_path, tmp_path / "a.mkv", video_s=1.5, total_s=total_s, offset_s=offset_s)
+    info = probe(clip)
+    assert info.duration_s == pytest.approx(1.5, abs=0.01)
+    assert info.frame_count == 36
+
+
+def test_truncated_matroska_with_audio_is_an_input_error(tmp_path: Path, ffmpeg_path: str) -> None:
+    whole = _mkv_with_audio(ffmpeg_path, tmp_path / "whole.mkv", video_s=6, total_s=6)
+    cut = tmp_path / "cut.mkv"
+    data = whole.read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match="truncated"):
+        probe(cut)
+
+
+def test_a_file_name_with_a_colon_is_a_file_not_a_protocol(
+    clips: Clips, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("x:y.mp4", "pipe:z.mp4"):
+        (tmp_path / name).write_bytes(clips.small.read_bytes())
+    monkeypatch.chdir(tmp_path)
+    assert probe("x:y.mp4").frame_count == 24
+    assert probe("pipe:z.mp4").frame_count == 24

@@ -13,6 +13,7 @@ import pytest
 from pertitle.ffmpeg.commands import (
     encode_argv,
     escape_filter_value,
+    file_arg,
     gop_frames,
     in_context_argv,
     measure_argv,
@@ -449,3 +450,19 @@ def test_in_context_pass_of_one_spec_has_no_split_and_needs_paths_per_spec() -> 
     )
     with pytest.raises(ValueError):
         in_context_argv("ffmpeg", "t.mp4", [abr_spec("h264")], [], ["p"], fps=24.0, pass_number=1)
+
+
+@pytest.mark.parametrize(
+    ("path", "given"),
+    [
+        ("/abs/x:y.mp4", "/abs/x:y.mp4"),
+        ("x:y.mp4", "./x:y.mp4"),
+        ("pipe:z.mp4", "./pipe:z.mp4"),
+        ("-lead.mp4", "./-lead.mp4"),
+        ("dir/x:y.mp4", "dir/x:y.mp4"),  # a slash before the colon: no protocol to mistake
+        ("plain.mp4", "plain.mp4"),
+        ("./x:y.mp4", "./x:y.mp4"),
+    ],
+)
+def test_file_arg_names_a_file_ffmpeg_cannot_take_for_a_protocol_or_option(path: str, given: str) -> None:
+    assert file_arg(path) == given
