@@ -23,7 +23,13 @@ _EPS = 1e-9
 _SIG_FIGS = 3
 
 
-def select_rungs(points: Sequence[RdPoint], constraints: Constraints, metric: str = "vmaf") -> LadderPlan:
+def select_rungs(
+    points: Sequence[RdPoint],
+    constraints: Constraints,
+    metric: str = "vmaf",
+    *,
+    source_height: int | None = None,
+) -> LadderPlan:
     """Choose the ladder's rungs (height, bitrate, CRF, hull-predicted quality) from measured points.
 
     Algorithm:
@@ -55,7 +61,9 @@ def select_rungs(points: Sequence[RdPoint], constraints: Constraints, metric: st
       8. Per rung: CRF read off its height's curve (linear in log bitrate), every quality metric
          interpolated on the same points (clamped to the nearest point at the curve's edges), and
          the width most common among that height's points.
-    Ties between heights go to the lower one.
+    Ties between heights go to the lower one. `source_height` (the title's, when known) above every
+    probed height means the grid left the source's resolution out: `keep_source_resolution` then
+    holds for the tallest probed height, and `gave_way` says so.
 
     Returns:
         LadderPlan with targets by rising bitrate and one sentence per broken constraint.
@@ -75,6 +83,11 @@ def select_rungs(points: Sequence[RdPoint], constraints: Constraints, metric: st
         )
     gave_way: list[str] = []
     source_h = max(curves)
+    if c.keep_source_resolution and source_height is not None and source_height > source_h:
+        gave_way.append(
+            f"keep_source_resolution: the source's {source_height}p is not in the grid, so the top rung "
+            f"takes {source_h}p, the tallest probed; add {source_height} to --heights to keep it"
+        )
     joins_at = _source_joins_at(curves, source_h, metric) if c.keep_source_resolution else None
     if c.keep_source_resolution and joins_at is None and len(curves) > 1:
         gave_way.append(

@@ -528,13 +528,13 @@ def analyze(
             points = _points(measured)
         t_grid = time.perf_counter() - t0 - (runner.prepare_s - prepared)
         hull = upper_hull(points, settings.metric)
-        plan = select_rungs(points, settings.constraints, settings.metric)
+        plan = select_rungs(points, settings.constraints, settings.metric, source_height=info.height)
         if not plan.targets:
             raise HullError(f"{source}: no rung could be placed on the hull; widen --crfs or the constraints")
         t0, prepared = time.perf_counter(), runner.prepare_s
         if settings.calibrate:
             rungs = calibrate(runner, settings, plan.targets)
-            plan, rungs = reach_ceiling(runner, settings, points, plan, rungs)
+            plan, rungs = reach_ceiling(runner, settings, points, plan, rungs, source_height=info.height)
         else:
             rungs = _uncalibrated(settings, plan)
         t_cal = time.perf_counter() - t0 - (runner.prepare_s - prepared)
@@ -753,7 +753,13 @@ def memory_chunks(
 
 
 def reach_ceiling(
-    runner: Runner, settings: Settings, points: Sequence[RdPoint], plan: LadderPlan, rungs: list[Rung]
+    runner: Runner,
+    settings: Settings,
+    points: Sequence[RdPoint],
+    plan: LadderPlan,
+    rungs: list[Rung],
+    *,
+    source_height: int | None = None,
 ) -> tuple[LadderPlan, list[Rung]]:
     """When the deployed top rung falls well short of the quality ceiling the hull promised (screen
     content under VBV loses most: its bits sit in keyframes that the buffer caps), plan the ladder
@@ -765,7 +771,7 @@ def reach_ceiling(
     if shortfall <= 1.0 or reached >= c.quality_ceiling - 1.0 or top.bitrate_kbps >= c.max_bitrate_kbps:
         return plan, rungs
     raised = dataclasses.replace(c, quality_ceiling=min(100.0, c.quality_ceiling + shortfall))
-    plan2 = select_rungs(points, raised, metric)
+    plan2 = select_rungs(points, raised, metric, source_height=source_height)
     if not plan2.targets or plan2.targets[-1].bitrate_kbps <= top.bitrate_kbps * 1.05:
         return plan, rungs
     rungs2 = calibrate(runner, settings, plan2.targets)

@@ -37,7 +37,8 @@ HeightsOpt = Annotated[
     typer.Option(
         help="Comma-separated picture heights to probe, e.g. 360,540,720; widths follow the display "
         "aspect. Default: the standard heights up to the source's, or for a source wider than 16:9 "
-        "or a portrait one the sizes it takes in the standard 16:9 boxes (turned portrait)."
+        "or a portrait one the sizes it takes in the standard 16:9 boxes (turned portrait). Include "
+        "the source's own height to keep its resolution on the top rung."
     ),
 ]
 CrfsOpt = Annotated[str | None, typer.Option(help="Comma-separated CRF values, e.g. 22,28,34,40.")]

@@ -188,6 +188,24 @@ def test_keep_source_resolution_puts_the_highest_height_on_top() -> None:
     assert 1080 not in heights(free)
 
 
+def test_a_grid_without_the_source_height_says_the_source_resolution_gave_way() -> None:
+    # Heights given by hand that leave the 1080p source out: the top rung is the tallest probed
+    # (720p), and the ladder says why the source's resolution is missing.
+    probed = [p for p in THREE if p.height != 1080]
+    c = Constraints(quality_ceiling=65, keep_source_resolution=True)
+    cut = select_rungs(probed, c, source_height=1080)
+    assert cut.targets[-1].height == 720
+    assert any(
+        g.startswith("keep_source_resolution: the source's 1080p is not in the grid") and "720p" in g
+        for g in cut.gave_way
+    )
+    # The same plan otherwise, and no note when the source was probed or may be dropped.
+    assert cut.targets == select_rungs(probed, c).targets
+    assert not any("not in the grid" in g for g in select_rungs(THREE, c, source_height=1080).gave_way)
+    free = Constraints(quality_ceiling=65, keep_source_resolution=False)
+    assert not any("not in the grid" in g for g in select_rungs(probed, free, source_height=1080).gave_way)
+
+
 def test_quality_ceiling_sets_the_top_when_reachable() -> None:
     for ceiling in (70.0, 80.0, 85.0, 92.0):
         plan = select_rungs(THREE, Constraints(quality_ceiling=ceiling))
