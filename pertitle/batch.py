@@ -403,6 +403,8 @@ def read_manifest(path: Path) -> list[Entry]:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to be a manifest") from None
     if isinstance(data, dict):
         unknown = [str(k) for k in data if k != "titles"]
         if unknown:
@@ -547,7 +549,7 @@ def existing_ladder(out_dir: str | os.PathLike[str], title: TitleSpec) -> tuple[
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
         serialize.from_document(doc)
-    except (OSError, ValueError, PertitleError) as exc:
+    except (OSError, ValueError, RecursionError, PertitleError) as exc:
         return None, f"the existing {path.name} is not a valid ladder ({str(exc).splitlines()[0][:120]})"
     try:
         size = os.path.getsize(title.source)

@@ -130,7 +130,7 @@ class ResultCache:
                 raise ValueError("value is not a mapping")
             _mark_used(path)
             return value
-        except (ValueError, KeyError) as exc:
+        except (ValueError, KeyError, RecursionError) as exc:
             warnings.warn(f"cache entry {path} is corrupt ({exc}); recomputing", stacklevel=2)
             return None
 

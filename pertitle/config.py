@@ -299,6 +299,8 @@ def load_constraints(path: str | Path) -> Constraints:
         data = yaml.safe_load(p.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ConfigError(f"constraints file {str(p)!r} is not valid YAML: {exc}".splitlines()[0]) from None
+    except RecursionError:
+        raise ConfigError(f"constraints file {str(p)!r} is nested too deeply to be constraints") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):

@@ -66,7 +66,7 @@ def load_reference(path_or_name: str | Path) -> ReferenceLadder:
         return parse_reference(bundled.read_text(encoding="utf-8"), origin=f"bundled:{path_or_name}")
     path = Path(path_or_name)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise ConfigError(
             f"{path}: reference ladder file not found (bundled ladders: {', '.join(BUNDLED_LADDERS)})"
@@ -89,6 +89,8 @@ def parse_reference(text: str, *, origin: str) -> ReferenceLadder:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or type(exc).__name__
         raise ConfigError(f"{origin}: invalid YAML{where}: {problem}") from None
+    except RecursionError:
+        raise ConfigError(f"{origin}: nested too deeply to be a reference ladder") from None
     if not isinstance(doc, dict):
         raise ConfigError(f"{origin}: expected a mapping with {', '.join(_TOP_FIELDS)}, got {_show(doc)}")
     _reject_unknown(doc, _TOP_FIELDS, origin, "")

@@ -420,7 +420,8 @@ def read_document(path: str | Path, what: str = "document") -> Any:
     """
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        # utf-8-sig: editors on Windows start JSON and YAML files with a byte-order mark.
+        text = p.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise InputError(f"{p}: {what} not found") from None
     except IsADirectoryError:
@@ -434,6 +435,8 @@ def read_document(path: str | Path, what: str = "document") -> Any:
             raise InputError(
                 f"{p}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
             ) from None
+        except RecursionError:
+            raise InputError(f"{p}: nested too deeply to be a {what}") from None
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -441,3 +444,5 @@ def read_document(path: str | Path, what: str = "document") -> Any:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or type(exc).__name__
         raise InputError(f"{p}: invalid YAML{where}: {problem}") from None
+    except RecursionError:
+        raise InputError(f"{p}: nested too deeply to be a {what}") from None

@@ -428,3 +428,12 @@ def test_ffmpeg_errors_cross_the_process_boundary_as_values() -> None:
 def test_dask_executor_rejects_zero_workers() -> None:
     with pytest.raises(ValueError):
         DaskExecutor(None, 0)
+
+
+def test_a_manifest_nested_too_deeply_is_one_config_error(tmp_path: Path) -> None:
+    from pertitle.errors import ConfigError
+
+    deep = tmp_path / "titles.yaml"
+    deep.write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+    with pytest.raises(ConfigError, match="nested too deeply to be a manifest"):
+        batch.read_manifest(deep)

@@ -470,3 +470,10 @@ def test_coarse_crfs_spreads_about_a_third_of_the_grid_over_its_whole_range(
     crfs: tuple[float, ...], coarse: tuple[float, ...]
 ) -> None:
     assert coarse_crfs(crfs) == tuple(float(c) for c in coarse)
+
+
+def test_constraints_nested_too_deeply_are_one_config_error(tmp_path: Path) -> None:
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        load_constraints(deep)

@@ -247,3 +247,10 @@ def test_cap_to_a_larger_source_changes_nothing() -> None:
 def test_cap_rejects_a_degenerate_source() -> None:
     with pytest.raises(ValueError, match="1x0"):
         cap_to_source(load_reference("netflix_2015"), 1, 0)
+
+
+def test_a_reference_nested_too_deeply_is_one_config_error(tmp_path: Path) -> None:
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+    with pytest.raises(ConfigError, match="nested too deeply to be a reference ladder"):
+        load_reference(deep)

@@ -207,3 +207,19 @@ def test_not_a_ladder_document_is_one_line_input_error(doc: Any, needle: str) ->
     assert "pertitle.ladder/v1" in message
     assert needle in message
     assert info.value.exit_code == 2
+
+
+@pytest.mark.parametrize("suffix", [".json", ".yaml"])
+def test_a_document_nested_too_deeply_is_one_line_input_error(tmp_path: Any, suffix: str) -> None:
+    deep = tmp_path / f"deep{suffix}"
+    deep.write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+    with pytest.raises(InputError, match="nested too deeply") as caught:
+        serialize.read_document(deep, "ladder")
+    assert "\n" not in str(caught.value)
+
+
+def test_a_json_ladder_with_a_byte_order_mark_is_read(tmp_path: Any) -> None:
+    doc = serialize.to_document(make_result())
+    bom = tmp_path / "bom.ladder.json"
+    bom.write_bytes(b"\xef\xbb\xbf" + json.dumps(doc).encode("utf-8"))
+    assert serialize.read_document(bom) == json.loads(json.dumps(doc))
