@@ -60,8 +60,9 @@ def _fingerprint(path: str, size: int, mtime_ns: int, chunk: int) -> str:
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Write via a temp file in the same directory and rename over the target, so a reader never
     sees half a file. The file gets the mode a plain write would: the replaced file's, or 0666
-    minus the umask (mkstemp's 0600 would hide ladders and reports from other users)."""
-    target = Path(path)
+    minus the umask (mkstemp's 0600 would hide ladders and reports from other users). A symlink
+    is written through: its target is replaced, as a plain write would change it, not the link."""
+    target = Path(os.path.realpath(path))
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
         mode = stat.S_IMODE(target.stat().st_mode)

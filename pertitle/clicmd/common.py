@@ -115,6 +115,8 @@ def output_problem(
             return f"{path} is a file, not a directory"
     elif path.is_dir():
         return f"{path} is a directory; give a file name"
+    elif path.exists() and not path.is_file():
+        return f"{path} is not a regular file (a device, pipe or socket); give a file name"
     above = path.absolute().parent if not directory else path.absolute()
     while not above.exists() and above != above.parent:
         above = above.parent

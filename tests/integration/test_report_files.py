@@ -10,8 +10,10 @@ from __future__ import annotations
 import base64
 import json
 import math
+import os
 import re
 import shutil
+import stat
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -314,6 +316,23 @@ def test_report_never_writes_over_its_input_or_one_output_over_another(
         assert len(lines) == 1 and needle in lines[0], result.stderr
     assert ladder.read_bytes() == analysed.read_bytes()
     assert not (tmp_path / "r.out").exists()
+
+
+def test_report_writes_through_a_symlink_and_refuses_a_device(analysed: Path, tmp_path: Path) -> None:
+    target = tmp_path / "target.html"
+    target.write_text("original", encoding="utf-8")
+    link = tmp_path / "link.html"
+    link.symlink_to(target)
+    result = runner.invoke(app, ["report", str(analysed), "-q", "--html", str(link)])
+    assert result.exit_code == 0, result.output
+    assert link.is_symlink() and target.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    result = runner.invoke(app, ["report", str(analysed), "-q", "--png", str(fifo)])
+    assert result.exit_code == 2, result.output
+    assert "is not a regular file" in result.stderr.strip().splitlines()[0]
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)  # still the pipe, not replaced by a file
 
 
 def test_a_ladder_without_deployed_encode_check_still_reports(analysed: Path, tmp_path: Path) -> None:
