@@ -179,9 +179,13 @@ def deployable_kbps(kbps: float) -> bool:
     return math.isfinite(kbps) and lo <= kbps <= hi
 
 
+# The largest side x264, x265 and SVT-AV1 take (16384; libvpx allows 16383), pixels.
+MAX_SIDE = 16384
+
+
 def deployable_side(pixels: int) -> bool:
-    """Whether a rendition's width or height can be encoded as 4:2:0 video: positive and even."""
-    return pixels > 0 and pixels % 2 == 0
+    """Whether a rendition's width or height can be encoded as 4:2:0 video: even, 2-16384."""
+    return 0 < pixels <= MAX_SIDE and pixels % 2 == 0
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import io
 import math
+import unicodedata
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +32,10 @@ from matplotlib.transforms import Bbox, blended_transform_factory
 from pertitle.errors import InputError
 from pertitle.models import Rung, TitleResult
 from pertitle.reference import ReferenceLadder
+
+# A title in a script the bundled font lacks (CJK, emoji) draws as boxes; matplotlib's warning per
+# missing glyph would fill stderr with lines that are not errors.
+warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from", category=UserWarning)
 
 __all__ = [
     "COMPARE_SCHEMA_ID",
@@ -220,6 +226,12 @@ def figure_png(fig: Figure, *, dpi: int = 110) -> bytes:
     return buf.getvalue()
 
 
+def plain_title(title: str, limit: int = 80) -> str:
+    """A title as a figure can show it: control characters as '?', at most `limit` characters."""
+    text = "".join("?" if unicodedata.category(ch) == "Cc" else ch for ch in title)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _finite(*values: float) -> bool:
     return all(math.isfinite(v) for v in values)
 
@@ -376,7 +388,7 @@ def _draw_rate_quality(
             bbox={"boxstyle": "round,pad=0.4", "facecolor": "white", "edgecolor": "#999999"},
             zorder=8,
         )
-    ax.set_title(f"{result.title}: VMAF vs bitrate", loc="left", fontsize=12, fontweight="bold")
+    ax.set_title(f"{plain_title(result.title)}: VMAF vs bitrate", loc="left", fontsize=12, fontweight="bold")
     _label_rungs(fig, ax, rung_xy, list(zip(xs, ys, strict=True)))
 
 

@@ -15,6 +15,7 @@ import yaml
 from pertitle.cache import atomic_write_text, utf8_text
 from pertitle.errors import InputError
 from pertitle.models import (
+    MAX_SIDE,
     METRICS,
     RUNG_KBPS_RANGE,
     Crossover,
@@ -208,7 +209,7 @@ def from_document(doc: Any) -> TitleResult:
         result = _result_from(doc)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise InputError(f"not a valid {SCHEMA_ID} document: {_one_line(str(exc))}") from None
-    problem = _rung_problem(result.ladder.rungs)
+    problem = _rung_problem(result.ladder.rungs) or _value_problem(result)
     if problem:
         raise InputError(f"not a valid {SCHEMA_ID} document: {problem}")
     return result
@@ -219,6 +220,8 @@ def _rung_problem(rungs: Sequence[Rung]) -> str | None:
     the schema holds types, this the values (as `reference.load_reference` checks its rungs)."""
     for i, r in enumerate(rungs):
         where = f"rungs/{i}"
+        if max(r.width, r.height) > MAX_SIDE:
+            return f"{where}: {r.width}x{r.height} is over {MAX_SIDE} pixels a side, more than encoders take"
         if not (deployable_side(r.width) and deployable_side(r.height)):
             return f"{where}: {r.width}x{r.height} has an odd side; 4:2:0 video needs even sizes"
         if not deployable_kbps(r.bitrate_kbps):
@@ -233,6 +236,50 @@ def _rung_problem(rungs: Sequence[Rung]) -> str | None:
                 f"{where}: bitrate_kbps {r.bitrate_kbps:g} is not above the rung below's "
                 f"{rungs[i - 1].bitrate_kbps:g} (rungs rise in bitrate)"
             )
+    return None
+
+
+# What each quality can be (NaN, a null in the document, always may): the schema holds numbers, a
+# hand-edited 1e308 would reach the plots and the tables.
+_QUALITY_RANGES = {
+    "vmaf": (0.0, 100.0),
+    "vmaf_hmean": (0.0, 100.0),
+    "vmaf_p1": (0.0, 100.0),
+    "vmaf_p5": (0.0, 100.0),
+    "psnr": (0.0, 1000.0),
+    "ssim": (-1.0, 1.0),
+}
+
+
+def _out_of(value: float, lo: float, hi: float) -> bool:
+    return not math.isnan(value) and not (lo <= value <= hi)
+
+
+def _quality_problem(where: str, quality: Quality | RdPoint) -> str | None:
+    for name, (lo, hi) in _QUALITY_RANGES.items():
+        value = getattr(quality, name)
+        if _out_of(value, lo, hi):
+            return f"{where}: {name} {value:g} is outside {lo:g}-{hi:g}"
+    return None
+
+
+def _value_problem(result: TitleResult) -> str | None:
+    """Qualities and bitrates no measurement gives (the counterpart of `_rung_problem` for what is
+    shown rather than encoded)."""
+    for i, r in enumerate(result.ladder.rungs):
+        for label, quality in (("predicted", r.predicted), ("hull_predicted", r.hull_predicted)):
+            problem = _quality_problem(f"rungs/{i}: {label}", quality)
+            if problem:
+                return problem
+        bad = next((v for v in r.vmaf_per_frame if _out_of(v, 0.0, 100.0)), None)
+        if bad is not None:
+            return f"rungs/{i}: vmaf_per_frame holds {bad:g}, outside 0-100"
+    for i, point in enumerate(result.points):
+        if _out_of(point.bitrate_kbps, 1e-3, RUNG_KBPS_RANGE[1]):
+            return f"points/{i}: bitrate_kbps {point.bitrate_kbps:g} is not a measured bitrate"
+        problem = _quality_problem(f"points/{i}", point)
+        if problem:
+            return problem
     return None
 
 

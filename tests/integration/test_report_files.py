@@ -15,6 +15,7 @@ import re
 import shutil
 import stat
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -254,6 +255,12 @@ def _edit_rung(doc: dict[str, Any], path: Path, **values: Any) -> None:
     path.write_text(json.dumps(doc), encoding="utf-8")
 
 
+def _edit_point(doc: dict[str, Any], path: Path, **values: Any) -> None:
+    """The document with its first probe point edited by hand and written to `path`."""
+    doc["points"][0].update(values)
+    path.write_text(json.dumps(doc), encoding="utf-8")
+
+
 @pytest.mark.parametrize(
     ("make", "needle"),
     [
@@ -266,8 +273,28 @@ def _edit_rung(doc: dict[str, Any], path: Path, **values: Any) -> None:
         (lambda d, p: _edit_rung(d, p, bitrate_kbps=1e12), "not within 1-1000000 kbit/s"),
         (lambda d, p: _edit_rung(d, p, maxrate_kbps=1.0), "maxrate_kbps 1 is below its bitrate"),
         (lambda d, p: _edit_rung(d, p, bitrate_kbps=1e5, maxrate_kbps=2e5), "rungs/1: bitrate_kbps"),
+        (lambda d, p: _edit_rung(d, p, width=100_000), "rungs/0: 100000x"),
+        (lambda d, p: _edit_rung(d, p, vmaf_per_frame=[1e308, -1e308, 0]), "rungs/0: vmaf_per_frame"),
+        (lambda d, p: _edit_rung(d, p, predicted={**d["rungs"][0]["predicted"], "vmaf": 500}), "0-100"),
+        (lambda d, p: _edit_point(d, p, vmaf=-5), "points/0: vmaf -5"),
+        (lambda d, p: _edit_point(d, p, bitrate_kbps=1e300), "points/0: bitrate_kbps"),
     ],
-    ids=["compare-document", "no-rungs", "not-json", "missing", "odd", "nan", "huge", "maxrate", "order"],
+    ids=[
+        "compare-document",
+        "no-rungs",
+        "not-json",
+        "missing",
+        "odd",
+        "nan",
+        "huge",
+        "maxrate",
+        "order",
+        "wide",
+        "per-frame",
+        "predicted",
+        "point-vmaf",
+        "point-rate",
+    ],
 )
 def test_a_bad_document_is_exit_2_and_one_line(
     analysed: Path, tmp_path: Path, make: Any, needle: str
@@ -419,3 +446,18 @@ def test_rung_labels_never_cover_each_other_when_rungs_crowd_the_top(analysed: P
         assert axes_box.contains(a.x0, a.y0) and axes_box.contains(a.x1, a.y1), labels[i].get_text()
         for j in range(i + 1, len(boxes)):
             assert not a.overlaps(boxes[j]), (labels[i].get_text(), labels[j].get_text())
+
+
+def test_a_title_a_figure_cannot_show_as_is_is_drawn_without_warnings(analysed: Path, tmp_path: Path) -> None:
+    # CJK the bundled font lacks, a terminal escape and 5000 characters: the figure shows what it
+    # can, and stderr holds no matplotlib warnings (only `error:` lines belong there).
+    doc = _doc(analysed)
+    doc["title"] = "猫の動画 \x1b[31m" + "x" * 5000
+    ladder = tmp_path / "odd-title.json"
+    ladder.write_text(json.dumps(doc), encoding="utf-8")
+    png = tmp_path / "odd.png"
+    argv = [sys.executable, "-m", "pertitle", "report", str(ladder), "--png", str(png), "-q"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert [line for line in done.stderr.splitlines() if not line.startswith("wrote ")] == []
+    _check_png(png)

@@ -125,6 +125,7 @@ RUNGS_MISSING = "name: x\nsource: y\ncodec: h264\n"
         (_sub("codec: h264", "codec: ''"), "codec: expected non-empty text, got ''"),
         (_sub("width: 640", "width: 641"), "rungs[0].width: must be even (4:2:0 video), got 641"),
         (_sub("height: 720", "height: 721"), "rungs[1].height: must be even"),
+        (_sub("width: 640", "width: 20000"), "rungs[0].width: must be at most 16384 (what encoders take)"),
         (_sub("width: 640", "width: -640"), "rungs[0].width: must be positive, got -640"),
         (
             _sub("width: 640", "width: 640.5"),
