@@ -41,7 +41,7 @@ from pertitle.bdrate import (
     rate_for_quality,
 )
 from pertitle.cache import utf8_text
-from pertitle.config import CODECS, Settings, settings_from_ladder, validate
+from pertitle.config import CODECS, Settings, rungs_settings_problem, settings_from_ladder, validate
 from pertitle.errors import ConfigError, InputError
 from pertitle.ffmpeg.binary import FfmpegInfo
 from pertitle.models import Constraints, EncodeSpec, Measurement, MediaInfo
@@ -57,6 +57,7 @@ from pertitle.reference import (
     parse_reference,
 )
 from pertitle.report.serialize import read_document
+from pertitle.verify import source_mismatch, upscaled_rungs
 
 SCHEMA_ID = "pertitle.compare/v1"
 BD_MIN_POINTS = 4
@@ -88,6 +89,7 @@ class LadderSource:
     rungs: tuple[PlannedRung, ...]
     settings: Settings | None = None  # the production settings a v1 document recorded
     provenance: str = ""
+    made_for: MediaInfo | None = None  # the source a v1 document was analysed on
 
 
 @dataclass(frozen=True)
@@ -206,6 +208,9 @@ def _from_document(doc: dict[str, Any], origin: str) -> LadderSource:
     except InputError as exc:
         raise ConfigError(f"{origin}: {exc}") from None
     settings = settings_from_ladder(result.settings, where=origin)
+    problem = rungs_settings_problem(result.ladder.rungs, settings, origin)
+    if problem:
+        raise ConfigError(problem)
     rungs = tuple(
         PlannedRung(
             r.width,
@@ -225,6 +230,7 @@ def _from_document(doc: dict[str, Any], origin: str) -> LadderSource:
         rungs,
         settings,
         "pertitle analyze",
+        result.source,
     )
 
 
@@ -363,6 +369,11 @@ def compare(
     info = probe(title)
     base = replace(base, vmaf_model=vmaf_model_for(info, base))
     warnings: list[str] = []
+    for src in (test_src, ref_src):
+        if src.made_for is not None:
+            warnings += [f"{src.origin}: {w}" for w in source_mismatch(src.made_for, info)]
+            sizes = [(r.width, r.height) for r in src.rungs]
+            warnings += [f"{src.origin}: {w}" for w in upscaled_rungs(sizes, info)]
     test_src, notes = cap_ladder(test_src, info.width, info.height)
     warnings += notes
     ref_src, notes = cap_ladder(ref_src, info.width, info.height)
@@ -467,7 +478,7 @@ def _measured(
 def _num(x: float | None, digits: int = 3) -> float | None:
     if x is None or not math.isfinite(x):
         return None
-    return round(float(x), digits)
+    return round(float(x), digits) + 0.0  # + 0.0: a -0.0 that rounding leaves reads as 0.0
 
 
 def _ladder_document(ladder: MeasuredLadder) -> dict[str, Any]:
@@ -528,4 +539,5 @@ def to_document(result: CompareResult) -> dict[str, Any]:
         "bits_saved_pct": _num(result.bits_saved_pct, 2),
         "reference_kbps_at_ladder_best": _num(result.reference_kbps_at_ladder_best, 1),
         "settings": result.settings,
+        "warnings": list(result.warnings),
     }

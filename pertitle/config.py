@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from pertitle.errors import ConfigError
-from pertitle.models import DEPLOY_RATE_CONTROLS, METRICS, Constraints
+from pertitle.models import DEPLOY_RATE_CONTROLS, METRICS, Constraints, Rung
 
 STANDARD_HEIGHTS = (234, 288, 360, 432, 540, 720, 1080, 1440, 2160)
 VMAF_MODELS = ("vmaf_v0.6.1", "vmaf_4k_v0.6.1", "vmaf_v0.6.1neg")
@@ -323,6 +323,22 @@ def parse_number_list(text: str, name: str, integer: bool) -> tuple[Any, ...]:
             kind = "a whole number" if integer else "a number"
             raise ConfigError(f"{name}: {item!r} is not {kind}") from None
     return tuple(sorted(set(out)))
+
+
+def rungs_settings_problem(rungs: Sequence[Rung], settings: Settings, where: str) -> str | None:
+    """Rungs whose codec or preset is not the one their document's settings record: verify and
+    compare encode every rung with those settings, so such a rung would be encoded other than it
+    says (hand-edited, or joined from two documents)."""
+    codecs = sorted({r.codec for r in rungs})
+    if codecs != [settings.codec]:
+        return f"{where}: rungs use {', '.join(codecs)} but settings.codec is {settings.codec}"
+    presets = sorted({r.preset for r in rungs})
+    if presets != [settings.effective_preset]:
+        return (
+            f"{where}: rungs use preset {', '.join(presets)} but settings.preset is "
+            f"{settings.effective_preset}"
+        )
+    return None
 
 
 def settings_from_ladder(recorded: Mapping[str, Any], *, where: str, **overrides: Any) -> Settings:

@@ -24,7 +24,7 @@ from typing import Any
 
 from pertitle import __version__
 from pertitle.cache import utf8_text
-from pertitle.config import settings_from_ladder
+from pertitle.config import rungs_settings_problem, settings_from_ladder
 from pertitle.errors import ConfigError, InputError
 from pertitle.ffmpeg.binary import FfmpegInfo
 from pertitle.models import SEGMENT_S, EncodeSpec, Measurement, MediaInfo, Rung, TitleResult
@@ -200,6 +200,18 @@ def source_mismatch(made_for: MediaInfo, title: MediaInfo) -> tuple[str, ...]:
     return tuple(out)
 
 
+def upscaled_rungs(sizes: Sequence[tuple[int, int]], title: MediaInfo) -> tuple[str, ...]:
+    """A warning when rungs are larger than the title: they are encoded upscaled, bits spent on
+    no detail the source has (a ladder edited by hand, or made for a larger source). Pure."""
+    above = [f"{w}x{h}" for w, h in sizes if w > title.width or h > title.height]
+    if not above:
+        return ()
+    return (
+        f"{len(above)} rung(s) larger than the title's {title.width}x{title.height} are encoded "
+        f"upscaled: {', '.join(above)}",
+    )
+
+
 def verify(
     ladder_path: str | Path,
     title: str | Path,
@@ -235,11 +247,9 @@ def verify(
         cache_dir=cache_dir,
         encode_timeout_s=encode_timeout_s,
     )
-    codecs = {r.codec for r in ladder.ladder.rungs}
-    if codecs != {settings.codec}:
-        raise ConfigError(
-            f"{ladder_path}: rungs use {', '.join(sorted(codecs))} but settings.codec is {settings.codec}"
-        )
+    problem = rungs_settings_problem(ladder.ladder.rungs, settings, str(ladder_path))
+    if problem:
+        raise ConfigError(problem)
     ffmpeg.require_encoder(settings.codec_defaults.encoder)
     ffmpeg.require_libvmaf()
     info = probe(title)
@@ -277,7 +287,8 @@ def verify(
         max_bitrate_error=MAX_BITRATE_ERROR,
         max_peak_ratio=MAX_PEAK_RATIO,
         checks=tuple(checks),
-        warnings=source_mismatch(ladder.source, info),
+        warnings=source_mismatch(ladder.source, info)
+        + upscaled_rungs([(r.width, r.height) for r in ladder.ladder.rungs], info),
         encodes=runner.encodes,
         cache_hits=runner.cache_hits,
         elapsed_s=round(time.perf_counter() - t0, 3),

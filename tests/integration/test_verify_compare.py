@@ -93,7 +93,8 @@ def test_verify_passes_when_the_predictions_hold(analysed: Analysed, tmp_path: P
 def test_verify_fails_a_rung_whose_prediction_is_too_high(analysed: Analysed, tmp_path: Path) -> None:
     doc = json.loads(analysed.ladder_json.read_text(encoding="utf-8"))
     last = len(doc["rungs"])
-    doc["rungs"][-1]["predicted"]["vmaf"] += 10.0
+    predicted = doc["rungs"][-1]["predicted"]
+    predicted["vmaf"] = min(100.0, predicted["vmaf"] + 10.0)  # far above what the encode reaches
     doctored = tmp_path / "doctored.ladder.json"
     doctored.write_text(json.dumps(doc), encoding="utf-8")
     r = invoke("verify", str(doctored), str(analysed.clip), "--cache-dir", str(analysed.cache), "-q")
@@ -189,8 +190,10 @@ def test_compare_with_apple_hls_capped_to_the_clip(analysed: Analysed) -> None:
         "bits_saved_pct",
         "reference_kbps_at_ladder_best",
         "settings",
+        "warnings",
     ]
     assert doc["schema"] == "pertitle.compare/v1" and doc["title"] == "pattern"
+    assert any("encoded at that size, keeping their bitrates" in w for w in doc["warnings"])
     assert set(doc["source"]) == {"path", "width", "height", "fps", "duration_s"}
     assert (doc["source"]["width"], doc["source"]["height"]) == (320, 180)
     rung_keys = {
@@ -347,3 +350,67 @@ def test_emitted_commands_run_without_pertitle_and_hit_the_targets(
         stats = stream_stats(str(work / name))
         assert stats.frames == 48
         assert stats.bitrate_kbps == pytest.approx(rung["bitrate_kbps"], rel=0.15), name
+
+
+@pytest.mark.parametrize(("field", "value"), [("codec", "hevc"), ("preset", "ludicrous")])
+def test_a_rung_encoded_other_than_its_settings_say_is_refused_by_verify_and_compare(
+    analysed: Analysed, tmp_path: Path, field: str, value: str
+) -> None:
+    doc = json.loads(analysed.ladder_json.read_text(encoding="utf-8"))
+    doc["rungs"][0][field] = value
+    edited = tmp_path / "edited.ladder.json"
+    edited.write_text(json.dumps(doc), encoding="utf-8")
+    for argv in (
+        ["verify", str(edited), str(analysed.clip)],
+        ["compare", str(analysed.clip), "--ladder", str(edited)],
+    ):
+        r = invoke(*argv, "--cache-dir", str(analysed.cache), "-q")
+        assert r.exit_code == 2, r.output
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1, r.stderr
+        assert lines[0].startswith("error: ") and value in lines[0] and f"settings.{field}" in lines[0]
+
+
+def test_compare_warns_about_a_ladder_made_for_another_title_and_rungs_above_it(
+    analysed: Analysed, tmp_path: Path
+) -> None:
+    doc = json.loads(analysed.ladder_json.read_text(encoding="utf-8"))
+    doc["source"]["width"], doc["source"]["height"] = 640, 360
+    top = doc["rungs"][-1]
+    doc["rungs"].append({**top, "width": 640, "height": 360, "bitrate_kbps": top["bitrate_kbps"] * 1.5})
+    doc["rungs"][-1]["maxrate_kbps"] = doc["rungs"][-1]["bitrate_kbps"] * 1.5
+    other = tmp_path / "other.ladder.json"
+    other.write_text(json.dumps(doc), encoding="utf-8")
+    r = invoke(
+        "compare", str(analysed.clip), "--ladder", str(other), "--reference", str(analysed.ladder_json),
+        "--cache-dir", str(analysed.cache), "--json",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    warnings = json.loads(r.stdout)["warnings"]
+    assert any("made for a 640x360 source; this title is 320x180" in w for w in warnings), warnings
+    assert any(
+        "1 rung(s) larger than the title's 320x180 are encoded upscaled: 640x360" in w for w in warnings
+    )
+
+    r = invoke("verify", str(other), str(analysed.clip), "--cache-dir", str(analysed.cache), "--json")
+    warnings = json.loads(r.stdout)["warnings"]
+    assert any("encoded upscaled: 640x360" in w for w in warnings), warnings
+
+
+def test_a_ladder_compared_with_itself_saves_nothing_and_never_minus_zero(analysed: Analysed) -> None:
+    same = str(analysed.ladder_json)
+    r = invoke(
+        "compare",
+        str(analysed.clip),
+        "--ladder",
+        same,
+        "--reference",
+        same,
+        "--cache-dir",
+        str(analysed.cache),
+        "--json",
+    )
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    for value in (doc["bits_saved_pct"], doc["bd_rate"]["vmaf_pct"], doc["bd_vmaf"]):
+        assert value is None or (value == 0 and math.copysign(1.0, value) == 1.0), doc
