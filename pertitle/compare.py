@@ -157,6 +157,8 @@ def load_ladder_source(name_or_path: str, what: str) -> LadderSource:
     Raises:
         ConfigError: one line naming the file (or option `what`) and what is wrong with it.
     """
+    if not name_or_path.strip():
+        raise ConfigError(f"the {what} is an empty name; give a ladder file or a bundled ladder")
     if name_or_path in BUNDLED_LADDERS:
         return _from_reference(load_reference(name_or_path), f"bundled:{name_or_path}")
     if not Path(name_or_path).exists():

@@ -30,6 +30,8 @@ def probe(path: str | os.PathLike[str]) -> MediaInfo:
         InputError: missing path, a directory, no video stream, unreadable/truncated data, zero
             duration, a single picture, an HDR transfer.
     """
+    if not str(path).strip():
+        raise InputError("the title's path is empty; name a video file")
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p}: no such file; check the path")

@@ -312,6 +312,9 @@ def _float(value: Any) -> float:
 
 
 def _int(value: Any) -> int:
+    """An integer field; 416.0 is one too (JSON Schema counts it, and JSON writers emit it)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"expected an integer, got {_one_line(repr(value), 40)}")
     return value
@@ -465,6 +468,8 @@ def read_document(path: str | Path, what: str = "document") -> Any:
     Raises:
         InputError: one line: missing or unreadable file, or a syntax error with its place.
     """
+    if str(path) == "":
+        raise InputError(f"the {what} path is empty; name a file")
     p = Path(path)
     try:
         # utf-8-sig: editors on Windows start JSON and YAML files with a byte-order mark.

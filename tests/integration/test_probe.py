@@ -142,3 +142,8 @@ def test_a_file_name_with_a_colon_is_a_file_not_a_protocol(
     monkeypatch.chdir(tmp_path)
     assert probe("x:y.mp4").frame_count == 24
     assert probe("pipe:z.mp4").frame_count == 24
+
+
+def test_an_empty_path_is_said_to_be_empty() -> None:
+    with pytest.raises(InputError, match="the title's path is empty"):
+        probe("")

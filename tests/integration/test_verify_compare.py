@@ -414,3 +414,14 @@ def test_a_ladder_compared_with_itself_saves_nothing_and_never_minus_zero(analys
     doc = json.loads(r.stdout)
     for value in (doc["bits_saved_pct"], doc["bd_rate"]["vmaf_pct"], doc["bd_vmaf"]):
         assert value is None or (value == 0 and math.copysign(1.0, value) == 1.0), doc
+
+
+def test_empty_names_are_said_to_be_empty(analysed: Analysed) -> None:
+    for argv, needle in (
+        (["compare", str(analysed.clip), "--ladder", ""], "the ladder is an empty name"),
+        (["compare", str(analysed.clip), "--ladder", str(analysed.ladder_json), "--reference", " "], "empty"),
+    ):
+        r = invoke(*argv, "-q")
+        assert r.exit_code == 2, r.output
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and needle in lines[0], r.stderr

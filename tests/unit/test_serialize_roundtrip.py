@@ -223,3 +223,15 @@ def test_a_json_ladder_with_a_byte_order_mark_is_read(tmp_path: Any) -> None:
     bom = tmp_path / "bom.ladder.json"
     bom.write_bytes(b"\xef\xbb\xbf" + json.dumps(doc).encode("utf-8"))
     assert serialize.read_document(bom) == json.loads(json.dumps(doc))
+
+
+def test_integers_written_as_whole_floats_are_read() -> None:
+    doc = json.loads(json.dumps(serialize.to_document(make_result())))
+    rung = doc["rungs"][0]
+    width = rung["width"]
+    rung["width"] = float(width)
+    back = serialize.from_document(doc)
+    assert back.ladder.rungs[0].width == width and isinstance(back.ladder.rungs[0].width, int)
+    rung["width"] = width + 0.5
+    with pytest.raises(InputError):
+        serialize.from_document(doc)
