@@ -18,6 +18,7 @@ from pertitle.models import MediaInfo
 from pertitle.plan import even
 
 _MAX_FRAMES_TO_DECODE = 3
+_ATTACHED_PIC = 0x400  # AV_DISPOSITION_ATTACHED_PIC: cover art stored as a video stream
 # AVColorTransferCharacteristic values of the HDR transfers. Encoding them as pertitle does (8-bit,
 # untagged) would ship washed-out SDR, and VMAF's models are trained on SDR.
 _HDR_TRANSFERS = {16: "PQ", 18: "HLG"}
@@ -53,8 +54,16 @@ def probe(path: str | os.PathLike[str]) -> MediaInfo:
     with container:
         if not container.streams.video:
             raise InputError(f"{p}: has no video stream (audio or data only); give a file with video")
-        stream = container.streams.video[0]
+        # Cover art is a video stream too (one picture, often the first): the title is the first
+        # other one, the stream every command maps as `0:V:0`.
+        stream = next((s for s in container.streams.video if not _is_cover(s)), None)
+        if stream is None:
+            raise InputError(f"{p}: holds only cover art, not a video; give a file with video")
         return _describe(p, size, container, stream)
+
+
+def _is_cover(stream: Any) -> bool:
+    return bool(int(stream.disposition) & _ATTACHED_PIC)
 
 
 def _short(exc: BaseException) -> str:

@@ -61,12 +61,12 @@ def prepare_argv(
             # Input seeking with transcoding is frame-accurate; -t bounds the decode.
             argv += ["-ss", f"{w.start_s:.3f}", "-t", f"{w.duration_s:.3f}", "-i", file_arg(source)]
         for i in range(len(windows)):
-            legs.append(f"[{i}:v:0]{norm},setpts=PTS-STARTPTS[w{i}]")
+            legs.append(f"[{i}:V:0]{norm},setpts=PTS-STARTPTS[w{i}]")
         joined = "".join(f"[w{i}]" for i in range(len(windows)))
         graph = ";".join(legs) + f";{joined}concat=n={len(windows)}:v=1:a=0[out]"
     else:
         argv += ["-i", file_arg(source)]
-        graph = f"[0:v:0]{norm},setpts=PTS-STARTPTS[out]"
+        graph = f"[0:V:0]{norm},setpts=PTS-STARTPTS[out]"
     argv += ["-filter_complex", graph, "-map", "[out]"]
     return argv + _ultrafast_mkv(["-qp", "0"], threads, out_path)
 
@@ -101,7 +101,7 @@ def complexity_argv(ffmpeg: str, source: str, out_path: str, threads: int) -> li
     """A cheap whole-title pass whose bits per second measure how hard each part is to encode:
     the title at 180 lines, x264 ultrafast at a fixed CRF (bits at a fixed quality)."""
     scale = f"scale=-2:{COMPLEXITY_HEIGHT}:flags=fast_bilinear,format=yuv420p"
-    head = [ffmpeg, *_BASE, "-i", file_arg(source), "-map", "0:v:0", "-vf", scale]
+    head = [ffmpeg, *_BASE, "-i", file_arg(source), "-map", "0:V:0", "-vf", scale]
     return head + _ultrafast_mkv(["-crf", str(COMPLEXITY_CRF)], threads, out_path)
 
 
@@ -189,7 +189,7 @@ def encode_argv(
     For two-pass (`abr2pass`) call it with pass_number 1 (output discarded) and then 2.
     `threads` None leaves the thread count to the encoder (for commands run elsewhere).
     """
-    argv = [ffmpeg, *_BASE, "-i", file_arg(input_path), "-map", "0:v:0", "-an", "-sn", "-dn"]
+    argv = [ffmpeg, *_BASE, "-i", file_arg(input_path), "-map", "0:V:0", "-an", "-sn", "-dn"]
     argv += ["-vf", _scale_filter(spec)]
     argv += _codec_args(spec, fps, threads) + _rate_args(spec)
     if pass_number is not None:
@@ -283,7 +283,7 @@ def measure_argv(
     """One pass giving VMAF and PSNR-Y per frame (libvmaf, JSON at `log_path`) and SSIM-Y per
     frame (the ssim filter, at `ssim_log_path(log_path)`). `ssim=False` leaves SSIM out, so a
     benchmark can tell what it costs."""
-    legs = _metric_legs("[0:v:0]", "[1:v:0]", ref_width, ref_height, scaler, "")
+    legs = _metric_legs("[0:V:0]", "[1:V:0]", ref_width, ref_height, scaler, "")
     if ssim:
         scores = _scores("", model, log_path, threads, n_subsample, ref_width, ref_height)
     else:
@@ -340,7 +340,7 @@ def group_argv(
     n = len(specs)
     if n == 0 or len(out_paths) != n or len(log_paths) != n:
         raise ValueError("group_argv needs one output path and one log path per spec")
-    argv = [ffmpeg, *_BASE, "-i", file_arg(reference), "-filter_complex", _fan_out("[0:v:0]", specs)]
+    argv = [ffmpeg, *_BASE, "-i", file_arg(reference), "-filter_complex", _fan_out("[0:V:0]", specs)]
     for i, spec in enumerate(specs):
         argv += _encoder_output(i, spec, fps, pass_number, passlogs[i] if pass_number else None)
         argv += ["-f", "null", "-"] if pass_number == 1 else [file_arg(out_paths[i])]
@@ -349,7 +349,7 @@ def group_argv(
     for i in range(n):
         argv += ["-dec", f"{i}:0"]
     for i, spec in enumerate(specs):
-        legs = _metric_legs(f"[dec:{i}]", "[0:v:0]", ref_width, ref_height, spec.scaler, str(i))
+        legs = _metric_legs(f"[dec:{i}]", "[0:V:0]", ref_width, ref_height, spec.scaler, str(i))
         scores = _scores(str(i), model, log_paths[i], threads, n_subsample, ref_width, ref_height)
         argv += ["-filter_complex", f"{legs};{scores}[m{i}]"]
     for i in range(n):
@@ -374,7 +374,7 @@ def in_context_argv(
     n = len(specs)
     if n == 0 or len(out_paths) != n or len(passlogs) != n:
         raise ValueError("in_context_argv needs one output path and one pass log per spec")
-    graph = _fan_out("[0:v:0]setpts=PTS-STARTPTS,", specs)
+    graph = _fan_out("[0:V:0]setpts=PTS-STARTPTS,", specs)
     argv = [ffmpeg, *_BASE, "-i", file_arg(source), "-filter_complex", graph]
     for i, spec in enumerate(specs):
         argv += _encoder_output(i, spec, fps, pass_number, passlogs[i])

@@ -36,7 +36,7 @@ def _encoders(pid: int) -> list[int]:
             argv = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"libx264" in argv and any(arg.startswith(b"[0:v:0]split=") for arg in argv):
+        if b"libx264" in argv and any(arg.startswith(b"[0:V:0]split=") for arg in argv):
             found.append(int(entry.name))
     return found
 

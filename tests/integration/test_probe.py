@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import struct
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -147,3 +149,62 @@ def test_a_file_name_with_a_colon_is_a_file_not_a_protocol(
 def test_an_empty_path_is_said_to_be_empty() -> None:
     with pytest.raises(InputError, match="the title's path is empty"):
         probe("")
+
+
+def _cover_art_first(ffmpeg_path: str, root: Path, video: Path) -> Path:
+    """An MP4 of `video` whose cover art (an `attached_pic` stream) demuxes as stream 0: ffmpeg
+    writes the cover into moov/udta after the tracks; moving udta before them (as some taggers
+    write it) makes the cover the first video stream. Offsets into mdat, before moov, hold."""
+    from tests.conftest import run_ffmpeg
+
+    cover = root / "cover.png"
+    run_ffmpeg(ffmpeg_path, "-f", "lavfi", "-i", "color=red:s=64x64", "-frames:v", "1", str(cover))
+    tagged = root / "tagged.mp4"
+    run_ffmpeg(
+        ffmpeg_path,
+        *("-i", str(video), "-i", str(cover), "-map", "0:v", "-map", "1"),
+        *("-c:v:0", "copy", "-c:v:1", "mjpeg", "-disposition:v:1", "attached_pic", str(tagged)),
+    )
+    data = bytearray(tagged.read_bytes())
+
+    def atoms(start: int, end: int) -> list[tuple[int, int, bytes]]:
+        out, i = [], start
+        while i < end:
+            size, kind = struct.unpack(">I4s", data[i : i + 8])
+            out.append((i, size, kind))
+            i += size
+        return out
+
+    moov = next(a for a in atoms(0, len(data)) if a[2] == b"moov")
+    assert moov[0] + moov[1] == len(data), "moov is expected last (after mdat)"
+    kids = atoms(moov[0] + 8, moov[0] + moov[1])
+    blobs = [(kind, bytes(data[i : i + size])) for i, size, kind in kids]
+    udta = [b for k, b in blobs if k == b"udta"]
+    rest = [b for k, b in blobs if k != b"udta"]
+    assert udta, "no udta atom to move"
+    data[moov[0] + 8 : moov[0] + moov[1]] = b"".join([rest[0], *udta, *rest[1:]])
+    out = root / "cover-first.mp4"
+    out.write_bytes(bytes(data))
+    return out
+
+
+def test_cover_art_first_is_passed_over_for_the_video(clips: Clips, tmp_path: Path, ffmpeg_path: str) -> None:
+    import av
+
+    clip = _cover_art_first(ffmpeg_path, tmp_path, clips.small)
+    with av.open(str(clip)) as container:
+        assert container.streams.video[0].codec_context.name == "mjpeg"  # the cover comes first
+    info = probe(clip)
+    assert (info.codec, info.width, info.height, info.frame_count) == ("h264", 320, 180, 24)
+
+    # Every command maps the title's stream (0:V:0, never the cover): all 24 frames are scored.
+    from typer.testing import CliRunner
+
+    from pertitle.cli import app
+
+    run = CliRunner().invoke(
+        app, ["analyze", str(clip), "--heights", "180", "--crfs", "28,40", "--no-cache", "--json", "-q"]
+    )
+    assert run.exit_code == 0, run.stderr
+    doc = json.loads(run.stdout)
+    assert all(len(r["vmaf_per_frame"]) == 24 for r in doc["rungs"])

@@ -96,7 +96,7 @@ def test_prepare_whole_title() -> None:
         "-i",
         "in.mp4",
         "-filter_complex",
-        f"[0:v:0]{NORM},setpts=PTS-STARTPTS[out]",
+        f"[0:V:0]{NORM},setpts=PTS-STARTPTS[out]",
         *LOSSLESS_OUT,
     ]
 
@@ -111,9 +111,9 @@ def test_prepare_windows_seek_each_input_and_concatenate() -> None:
     windows = (SampleWindow(0, 14.667, 4.0), SampleWindow(1, 48.0, 4.0), SampleWindow(2, 81.3333, 4.0))
     argv = prepare_argv("ffmpeg", "in put.mp4", windows, 640, 360, "ref.mkv", 2)
     graph = (
-        f"[0:v:0]{NORM},setpts=PTS-STARTPTS[w0];"
-        f"[1:v:0]{NORM},setpts=PTS-STARTPTS[w1];"
-        f"[2:v:0]{NORM},setpts=PTS-STARTPTS[w2];"
+        f"[0:V:0]{NORM},setpts=PTS-STARTPTS[w0];"
+        f"[1:V:0]{NORM},setpts=PTS-STARTPTS[w1];"
+        f"[2:V:0]{NORM},setpts=PTS-STARTPTS[w2];"
         "[w0][w1][w2]concat=n=3:v=1:a=0[out]"
     )
     assert argv == [
@@ -144,7 +144,7 @@ def test_prepare_windows_seek_each_input_and_concatenate() -> None:
 
 # --- encode_argv --------------------------------------------------------------------------------
 
-ENC_IN = [*HEAD, "-i", "ref.mkv", "-map", "0:v:0", "-an", "-sn", "-dn"]
+ENC_IN = [*HEAD, "-i", "ref.mkv", "-map", "0:V:0", "-an", "-sn", "-dn"]
 SCALE = ["-vf", "scale=480:270:flags=bicubic,setsar=1,format=yuv420p"]
 
 # Encoder, preset, fixed GOP (48 frames = 2 s at 24 fps) and threads, as each codec takes them.
@@ -284,7 +284,7 @@ def test_encode_gop_follows_fps_and_scaler_follows_spec() -> None:
         "-i",
         "src.mkv",
         "-map",
-        "0:v:0",
+        "0:V:0",
         "-an",
         "-sn",
         "-dn",
@@ -313,8 +313,8 @@ def test_encode_gop_follows_fps_and_scaler_follows_spec() -> None:
 # --- measure_argv -------------------------------------------------------------------------------
 
 # Both legs re-timed by frame index in one time base, so libvmaf pairs frame i with frame i.
-DIST = "[0:v:0]scale=640:360:flags=bicubic,setsar=1,format=yuv420p,settb=1/1000,setpts=N*1000[d]"
-REF = "[1:v:0]setsar=1,format=yuv420p,settb=1/1000,setpts=N*1000[r]"
+DIST = "[0:V:0]scale=640:360:flags=bicubic,setsar=1,format=yuv420p,settb=1/1000,setpts=N*1000[d]"
+REF = "[1:V:0]setsar=1,format=yuv420p,settb=1/1000,setpts=N*1000[r]"
 
 
 def test_measure_one_libvmaf_pass_with_psnr_and_ssim() -> None:
@@ -411,7 +411,7 @@ def test_measure_without_ssim_is_libvmaf_alone() -> None:
 def test_in_context_pass_decodes_the_title_once_for_every_two_pass_encode() -> None:
     low = dataclasses.replace(abr_spec("h264"), preset="superfast")
     high = dataclasses.replace(low, width=640, height=360, bitrate_kbps=1500.0)
-    split = "[0:v:0]setpts=PTS-STARTPTS,split=2[s0][s1]"
+    split = "[0:V:0]setpts=PTS-STARTPTS,split=2[s0][s1]"
     graph = f"{split};[s0]scale=480:270:flags=bicubic,setsar=1,format=yuv420p[e0];[s1]{NORM}[e1]"
     one_thread = ["-g", "48", "-keyint_min", "48", "-sc_threshold", "0", "-threads", "1"]
 
@@ -446,7 +446,7 @@ def test_in_context_pass_decodes_the_title_once_for_every_two_pass_encode() -> N
 def test_in_context_pass_of_one_spec_has_no_split_and_needs_paths_per_spec() -> None:
     argv = in_context_argv("ffmpeg", "t.mp4", [abr_spec("h264")], ["e.mkv"], ["p"], fps=24.0, pass_number=2)
     assert argv[argv.index("-filter_complex") + 1] == (
-        "[0:v:0]setpts=PTS-STARTPTS,scale=480:270:flags=bicubic,setsar=1,format=yuv420p[e0]"
+        "[0:V:0]setpts=PTS-STARTPTS,scale=480:270:flags=bicubic,setsar=1,format=yuv420p[e0]"
     )
     with pytest.raises(ValueError):
         in_context_argv("ffmpeg", "t.mp4", [abr_spec("h264")], [], ["p"], fps=24.0, pass_number=1)

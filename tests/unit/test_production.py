@@ -121,7 +121,7 @@ def test_the_ladder_document_records_the_deploy_rate_control() -> None:
 
 def test_two_pass_abr_h264_golden() -> None:
     spec = deployed_spec(Settings(), 640, 360, 800, 1200, 1600)
-    common = [*HEAD, "-i", "in.mkv", "-map", "0:v:0", "-an", "-sn", "-dn", "-vf", SCALE_360, *X264_GOP_48]
+    common = [*HEAD, "-i", "in.mkv", "-map", "0:V:0", "-an", "-sn", "-dn", "-vf", SCALE_360, *X264_GOP_48]
     rate = ["-threads", "2", "-b:v", "800k", "-maxrate", "1200k", "-bufsize", "1600k"]
     p1 = encode_argv(
         "ffmpeg", "in.mkv", spec, "o.mp4", fps=24, threads=2, pass_number=1, passlog="o.mp4.pass"
@@ -141,7 +141,7 @@ def test_capped_crf_h264_golden_is_one_pass_crf_with_maxrate_and_bufsize() -> No
         "-i",
         "in.mkv",
         "-map",
-        "0:v:0",
+        "0:V:0",
         "-an",
         "-sn",
         "-dn",
