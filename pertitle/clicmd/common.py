@@ -12,6 +12,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from pertitle.config import Settings, load_constraints, parse_number_list, validate
 from pertitle.errors import ConfigError, FfmpegError, PertitleError
@@ -91,8 +92,15 @@ def consoles() -> tuple[Console, Console]:
     )
 
 
+def print_literal(console: Console, text: str, *, style: str = "", soft_wrap: bool = False) -> None:
+    """Print a line that may quote text from outside (a file name, a document's title or names, a
+    message that quotes them) exactly as it is: as a Rich Text, so that neither `[...]` (Rich
+    markup, which can also fail to parse) nor `:name:` (an emoji code) changes it."""
+    console.print(Text(text, style=style), soft_wrap=soft_wrap)
+
+
 def fail(err: Console, message: str, code: int) -> typer.Exit:
-    err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    print_literal(err, f"error: {message}", soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -166,7 +174,7 @@ class ProgressPrinter:
         if event.kind in ("stage", "planned"):
             self.close()
             cached = f" ({event.done} from cache)" if event.kind == "planned" and event.done else ""
-            self.err.print(f"{event.message}{cached}", markup=False, highlight=False)
+            print_literal(self.err, f"{event.message}{cached}")
             if event.kind == "planned" and event.done < event.total:
                 self.sink = ProgressSink(self.err, event.total - event.done, "encode+score")
                 self.sink.__enter__()
@@ -180,7 +188,7 @@ class ProgressPrinter:
 
     def warn(self, message: str) -> None:
         if not self.quiet:
-            self.err.print(f"warning: {message}", markup=False, highlight=False, soft_wrap=True)
+            print_literal(self.err, f"warning: {message}", soft_wrap=True)
 
     def close(self) -> None:
         if self.sink is not None:
@@ -200,7 +208,7 @@ def run_core(err: Console, quiet: bool, what: str, call: Callable[[ProgressPrint
     except FfmpegError as exc:
         progress.close()
         if os.environ.get("PERTITLE_DEBUG"):
-            err.print(exc.details(), markup=False)
+            print_literal(err, exc.details())
         raise fail(err, f"{what}: {exc}", 1) from None
     except PertitleError as exc:
         progress.close()

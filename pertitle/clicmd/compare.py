@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from pertitle.clicmd.common import (
     CacheDirOpt,
@@ -26,6 +27,7 @@ from pertitle.clicmd.common import (
     fail,
     ffmpeg_info,
     fmt,
+    print_literal,
     run_core,
 )
 
@@ -96,7 +98,7 @@ def compare(
 
 
 def _ladder_table(ladder: MeasuredLadder, caption: str) -> Table:
-    table = Table(title=f"{caption}: {ladder.name}", title_justify="left")
+    table = Table(title=Text(f"{caption}: {ladder.name}", style="table.title"), title_justify="left")
     table.add_column("size")
     for name in ("target kbps", "avg kbps", "peak kbps", "VMAF", "PSNR", "SSIM"):
         table.add_column(name, justify="right")
@@ -112,9 +114,10 @@ def _ladder_table(ladder: MeasuredLadder, caption: str) -> Table:
             f"{m.ssim:.4f}",
         )
     target = sum(r.target_kbps for r in ladder.rungs)
-    table.caption = (
+    table.caption = Text(
         f"{len(ladder.rungs)} rungs, {ladder.codec} preset {ladder.preset}, {ladder.rate_control}; "
-        f"total {ladder.total_kbps:.0f} kbps measured ({target:.0f} kbps targeted)"
+        f"total {ladder.total_kbps:.0f} kbps measured ({target:.0f} kbps targeted)",
+        style="table.caption",
     )
     table.caption_justify = "left"
     return table
@@ -139,7 +142,7 @@ def render(result: CompareResult, console: Console) -> None:
     console.print(_ladder_table(result.ladder, "ladder"))
     console.print(_ladder_table(result.reference, "reference"))
     for w in result.warnings:
-        console.print(f"note: {w}", markup=False, highlight=False)
+        print_literal(console, f"note: {w}")
 
     def pct(x: float | None, better_when_negative: bool) -> str:
         if x is None:
@@ -168,7 +171,9 @@ def render(result: CompareResult, console: Console) -> None:
         ("total bitrate, reference", f"{result.reference.total_kbps:.0f} kbps"),
     ]
     summary = Table(
-        title=f"{result.title}: ladder against reference", title_justify="left", show_header=False
+        title=Text(f"{result.title}: ladder against reference", style="table.title"),
+        title_justify="left",
+        show_header=False,
     )
     summary.add_column("what")
     summary.add_column("value", justify="right")
@@ -176,11 +181,10 @@ def render(result: CompareResult, console: Console) -> None:
         summary.add_row(name, value)
     console.print(summary)
     for reason in result.reasons:
-        console.print(f"n/a: {reason}", markup=False, highlight=False)
+        print_literal(console, f"n/a: {reason}")
     s = result.settings
-    console.print(
+    print_literal(
+        console,
         f"scored with {s['vmaf_model']}, {s['scaler']} scaling, GOP {s['gop_s']:g} s; "
         f"{result.encodes} encodes, {result.cache_hits} from cache",
-        markup=False,
-        highlight=False,
     )

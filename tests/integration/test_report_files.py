@@ -210,6 +210,27 @@ def test_report_reads_yaml_and_overlays_a_comparison_and_a_reference(analysed: P
     assert "1920x1080" not in page
 
 
+def test_report_shows_names_from_documents_and_paths_as_they_are(analysed: Path, tmp_path: Path) -> None:
+    """Names from a compare document and file names are text, never Rich markup or emoji codes."""
+    doc = _compare_doc(_doc(analysed))
+    doc["reference"]["name"] = "[/z] ref :100:"
+    doc["title"] = "other [bold]title:100:"
+    compare = tmp_path / "com[italic]pare:100:.json"
+    compare.write_text(json.dumps(doc), encoding="utf-8")
+    result = runner.invoke(app, ["report", str(analysed), "--compare", str(compare)])
+    assert result.exit_code == 0, result.output
+    assert "BD-rate on VMAF against [/z] ref :100:: -31.5%" in result.stdout
+    assert f"warning: {compare} compares title 'other [bold]title:100:'" in result.stderr
+
+
+def test_an_error_quotes_the_file_name_as_it_is(tmp_path: Path) -> None:
+    missing = tmp_path / "no[/z]pe:100:.json"
+    result = runner.invoke(app, ["report", str(missing)])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {missing}: "), result.stderr
+
+
 def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 

@@ -294,6 +294,43 @@ def test_compare_with_apple_hls_capped_to_the_clip(analysed: Analysed) -> None:
     assert "encoded at that size, keeping their bitrates" in out
 
 
+def _retitled(analysed: Analysed, path: Path, title: str) -> Path:
+    """The analysed ladder document under another title (a hand-edited or hostile document)."""
+    doc = json.loads(analysed.ladder_json.read_text(encoding="utf-8"))
+    path.write_text(json.dumps({**doc, "title": title}), encoding="utf-8")
+    return path
+
+
+def test_verify_shows_file_names_as_they_are(analysed: Analysed, tmp_path: Path) -> None:
+    """File names are text: brackets are not Rich markup and `:100:` is not an emoji code."""
+    ladder = tmp_path / "lad[bold]der:100:.json"
+    ladder.write_bytes(analysed.ladder_json.read_bytes())
+    clip = tmp_path / "ti[italic]tle.mp4"
+    clip.write_bytes(analysed.clip.read_bytes())
+    r = invoke("verify", str(ladder), str(clip), "--cache-dir", str(analysed.cache), "-j", "2")
+    assert r.exit_code == 0, r.output
+    out = " ".join(r.stdout.split())
+    assert "ti[italic]tle: lad[bold]der:100:.json verified on the whole title" in out
+
+
+def test_compare_shows_document_titles_as_they_are(analysed: Analysed, tmp_path: Path) -> None:
+    """A document's title is text: `[/z]`, which Rich would reject as markup after every encode
+    ran, and styles or emoji codes that would change what it shows, all come out as written."""
+    ours = _retitled(analysed, tmp_path / "ours.json", "[/z]")
+    theirs = _retitled(analysed, tmp_path / "theirs.json", "[bold red]evil[/] :100:")
+    clip = tmp_path / "pat[bold]tern.mp4"
+    clip.write_bytes(analysed.clip.read_bytes())
+    r = invoke(
+        "compare", str(clip), "--ladder", str(ours), "--reference", str(theirs),
+        "--cache-dir", str(analysed.cache), "-j", "2",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    out = " ".join(r.stdout.split())
+    assert "ladder: per-title ([/z])" in out
+    assert "reference: per-title ([bold red]evil[/] :100:)" in out
+    assert "pat[bold]tern: ladder against reference" in out
+
+
 def test_compare_with_a_bad_reference_is_one_line_and_exit_2(analysed: Analysed) -> None:
     r = invoke("compare", str(analysed.clip), "--ladder", str(analysed.ladder_json), "--reference", "nope")
     assert r.exit_code == 2
