@@ -17,6 +17,7 @@ from rich.text import Text
 from pertitle.config import Settings, load_constraints, parse_number_list, validate
 from pertitle.errors import ConfigError, FfmpegError, PertitleError
 from pertitle.models import Constraints
+from pertitle.report import printable
 
 T = TypeVar("T")
 
@@ -95,8 +96,10 @@ def consoles() -> tuple[Console, Console]:
 def print_literal(console: Console, text: str, *, style: str = "", soft_wrap: bool = False) -> None:
     """Print a line that may quote text from outside (a file name, a document's title or names, a
     message that quotes them) exactly as it is: as a Rich Text, so that neither `[...]` (Rich
-    markup, which can also fail to parse) nor `:name:` (an emoji code) changes it."""
-    console.print(Text(text, style=style), soft_wrap=soft_wrap)
+    markup, which can also fail to parse) nor `:name:` (an emoji code) changes it, and with its
+    control characters made visible (`printable`), so that it stays one line and sends the
+    terminal no escape sequence."""
+    console.print(Text(printable(text), style=style), soft_wrap=soft_wrap)
 
 
 def fail(err: Console, message: str, code: int) -> typer.Exit:
@@ -208,7 +211,8 @@ def run_core(err: Console, quiet: bool, what: str, call: Callable[[ProgressPrint
     except FfmpegError as exc:
         progress.close()
         if os.environ.get("PERTITLE_DEBUG"):
-            print_literal(err, exc.details())
+            for line in exc.details().splitlines():  # the command, then ffmpeg's stderr
+                print_literal(err, line, soft_wrap=True)
         raise fail(err, f"{what}: {exc}", 1) from None
     except PertitleError as exc:
         progress.close()

@@ -30,6 +30,7 @@ from pertitle.clicmd.common import (
     print_literal,
     run_core,
 )
+from pertitle.report import printable
 
 if TYPE_CHECKING:
     from pertitle.compare import CompareResult, MeasuredLadder
@@ -98,7 +99,9 @@ def compare(
 
 
 def _ladder_table(ladder: MeasuredLadder, caption: str) -> Table:
-    table = Table(title=Text(f"{caption}: {ladder.name}", style="table.title"), title_justify="left")
+    table = Table(
+        title=Text(printable(f"{caption}: {ladder.name}"), style="table.title"), title_justify="left"
+    )
     table.add_column("size")
     for name in ("target kbps", "avg kbps", "peak kbps", "VMAF", "PSNR", "SSIM"):
         table.add_column(name, justify="right")
@@ -115,8 +118,10 @@ def _ladder_table(ladder: MeasuredLadder, caption: str) -> Table:
         )
     target = sum(r.target_kbps for r in ladder.rungs)
     table.caption = Text(
-        f"{len(ladder.rungs)} rungs, {ladder.codec} preset {ladder.preset}, {ladder.rate_control}; "
-        f"total {ladder.total_kbps:.0f} kbps measured ({target:.0f} kbps targeted)",
+        printable(
+            f"{len(ladder.rungs)} rungs, {ladder.codec} preset {ladder.preset}, {ladder.rate_control}; "
+            f"total {ladder.total_kbps:.0f} kbps measured ({target:.0f} kbps targeted)"
+        ),
         style="table.caption",
     )
     table.caption_justify = "left"
@@ -171,7 +176,7 @@ def render(result: CompareResult, console: Console) -> None:
         ("total bitrate, reference", f"{result.reference.total_kbps:.0f} kbps"),
     ]
     summary = Table(
-        title=Text(f"{result.title}: ladder against reference", style="table.title"),
+        title=Text(printable(f"{result.title}: ladder against reference"), style="table.title"),
         title_justify="left",
         show_header=False,
     )

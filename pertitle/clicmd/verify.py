@@ -31,6 +31,7 @@ from pertitle.clicmd.common import (
     print_literal,
     run_core,
 )
+from pertitle.report import printable
 
 if TYPE_CHECKING:
     from pertitle.verify import VerifyResult
@@ -92,7 +93,7 @@ def render(result: VerifyResult, console: Console) -> None:
     # Two-line headers and a light box keep the table readable in an 80-column terminal.
     table = Table(
         title=Text(
-            f"{result.title}: {Path(result.ladder_path).name} verified on the whole title",
+            printable(f"{result.title}: {Path(result.ladder_path).name} verified on the whole title"),
             style="table.title",
         ),
         box=box.SIMPLE_HEAD,

@@ -231,6 +231,26 @@ def test_an_error_quotes_the_file_name_as_it_is(tmp_path: Path) -> None:
     assert len(lines) == 1 and lines[0].startswith(f"error: {missing}: "), result.stderr
 
 
+def test_report_sends_no_control_characters_from_a_document(analysed: Path, tmp_path: Path) -> None:
+    """A title holding an escape sequence and a newline is shown with them visible, on one line."""
+    hostile = tmp_path / "hostile.json"
+    hostile.write_text(json.dumps({**_doc(analysed), "title": "evil \x1b[31mESC\nnext"}), encoding="utf-8")
+    result = runner.invoke(app, ["report", str(hostile)], env={"NO_COLOR": "1"})
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.stdout
+    assert result.stdout.splitlines()[0] == "pertitle analysis: evil \\x1b[31mESC\\nnext"
+
+
+def test_an_error_shows_control_characters_of_a_file_name_visibly(tmp_path: Path) -> None:
+    """One line, whatever the name holds: a newline or an escape sequence is shown, not obeyed."""
+    missing = tmp_path / "no\x1b[31mpe\nx.json"
+    result = runner.invoke(app, ["report", str(missing)])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "\x1b" not in result.stderr, result.stderr
+    assert lines[0].startswith(f"error: {tmp_path}/no\\x1b[31mpe\\nx.json: ")
+
+
 def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 

@@ -331,6 +331,18 @@ def test_compare_shows_document_titles_as_they_are(analysed: Analysed, tmp_path:
     assert "pat[bold]tern: ladder against reference" in out
 
 
+def test_compare_sends_no_control_characters_from_a_document(analysed: Analysed, tmp_path: Path) -> None:
+    """A title holding an escape sequence and a newline is shown with them visible, on one line."""
+    ours = _retitled(analysed, tmp_path / "ours.json", "evil \x1b[31mESC\nnext")
+    r = invoke(
+        "compare", str(analysed.clip), "--ladder", str(ours), "--reference", str(analysed.ladder_json),
+        "--cache-dir", str(analysed.cache), "-j", "2",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "\x1b" not in r.stdout
+    assert "ladder: per-title (evil \\x1b[31mESC\\nnext)" in [line.strip() for line in r.stdout.splitlines()]
+
+
 def test_compare_with_a_bad_reference_is_one_line_and_exit_2(analysed: Analysed) -> None:
     r = invoke("compare", str(analysed.clip), "--ladder", str(analysed.ladder_json), "--reference", "nope")
     assert r.exit_code == 2

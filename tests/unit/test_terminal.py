@@ -22,6 +22,7 @@ from pertitle.models import (
     Timings,
     TitleResult,
 )
+from pertitle.report import printable
 from pertitle.report.terminal import ProgressSink, ascii_chart, render_result
 
 ANSI = re.compile(r"\x1b\[")
@@ -252,3 +253,38 @@ def test_render_result_replaces_an_undrawable_chart_with_a_reason() -> None:
     text = _render(dataclasses.replace(base, points=(broken, *base.points[1:])))
     assert "chart unavailable: cannot plot bitrate 0.0 on a log scale" in text
     assert "1280x720" in text  # the ladder is still there
+
+
+def test_printable_shows_control_characters_as_escapes() -> None:
+    """What a terminal would act on (move, recolour, clear, ring, a new line) is shown instead."""
+    assert printable("evil \x1b[31mESC\nnext\tcol\rback\x07\x7f\x9b\u2028") == (
+        "evil \\x1b[31mESC\\nnext\\tcol\\rback\\x07\\x7f\\x9b\\u2028"
+    )
+    assert printable("Straße [x] 日本 ☃") == "Straße [x] 日本 ☃"  # printable text is left alone
+    assert printable("x\udcfey") == "x?y"  # a non-UTF-8 byte of a file name, as utf8_text writes it
+
+
+def test_render_result_shows_control_characters_from_the_document_visibly() -> None:
+    """A document's text cannot send escape sequences to the terminal or break a line."""
+    base = _result()
+    result = dataclasses.replace(
+        base,
+        title="evil \x1b[31mESC\nnext",
+        source=dataclasses.replace(base.source, path="/media/x\x9b2J.mp4", pix_fmt="yuv\x1b]0;t\x07"),
+        tool={"ffmpeg": "7\x1b[2J"},
+        ladder=dataclasses.replace(base.ladder, gave_way=("a\rb\x1b[Kc",)),
+    )
+    text = _render(result)
+    assert "\x1b" not in text and "\x9b" not in text and "\r" not in text and "\x07" not in text
+    assert "pertitle analysis: evil \\x1b[31mESC\\nnext" in text.splitlines()
+    assert "/media/x\\x9b2J.mp4" in text and "yuv\\x1b]0;t\\x07, 8-bit" in text
+    assert "ffmpeg 7\\x1b[2J" in text
+    assert "warning: a\\rb\\x1b[Kc" in text
+
+
+def test_progress_sink_shows_control_characters_in_labels_visibly() -> None:
+    out = io.StringIO()
+    console = Console(file=out, width=120, force_terminal=False)
+    with ProgressSink(console, total=1, description="jobs", clock=lambda: 0.0) as sink:
+        sink.advance("encoded \x1b[31mred\x9b")
+    assert out.getvalue().splitlines()[1] == "[1/1] encoded \\x1b[31mred\\x9b (done in 0s)"
