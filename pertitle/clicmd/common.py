@@ -8,7 +8,7 @@ import sys
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import typer
 from rich.console import Console
@@ -83,13 +83,16 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress, only
 
 
 def consoles() -> tuple[Console, Console]:
-    """(stdout, stderr) consoles that honour NO_COLOR. Piped or in a CI log there is no terminal
-    width to fit, so stdout gets 120 columns and tables stay whole."""
+    """(stdout, stderr) consoles. Piped or in a CI log there is no terminal width to fit, so stdout
+    gets 120 columns and tables stay whole. NO_COLOR (any value but empty) means, as for batch, no
+    escape code at all: no colour, nor bold, dim or italic (Rich's own no_color keeps those), and
+    progress as plain lines (`ProgressSink` reads `no_color`)."""
     no_color = bool(os.environ.get("NO_COLOR"))
+    color_system: Literal["auto"] | None = None if no_color else "auto"
     width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 120
     return (
-        Console(no_color=no_color, highlight=False, soft_wrap=False, width=width),
-        Console(stderr=True, no_color=no_color, highlight=False),
+        Console(no_color=no_color, color_system=color_system, highlight=False, soft_wrap=False, width=width),
+        Console(stderr=True, no_color=no_color, color_system=color_system, highlight=False),
     )
 
 

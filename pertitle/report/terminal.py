@@ -549,9 +549,10 @@ class ProgressSink:
     """Progress of a batch of jobs, for `with ProgressSink(console, total, description) as sink:`.
 
     `advance(label)` once per finished job; it may be called from worker threads. On a terminal
-    (`console.is_terminal`): a Rich progress bar with done/total, elapsed and ETA. Elsewhere (CI logs,
-    pipes): a header line, then one plain line per job, such as `[ 3/36] encoded 640x360 crf 28 (eta 41s)`,
-    with no escape codes. Progress is a diagnostic: pass a `Console(stderr=True)`.
+    (`console.is_terminal`) without NO_COLOR (`console.no_color`): a Rich progress bar with done/total,
+    elapsed and ETA. Elsewhere (CI logs, pipes, NO_COLOR): a header line, then one plain line per job,
+    such as `[ 3/36] encoded 640x360 crf 28 (eta 41s)`, with no escape codes. Progress is a diagnostic:
+    pass a `Console(stderr=True)`.
 
     Raises:
         ValueError: a negative total.
@@ -576,7 +577,7 @@ class ProgressSink:
         self._started = clock()
         self._progress: Progress | None = None
         self._task: TaskID | None = None
-        if console.is_terminal:
+        if console.is_terminal and not console.no_color:  # the bar moves the cursor: no NO_COLOR
             self._progress = Progress(
                 TextColumn("{task.description}"),
                 BarColumn(),

@@ -25,6 +25,7 @@ from pertitle.cli import app
 from pertitle.errors import InputError
 from pertitle.ffmpeg import binary
 from pertitle.report import serialize
+from tests.conftest import run_in_terminal
 
 runner = CliRunner()
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -249,6 +250,16 @@ def test_an_error_shows_control_characters_of_a_file_name_visibly(tmp_path: Path
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "\x1b" not in result.stderr, result.stderr
     assert lines[0].startswith(f"error: {tmp_path}/no\\x1b[31mpe\\nx.json: ")
+
+
+def test_report_with_no_color_in_a_terminal_sends_no_escape_codes(analysed: Path) -> None:
+    """NO_COLOR: no colour and no bold, dim or italic either, as batch does."""
+    code, shown = run_in_terminal(["report", str(analysed)], env={})
+    assert code == 0 and b"\x1b[1m" in shown  # styled in this terminal without NO_COLOR
+    code, shown = run_in_terminal(["report", str(analysed)], env={"NO_COLOR": "1"})
+    assert code == 0, shown.decode(errors="replace")
+    assert b"\x1b" not in shown
+    assert shown.decode().startswith(f"pertitle analysis: {_doc(analysed)['title']}\r\n")
 
 
 def _chromium() -> str | None:

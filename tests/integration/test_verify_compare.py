@@ -24,6 +24,7 @@ from pertitle.encode import stream_stats
 from pertitle.ffmpeg import binary
 from pertitle.pipeline import analyze
 from pertitle.report import serialize
+from tests.conftest import run_in_terminal
 
 GRID = {"heights": "120,180", "crfs": "24,32,40", "preset": "veryfast"}
 
@@ -108,6 +109,26 @@ def test_verify_fails_a_rung_whose_prediction_is_too_high(analysed: Analysed, tm
     assert report["ok"] is False
     assert [x["ok"] for x in report["rungs"]] == [True] * (last - 1) + [False]
     assert len(report["failures"]) == 1 and report["failures"][0].startswith(f"rung {last} (")
+
+
+def test_no_color_in_a_terminal_gives_plain_lines_and_no_escape_codes(
+    analysed: Analysed, tmp_path: Path
+) -> None:
+    """NO_COLOR means what it means for batch: no escape code at all (no colour, no bold, no
+    cursor control), and progress as plain lines, as without a terminal."""
+    args = ["verify", str(analysed.ladder_json), str(analysed.clip), "-j", "2"]
+    n = len(analysed.doc["rungs"])
+    # In the same terminal without NO_COLOR: a live bar and styles (so the terminal is one).
+    code, shown = run_in_terminal([*args, "--cache-dir", str(tmp_path / "a")], env={})
+    assert code == 0, shown.decode(errors="replace")
+    assert b"\x1b[?25l" in shown and b"\x1b[1m" in shown  # the bar hides the cursor; bold headers
+
+    code, shown = run_in_terminal([*args, "--cache-dir", str(tmp_path / "b")], env={"NO_COLOR": "1"})
+    assert code == 0, shown.decode(errors="replace")
+    assert b"\x1b" not in shown and b"\x9b" not in shown
+    lines = shown.decode().splitlines()
+    assert f"encode+score: {n} jobs" in lines
+    assert f"PASS: all {n} rungs are within tolerance" in lines
 
 
 @pytest.mark.parametrize(

@@ -240,11 +240,26 @@ def test_progress_sink_is_thread_safe() -> None:
 
 def test_progress_sink_draws_a_bar_on_a_terminal() -> None:
     out = io.StringIO()
-    console = Console(file=out, width=100, force_terminal=True)
+    console = Console(file=out, width=100, force_terminal=True, no_color=False)
     with ProgressSink(console, total=3, description="encoding") as sink:
         for _ in range(3):
             sink.advance("encoded [x]")
     assert "3/3" in out.getvalue() and sink.done == 3
+
+
+def test_progress_sink_plain_lines_on_a_terminal_with_no_color() -> None:
+    """NO_COLOR on a terminal: the plain lines of a CI log, no bar (it hides the cursor and
+    rewrites its line)."""
+    out = io.StringIO()
+    console = Console(file=out, width=100, force_terminal=True, no_color=True, color_system=None)
+    with ProgressSink(console, total=2, description="encoding", clock=lambda: 0.0) as sink:
+        sink.advance("encoded a")
+        sink.advance("encoded b")
+    assert out.getvalue().splitlines() == [
+        "encoding: 2 jobs",
+        "[1/2] encoded a (eta 0s)",
+        "[2/2] encoded b (done in 0s)",
+    ]
 
 
 def test_render_result_replaces_an_undrawable_chart_with_a_reason() -> None:
