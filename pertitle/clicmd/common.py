@@ -177,7 +177,11 @@ class ProgressPrinter:
             return
         from pertitle.report.terminal import ProgressSink
 
-        if event.kind in ("stage", "planned"):
+        if event.kind == "stage" and self.sink is not None and self.sink.done < self.sink.total:
+            # Said while planned encodes are still to come (the reference decode): a line above
+            # the bar, which goes on counting them.
+            print_literal(self.err, event.message)
+        elif event.kind in ("stage", "planned"):
             self.close()
             cached = f" ({event.done} from cache)" if event.kind == "planned" and event.done else ""
             print_literal(self.err, f"{event.message}{cached}")

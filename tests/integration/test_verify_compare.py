@@ -128,6 +128,7 @@ def test_no_color_in_a_terminal_gives_plain_lines_and_no_escape_codes(
     assert b"\x1b" not in shown and b"\x9b" not in shown
     lines = shown.decode().splitlines()
     assert f"encode+score: {n} jobs" in lines
+    assert any(line.startswith(f"[{n}/{n}] ") and line.endswith(")") for line in lines)
     assert f"PASS: all {n} rungs are within tolerance" in lines
 
 

@@ -262,6 +262,30 @@ def test_progress_sink_plain_lines_on_a_terminal_with_no_color() -> None:
     ]
 
 
+def test_progress_printer_keeps_counting_past_a_stage_line_within_a_batch() -> None:
+    """The lossless reference is decoded (and said so) after the encodes are planned; the count
+    of those encodes must go on below that line, not stop with it."""
+    from pertitle.clicmd.common import ProgressPrinter
+    from pertitle.pipeline import Event
+
+    out = io.StringIO()
+    printer = ProgressPrinter(Console(file=out, width=100, force_terminal=False), quiet=False)
+    printer(Event("planned", "encoding and scoring 2 rungs", 0, 2))
+    printer(Event("stage", "decoding the probed part of the title once (lossless reference)"))
+    printer(Event("done", "encoded a", 1, 2))
+    printer(Event("done", "encoded b", 2, 2))
+    printer(Event("stage", "choosing the rungs"))
+    printer.close()
+    lines = out.getvalue().splitlines()
+    assert lines[:3] == [
+        "encoding and scoring 2 rungs",
+        "encode+score: 2 jobs",
+        "decoding the probed part of the title once (lossless reference)",
+    ]
+    assert lines[3].startswith("[1/2] encoded a (eta ") and lines[4].startswith("[2/2] encoded b (done in ")
+    assert lines[5:] == ["choosing the rungs"]
+
+
 def test_render_result_replaces_an_undrawable_chart_with_a_reason() -> None:
     base = _result()
     broken = dataclasses.replace(base.points[0], bitrate_kbps=0.0)
