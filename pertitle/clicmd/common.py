@@ -246,6 +246,13 @@ def fmt(x: float, spec: str, missing: str = "-") -> str:
     return format(x, spec) if math.isfinite(x) else missing
 
 
+def signed(x: float, decimals: int) -> str:
+    """`x` with its sign (+1.25, -0.50), except what rounds to zero at `decimals` places: that is
+    0.00, neither a gain nor a loss, and never -0.00."""
+    shown = f"{x:+.{decimals}f}"
+    return f"{0:.{decimals}f}" if math.isfinite(x) and float(shown) == 0 else shown
+
+
 def build_settings(
     *,
     codec: str,

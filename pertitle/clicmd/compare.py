@@ -29,6 +29,7 @@ from pertitle.clicmd.common import (
     fmt,
     print_literal,
     run_core,
+    signed,
 )
 from pertitle.report import printable
 
@@ -152,15 +153,18 @@ def render(result: CompareResult, console: Console) -> None:
     def pct(x: float | None, better_when_negative: bool) -> str:
         if x is None:
             return "n/a"
+        shown = signed(x, 2)
+        if float(shown) == 0:  # as shown: the same ladders, or as good as
+            return f"{shown}% (same)"
         good = x < 0 if better_when_negative else x > 0
-        return f"{x:+.2f}% ({'better' if good else 'worse'})"
+        return f"{shown}% ({'better' if good else 'worse'})"
 
     rows = [
         ("BD-rate (VMAF)", pct(result.bd_rate_vmaf.value_pct, True)),
         ("BD-rate (PSNR)", pct(result.bd_rate_psnr.value_pct, True)),
         (
             "BD-VMAF (quality at equal bitrate)",
-            "n/a" if result.bd_vmaf.value is None else f"{result.bd_vmaf.value:+.2f} VMAF",
+            "n/a" if result.bd_vmaf.value is None else f"{signed(result.bd_vmaf.value, 2)} VMAF",
         ),
         ("bits saved at equal VMAF", pct(result.bits_saved_pct, False)),
         ("BD-rate averaged over", _vmaf_range(result)),

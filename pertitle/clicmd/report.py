@@ -15,7 +15,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from pertitle.cache import atomic_write_bytes, atomic_write_text
-from pertitle.clicmd.common import consoles, fail, outputs_problem, print_literal
+from pertitle.clicmd.common import consoles, fail, outputs_problem, print_literal, signed
 from pertitle.errors import InputError, PertitleError
 
 T = TypeVar("T")
@@ -100,7 +100,7 @@ def report(
         render_result(result, out)
         if comparison is not None:
             bd = comparison.bd_rate_vmaf_pct
-            shown = f"{bd:+.1f}%" if bd is not None else "n/a (" + "; ".join(comparison.reasons) + ")"
+            shown = f"{signed(bd, 1)}%" if bd is not None else "n/a (" + "; ".join(comparison.reasons) + ")"
             out.print()
             print_literal(
                 out, f"BD-rate on VMAF against {comparison.reference.name}: {shown}", soft_wrap=True

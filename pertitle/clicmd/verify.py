@@ -7,6 +7,7 @@ The work is `pertitle.verify.verify`; this module parses, renders and maps exit 
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -30,6 +31,7 @@ from pertitle.clicmd.common import (
     fmt,
     print_literal,
     run_core,
+    signed,
 )
 from pertitle.report import printable
 
@@ -121,11 +123,11 @@ def render(result: VerifyResult, console: Console) -> None:
             f"{c.rung.width}x{c.rung.height}",
             f"{c.rung.bitrate_kbps:.0f}",
             f"{m.bitrate_kbps:.0f}",
-            f"{c.bitrate_error:+.1%}",
+            f"{signed(c.bitrate_error * 100, 1)}%",
             f"{m.peak_bitrate_kbps:.0f}" if m.peak_bitrate_kbps > 0 else "-",
             fmt(c.rung.predicted.vmaf, ".2f"),
             f"{m.vmaf:.2f}",
-            fmt(c.vmaf_delta, "+.2f"),
+            signed(c.vmaf_delta, 2) if math.isfinite(c.vmaf_delta) else "-",
             fmt(m.psnr, ".2f"),
             f"{m.ssim:.3f}",
             "ok" if c.ok else "FAIL",

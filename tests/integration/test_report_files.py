@@ -262,6 +262,16 @@ def test_report_with_no_color_in_a_terminal_sends_no_escape_codes(analysed: Path
     assert shown.decode().startswith(f"pertitle analysis: {_doc(analysed)['title']}\r\n")
 
 
+def test_report_shows_a_bd_rate_that_rounds_to_zero_without_a_sign(analysed: Path, tmp_path: Path) -> None:
+    doc = _compare_doc(_doc(analysed))
+    doc["bd_rate"]["vmaf_pct"] = -0.04
+    compare = tmp_path / "compare.json"
+    compare.write_text(json.dumps(doc), encoding="utf-8")
+    result = runner.invoke(app, ["report", str(analysed), "--compare", str(compare)])
+    assert result.exit_code == 0, result.output
+    assert "BD-rate on VMAF against Apple HLS H.264: 0.0%" in result.stdout
+
+
 def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 

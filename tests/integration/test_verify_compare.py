@@ -71,6 +71,7 @@ def test_verify_passes_when_the_predictions_hold(analysed: Analysed, tmp_path: P
     n = len(analysed.doc["rungs"])
     assert f"PASS: all {n} rungs are within tolerance" in r.stdout
     assert f"{n} encodes, 0 from cache" in " ".join(r.stdout.split())
+    assert "-0.00" not in r.stdout and "-0.0%" not in r.stdout  # a zero has no sign
 
     r = invoke("verify", str(analysed.ladder_json), str(analysed.clip), "--cache-dir", str(fresh), "--json")
     assert r.exit_code == 0, r.output
@@ -363,6 +364,26 @@ def test_compare_sends_no_control_characters_from_a_document(analysed: Analysed,
     assert r.exit_code == 0, r.output
     assert "\x1b" not in r.stdout
     assert "ladder: per-title (evil \\x1b[31mESC\\nnext)" in [line.strip() for line in r.stdout.splitlines()]
+
+
+def test_a_ladder_compared_with_itself_reads_the_same(analysed: Analysed) -> None:
+    """Zero, as shown, is neither better nor worse, and has no sign."""
+    ladder = str(analysed.ladder_json)
+    r = invoke(
+        "compare", str(analysed.clip), "--ladder", ladder, "--reference", ladder,
+        "--cache-dir", str(analysed.cache), "-j", "2",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    rows = {}
+    for line in r.stdout.splitlines():
+        cells = [c.strip() for c in line.strip("│ ").split("│")]
+        if len(cells) == 2:
+            rows[cells[0]] = cells[1]
+    assert rows["BD-rate (VMAF)"] == "0.00% (same)"
+    assert rows["BD-rate (PSNR)"] == "0.00% (same)"
+    assert rows["bits saved at equal VMAF"] == "0.00% (same)"
+    assert rows["BD-VMAF (quality at equal bitrate)"] == "0.00 VMAF"
+    assert "-0.00" not in r.stdout and "+0.00" not in r.stdout
 
 
 def test_compare_with_a_bad_reference_is_one_line_and_exit_2(analysed: Analysed) -> None:

@@ -327,3 +327,18 @@ def test_progress_sink_shows_control_characters_in_labels_visibly() -> None:
     with ProgressSink(console, total=1, description="jobs", clock=lambda: 0.0) as sink:
         sink.advance("encoded \x1b[31mred\x9b")
     assert out.getvalue().splitlines()[1] == "[1/1] encoded \\x1b[31mred\\x9b (done in 0s)"
+
+
+def test_signed_numbers_show_no_sign_on_what_rounds_to_zero() -> None:
+    from pertitle.clicmd.common import signed
+
+    assert [signed(x, 2) for x in (1.234, -0.5, 0.0, -0.0, -0.004, 0.004, -0.005001)] == [
+        "+1.23",
+        "-0.50",
+        "0.00",
+        "0.00",
+        "0.00",
+        "0.00",
+        "-0.01",
+    ]
+    assert signed(-0.04, 1) == "0.0" and signed(12.0, 0) == "+12"
