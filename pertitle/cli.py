@@ -37,6 +37,7 @@ from pertitle.clicmd.common import (
     consoles,
     fail,
     output_problem,
+    print_literal,
     run_core,
 )
 from pertitle.config import CODECS, Settings
@@ -173,7 +174,7 @@ def analyze(
         except OSError as exc:
             raise fail(err, f"cannot write to {out}: {exc.strerror or exc}", 2) from None
         if not json_out:
-            err.print(f"wrote {y} and {j}", markup=False)
+            print_literal(err, f"wrote {y} and {j}", soft_wrap=True)
     if emit_commands is not None:
         script = _rendition_script(result, settings, info, title)
         if to_stdout:
@@ -184,7 +185,11 @@ def analyze(
         except OSError as exc:
             raise fail(err, f"cannot write {emit_commands}: {exc.strerror or exc}", 2) from None
         if not json_out:
-            err.print(f"wrote {emit_commands} (ffmpeg commands for {len(result.ladder.rungs)} renditions)")
+            print_literal(
+                err,
+                f"wrote {emit_commands} (ffmpeg commands for {len(result.ladder.rungs)} renditions)",
+                soft_wrap=True,
+            )
     if json_out:
         sys.stdout.write(serialize.to_json(doc))
         return
@@ -263,20 +268,20 @@ def doctor(ffmpeg: FfmpegOpt = None, json_out: Annotated[bool, typer.Option("--j
 
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
     else:
-        out.print(f"pertitle {__version__}", markup=False)
-        out.print(f"ffmpeg   {info.version}  ({info.path})", markup=False)
-        out.print(
+        print_literal(out, f"pertitle {__version__}")
+        print_literal(out, f"ffmpeg   {info.version}  ({info.path})")
+        print_literal(
+            out,
             f"libvmaf  {'yes' if info.has_libvmaf else 'NO'}  models: {', '.join(info.vmaf_models) or '-'}",
-            markup=False,
         )
         for name, avail in encoders.items():
             enc = CODECS[name].encoder
             ver = versions.get(enc, "")
-            out.print(f"{name:<5}    {enc:<11} {'ok ' + ver if avail else 'MISSING'}", markup=False)
+            print_literal(out, f"{name:<5}    {enc:<11} {'ok ' + ver if avail else 'MISSING'}")
         if nvenc:
-            out.print(f"nvenc    {', '.join(nvenc)} (optional, needs an NVIDIA GPU)", markup=False)
+            print_literal(out, f"nvenc    {', '.join(nvenc)} (optional, needs an NVIDIA GPU)")
         verdict = "ready: pertitle can analyse titles" if ok else "NOT ready: " + "; ".join(problems)
-        out.print(f"verdict  {verdict}", markup=False)
+        print_literal(out, f"verdict  {verdict}")
     if not ok:
         raise typer.Exit(1)
 

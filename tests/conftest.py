@@ -5,7 +5,15 @@ Every clip is tiny (at most 640x360, 2 s) so that the real-encode tests stay fas
 
 from __future__ import annotations
 
+import fcntl
+import os
+import pty
+import select
+import struct
 import subprocess
+import sys
+import termios
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +28,53 @@ def run_ffmpeg(ffmpeg: str, *args: str) -> None:
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"making a test clip failed: {argv}\n{proc.stderr}")
+
+
+def run_in_terminal(args: list[str], env: dict[str, str], timeout: float = 120) -> tuple[int, bytes]:
+    """Run `python -m pertitle ARGS` with stdout and stderr on a pseudo-terminal, 120x40, as in an
+    interactive shell, and return its exit code and every byte it wrote there: what a user's
+    terminal gets, escape sequences included. `env` is added to this process's environment, less
+    whatever could make Rich decide about the terminal on its own (COLUMNS, FORCE_COLOR, ...)."""
+    import pertitle
+
+    base = {k: v for k, v in os.environ.items() if k not in _TERMINAL_OVERRIDES}
+    base["PYTHONPATH"] = str(Path(pertitle.__file__).parents[1])  # this checkout's pertitle
+    base["TERM"] = "xterm-256color"
+    controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pertitle", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=terminal,
+            stderr=terminal,
+            env={**base, **env},
+        )
+    finally:
+        os.close(terminal)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                proc.kill()
+                raise TimeoutError(f"pertitle {args} ran past {timeout} s")
+            if not select.select([controller], [], [], left)[0]:
+                continue
+            try:
+                data = os.read(controller, 65536)
+            except OSError:  # EIO: every writer has closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data)
+    finally:
+        os.close(controller)
+    return proc.wait(timeout=30), b"".join(chunks)
+
+
+_TERMINAL_OVERRIDES = ("COLUMNS", "LINES", "FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "NO_COLOR")
 
 
 # x264 at crf 18 keeps the detail of the lavfi source; ultrafast keeps clip-making under a second.

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 
 from pertitle import cache as core
-from pertitle.clicmd.common import APP_SETTINGS, CacheDirOpt, consoles, fail
+from pertitle.clicmd.common import APP_SETTINGS, CacheDirOpt, consoles, fail, print_literal
 
 app = typer.Typer(
     name="cache",
@@ -69,14 +69,14 @@ def info(cache_dir: CacheDirOpt = None, json_out: JsonOpt = False) -> None:
         }
         typer.echo(json.dumps(doc, indent=2))
         return
-    out.print(f"cache     {s.root}{'' if root.exists() else ' (not created yet)'}", markup=False)
-    out.print(f"entries   {s.entries} ({_size(s.size_bytes)})", markup=False)
+    print_literal(out, f"cache     {s.root}{'' if root.exists() else ' (not created yet)'}")
+    print_literal(out, f"entries   {s.entries} ({_size(s.size_bytes)})")
     if s.oldest_use_s is not None and s.newest_use_s is not None:
         now = time.time()
         age = (now - s.oldest_use_s) / _DAY_S, (now - s.newest_use_s) / _DAY_S
-        out.print(f"last used {age[1]:.1f} to {age[0]:.1f} days ago", markup=False)
+        print_literal(out, f"last used {age[1]:.1f} to {age[0]:.1f} days ago")
     if s.stale_temp_files:
-        out.print(f"leftover  {s.stale_temp_files} temp files of interrupted writes", markup=False)
+        print_literal(out, f"leftover  {s.stale_temp_files} temp files of interrupted writes")
 
 
 @app.command(help="Remove entries no run has read or written for --older-than days (or --all).")
@@ -111,6 +111,4 @@ def prune(
         return
     verb = "would remove" if dry_run else "removed"
     what = "every entry" if all_entries else f"entries unused for {older_than:g} days"
-    out.print(
-        f"{verb} {r.removed} files ({_size(r.freed_bytes)}; {what}), kept {r.kept}, in {root}", markup=False
-    )
+    print_literal(out, f"{verb} {r.removed} files ({_size(r.freed_bytes)}; {what}), kept {r.kept}, in {root}")

@@ -8,14 +8,16 @@ import sys
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from pertitle.config import Settings, load_constraints, parse_number_list, validate
 from pertitle.errors import ConfigError, FfmpegError, PertitleError
 from pertitle.models import Constraints
+from pertitle.report import printable
 
 T = TypeVar("T")
 
@@ -81,18 +83,30 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress, only
 
 
 def consoles() -> tuple[Console, Console]:
-    """(stdout, stderr) consoles that honour NO_COLOR. Piped or in a CI log there is no terminal
-    width to fit, so stdout gets 120 columns and tables stay whole."""
+    """(stdout, stderr) consoles. Piped or in a CI log there is no terminal width to fit, so stdout
+    gets 120 columns and tables stay whole. NO_COLOR (any value but empty) means, as for batch, no
+    escape code at all: no colour, nor bold, dim or italic (Rich's own no_color keeps those), and
+    progress as plain lines (`ProgressSink` reads `no_color`)."""
     no_color = bool(os.environ.get("NO_COLOR"))
+    color_system: Literal["auto"] | None = None if no_color else "auto"
     width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 120
     return (
-        Console(no_color=no_color, highlight=False, soft_wrap=False, width=width),
-        Console(stderr=True, no_color=no_color, highlight=False),
+        Console(no_color=no_color, color_system=color_system, highlight=False, soft_wrap=False, width=width),
+        Console(stderr=True, no_color=no_color, color_system=color_system, highlight=False),
     )
 
 
+def print_literal(console: Console, text: str, *, style: str = "", soft_wrap: bool = False) -> None:
+    """Print a line that may quote text from outside (a file name, a document's title or names, a
+    message that quotes them) exactly as it is: as a Rich Text, so that neither `[...]` (Rich
+    markup, which can also fail to parse) nor `:name:` (an emoji code) changes it, and with its
+    control characters made visible (`printable`), so that it stays one line and sends the
+    terminal no escape sequence."""
+    console.print(Text(printable(text), style=style), soft_wrap=soft_wrap)
+
+
 def fail(err: Console, message: str, code: int) -> typer.Exit:
-    err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    print_literal(err, f"error: {message}", soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -165,10 +179,14 @@ class ProgressPrinter:
             return
         from pertitle.report.terminal import ProgressSink
 
-        if event.kind in ("stage", "planned"):
+        if event.kind == "stage" and self.sink is not None and self.sink.done < self.sink.total:
+            # Said while planned encodes are still to come (the reference decode): a line above
+            # the bar, which goes on counting them.
+            print_literal(self.err, event.message)
+        elif event.kind in ("stage", "planned"):
             self.close()
             cached = f" ({event.done} from cache)" if event.kind == "planned" and event.done else ""
-            self.err.print(f"{event.message}{cached}", markup=False, highlight=False)
+            print_literal(self.err, f"{event.message}{cached}")
             if event.kind == "planned" and event.done < event.total:
                 self.sink = ProgressSink(self.err, event.total - event.done, "encode+score")
                 self.sink.__enter__()
@@ -182,7 +200,7 @@ class ProgressPrinter:
 
     def warn(self, message: str) -> None:
         if not self.quiet:
-            self.err.print(f"warning: {message}", markup=False, highlight=False, soft_wrap=True)
+            print_literal(self.err, f"warning: {message}", soft_wrap=True)
 
     def close(self) -> None:
         if self.sink is not None:
@@ -202,7 +220,8 @@ def run_core(err: Console, quiet: bool, what: str, call: Callable[[ProgressPrint
     except FfmpegError as exc:
         progress.close()
         if os.environ.get("PERTITLE_DEBUG"):
-            err.print(exc.details(), markup=False)
+            for line in exc.details().splitlines():  # the command, then ffmpeg's stderr
+                print_literal(err, line, soft_wrap=True)
         raise fail(err, f"{what}: {exc}", 1) from None
     except PertitleError as exc:
         progress.close()
@@ -227,6 +246,13 @@ def ffmpeg_info(path: str | None, err: Console) -> Any:
 
 def fmt(x: float, spec: str, missing: str = "-") -> str:
     return format(x, spec) if math.isfinite(x) else missing
+
+
+def signed(x: float, decimals: int) -> str:
+    """`x` with its sign (+1.25, -0.50), except what rounds to zero at `decimals` places: that is
+    0.00, neither a gain nor a loss, and never -0.00."""
+    shown = f"{x:+.{decimals}f}"
+    return f"{0:.{decimals}f}" if math.isfinite(x) and float(shown) == 0 else shown
 
 
 def build_settings(

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from pertitle.clicmd.common import (
     CacheDirOpt,
@@ -26,8 +27,11 @@ from pertitle.clicmd.common import (
     fail,
     ffmpeg_info,
     fmt,
+    print_literal,
     run_core,
+    signed,
 )
+from pertitle.report import printable
 
 if TYPE_CHECKING:
     from pertitle.compare import CompareResult, MeasuredLadder
@@ -96,7 +100,9 @@ def compare(
 
 
 def _ladder_table(ladder: MeasuredLadder, caption: str) -> Table:
-    table = Table(title=f"{caption}: {ladder.name}", title_justify="left")
+    table = Table(
+        title=Text(printable(f"{caption}: {ladder.name}"), style="table.title"), title_justify="left"
+    )
     table.add_column("size")
     for name in ("target kbps", "avg kbps", "peak kbps", "VMAF", "PSNR", "SSIM"):
         table.add_column(name, justify="right")
@@ -112,9 +118,12 @@ def _ladder_table(ladder: MeasuredLadder, caption: str) -> Table:
             f"{m.ssim:.4f}",
         )
     target = sum(r.target_kbps for r in ladder.rungs)
-    table.caption = (
-        f"{len(ladder.rungs)} rungs, {ladder.codec} preset {ladder.preset}, {ladder.rate_control}; "
-        f"total {ladder.total_kbps:.0f} kbps measured ({target:.0f} kbps targeted)"
+    table.caption = Text(
+        printable(
+            f"{len(ladder.rungs)} rungs, {ladder.codec} preset {ladder.preset}, {ladder.rate_control}; "
+            f"total {ladder.total_kbps:.0f} kbps measured ({target:.0f} kbps targeted)"
+        ),
+        style="table.caption",
     )
     table.caption_justify = "left"
     return table
@@ -139,20 +148,23 @@ def render(result: CompareResult, console: Console) -> None:
     console.print(_ladder_table(result.ladder, "ladder"))
     console.print(_ladder_table(result.reference, "reference"))
     for w in result.warnings:
-        console.print(f"note: {w}", markup=False, highlight=False)
+        print_literal(console, f"note: {w}")
 
     def pct(x: float | None, better_when_negative: bool) -> str:
         if x is None:
             return "n/a"
+        shown = signed(x, 2)
+        if float(shown) == 0:  # as shown: the same ladders, or as good as
+            return f"{shown}% (same)"
         good = x < 0 if better_when_negative else x > 0
-        return f"{x:+.2f}% ({'better' if good else 'worse'})"
+        return f"{shown}% ({'better' if good else 'worse'})"
 
     rows = [
         ("BD-rate (VMAF)", pct(result.bd_rate_vmaf.value_pct, True)),
         ("BD-rate (PSNR)", pct(result.bd_rate_psnr.value_pct, True)),
         (
             "BD-VMAF (quality at equal bitrate)",
-            "n/a" if result.bd_vmaf.value is None else f"{result.bd_vmaf.value:+.2f} VMAF",
+            "n/a" if result.bd_vmaf.value is None else f"{signed(result.bd_vmaf.value, 2)} VMAF",
         ),
         ("bits saved at equal VMAF", pct(result.bits_saved_pct, False)),
         ("BD-rate averaged over", _vmaf_range(result)),
@@ -168,7 +180,9 @@ def render(result: CompareResult, console: Console) -> None:
         ("total bitrate, reference", f"{result.reference.total_kbps:.0f} kbps"),
     ]
     summary = Table(
-        title=f"{result.title}: ladder against reference", title_justify="left", show_header=False
+        title=Text(printable(f"{result.title}: ladder against reference"), style="table.title"),
+        title_justify="left",
+        show_header=False,
     )
     summary.add_column("what")
     summary.add_column("value", justify="right")
@@ -176,11 +190,10 @@ def render(result: CompareResult, console: Console) -> None:
         summary.add_row(name, value)
     console.print(summary)
     for reason in result.reasons:
-        console.print(f"n/a: {reason}", markup=False, highlight=False)
+        print_literal(console, f"n/a: {reason}")
     s = result.settings
-    console.print(
+    print_literal(
+        console,
         f"scored with {s['vmaf_model']}, {s['scaler']} scaling, GOP {s['gop_s']:g} s; "
         f"{result.encodes} encodes, {result.cache_hits} from cache",
-        markup=False,
-        highlight=False,
     )

@@ -15,7 +15,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from pertitle.cache import atomic_write_bytes, atomic_write_text
-from pertitle.clicmd.common import consoles, fail, outputs_problem
+from pertitle.clicmd.common import consoles, fail, outputs_problem, print_literal, signed
 from pertitle.errors import InputError, PertitleError
 
 T = TypeVar("T")
@@ -88,10 +88,9 @@ def report(
     except PertitleError as exc:
         raise fail(err, str(exc), 2) from None
     if comparison is not None and comparison.title and comparison.title != result.title:
-        err.print(
+        print_literal(
+            err,
             f"warning: {compare} compares title {comparison.title!r}, not {result.title!r}",
-            markup=False,
-            highlight=False,
             soft_wrap=True,
         )
 
@@ -101,12 +100,10 @@ def report(
         render_result(result, out)
         if comparison is not None:
             bd = comparison.bd_rate_vmaf_pct
-            shown = f"{bd:+.1f}%" if bd is not None else "n/a (" + "; ".join(comparison.reasons) + ")"
-            out.print(
-                f"\nBD-rate on VMAF against {comparison.reference.name}: {shown}",
-                markup=False,
-                highlight=False,
-                soft_wrap=True,
+            shown = f"{signed(bd, 1)}%" if bd is not None else "n/a (" + "; ".join(comparison.reasons) + ")"
+            out.print()
+            print_literal(
+                out, f"BD-rate on VMAF against {comparison.reference.name}: {shown}", soft_wrap=True
             )
 
     target: Path | None = None
@@ -117,12 +114,12 @@ def report(
             fig = plots.report_figure(result, comparison=comparison, reference=ref)
             target = png_out
             atomic_write_bytes(png_out, plots.figure_png(fig))
-            err.print(f"wrote {png_out}", markup=False, highlight=False, soft_wrap=True)
+            print_literal(err, f"wrote {png_out}", soft_wrap=True)
         if html_out is not None:
             from pertitle.report.html import render_html
 
             target = html_out
             atomic_write_text(html_out, render_html(result, comparison=comparison, reference=ref))
-            err.print(f"wrote {html_out}", markup=False, highlight=False, soft_wrap=True)
+            print_literal(err, f"wrote {html_out}", soft_wrap=True)
     except OSError as exc:
         raise fail(err, f"cannot write {target}: {exc.strerror or exc}", 2) from None

@@ -7,6 +7,7 @@ The work is `pertitle.verify.verify`; this module parses, renders and maps exit 
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -15,6 +16,7 @@ import typer
 from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from pertitle.clicmd.common import (
     CacheDirOpt,
@@ -27,8 +29,11 @@ from pertitle.clicmd.common import (
     fail,
     ffmpeg_info,
     fmt,
+    print_literal,
     run_core,
+    signed,
 )
+from pertitle.report import printable
 
 if TYPE_CHECKING:
     from pertitle.verify import VerifyResult
@@ -89,7 +94,10 @@ def render(result: VerifyResult, console: Console) -> None:
     """The predicted-against-measured table, the verdict, and which rung failed why."""
     # Two-line headers and a light box keep the table readable in an 80-column terminal.
     table = Table(
-        title=f"{result.title}: {Path(result.ladder_path).name} verified on the whole title",
+        title=Text(
+            printable(f"{result.title}: {Path(result.ladder_path).name} verified on the whole title"),
+            style="table.title",
+        ),
         box=box.SIMPLE_HEAD,
         padding=(0, 0),
     )
@@ -115,11 +123,11 @@ def render(result: VerifyResult, console: Console) -> None:
             f"{c.rung.width}x{c.rung.height}",
             f"{c.rung.bitrate_kbps:.0f}",
             f"{m.bitrate_kbps:.0f}",
-            f"{c.bitrate_error:+.1%}",
+            f"{signed(c.bitrate_error * 100, 1)}%",
             f"{m.peak_bitrate_kbps:.0f}" if m.peak_bitrate_kbps > 0 else "-",
             fmt(c.rung.predicted.vmaf, ".2f"),
             f"{m.vmaf:.2f}",
-            fmt(c.vmaf_delta, "+.2f"),
+            signed(c.vmaf_delta, 2) if math.isfinite(c.vmaf_delta) else "-",
             fmt(m.psnr, ".2f"),
             f"{m.ssim:.3f}",
             "ok" if c.ok else "FAIL",
@@ -127,22 +135,21 @@ def render(result: VerifyResult, console: Console) -> None:
         )
     console.print(table)
     s = result.settings
-    console.print(
+    print_literal(
+        console,
         f"{s['codec']} preset {s['preset']}, {s['deploy_rate_control']}, GOP {s['gop_s']:g} s, "
         f"{s['vmaf_model']}; limits: VMAF -{result.tolerance_vmaf:g}, "
         f"bitrate ±{result.max_bitrate_error:.0%}, peak {result.max_peak_ratio:g}x average; "
         f"{result.encodes} encodes, {result.cache_hits} from cache",
-        markup=False,
-        highlight=False,
     )
     for w in result.warnings:
-        console.print(f"warning: {w}", markup=False, highlight=False)
+        print_literal(console, f"warning: {w}")
     for c in result.checks:
         for n in c.notes:
-            console.print(f"note: {c.label}: {n}", markup=False, highlight=False)
+            print_literal(console, f"note: {c.label}: {n}")
     from pertitle.verify import summary_lines
 
     lines = summary_lines(result)
-    console.print(lines[0], style="bold green" if result.ok else "bold red", markup=False, highlight=False)
+    print_literal(console, lines[0], style="bold green" if result.ok else "bold red")
     for line in lines[1:]:
-        console.print(f"  {line}", markup=False, highlight=False)
+        print_literal(console, f"  {line}")

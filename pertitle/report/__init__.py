@@ -2,9 +2,31 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from pertitle.models import MediaInfo
+
+# What a terminal acts on rather than shows: C0 controls (newline, tab, ESC, ...), DEL, C1 controls
+# (CSI \x9b among them), and the Unicode line and paragraph separators; and lone surrogates, which is
+# how a file name's bytes that are not UTF-8 reach Python.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+_NAMED_ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
+def _visible(match: re.Match[str]) -> str:
+    c = match.group()
+    if "\ud800" <= c <= "\udfff":
+        return "?"  # as cache.utf8_text writes it
+    return _NAMED_ESCAPES.get(c) or (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
+
+
+def printable(text: str) -> str:
+    """Text from outside (a file name, a document's title or names, a message quoting them) as a
+    terminal may show it: every control character as a visible escape (\\n, \\t, \\x1b, \\x9b), so
+    that what a document holds can neither restyle, move the cursor or clear the screen nor break a
+    line or a table row. The other characters are left as they are."""
+    return _UNPRINTABLE.sub(_visible, text)
 
 
 def scan_note(info: MediaInfo) -> str:

@@ -30,6 +30,7 @@ from rich.text import Text
 
 from pertitle.batch import BatchEvent, BatchResult, TitleOutcome, TitleSpec
 from pertitle.cache import atomic_write_text, utf8_text
+from pertitle.report import printable
 
 SUMMARY_SCHEMA = "pertitle.batch-summary/v1"
 SUMMARY_NAME = "summary.json"
@@ -296,7 +297,8 @@ class BatchProgress:
     def _print(self, text: str) -> None:
         self._last_line = self._clock()
         target = self._progress.console if self._progress is not None else self.console
-        target.print(text, markup=False, highlight=False, soft_wrap=True)
+        # Names are file names: shown as written (a Text: no markup, no emoji codes), controls visible.
+        target.print(Text(printable(text)), soft_wrap=True)
 
     def _status(self) -> str:
         running = f"{len(self._running)} running" if self._running else "idle"
@@ -360,9 +362,9 @@ def render_batch_table(result: BatchResult, console: Console, *, plain: bool) ->
     styles = {"ok": "green", "failed": "red", "skipped": "cyan", "interrupted": "yellow"}
     for o in result.outcomes:
         has_ladder = o.status in ("ok", "skipped")
-        # Text cells: a title named like Rich markup ("[bold]") is shown as it is.
+        # Text cells: a title named like Rich markup ("[bold]") is shown as it is, controls visible.
         table.add_row(
-            Text(o.name),
+            Text(printable(o.name)),
             Text(o.status, style="" if plain else styles.get(o.status, "")),
             Text(str(o.rungs) if has_ladder else "-"),
             Text(f"{o.top_bitrate_kbps:.0f}" if has_ladder and o.top_bitrate_kbps else "-"),
@@ -374,7 +376,7 @@ def render_batch_table(result: BatchResult, console: Console, *, plain: bool) ->
     console.print(table, highlight=False)
     for o in result.outcomes:
         if o.status in ("failed", "interrupted"):
-            console.print(f"{o.status} {o.name}: {o.reason}", markup=False, highlight=False, soft_wrap=True)
+            console.print(Text(printable(f"{o.status} {o.name}: {o.reason}")), soft_wrap=True)
     counts = ", ".join(
         f"{result.count(s)} {s}" for s in ("ok", "skipped", "failed", "interrupted") if result.count(s)
     )

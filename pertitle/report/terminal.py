@@ -33,7 +33,7 @@ from rich.text import Text
 
 from pertitle.hull import hull_spans
 from pertitle.models import METRICS, TitleResult
-from pertitle.report import deployed_encode, scan_note
+from pertitle.report import deployed_encode, printable, scan_note
 
 __all__ = ["ProgressSink", "ascii_chart", "render_result"]
 
@@ -310,10 +310,11 @@ def _fmt_tick(v: float) -> str:
 def render_result(result: TitleResult, console: Console) -> None:
     """Print the end-of-analysis report: source, what was measured, the ladder, crossovers, the chart.
 
-    Titles, paths and messages are printed as text, never parsed as Rich markup. A chart that cannot be
-    drawn (no points, a bad value) is replaced by one line that says why, so the ladder always shows.
+    Titles, paths and messages are printed as text, never parsed as Rich markup, with their control
+    characters made visible (`printable`). A chart that cannot be drawn (no points, a bad value) is
+    replaced by one line that says why, so the ladder always shows.
     """
-    console.print(Text(f"pertitle analysis: {result.title}", style="bold"))
+    console.print(Text(printable(f"pertitle analysis: {result.title}"), style="bold"))
     console.print()
     console.print(_heading("Source"))
     console.print(_source_table(result))
@@ -328,7 +329,7 @@ def render_result(result: TitleResult, console: Console) -> None:
     else:
         console.print(Text("no rungs were selected", style="yellow"))
     for reason in result.ladder.gave_way:
-        console.print(Text("warning: ", style="bold yellow") + Text(reason))
+        console.print(Text("warning: ", style="bold yellow") + Text(printable(reason)))
     console.print()
     console.print(_heading("Hull by resolution"))
     spans = hull_spans(result.hull)
@@ -377,8 +378,8 @@ def _key_value_table(rows: Sequence[tuple[str, str]]) -> Table:
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold", no_wrap=True)
     table.add_column(overflow="fold")
-    for key, value in rows:
-        table.add_row(Text(key), Text(value))
+    for key, value in rows:  # values quote the source's path, its probed formats, the document's tools
+        table.add_row(Text(key), Text(printable(value)))
     return table
 
 
@@ -548,9 +549,10 @@ class ProgressSink:
     """Progress of a batch of jobs, for `with ProgressSink(console, total, description) as sink:`.
 
     `advance(label)` once per finished job; it may be called from worker threads. On a terminal
-    (`console.is_terminal`): a Rich progress bar with done/total, elapsed and ETA. Elsewhere (CI logs,
-    pipes): a header line, then one plain line per job, such as `[ 3/36] encoded 640x360 crf 28 (eta 41s)`,
-    with no escape codes. Progress is a diagnostic: pass a `Console(stderr=True)`.
+    (`console.is_terminal`) without NO_COLOR (`console.no_color`): a Rich progress bar with done/total,
+    elapsed and ETA. Elsewhere (CI logs, pipes, NO_COLOR): a header line, then one plain line per job,
+    such as `[ 3/36] encoded 640x360 crf 28 (eta 41s)`, with no escape codes. Progress is a diagnostic:
+    pass a `Console(stderr=True)`.
 
     Raises:
         ValueError: a negative total.
@@ -575,7 +577,7 @@ class ProgressSink:
         self._started = clock()
         self._progress: Progress | None = None
         self._task: TaskID | None = None
-        if console.is_terminal:
+        if console.is_terminal and not console.no_color:  # the bar moves the cursor: no NO_COLOR
             self._progress = Progress(
                 TextColumn("{task.description}"),
                 BarColumn(),
@@ -628,7 +630,7 @@ class ProgressSink:
 
     def advance(self, label: str) -> None:
         """Record one finished job, described by `label` (e.g. "encoded 640x360 crf 28")."""
-        label = " ".join(label.split())  # one job, one line
+        label = printable(" ".join(label.split()))  # one job, one line, nothing a terminal acts on
         with self._lock:
             self._done += 1
             self._total = max(self._total, self._done)

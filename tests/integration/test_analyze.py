@@ -589,6 +589,20 @@ def test_emit_commands_never_overwrites_the_ladder_out_writes(clips: Clips, tmp_
     assert not out.exists()
 
 
+def test_the_written_files_are_named_as_they_are(clips: Clips, tmp_path: Path) -> None:
+    """What analyze wrote is said with the names as given: brackets are no Rich markup and
+    `:100:` no emoji code (a name that is bad markup would fail the run after the analysis)."""
+    out = tmp_path / "la[bold]dders:100:"
+    script = tmp_path / "enc[bold]ode:100:.sh"
+    run = invoke(
+        "analyze", str(clips.small), *("--heights", "180", "--crfs", "26,38", "--no-calibrate"),
+        "--out", str(out), "--emit-commands", str(script), "--cache-dir", str(tmp_path / "c"),
+    )  # fmt: skip
+    assert run.exit_code == 0, run.stderr
+    assert f"wrote {out / 'small.ladder.yaml'} and {out / 'small.ladder.json'}" in run.stderr
+    assert f"wrote {script} (ffmpeg commands for " in run.stderr
+
+
 def test_emit_commands_refuses_a_title_whose_name_a_script_cannot_hold(clips: Clips, tmp_path: Path) -> None:
     try:
         title = tmp_path / os.fsdecode(b"x\xfey.mp4")

@@ -70,3 +70,11 @@ def test_info_of_a_cache_not_made_yet(tmp_path: Path) -> None:
     assert "not created yet" in run.stdout and "entries   0" in run.stdout
     doc = json.loads(invoke("cache", "info", "--cache-dir", str(tmp_path / "none"), "--json").stdout)
     assert (doc["entries"], doc["oldest_use"]) == (0, None)
+
+
+def test_info_names_the_cache_directory_as_it_is(tmp_path: Path) -> None:
+    """The directory is text: brackets are no Rich markup and `:100:` no emoji code."""
+    cache = tmp_path / "ca[bold]che:100:"
+    run = invoke("cache", "info", "--cache-dir", str(cache))
+    assert run.exit_code == 0, run.stderr
+    assert run.stdout.splitlines()[0] == f"cache     {cache} (not created yet)"

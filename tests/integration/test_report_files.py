@@ -28,6 +28,7 @@ from pertitle.cli import app
 from pertitle.errors import InputError
 from pertitle.ffmpeg import binary
 from pertitle.report import serialize
+from tests.conftest import run_in_terminal
 
 runner = CliRunner()
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -211,6 +212,67 @@ def test_report_reads_yaml_and_overlays_a_comparison_and_a_reference(analysed: P
     assert "Reference ladder: Apple HLS H.264" in page
     # The 1080p reference rungs are capped to the 320x180 source.
     assert "1920x1080" not in page
+
+
+def test_report_shows_names_from_documents_and_paths_as_they_are(analysed: Path, tmp_path: Path) -> None:
+    """Names from a compare document and file names are text, never Rich markup or emoji codes."""
+    doc = _compare_doc(_doc(analysed))
+    doc["reference"]["name"] = "[/z] ref :100:"
+    doc["title"] = "other [bold]title:100:"
+    compare = tmp_path / "com[italic]pare:100:.json"
+    compare.write_text(json.dumps(doc), encoding="utf-8")
+    result = runner.invoke(app, ["report", str(analysed), "--compare", str(compare)])
+    assert result.exit_code == 0, result.output
+    assert "BD-rate on VMAF against [/z] ref :100:: -31.5%" in result.stdout
+    assert f"warning: {compare} compares title 'other [bold]title:100:'" in result.stderr
+
+
+def test_an_error_quotes_the_file_name_as_it_is(tmp_path: Path) -> None:
+    missing = tmp_path / "no[/z]pe:100:.json"
+    result = runner.invoke(app, ["report", str(missing)])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {missing}: "), result.stderr
+
+
+def test_report_sends_no_control_characters_from_a_document(analysed: Path, tmp_path: Path) -> None:
+    """A title holding an escape sequence and a newline is shown with them visible, on one line."""
+    hostile = tmp_path / "hostile.json"
+    hostile.write_text(json.dumps({**_doc(analysed), "title": "evil \x1b[31mESC\nnext"}), encoding="utf-8")
+    result = runner.invoke(app, ["report", str(hostile)], env={"NO_COLOR": "1"})
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.stdout
+    assert result.stdout.splitlines()[0] == "pertitle analysis: evil \\x1b[31mESC\\nnext"
+
+
+def test_an_error_shows_control_characters_of_a_file_name_visibly(tmp_path: Path) -> None:
+    """One line, whatever the name holds: a newline or an escape sequence is shown, not obeyed."""
+    missing = tmp_path / "no\x1b[31mpe\nx.json"
+    result = runner.invoke(app, ["report", str(missing)])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "\x1b" not in result.stderr, result.stderr
+    assert lines[0].startswith(f"error: {tmp_path}/no\\x1b[31mpe\\nx.json: ")
+
+
+def test_report_with_no_color_in_a_terminal_sends_no_escape_codes(analysed: Path) -> None:
+    """NO_COLOR: no colour and no bold, dim or italic either, as batch does."""
+    code, shown = run_in_terminal(["report", str(analysed)], env={})
+    assert code == 0 and b"\x1b[1m" in shown  # styled in this terminal without NO_COLOR
+    code, shown = run_in_terminal(["report", str(analysed)], env={"NO_COLOR": "1"})
+    assert code == 0, shown.decode(errors="replace")
+    assert b"\x1b" not in shown
+    assert shown.decode().startswith(f"pertitle analysis: {_doc(analysed)['title']}\r\n")
+
+
+def test_report_shows_a_bd_rate_that_rounds_to_zero_without_a_sign(analysed: Path, tmp_path: Path) -> None:
+    doc = _compare_doc(_doc(analysed))
+    doc["bd_rate"]["vmaf_pct"] = -0.04
+    compare = tmp_path / "compare.json"
+    compare.write_text(json.dumps(doc), encoding="utf-8")
+    result = runner.invoke(app, ["report", str(analysed), "--compare", str(compare)])
+    assert result.exit_code == 0, result.output
+    assert "BD-rate on VMAF against Apple HLS H.264: 0.0%" in result.stdout
 
 
 def _chromium() -> str | None:

@@ -24,6 +24,7 @@ from pertitle.encode import stream_stats
 from pertitle.ffmpeg import binary
 from pertitle.pipeline import analyze
 from pertitle.report import serialize
+from tests.conftest import run_in_terminal
 
 GRID = {"heights": "120,180", "crfs": "24,32,40", "preset": "veryfast"}
 
@@ -70,6 +71,7 @@ def test_verify_passes_when_the_predictions_hold(analysed: Analysed, tmp_path: P
     n = len(analysed.doc["rungs"])
     assert f"PASS: all {n} rungs are within tolerance" in r.stdout
     assert f"{n} encodes, 0 from cache" in " ".join(r.stdout.split())
+    assert "-0.00" not in r.stdout and "-0.0%" not in r.stdout  # a zero has no sign
 
     r = invoke("verify", str(analysed.ladder_json), str(analysed.clip), "--cache-dir", str(fresh), "--json")
     assert r.exit_code == 0, r.output
@@ -109,6 +111,27 @@ def test_verify_fails_a_rung_whose_prediction_is_too_high(analysed: Analysed, tm
     assert report["ok"] is False
     assert [x["ok"] for x in report["rungs"]] == [True] * (last - 1) + [False]
     assert len(report["failures"]) == 1 and report["failures"][0].startswith(f"rung {last} (")
+
+
+def test_no_color_in_a_terminal_gives_plain_lines_and_no_escape_codes(
+    analysed: Analysed, tmp_path: Path
+) -> None:
+    """NO_COLOR means what it means for batch: no escape code at all (no colour, no bold, no
+    cursor control), and progress as plain lines, as without a terminal."""
+    args = ["verify", str(analysed.ladder_json), str(analysed.clip), "-j", "2"]
+    n = len(analysed.doc["rungs"])
+    # In the same terminal without NO_COLOR: a live bar and styles (so the terminal is one).
+    code, shown = run_in_terminal([*args, "--cache-dir", str(tmp_path / "a")], env={})
+    assert code == 0, shown.decode(errors="replace")
+    assert b"\x1b[?25l" in shown and b"\x1b[1m" in shown  # the bar hides the cursor; bold headers
+
+    code, shown = run_in_terminal([*args, "--cache-dir", str(tmp_path / "b")], env={"NO_COLOR": "1"})
+    assert code == 0, shown.decode(errors="replace")
+    assert b"\x1b" not in shown and b"\x9b" not in shown
+    lines = shown.decode().splitlines()
+    assert f"encode+score: {n} jobs" in lines
+    assert any(line.startswith(f"[{n}/{n}] ") and line.endswith(")") for line in lines)
+    assert f"PASS: all {n} rungs are within tolerance" in lines
 
 
 @pytest.mark.parametrize(
@@ -295,6 +318,75 @@ def test_compare_with_apple_hls_capped_to_the_clip(analysed: Analysed) -> None:
     if bd["vmaf_pct"] is None:
         assert "n/a: BD-rate (VMAF):" in out
     assert "encoded at that size, keeping their bitrates" in out
+
+
+def _retitled(analysed: Analysed, path: Path, title: str) -> Path:
+    """The analysed ladder document under another title (a hand-edited or hostile document)."""
+    doc = json.loads(analysed.ladder_json.read_text(encoding="utf-8"))
+    path.write_text(json.dumps({**doc, "title": title}), encoding="utf-8")
+    return path
+
+
+def test_verify_shows_file_names_as_they_are(analysed: Analysed, tmp_path: Path) -> None:
+    """File names are text: brackets are not Rich markup and `:100:` is not an emoji code."""
+    ladder = tmp_path / "lad[bold]der:100:.json"
+    ladder.write_bytes(analysed.ladder_json.read_bytes())
+    clip = tmp_path / "ti[italic]tle.mp4"
+    clip.write_bytes(analysed.clip.read_bytes())
+    r = invoke("verify", str(ladder), str(clip), "--cache-dir", str(analysed.cache), "-j", "2")
+    assert r.exit_code == 0, r.output
+    out = " ".join(r.stdout.split())
+    assert "ti[italic]tle: lad[bold]der:100:.json verified on the whole title" in out
+
+
+def test_compare_shows_document_titles_as_they_are(analysed: Analysed, tmp_path: Path) -> None:
+    """A document's title is text: `[/z]`, which Rich would reject as markup after every encode
+    ran, and styles or emoji codes that would change what it shows, all come out as written."""
+    ours = _retitled(analysed, tmp_path / "ours.json", "[/z]")
+    theirs = _retitled(analysed, tmp_path / "theirs.json", "[bold red]evil[/] :100:")
+    clip = tmp_path / "pat[bold]tern.mp4"
+    clip.write_bytes(analysed.clip.read_bytes())
+    r = invoke(
+        "compare", str(clip), "--ladder", str(ours), "--reference", str(theirs),
+        "--cache-dir", str(analysed.cache), "-j", "2",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    out = " ".join(r.stdout.split())
+    assert "ladder: per-title ([/z])" in out
+    assert "reference: per-title ([bold red]evil[/] :100:)" in out
+    assert "pat[bold]tern: ladder against reference" in out
+
+
+def test_compare_sends_no_control_characters_from_a_document(analysed: Analysed, tmp_path: Path) -> None:
+    """A title holding an escape sequence and a newline is shown with them visible, on one line."""
+    ours = _retitled(analysed, tmp_path / "ours.json", "evil \x1b[31mESC\nnext")
+    r = invoke(
+        "compare", str(analysed.clip), "--ladder", str(ours), "--reference", str(analysed.ladder_json),
+        "--cache-dir", str(analysed.cache), "-j", "2",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "\x1b" not in r.stdout
+    assert "ladder: per-title (evil \\x1b[31mESC\\nnext)" in [line.strip() for line in r.stdout.splitlines()]
+
+
+def test_a_ladder_compared_with_itself_reads_the_same(analysed: Analysed) -> None:
+    """Zero, as shown, is neither better nor worse, and has no sign."""
+    ladder = str(analysed.ladder_json)
+    r = invoke(
+        "compare", str(analysed.clip), "--ladder", ladder, "--reference", ladder,
+        "--cache-dir", str(analysed.cache), "-j", "2",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    rows = {}
+    for line in r.stdout.splitlines():
+        cells = [c.strip() for c in line.strip("│ ").split("│")]
+        if len(cells) == 2:
+            rows[cells[0]] = cells[1]
+    assert rows["BD-rate (VMAF)"] == "0.00% (same)"
+    assert rows["BD-rate (PSNR)"] == "0.00% (same)"
+    assert rows["bits saved at equal VMAF"] == "0.00% (same)"
+    assert rows["BD-VMAF (quality at equal bitrate)"] == "0.00 VMAF"
+    assert "-0.00" not in r.stdout and "+0.00" not in r.stdout
 
 
 def test_compare_with_a_bad_reference_is_one_line_and_exit_2(analysed: Analysed) -> None:

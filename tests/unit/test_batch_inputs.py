@@ -353,6 +353,25 @@ def test_plain_progress_and_table_have_no_control_characters() -> None:
     assert not [c for c in text if (ord(c) < 32 and c != "\n") or ord(c) == 127]
 
 
+def test_title_names_are_shown_as_they_are_with_control_characters_visible() -> None:
+    """A title named after a file can hold anything a file name can: markup, an emoji code, an
+    escape sequence. The lines and the table show it as written, the controls as escapes."""
+    name = "ev[/z]il:100:\x1b[31m"
+    buf = io.StringIO()
+    console = Console(file=buf, force_terminal=False, color_system=None, width=100)
+    progress = batch_out.BatchProgress(console, 1, live=False)
+    progress(BatchEvent("title_started", name))
+    failed = TitleOutcome(name, f"/c/{name}.mp4", "failed", "not a video", error_type="InputError")
+    progress(BatchEvent("title_failed", name, "not a video", 1, 1, failed))
+    progress.close()
+    batch_out.render_batch_table(BatchResult((failed,), 1.0), console, plain=True)
+    text = buf.getvalue()
+    shown = "ev[/z]il:100:\\x1b[31m"
+    assert f"[0/1] start   {shown}" in text and f"FAILED  {shown}: not a video" in text
+    assert f"{shown} | failed" in text and f"failed {shown}: not a video" in text
+    assert "\x1b" not in text
+
+
 def test_reasons_are_one_line_without_control_characters() -> None:
     exc = FfmpegError(["ffmpeg"], 1, "\x1b[31mError\x1b[0m opening\n\tinput\x07", "decode failed")
     reason, kind = batch.failure_reason(exc)

@@ -22,6 +22,7 @@ from pertitle.models import (
     Timings,
     TitleResult,
 )
+from pertitle.report import printable
 from pertitle.report.terminal import ProgressSink, ascii_chart, render_result
 
 ANSI = re.compile(r"\x1b\[")
@@ -239,11 +240,50 @@ def test_progress_sink_is_thread_safe() -> None:
 
 def test_progress_sink_draws_a_bar_on_a_terminal() -> None:
     out = io.StringIO()
-    console = Console(file=out, width=100, force_terminal=True)
+    console = Console(file=out, width=100, force_terminal=True, no_color=False)
     with ProgressSink(console, total=3, description="encoding") as sink:
         for _ in range(3):
             sink.advance("encoded [x]")
     assert "3/3" in out.getvalue() and sink.done == 3
+
+
+def test_progress_sink_plain_lines_on_a_terminal_with_no_color() -> None:
+    """NO_COLOR on a terminal: the plain lines of a CI log, no bar (it hides the cursor and
+    rewrites its line)."""
+    out = io.StringIO()
+    console = Console(file=out, width=100, force_terminal=True, no_color=True, color_system=None)
+    with ProgressSink(console, total=2, description="encoding", clock=lambda: 0.0) as sink:
+        sink.advance("encoded a")
+        sink.advance("encoded b")
+    assert out.getvalue().splitlines() == [
+        "encoding: 2 jobs",
+        "[1/2] encoded a (eta 0s)",
+        "[2/2] encoded b (done in 0s)",
+    ]
+
+
+def test_progress_printer_keeps_counting_past_a_stage_line_within_a_batch() -> None:
+    """The lossless reference is decoded (and said so) after the encodes are planned; the count
+    of those encodes must go on below that line, not stop with it."""
+    from pertitle.clicmd.common import ProgressPrinter
+    from pertitle.pipeline import Event
+
+    out = io.StringIO()
+    printer = ProgressPrinter(Console(file=out, width=100, force_terminal=False), quiet=False)
+    printer(Event("planned", "encoding and scoring 2 rungs", 0, 2))
+    printer(Event("stage", "decoding the probed part of the title once (lossless reference)"))
+    printer(Event("done", "encoded a", 1, 2))
+    printer(Event("done", "encoded b", 2, 2))
+    printer(Event("stage", "choosing the rungs"))
+    printer.close()
+    lines = out.getvalue().splitlines()
+    assert lines[:3] == [
+        "encoding and scoring 2 rungs",
+        "encode+score: 2 jobs",
+        "decoding the probed part of the title once (lossless reference)",
+    ]
+    assert lines[3].startswith("[1/2] encoded a (eta ") and lines[4].startswith("[2/2] encoded b (done in ")
+    assert lines[5:] == ["choosing the rungs"]
 
 
 def test_render_result_replaces_an_undrawable_chart_with_a_reason() -> None:
@@ -252,3 +292,53 @@ def test_render_result_replaces_an_undrawable_chart_with_a_reason() -> None:
     text = _render(dataclasses.replace(base, points=(broken, *base.points[1:])))
     assert "chart unavailable: cannot plot bitrate 0.0 on a log scale" in text
     assert "1280x720" in text  # the ladder is still there
+
+
+def test_printable_shows_control_characters_as_escapes() -> None:
+    """What a terminal would act on (move, recolour, clear, ring, a new line) is shown instead."""
+    assert printable("evil \x1b[31mESC\nnext\tcol\rback\x07\x7f\x9b\u2028") == (
+        "evil \\x1b[31mESC\\nnext\\tcol\\rback\\x07\\x7f\\x9b\\u2028"
+    )
+    assert printable("Straße [x] 日本 ☃") == "Straße [x] 日本 ☃"  # printable text is left alone
+    assert printable("x\udcfey") == "x?y"  # a non-UTF-8 byte of a file name, as utf8_text writes it
+
+
+def test_render_result_shows_control_characters_from_the_document_visibly() -> None:
+    """A document's text cannot send escape sequences to the terminal or break a line."""
+    base = _result()
+    result = dataclasses.replace(
+        base,
+        title="evil \x1b[31mESC\nnext",
+        source=dataclasses.replace(base.source, path="/media/x\x9b2J.mp4", pix_fmt="yuv\x1b]0;t\x07"),
+        tool={"ffmpeg": "7\x1b[2J"},
+        ladder=dataclasses.replace(base.ladder, gave_way=("a\rb\x1b[Kc",)),
+    )
+    text = _render(result)
+    assert "\x1b" not in text and "\x9b" not in text and "\r" not in text and "\x07" not in text
+    assert "pertitle analysis: evil \\x1b[31mESC\\nnext" in text.splitlines()
+    assert "/media/x\\x9b2J.mp4" in text and "yuv\\x1b]0;t\\x07, 8-bit" in text
+    assert "ffmpeg 7\\x1b[2J" in text
+    assert "warning: a\\rb\\x1b[Kc" in text
+
+
+def test_progress_sink_shows_control_characters_in_labels_visibly() -> None:
+    out = io.StringIO()
+    console = Console(file=out, width=120, force_terminal=False)
+    with ProgressSink(console, total=1, description="jobs", clock=lambda: 0.0) as sink:
+        sink.advance("encoded \x1b[31mred\x9b")
+    assert out.getvalue().splitlines()[1] == "[1/1] encoded \\x1b[31mred\\x9b (done in 0s)"
+
+
+def test_signed_numbers_show_no_sign_on_what_rounds_to_zero() -> None:
+    from pertitle.clicmd.common import signed
+
+    assert [signed(x, 2) for x in (1.234, -0.5, 0.0, -0.0, -0.004, 0.004, -0.005001)] == [
+        "+1.23",
+        "-0.50",
+        "0.00",
+        "0.00",
+        "0.00",
+        "0.00",
+        "-0.01",
+    ]
+    assert signed(-0.04, 1) == "0.0" and signed(12.0, 0) == "+12"
