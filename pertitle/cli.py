@@ -164,7 +164,7 @@ def analyze(
         info = _ffmpeg(ffmpeg)
     except PertitleError as exc:
         raise fail(err, str(exc), 2) from None
-    result = _run_analysis(str(title), settings, info, err, quiet or json_out)
+    result = _run_analysis(str(title), settings, info, err, quiet or json_out, json_out and not quiet)
     from pertitle.report import serialize
 
     doc = serialize.to_document(result)
@@ -218,10 +218,18 @@ def _rendition_script(result: Any, settings: Settings, info: binary.FfmpegInfo, 
     )
 
 
-def _run_analysis(title: str, settings: Settings, info: binary.FfmpegInfo, err: Console, quiet: bool) -> Any:
+def _run_analysis(
+    title: str, settings: Settings, info: binary.FfmpegInfo, err: Console, quiet: bool, keep_warnings: bool
+) -> Any:
     from pertitle.pipeline import analyze
 
-    return run_core(err, quiet, title, lambda progress: analyze(title, settings, info, on_event=progress))
+    return run_core(
+        err,
+        quiet,
+        title,
+        lambda progress: analyze(title, settings, info, on_event=progress),
+        keep_warnings=keep_warnings,
+    )
 
 
 @app.command(help="Show the ffmpeg in use, its version, encoders and VMAF models, and a verdict.")

@@ -167,15 +167,19 @@ def cache_dir_problem(cache_dir: Path | None, no_cache: bool) -> str | None:
 
 
 class ProgressPrinter:
-    """Pipeline events -> stage lines and a progress bar on stderr (nothing when quiet)."""
+    """Pipeline events -> stage lines and a progress bar on stderr (nothing when quiet, but the
+    warnings with `keep_warnings`: --json keeps stdout for the document, not stderr silent)."""
 
-    def __init__(self, err: Console, quiet: bool) -> None:
+    def __init__(self, err: Console, quiet: bool, keep_warnings: bool = False) -> None:
         self.err = err
         self.quiet = quiet
+        self.keep_warnings = keep_warnings
         self.sink: Any = None
 
     def __call__(self, event: Any) -> None:
         if self.quiet:
+            if self.keep_warnings and event.kind in ("notice", "warning"):
+                self.warn(event.message)
             return
         from pertitle.report.terminal import ProgressSink
 
@@ -199,7 +203,7 @@ class ProgressPrinter:
                 self.sink.advance(event.message)
 
     def warn(self, message: str) -> None:
-        if not self.quiet:
+        if not self.quiet or self.keep_warnings:
             print_literal(self.err, f"warning: {message}", soft_wrap=True)
 
     def close(self) -> None:
@@ -208,10 +212,17 @@ class ProgressPrinter:
             self.sink = None
 
 
-def run_core(err: Console, quiet: bool, what: str, call: Callable[[ProgressPrinter], T]) -> T:
+def run_core(
+    err: Console,
+    quiet: bool,
+    what: str,
+    call: Callable[[ProgressPrinter], T],
+    *,
+    keep_warnings: bool = False,
+) -> T:
     """Run a core function with progress; its errors become one 'error:' line and the exit code of
     their family (2 for bad input, 1 for a failed encode, 130 for Ctrl-C)."""
-    progress = ProgressPrinter(err, quiet)
+    progress = ProgressPrinter(err, quiet, keep_warnings)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("always")

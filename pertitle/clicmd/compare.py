@@ -90,6 +90,7 @@ def compare(
             cache_dir=str(cache_dir) if cache_dir else None,
             on_event=progress,
         ),
+        keep_warnings=json_out and not quiet,
     )
     if json_out:
         from pertitle.report.serialize import to_json

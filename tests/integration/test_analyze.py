@@ -776,3 +776,15 @@ def test_a_title_named_like_a_protocol_is_analysed_and_its_script_runs(
     assert done.returncode == 0, done.stderr
     expected = {f"x:y_{r['width']}x{r['height']}_{r['bitrate_kbps']:.0f}k.mp4" for r in doc["rungs"]}
     assert {p.name for p in made.iterdir()} == expected
+
+
+def test_json_keeps_the_warnings_on_stderr_and_quiet_drops_them(interlaced_clip: Path) -> None:
+    grid = ("--heights", "180", "--crfs", "28,40", "--no-cache")
+    run = invoke("analyze", str(interlaced_clip), *grid, "--json")
+    assert json_of(run)["source"]["interlaced"] is True
+    lines = run.stderr.strip().splitlines()
+    assert lines and all(line.startswith("warning: ") for line in lines), run.stderr
+    assert any("interlaced" in line for line in lines)
+    quiet = invoke("analyze", str(interlaced_clip), *grid, "--json", "-q")
+    json_of(quiet)
+    assert quiet.stderr == ""
