@@ -73,7 +73,8 @@ def info(cache_dir: CacheDirOpt = None, json_out: JsonOpt = False) -> None:
     print_literal(out, f"entries   {s.entries} ({_size(s.size_bytes)})")
     if s.oldest_use_s is not None and s.newest_use_s is not None:
         now = time.time()
-        age = (now - s.oldest_use_s) / _DAY_S, (now - s.newest_use_s) / _DAY_S
+        # max(0, ...): a shared cache written by a machine whose clock runs ahead holds future times.
+        age = max(0.0, now - s.oldest_use_s) / _DAY_S, max(0.0, now - s.newest_use_s) / _DAY_S
         print_literal(out, f"last used {age[1]:.1f} to {age[0]:.1f} days ago")
     if s.stale_temp_files:
         print_literal(out, f"leftover  {s.stale_temp_files} temp files of interrupted writes")

@@ -78,3 +78,14 @@ def test_info_names_the_cache_directory_as_it_is(tmp_path: Path) -> None:
     run = invoke("cache", "info", "--cache-dir", str(cache))
     assert run.exit_code == 0, run.stderr
     assert run.stdout.splitlines()[0] == f"cache     {cache} (not created yet)"
+
+
+def test_info_of_entries_from_a_clock_ahead_reads_no_negative_age(clips: Clips, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    _analyze(clips, cache)
+    for entry in cache.glob("??/*.json"):
+        ahead = entry.stat().st_mtime + 30 * 86400  # written by a machine whose clock runs ahead
+        os.utime(entry, (ahead, ahead))
+    run = invoke("cache", "info", "--cache-dir", str(cache))
+    assert run.exit_code == 0, run.stderr
+    assert "last used 0.0 to 0.0 days ago" in run.stdout
