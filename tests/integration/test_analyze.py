@@ -532,6 +532,8 @@ def test_bad_setting_exits_2_with_one_error_line(
         (lambda clips, bad: ["analyze", str(clips.small), "--bogus"], "No such option: --bogus"),
         (lambda clips, bad: ["nosuch"], "No such command 'nosuch'"),
         (lambda clips, bad: ["batch", str(clips.small)], "Missing option '--out'"),
+        # a typed value with a terminal escape in it is quoted with the escape visible
+        (lambda clips, bad: ["analyze", str(clips.small), "--bo\x1b[31m"], "--bo\\x1b[31m (see"),
     ],
     ids=[
         "truncated-input",
@@ -540,6 +542,7 @@ def test_bad_setting_exits_2_with_one_error_line(
         "unknown-option",
         "unknown-command",
         "missing-option",
+        "escape-in-value",
     ],
 )
 def test_real_process_prints_one_error_line_and_exits_2(
