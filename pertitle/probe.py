@@ -125,7 +125,7 @@ def _describe(p: Path, size: int, container: Any, stream: Any) -> MediaInfo:
         raise InputError(
             f"{p}: the video has zero or unknown duration; remux it (ffmpeg -i IN -c copy OUT.mkv)"
         )
-    duration = _checked_length_s(p, container, stream, duration, per_stream=per_stream)
+    duration = _checked_length_s(p, container, stream, duration, per_stream=per_stream, fps=fps)
     frames = int(stream.frames or 0) or max(1, round(duration * fps))
 
     fmt = ctx.format
@@ -150,7 +150,9 @@ def _describe(p: Path, size: int, container: Any, stream: Any) -> MediaInfo:
     )
 
 
-def _checked_length_s(p: Path, container: Any, stream: Any, duration: float, *, per_stream: bool) -> float:
+def _checked_length_s(
+    p: Path, container: Any, stream: Any, duration: float, *, per_stream: bool, fps: float
+) -> float:
     """The video's length, after looking for packets near the end: a truncated file still
     declares its full duration.
 
@@ -179,7 +181,9 @@ def _checked_length_s(p: Path, container: Any, stream: Any, duration: float, *, 
             last_any = max(last_any, packet.pts * ptb - container_start)
             if packet.stream.index == stream.index:
                 last_video = max(last_video, at)
-                video_end = max(video_end, at + (packet.duration or 0) * ptb)
+                # A packet of unknown duration (Matroska without default durations) lasts a frame.
+                lasts = packet.duration * ptb if packet.duration else 1.0 / fps
+                video_end = max(video_end, at + lasts)
     except Exception:
         pass  # a read error at the cut is what truncation looks like; judged below
     expected = duration - max(1.0, 0.2 * duration)
