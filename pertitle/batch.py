@@ -479,7 +479,9 @@ def plan_titles(
         problems.append("no titles given")
     for entry in entries:
         source = entry.path.absolute()
-        if not entry.path.exists():
+        # A broken link found in a directory is a bad title, as an empty file is: it fails alone.
+        found_broken = entry.path.is_symlink() and Path(entry.origin).is_dir()
+        if not entry.path.exists() and not found_broken:
             problems.append(f"{entry.origin}: {entry.path}: no such file")
             continue
         if entry.path.is_dir():

@@ -35,9 +35,13 @@ def probe(path: str | os.PathLike[str]) -> MediaInfo:
         raise InputError("the title's path is empty; name a video file")
     p = Path(path)
     if not p.exists():
+        if p.is_symlink():
+            raise InputError(f"{p}: a symbolic link to {os.readlink(p)}, which does not exist")
         raise InputError(f"{p}: no such file; check the path")
     if p.is_dir():
         raise InputError(f"{p}: is a directory, not a video file; name a file (or use 'pertitle batch')")
+    if not p.is_file():  # read, a pipe would block, and it has no size to check
+        raise InputError(f"{p}: is not a regular file (a pipe, socket or device); give a video file")
     size = p.stat().st_size
     if size == 0:
         raise InputError(f"{p}: the file is empty")

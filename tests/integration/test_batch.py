@@ -111,6 +111,8 @@ def test_bad_titles_fail_with_reasons_and_good_ones_get_ladders(
     (catalog / "truncated.mp4").write_bytes(data[: len(data) * 3 // 10])  # the index (moov) is at the end
     make_clip(ffmpeg_path, catalog / "voiceover.mp4", "sine=frequency=440:duration=1", "-c:a", "aac")
     (catalog / "notes.mp4").write_text("this is a text file, not a video\n", encoding="utf-8")
+    (catalog / "moved.mp4").symlink_to(tmp_path / "elsewhere.mp4")  # a link to a title since moved
+    os.mkfifo(catalog / "pipe.mp4")  # read, it would wait for a writer forever
     out, junit, events = tmp_path / "out", tmp_path / "ci" / "junit.xml", tmp_path / "ci" / "events.ndjson"
 
     proc = run_batch(
@@ -137,12 +139,16 @@ def test_bad_titles_fail_with_reasons_and_good_ones_get_ladders(
         "truncated": "failed",
         "voiceover": "failed",
         "notes": "failed",
+        "moved": "failed",
+        "pipe": "failed",
     }
     reasons = {t["name"]: t["reason"] for t in doc["titles"]}
     assert "the file is empty" in reasons["empty"]
     assert "truncated or corrupt" in reasons["truncated"]
     assert "no video stream" in reasons["voiceover"]
     assert "not a readable video file" in reasons["notes"]
+    assert "a symbolic link to" in reasons["moved"] and "which does not exist" in reasons["moved"]
+    assert "not a regular file" in reasons["pipe"]
     assert all("\n" not in r for r in reasons.values() if r)
     assert ladders(out) == {k: v for k, v in ladders(reference[0]).items() if k in ("alpha", ODD)}
     for name in ("alpha", ODD):
@@ -153,7 +159,7 @@ def test_bad_titles_fail_with_reasons_and_good_ones_get_ladders(
     import xml.etree.ElementTree as ET
 
     cases = {c.get("name"): c for c in ET.parse(junit).getroot().iter("testcase")}
-    assert len(cases) == 6
+    assert len(cases) == 8
     for name, reason in reasons.items():
         failure = cases[name].find("failure")
         if reason is None:
@@ -164,13 +170,13 @@ def test_bad_titles_fail_with_reasons_and_good_ones_get_ladders(
     lines = events.read_text(encoding="utf-8").splitlines()
     kinds = [json.loads(line)["event"] for line in lines]  # every line is one JSON object
     assert kinds[0] == "batch_started" and kinds[-1] == "batch_finished"
-    assert kinds.count("title_started") == 6
-    assert kinds.count("title_failed") == 4 and kinds.count("title_finished") == 2
+    assert kinds.count("title_started") == 8
+    assert kinds.count("title_failed") == 6 and kinds.count("title_finished") == 2
 
     # CI log: plain lines, no control characters; the final table and the reasons on stdout.
     assert "\x1b" not in proc.stderr and "\x1b" not in proc.stdout
     assert "FAILED  empty" in proc.stderr
-    assert "6 titles: 2 ok, 4 failed" in proc.stdout
+    assert "8 titles: 2 ok, 6 failed" in proc.stdout
 
 
 def test_a_batch_killed_partway_resumes_without_redoing_work(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import struct
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -208,3 +209,14 @@ def test_cover_art_first_is_passed_over_for_the_video(clips: Clips, tmp_path: Pa
     assert run.exit_code == 0, run.stderr
     doc = json.loads(run.stdout)
     assert all(len(r["vmaf_per_frame"]) == 24 for r in doc["rungs"])
+
+
+def test_a_pipe_and_a_broken_link_are_said_to_be_what_they_are(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.mp4"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match="is not a regular file"):
+        probe(fifo)  # and returns: opening a pipe to read would wait for a writer
+    link = tmp_path / "gone.mp4"
+    link.symlink_to(tmp_path / "moved-away.mp4")
+    with pytest.raises(InputError, match=r"a symbolic link to .*moved-away\.mp4, which does not exist"):
+        probe(link)
