@@ -105,8 +105,11 @@ def print_literal(console: Console, text: str, *, style: str = "", soft_wrap: bo
     console.print(Text(printable(text), style=style), soft_wrap=soft_wrap)
 
 
-def fail(err: Console, message: str, code: int) -> typer.Exit:
+def fail(err: Console, message: str, code: int, *, more: Sequence[str] = ()) -> typer.Exit:
+    """One `error:` line (and `more` lines under it, each as literal), and the exit to raise."""
     print_literal(err, f"error: {message}", soft_wrap=True)
+    for line in more:
+        print_literal(err, line, soft_wrap=True)
     return typer.Exit(code)
 
 

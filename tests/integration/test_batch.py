@@ -455,3 +455,14 @@ def test_bad_usage_exits_2_before_any_work(
     assert "error:" in result.output and phrase in result.output
     assert "Traceback" not in result.output
     assert not (out / "summary.json").exists()
+
+
+def test_every_input_problem_is_listed_on_a_line_of_its_own(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["batch", str(tmp_path / "a.mp4"), str(tmp_path / "b.mp4"), "--out", str(tmp_path / "out")]
+    )
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert lines[0] == "error: 2 problems with the batch input:"
+    assert len(lines) == 3 and all(line.startswith("  - ") for line in lines[1:]), result.stderr
+    assert "a.mp4" in lines[1] and "b.mp4" in lines[2] and "\\n" not in result.stderr
