@@ -182,6 +182,8 @@ class Runner:
             "encoder": f"{enc} {encoder_version(ffmpeg.path, enc)}",
             "vmaf_model": self.model,
         }
+        if settings.codec == "hevc":
+            self._key_base["gop"] = "closed"  # x265's encodes before open-gop=0 were open-GOP
 
     def close(self) -> None:
         shutil.rmtree(self.workdir, ignore_errors=True)

@@ -126,7 +126,9 @@ def _codec_args(spec: EncodeSpec, fps: float, threads: int | None) -> list[str]:
     elif spec.codec == "hevc":
         args += ["-preset", spec.preset, "-g", str(gop)]
         pools = "" if threads is None else f":pools={threads}"
-        args += ["-x265-params", f"keyint={gop}:min-keyint={gop}:scenecut=0:log-level=error{pools}"]
+        # open-gop=0: x265 opens GOPs by default (CRA with leading pictures); HLS wants them closed.
+        x265 = f"keyint={gop}:min-keyint={gop}:scenecut=0:open-gop=0:log-level=error{pools}"
+        args += ["-x265-params", x265]
     elif spec.codec == "av1":
         args += ["-preset", spec.preset, "-g", str(gop)]
         if threads is not None:

@@ -263,3 +263,33 @@ def test_in_context_pass_gives_a_flat_window_little_and_a_noisy_one_most(
     assert flat < 0.3 * title < title < noisy
     assert (flat + noisy) / 2 == pytest.approx(title, rel=0.01)  # the halves make up the whole
     assert list(work.iterdir()) == []  # its encodes and pass logs are gone
+
+
+def test_hevc_renditions_have_closed_gops(ffmpeg_path: str, tmp_path: Path) -> None:
+    # HLS authoring asks for closed GOPs (each segment decodes on its own). x265 opens them by
+    # default: CRA pictures with RASL leading pictures (NAL types 21 and 8/9) between the IDRs.
+    from tests.conftest import run_ffmpeg
+
+    source = tmp_path / "five.mkv"
+    run_ffmpeg(ffmpeg_path, "-f", "lavfi", "-i", "testsrc2=s=160x90:r=24:d=5", "-c:v", "ffv1", str(source))
+    out = tmp_path / "hevc.mp4"
+    spec = EncodeSpec("hevc", "ultrafast", 160, 90, "crf", crf=30)  # GOP 2 s: 48 frames
+    encode.encode(ffmpeg_path, str(source), spec, str(out), fps=24.0, threads=1, timeout_s=120)
+    trace = runner.run(
+        [
+            ffmpeg_path,
+            "-hide_banner",
+            "-i",
+            str(out),
+            "-c",
+            "copy",
+            "-bsf:v",
+            "trace_headers",
+            "-f",
+            "null",
+            "-",
+        ]
+    )
+    types = [int(line.rsplit("=", 1)[1]) for line in trace.splitlines() if "nal_unit_type" in line]
+    assert types.count(19) + types.count(20) == 3  # an IDR every 48 of the 120 frames
+    assert not {8, 9, 21} & set(types)  # no RASL leading pictures, no CRA

@@ -171,7 +171,7 @@ CODEC_ARGS = {
         "-g",
         "48",
         "-x265-params",
-        "keyint=48:min-keyint=48:scenecut=0:log-level=error:pools=2",
+        "keyint=48:min-keyint=48:scenecut=0:open-gop=0:log-level=error:pools=2",
     ],
     "av1": ["-c:v", "libsvtav1", "-preset", "8", "-g", "48", "-svtav1-params", "lp=2"],
     "vp9": [

@@ -189,8 +189,8 @@ def test_threads_none_leaves_threading_to_the_encoder() -> None:
         assert flag in encode_argv("ffmpeg", "in", spec, "o", fps=24, threads=3)
     hevc = deployed_spec(_settings(codec="hevc"), 640, 360, 800, 1200, 1600)
     params = encode_argv("ffmpeg", "in", hevc, "o", fps=24, threads=None)
-    assert "keyint=48:min-keyint=48:scenecut=0:log-level=error" in params
-    assert "keyint=48:min-keyint=48:scenecut=0:log-level=error:pools=3" in encode_argv(
+    assert "keyint=48:min-keyint=48:scenecut=0:open-gop=0:log-level=error" in params
+    assert "keyint=48:min-keyint=48:scenecut=0:open-gop=0:log-level=error:pools=3" in encode_argv(
         "ffmpeg", "in", hevc, "o", fps=24, threads=3
     )
 
