@@ -553,6 +553,15 @@ def existing_ladder(out_dir: str | os.PathLike[str], title: TitleSpec) -> tuple[
         serialize.from_document(doc)
     except (OSError, ValueError, RecursionError, PertitleError) as exc:
         return None, f"the existing {path.name} is not a valid ladder ({str(exc).splitlines()[0][:120]})"
+    # Its YAML twin is written first: a run cut short between the two (or a hand edit) leaves
+    # them apart, and a kept title must have both.
+    twin = path.parent / f"{title.name}.ladder.yaml"
+    try:
+        same = yaml.safe_load(twin.read_text(encoding="utf-8")) == doc
+    except (OSError, ValueError, RecursionError, yaml.YAMLError):
+        same = False
+    if not same:
+        return None, f"its {twin.name} is missing or is not the same ladder"
     try:
         size = os.path.getsize(title.source)
     except OSError:
@@ -561,7 +570,12 @@ def existing_ladder(out_dir: str | os.PathLike[str], title: TitleSpec) -> tuple[
         return None, f"the existing {path.name} was made from another version of the source"
     s = title.settings
     expected = json.loads(json.dumps(settings_document(s, s.vmaf_model or "", s.constraints)))
-    recorded = doc.get("settings", {})
+    recorded = dict(doc.get("settings", {}))
+    if "calibrate" not in recorded:  # written before the key was: the rungs' basis tells
+        recorded["calibrate"] = any(
+            (r.get("predicted") or {}).get("basis") != serialize.UNCALIBRATED_BASIS
+            for r in doc.get("rungs") or []
+        )
     if not s.vmaf_model:
         expected.pop("vmaf_model", None)
     changed = sorted(k for k, v in expected.items() if recorded.get(k) != v)

@@ -822,6 +822,7 @@ def settings_document(settings: Settings, model: str, constraints: Any) -> dict[
         "vmaf_model": model,
         "metric": settings.metric,
         "fast": settings.fast,
+        "calibrate": settings.calibrate,
         "vmaf_subsample": settings.fast_subsample if settings.fast else 1,
         "gop_s": settings.gop_s,
         "rate_control": RATE_CONTROL_TEXT[settings.deploy_rate_control],

@@ -34,6 +34,8 @@ from pertitle.models import (
 from pertitle.report import deployed_encode
 
 SCHEMA_ID = "pertitle.ladder/v1"
+# A rung's predicted.basis when no deployed encode checked it (--no-calibrate).
+UNCALIBRATED_BASIS = "CRF hull interpolation"
 
 
 def _num(x: float, digits: int = 3) -> float | None:
@@ -93,7 +95,7 @@ def to_document(result: TitleResult) -> dict[str, Any]:
                     "bitrate_kbps": _num(r.predicted_bitrate_kbps, 1)
                     if r.predicted_bitrate_kbps > 0
                     else None,
-                    "basis": deployed if r.vmaf_per_frame else "CRF hull interpolation",
+                    "basis": deployed if r.vmaf_per_frame else UNCALIBRATED_BASIS,
                 },
                 "hull_predicted": {
                     "vmaf": _num(r.hull_predicted.vmaf),

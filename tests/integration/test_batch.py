@@ -294,6 +294,35 @@ def test_finished_titles_are_kept_unless_forced(
     assert all(out.joinpath(n).stat().st_mtime_ns != t for n, t in mtimes.items())
     assert ladders(out) == ladders(reference[0])
 
+    # A ladder whose YAML twin is missing or cut short is redone (a run killed between the two
+    # writes, or a hand edit); so is one made without --no-calibrate's opposite.
+    alpha_yaml = out / "alpha.ladder.yaml"
+    alpha_yaml.write_text(alpha_yaml.read_text(encoding="utf-8")[:100], encoding="utf-8")
+    (out / "gamma.ladder.yaml").unlink()
+    redone = runner.invoke(app, base)
+    assert redone.exit_code == 0, redone.output
+    status = statuses(summary(out))
+    assert status["alpha"] == status["gamma"] == "ok" and "skipped" in status.values(), status
+    assert ladders(out) == ladders(reference[0])
+    uncalibrated = runner.invoke(app, [*base, "--no-calibrate"])
+    assert uncalibrated.exit_code == 0, uncalibrated.output
+    assert set(statuses(summary(out)).values()) == {"ok"}
+    again = runner.invoke(app, base)  # calibrated again: the uncalibrated ladders are stale
+    assert set(statuses(summary(out)).values()) == {"ok"}, again.output
+    assert ladders(out) == ladders(reference[0])
+
+    # A ladder written before settings recorded `calibrate` is judged by its rungs' basis.
+    for path in out.glob("*.ladder.json"):
+        legacy = json.loads(path.read_text(encoding="utf-8"))
+        del legacy["settings"]["calibrate"]
+        path.write_text(json.dumps(legacy), encoding="utf-8")
+        path.with_name(path.name.replace(".json", ".yaml")).write_text(
+            yaml.safe_dump(legacy), encoding="utf-8"
+        )
+    legacy_run = runner.invoke(app, base)
+    assert legacy_run.exit_code == 0, legacy_run.output
+    assert set(statuses(summary(out)).values()) == {"skipped"}
+
     # Other settings make an existing ladder stale: it is redone even without --force.
     one_height = ["--heights", "180", "--crfs", "26,34,42", "--preset", "veryfast"]
     changed = runner.invoke(app, [*where, *one_height, *LOCAL])
