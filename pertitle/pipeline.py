@@ -500,6 +500,15 @@ def analyze(
     )
     if info.interlaced:
         on_event(Event("notice", INTERLACED_WARNING))
+    above = [h for h in settings.heights or () if h > info.height]
+    if above:
+        listed = ", ".join(str(h) for h in above)
+        on_event(
+            Event(
+                "notice",
+                f"--heights {listed}: above the source's {info.height}p, not probed (never upscaled)",
+            )
+        )
     cache = ResultCache(settings.cache_dir, enabled=settings.use_cache)
     windows, full_pass, _ = plan_windows(info, settings)
     if not full_pass and settings.sample_selection == "complexity":

@@ -791,3 +791,12 @@ def test_json_keeps_the_warnings_on_stderr_and_quiet_drops_them(interlaced_clip:
     quiet = invoke("analyze", str(interlaced_clip), *grid, "--json", "-q")
     json_of(quiet)
     assert quiet.stderr == ""
+
+
+def test_heights_above_the_source_are_left_out_with_a_warning(clips: Clips) -> None:
+    run = invoke(
+        "analyze", str(clips.small), "--heights", "90,180,360,720", "--crfs", "28,40", "--no-cache", "--json"
+    )
+    doc = json_of(run)
+    assert {p["height"] for p in doc["points"]} == {90, 180}
+    assert "warning: --heights 360, 720: above the source's 180p, not probed (never upscaled)" in run.stderr
