@@ -156,6 +156,32 @@ class Settings:
 MIN_SAMPLE_DURATION_S = 0.5
 
 
+# The highest value each non-VMAF hull metric takes: SSIM 1; libvmaf's PSNR-Y of 8-bit video stops
+# at 60 dB (6 x bit depth + 12). Constraints' quality bounds are in the hull metric's units.
+_METRIC_MAX = {"ssim": 1.0, "psnr": 60.0}
+_METRIC_EXAMPLE = {
+    "ssim": "quality_ceiling: 0.98, quality_floor: 0.6",
+    "psnr": "quality_ceiling: 45, quality_floor: 25",
+}
+
+
+def _metric_units_problem(metric: str, c: Constraints) -> str | None:
+    """A quality bound no value of `metric` reaches: the VMAF-scale defaults (95, 20) under
+    --metric ssim or psnr would make every ladder top out at the grid's lowest CRF."""
+    top = _METRIC_MAX.get(metric)
+    if top is None:
+        return None
+    for name in ("quality_ceiling", "quality_floor"):
+        value = getattr(c, name)
+        if value is not None and value > top:
+            return (
+                f"{name}: {value:g} is above what {metric} reaches ({top:g}); with --metric {metric} the "
+                f"constraints' quality bounds are {metric} values: give --constraints with, e.g., "
+                f"{_METRIC_EXAMPLE[metric]}"
+            )
+    return None
+
+
 def validate(settings: Settings) -> Settings:
     """Check every field; raise ConfigError naming the field and the bad value.
 
@@ -213,6 +239,9 @@ def validate(settings: Settings) -> Settings:
         raise ConfigError(f"vmaf_model: {s.vmaf_model!r} is not one of {', '.join(VMAF_MODELS)}")
     if s.metric not in METRICS:
         raise ConfigError(f"metric: {s.metric!r} is not one of {', '.join(METRICS)}")
+    problem = _metric_units_problem(s.metric, s.constraints)
+    if problem:
+        raise ConfigError(problem)
     if s.gop_s <= 0:
         raise ConfigError(f"gop_s: {s.gop_s:g} must be positive")
     if s.deploy_rate_control not in DEPLOY_RATE_CONTROLS:

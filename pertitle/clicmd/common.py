@@ -58,7 +58,11 @@ ConstraintsOpt = Annotated[
     Path | None, typer.Option(help="Ladder constraints YAML (default: ladders/default.yaml values).")
 ]
 MetricOpt = Annotated[
-    str, typer.Option(help="Metric that drives the hull: vmaf, vmaf_hmean, vmaf_p5, psnr, ssim.")
+    str,
+    typer.Option(
+        help="Metric that drives the hull: vmaf, vmaf_hmean, vmaf_p1, vmaf_p5, psnr, ssim. The "
+        "constraints' quality_ceiling/quality_floor are in its units (psnr, ssim: give --constraints)."
+    ),
 ]
 VmafModelOpt = Annotated[str | None, typer.Option(help="vmaf_v0.6.1, vmaf_4k_v0.6.1 or vmaf_v0.6.1neg.")]
 ScalerOpt = Annotated[str, typer.Option(help="Scaler for downscaling and for upscaling before metrics.")]

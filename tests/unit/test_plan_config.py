@@ -477,3 +477,14 @@ def test_constraints_nested_too_deeply_are_one_config_error(tmp_path: Path) -> N
     deep.write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
     with pytest.raises(ConfigError, match="nested too deeply"):
         load_constraints(deep)
+
+
+@pytest.mark.parametrize("metric", ["ssim", "psnr"])
+def test_vmaf_scale_quality_bounds_under_another_metric_are_refused(metric: str) -> None:
+    # The defaults (ceiling 95, floor 20) are VMAF values: no SSIM or 8-bit PSNR reaches 95.
+    with pytest.raises(ConfigError, match=f"quality_ceiling: 95 is above what {metric} reaches"):
+        validate(Settings(metric=metric))
+    bounds = {"ssim": (0.98, 0.6), "psnr": (45.0, 25.0)}[metric]
+    own = Constraints(quality_ceiling=bounds[0], quality_floor=bounds[1])
+    assert validate(Settings(metric=metric, constraints=own)).constraints == own
+    assert validate(Settings(metric="vmaf_p5")).metric == "vmaf_p5"  # VMAF's scale: the defaults hold
