@@ -68,6 +68,17 @@ RATE_CONTROL_TEXT = {
     "abr2pass": "two-pass average bitrate with VBV (maxrate, bufsize)",
     "capped_crf": "capped CRF: one pass at the rung's CRF with VBV (maxrate, bufsize)",
 }
+# What SVT-AV1 is given instead (`commands._rate_args`): its rungs' maxrate/bufsize are not applied.
+_AV1_RATE_CONTROL_TEXT = {
+    "abr2pass": "two-pass average bitrate, no VBV (libsvtav1 takes no maxrate in two-pass mode)",
+    "capped_crf": "capped CRF: one pass at the rung's CRF with a maxrate (libsvtav1 has no bufsize)",
+}
+
+
+def rate_control_text(settings: Settings) -> str:
+    """How the rungs are encoded, as the ladder document says it."""
+    texts = _AV1_RATE_CONTROL_TEXT if settings.codec == "av1" else RATE_CONTROL_TEXT
+    return texts[settings.deploy_rate_control]
 
 
 @dataclass(frozen=True)
@@ -834,7 +845,7 @@ def settings_document(settings: Settings, model: str, constraints: Any) -> dict[
         "calibrate": settings.calibrate,
         "vmaf_subsample": settings.fast_subsample if settings.fast else 1,
         "gop_s": settings.gop_s,
-        "rate_control": RATE_CONTROL_TEXT[settings.deploy_rate_control],
+        "rate_control": rate_control_text(settings),
         "deploy_rate_control": settings.deploy_rate_control,
         "constraints": dataclasses.asdict(constraints),
     }

@@ -529,3 +529,14 @@ def test_bd_summary_without_enough_rungs_gives_reasons_not_numbers() -> None:
     assert reasons[0] == ("BD-rate (VMAF): per-title has 2 usable point(s) after cleaning; at least 4 needed")
     assert len(reasons) == 3  # VMAF, PSNR, BD-VMAF; bits saved still has a number
     assert saved is not None
+
+
+def test_the_document_says_av1_rungs_get_no_vbv_in_two_pass() -> None:
+    from pertitle.config import Settings, validate
+    from pertitle.pipeline import rate_control_text
+
+    assert "with VBV (maxrate, bufsize)" in rate_control_text(validate(Settings(codec="h264")))
+    av1 = rate_control_text(validate(Settings(codec="av1")))
+    assert "no VBV" in av1 and "with VBV" not in av1
+    capped = rate_control_text(validate(Settings(codec="av1", deploy_rate_control="capped_crf")))
+    assert "no bufsize" in capped
