@@ -377,7 +377,8 @@ def read_manifest(path: Path) -> list[Entry]:
     cells keep the batch's value). Relative paths are relative to the manifest's folder.
 
     Raises:
-        ConfigError: unreadable or malformed manifest, naming the file and the title.
+        ConfigError: unreadable or malformed manifest, naming the file; BatchInputError: every bad
+            title of a manifest that parses, each named by its row or number.
     """
     base = path.parent
     try:
@@ -385,6 +386,14 @@ def read_manifest(path: Path) -> list[Entry]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read the manifest: {exc}") from None
     entries: list[Entry] = []
+    problems: list[str] = []
+
+    def add(raw: Mapping[str, Any], where: str) -> None:
+        try:
+            entries.append(entry_from_mapping(raw, base, where))
+        except ConfigError as exc:
+            problems.append(str(exc))
+
     if path.suffix.lower() == ".csv":
         rows = list(csv.reader(text.splitlines()))
         rows = [r for r in rows if any(cell.strip() for cell in r)]
@@ -395,9 +404,12 @@ def read_manifest(path: Path) -> list[Entry]:
             raise ConfigError(f"{path}: the first row must name the columns, 'path' among them")
         for number, row in enumerate(rows[1:], start=2):
             if len(row) > len(header):
-                raise ConfigError(f"{path} row {number}: {len(row)} cells for {len(header)} columns")
+                problems.append(f"{path} row {number}: {len(row)} cells for {len(header)} columns")
+                continue
             raw = dict(zip(header, [cell.strip() for cell in row], strict=False))
-            entries.append(entry_from_mapping(raw, base, f"{path} row {number}"))
+            add(raw, f"{path} row {number}")
+        if problems:
+            raise BatchInputError(problems)
         return entries
     try:
         data = yaml.safe_load(text)
@@ -417,9 +429,11 @@ def read_manifest(path: Path) -> list[Entry]:
         if isinstance(item, str):
             entries.append(Entry(path=base / item, origin=where))
         elif isinstance(item, dict):
-            entries.append(entry_from_mapping(item, base, where))
+            add(item, where)
         else:
-            raise ConfigError(f"{where}: expected a path or a mapping, got {item!r}")
+            problems.append(f"{where}: expected a path or a mapping, got {item!r}")
+    if problems:
+        raise BatchInputError(problems)
     return entries
 
 
@@ -443,6 +457,8 @@ def discover(inputs: Sequence[str | os.PathLike[str]], include: Sequence[str] | 
         elif path.is_file() and path.suffix.lower() in MANIFEST_SUFFIXES:
             try:
                 entries += read_manifest(path)
+            except BatchInputError as exc:
+                problems += exc.problems
             except ConfigError as exc:
                 problems.append(str(exc))
         elif path.exists():

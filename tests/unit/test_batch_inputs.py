@@ -456,3 +456,22 @@ def test_a_manifest_nested_too_deeply_is_one_config_error(tmp_path: Path) -> Non
     deep.write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
     with pytest.raises(ConfigError, match="nested too deeply to be a manifest"):
         batch.read_manifest(deep)
+
+
+def test_every_bad_title_of_a_manifest_is_listed_at_once(tmp_path: Path) -> None:
+    (tmp_path / "a.mp4").write_bytes(b"x")
+    yaml_manifest = tmp_path / "titles.yaml"
+    yaml_manifest.write_text(
+        "- {path: a.mp4, fast: maybe}\n- {path: a.mp4, frobnicate: 1}\n- 42\n- a.mp4\n", encoding="utf-8"
+    )
+    csv_manifest = tmp_path / "more.csv"
+    csv_manifest.write_text("path,samples\na.mp4,abc\na.mp4,3,extra\na.mp4,2\n", encoding="utf-8")
+    with pytest.raises(BatchInputError) as caught:
+        discover([yaml_manifest, csv_manifest])
+    problems = caught.value.problems
+    assert len(problems) == 5, problems
+    assert problems[0].startswith(f"{yaml_manifest} title 1: fast")
+    assert problems[1].startswith(f"{yaml_manifest} title 2:") and "frobnicate" in problems[1]
+    assert problems[2].startswith(f"{yaml_manifest} title 3: expected a path or a mapping")
+    assert problems[3].startswith(f"{csv_manifest} row 2:") and "samples" in problems[3]
+    assert problems[4] == f"{csv_manifest} row 3: 3 cells for 2 columns"
