@@ -789,6 +789,7 @@ def run_batch(
     ended = 0
     cancelled = threading.Event()
     started = time.perf_counter()
+    runs: dict[str, _TitleRun] = {}
 
     def emit(event: BatchEvent) -> None:
         with lock:
@@ -805,6 +806,8 @@ def run_batch(
         runner = _TitleRun(
             spec, out_dir=out, ffmpeg=ffmpeg, executor=executor, force=force, emit=emit, cancelled=cancelled
         )
+        with lock:
+            runs[title.name] = runner
         outcome = runner.run()
         kind = {"ok": "title_finished", "skipped": "title_skipped", "interrupted": "title_failed"}.get(
             outcome.status, "title_failed"
@@ -848,7 +851,14 @@ def run_batch(
         with lock:
             for name, o in outcomes.items():
                 if o.status in ("pending", "running"):
-                    outcomes[name] = replace(o, status="interrupted", reason="the batch was interrupted")
+                    run = runs.get(name)  # what a running title had done: its encodes are cached
+                    outcomes[name] = replace(
+                        o,
+                        status="interrupted",
+                        reason="the batch was interrupted",
+                        encodes=run.encodes if run else 0,
+                        cache_hits=run.cache_hits if run else 0,
+                    )
     finally:
         if not interrupted:
             pool.shutdown(wait=True)

@@ -495,3 +495,37 @@ def test_every_input_problem_is_listed_on_a_line_of_its_own(tmp_path: Path) -> N
     assert lines[0] == "error: 2 problems with the batch input:"
     assert len(lines) == 3 and all(line.startswith("  - ") for line in lines[1:]), result.stderr
     assert "a.mp4" in lines[1] and "b.mp4" in lines[2] and "\\n" not in result.stderr
+
+
+def test_an_interrupted_title_keeps_the_count_of_the_encodes_it_finished(
+    tmp_path: Path, ffmpeg_path: str
+) -> None:
+    catalog = tmp_path / "catalog"
+    catalog.mkdir()
+    make_clip(
+        ffmpeg_path, catalog / "long.mp4", "testsrc2=size=320x180:rate=24:duration=6,noise=alls=9:allf=t"
+    )
+    out, events = tmp_path / "out", tmp_path / "events.ndjson"
+    grid = ["--heights", "90,136,180", "--crfs", "22,26,30,34,38,42", "--preset", "medium", "--cores", "1"]
+    proc = subprocess.Popen(
+        batch_argv(catalog, "--out", out, "--no-cache", "--events", events, *grid),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        done: list[dict[str, Any]] = []
+        while not done:
+            assert time.monotonic() < deadline, "no encode finished in time"
+            assert proc.poll() is None, "the batch ended before it could be stopped"
+            time.sleep(0.2)
+            lines = events.read_text(encoding="utf-8").splitlines() if events.exists() else []
+            done = [e for e in map(json.loads, lines) if e["event"] == "job_done"]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=120) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    (title,) = summary(out)["titles"]
+    assert title["status"] == "interrupted"
+    assert title["encodes"] >= len(done) >= 1  # those encodes happened (without a cache: redone)
