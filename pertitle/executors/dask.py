@@ -13,6 +13,7 @@ reference from it and write their encodes into it.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -182,8 +183,10 @@ class DaskExecutor:
                 else:
                     yield item, value, None
         finally:
-            if pending:
-                self._client.cancel(list(pending.values()))
+            if pending and self._client is not None:
+                # An interrupted batch may have closed the client while this title still ran.
+                with contextlib.suppress(Exception):
+                    self._client.cancel(list(pending.values()))
 
     def close(self) -> None:
         if self._client is not None:

@@ -181,12 +181,20 @@ class EventsWriter:
             if self._file is not None:
                 self._file.write(line + "\n")
                 self._file.flush()
+            if event.kind == "batch_finished":
+                # The last line: an interrupted batch's title threads may still report as they
+                # stop, after the summary says how the batch ended.
+                self._close_file()
+
+    def _close_file(self) -> None:
+        """Under the lock."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
     def close(self) -> None:
         with self._lock:
-            if self._file is not None:
-                self._file.close()
-                self._file = None
+            self._close_file()
 
 
 def _xml_text(text: str) -> str:

@@ -335,6 +335,18 @@ def test_events_are_one_flushed_json_object_per_line(tmp_path: Path) -> None:
     assert last["status"] == "failed" and last["error_type"] == "InputError" and last["total"] == 2
 
 
+def test_batch_finished_is_the_last_event_written(tmp_path: Path) -> None:
+    # An interrupted batch's title threads report as they stop, after the batch has finished.
+    path = tmp_path / "events.ndjson"
+    writer = batch_out.EventsWriter(path)
+    writer(BatchEvent("batch_started", None, "1 title", 0, 1))
+    writer(BatchEvent("batch_finished", None, "interrupted", 0, 1))
+    writer(BatchEvent("title_failed", "b", "x", 1, 1, outcomes()[1]))
+    writer.close()
+    kinds = [json.loads(line)["event"] for line in path.read_text(encoding="utf-8").splitlines()]
+    assert kinds == ["batch_started", "batch_finished"]
+
+
 def test_plain_progress_and_table_have_no_control_characters() -> None:
     buf = io.StringIO()
     console = Console(file=buf, force_terminal=False, color_system=None, width=100)
