@@ -57,6 +57,14 @@ def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def _stop_now(signum: int, frame: FrameType | None) -> None:
+    """A second Ctrl-C (or SIGTERM) while the encodes in flight finish: stop now. The summary and
+    ladders are written already; the ffmpeg children die with this process (the orphan guard)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(130)
+
+
 def batch(
     inputs: Annotated[
         list[Path],
@@ -321,9 +329,13 @@ def batch(
     batch_out.render_batch_table(result, out_console, plain=plain_out)
     if result.interrupted:
         err.print(
-            "interrupted; finished ladders are kept and finished encodes are cached: a rerun resumes",
+            "interrupted; finished ladders are kept and finished encodes are cached: a rerun resumes "
+            "(encodes in flight finish first; interrupt again to stop them now)",
             markup=False,
             highlight=False,
             soft_wrap=True,
         )
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, _stop_now)
+            signal.signal(signal.SIGTERM, _stop_now)
     raise typer.Exit(result.exit_code)
