@@ -127,7 +127,21 @@ class Overrides:
             values["constraints"] = load_constraints(self.constraints)
         if "codec" in values:
             values["codec"] = str(values["codec"]).lower()
-        return validate(replace(base, **values))
+        try:
+            return validate(replace(base, **values))
+        except ConfigError as exc:  # name the manifest key that was written, not the field
+            field, sep, rest = str(exc).partition(": ")
+            if sep and field in _MANIFEST_KEY_OF and field in values:
+                raise ConfigError(f"{_MANIFEST_KEY_OF[field]}: {rest}") from None
+            raise
+
+
+# Overrides fields whose manifest key is spelled otherwise (`entry_from_mapping`).
+_MANIFEST_KEY_OF = {
+    "sample_count": "samples",
+    "sample_duration_s": "sample_duration",
+    "encode_timeout_s": "encode_timeout",
+}
 
 
 @dataclass(frozen=True)

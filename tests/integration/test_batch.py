@@ -463,7 +463,9 @@ def test_manifest_overrides_apply_per_title(good: Path, tmp_path: Path) -> None:
         (None, ["--executor", "spark"], "not one of local, dask"),
         (None, ["--junit", "."], "is a directory"),
         (None, ["--encode-timeout", "nan"], "--encode-timeout: nan"),
-        ("- {path: alpha.mp4, sample_duration: .nan}\n", [], "sample_duration_s: nan"),
+        ("- {path: alpha.mp4, sample_duration: .nan}\n", [], "title 1: sample_duration: nan"),
+        ("- {path: alpha.mp4, samples: 0}\n", [], "title 1: samples: "),
+        ("- {path: alpha.mp4, encode_timeout: -1}\n", [], "title 1: encode_timeout: "),
     ],
 )
 def test_bad_usage_exits_2_before_any_work(
