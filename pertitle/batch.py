@@ -416,6 +416,11 @@ def read_manifest(path: Path) -> list[Entry]:
         header = [h.strip().lower() for h in rows[0]]
         if "path" not in header:
             raise ConfigError(f"{path}: the first row must name the columns, 'path' among them")
+        twice = sorted({h for h in header if header.count(h) > 1})
+        if twice:
+            raise ConfigError(f"{path}: column {twice[0]!r} is named twice in the first row")
+        if len(rows) == 1:
+            raise ConfigError(f"{path}: no titles under the header row")
         for number, row in enumerate(rows[1:], start=2):
             if len(row) > len(header):
                 problems.append(f"{path} row {number}: {len(row)} cells for {len(header)} columns")

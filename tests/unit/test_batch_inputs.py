@@ -487,3 +487,21 @@ def test_every_bad_title_of_a_manifest_is_listed_at_once(tmp_path: Path) -> None
     assert problems[2].startswith(f"{yaml_manifest} title 3: expected a path or a mapping")
     assert problems[3].startswith(f"{csv_manifest} row 2:") and "samples" in problems[3]
     assert problems[4] == f"{csv_manifest} row 3: 3 cells for 2 columns"
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("path,path\na.mp4,b.mp4\n", "column 'path' is named twice"),
+        ("path,codec\n", "no titles under the header"),
+    ],
+)
+def test_a_csv_manifest_with_a_doubled_column_or_no_rows_is_refused(
+    tmp_path: Path, text: str, needle: str
+) -> None:
+    from pertitle.errors import ConfigError
+
+    manifest = tmp_path / "titles.csv"
+    manifest.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=needle):
+        read_manifest(manifest)
