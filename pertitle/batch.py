@@ -36,7 +36,7 @@ from typing import Any
 import yaml
 
 from pertitle.cache import utf8_text
-from pertitle.config import Settings, load_constraints, parse_number_list, validate
+from pertitle.config import Settings, load_constraints, parse_number_list, renamed_field, validate
 from pertitle.errors import ConfigError, FfmpegError, FfmpegTimeout, PertitleError
 from pertitle.ffmpeg.binary import FfmpegInfo
 from pertitle.pipeline import Event, analyze, settings_document
@@ -90,12 +90,11 @@ class BatchInputError(ConfigError):
     def __init__(self, problems: Sequence[str]) -> None:
         self.problems = list(problems)
         if len(self.problems) == 1:
-            text = f"batch input: {self.problems[0]}"
+            self.headline, self.details = f"batch input: {self.problems[0]}", []
         else:
-            text = f"{len(self.problems)} problems with the batch input:\n" + "\n".join(
-                f"  - {p}" for p in self.problems
-            )
-        super().__init__(text)
+            self.headline = f"{len(self.problems)} problems with the batch input:"
+            self.details = [f"  - {p}" for p in self.problems]
+        super().__init__("\n".join([self.headline, *self.details]))
 
 
 @dataclass(frozen=True)
@@ -130,10 +129,8 @@ class Overrides:
         try:
             return validate(replace(base, **values))
         except ConfigError as exc:  # name the manifest key that was written, not the field
-            field, sep, rest = str(exc).partition(": ")
-            if sep and field in _MANIFEST_KEY_OF and field in values:
-                raise ConfigError(f"{_MANIFEST_KEY_OF[field]}: {rest}") from None
-            raise
+            written = {k: v for k, v in _MANIFEST_KEY_OF.items() if k in values}
+            raise renamed_field(exc, written) from None
 
 
 # Overrides fields whose manifest key is spelled otherwise (`entry_from_mapping`).

@@ -41,7 +41,7 @@ from pertitle.bdrate import (
     rate_for_quality,
 )
 from pertitle.cache import utf8_text
-from pertitle.config import CODECS, Settings, rungs_settings_problem, settings_from_ladder, validate
+from pertitle.config import CODECS, Settings, settings_from_ladder, validate
 from pertitle.errors import ConfigError, InputError
 from pertitle.ffmpeg.binary import FfmpegInfo
 from pertitle.models import Constraints, EncodeSpec, Measurement, MediaInfo
@@ -57,7 +57,7 @@ from pertitle.reference import (
     parse_reference,
 )
 from pertitle.report.serialize import read_document
-from pertitle.verify import source_mismatch, upscaled_rungs
+from pertitle.verify import source_mismatch
 
 SCHEMA_ID = "pertitle.compare/v1"
 BD_MIN_POINTS = 4
@@ -209,10 +209,7 @@ def _from_document(doc: dict[str, Any], origin: str) -> LadderSource:
         result = serialize.from_document(doc)
     except InputError as exc:
         raise ConfigError(f"{origin}: {exc}") from None
-    settings = settings_from_ladder(result.settings, where=origin)
-    problem = rungs_settings_problem(result.ladder.rungs, settings, origin)
-    if problem:
-        raise ConfigError(problem)
+    settings = settings_from_ladder(result.settings, where=origin, rungs=result.ladder.rungs)
     rungs = tuple(
         PlannedRung(
             r.width,
@@ -373,9 +370,8 @@ def compare(
     warnings: list[str] = []
     for src in (test_src, ref_src):
         if src.made_for is not None:
-            warnings += [f"{src.origin}: {w}" for w in source_mismatch(src.made_for, info)]
             sizes = [(r.width, r.height) for r in src.rungs]
-            warnings += [f"{src.origin}: {w}" for w in upscaled_rungs(sizes, info)]
+            warnings += [f"{src.origin}: {w}" for w in source_mismatch(src.made_for, info, sizes)]
     test_src, notes = cap_ladder(test_src, info.width, info.height)
     warnings += notes
     ref_src, notes = cap_ladder(ref_src, info.width, info.height)

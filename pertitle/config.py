@@ -31,6 +31,9 @@ class CodecDefaults:
     presets: tuple[str, ...]
     supports_maxrate: bool
     container: str
+    # Bumped when pertitle's arguments to this encoder change what it produces (part of the cache
+    # key, so no result of the old arguments is reused). hevc 1: closed GOPs (x265 open-gop=0).
+    args_revision: int = 0
 
 
 _X26X_PRESETS = (
@@ -66,6 +69,7 @@ CODECS: dict[str, CodecDefaults] = {
         _X26X_PRESETS,
         True,
         "mp4",
+        args_revision=1,
     ),
     # SVT-AV1 rejects maxrate outside CRF mode, so its deployed encodes are plain two-pass VBR.
     "av1": CodecDefaults(
@@ -180,6 +184,13 @@ def _metric_units_problem(metric: str, c: Constraints) -> str | None:
                 f"{_METRIC_EXAMPLE[metric]}"
             )
     return None
+
+
+def renamed_field(exc: ConfigError, names: Mapping[str, str]) -> ConfigError:
+    """`exc` (a `validate` error, "field: what is wrong") naming the field as the user wrote it
+    (an option, a manifest key) where `names` has it."""
+    field_name, sep, rest = str(exc).partition(": ")
+    return ConfigError(f"{names[field_name]}{sep}{rest}") if sep and field_name in names else exc
 
 
 def validate(settings: Settings) -> Settings:
@@ -354,7 +365,7 @@ def parse_number_list(text: str, name: str, integer: bool) -> tuple[Any, ...]:
     return tuple(sorted(set(out)))
 
 
-def rungs_settings_problem(rungs: Sequence[Rung], settings: Settings, where: str) -> str | None:
+def _rungs_problem(rungs: Sequence[Rung], settings: Settings, where: str) -> str | None:
     """Rungs whose codec or preset is not the one their document's settings record: verify and
     compare encode every rung with those settings, so such a rung would be encoded other than it
     says (hand-edited, or joined from two documents)."""
@@ -370,14 +381,18 @@ def rungs_settings_problem(rungs: Sequence[Rung], settings: Settings, where: str
     return None
 
 
-def settings_from_ladder(recorded: Mapping[str, Any], *, where: str, **overrides: Any) -> Settings:
+def settings_from_ladder(
+    recorded: Mapping[str, Any], *, where: str, rungs: Sequence[Rung] = (), **overrides: Any
+) -> Settings:
     """The production settings a ladder document recorded (its `settings` block) as Settings, so
     that verify and compare encode renditions exactly as analyze did: codec, preset, scaler, GOP,
     VMAF model, deploy rate control and constraints. Keys it does not need are ignored; `overrides`
-    (jobs, cache, timeouts) replace fields afterwards.
+    (jobs, cache, timeouts) replace fields afterwards. The document's `rungs` must be encoded as
+    these settings say (codec, preset): every rung is encoded with them.
 
     Raises:
-        ConfigError: a recorded value is missing, of the wrong type or invalid (named with `where`).
+        ConfigError: a recorded value is missing, of the wrong type or invalid, or a rung's codec
+            or preset is not the settings' (named with `where`).
     """
     values: dict[str, Any] = {}
     for key in ("codec", "preset", "scaler", "vmaf_model", "deploy_rate_control"):
@@ -402,6 +417,10 @@ def settings_from_ladder(recorded: Mapping[str, Any], *, where: str, **overrides
     except TypeError as exc:
         raise ConfigError(f"{where}: {exc}") from None
     try:
-        return validate(settings)
+        settings = validate(settings)
     except ConfigError as exc:
         raise ConfigError(f"{where}: settings.{exc}") from None
+    problem = _rungs_problem(rungs, settings, where) if rungs else None
+    if problem:
+        raise ConfigError(problem)
+    return settings

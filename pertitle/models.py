@@ -13,6 +13,16 @@ SEGMENT_S = 6.0
 RateControl = Literal["crf", "abr2pass", "capped_crf"]
 DEPLOY_RATE_CONTROLS = ("abr2pass", "capped_crf")
 METRICS = ("vmaf", "vmaf_hmean", "vmaf_p1", "vmaf_p5", "psnr", "ssim")
+# What a measured value of each metric can be: a cached result or a saved ladder outside these was
+# not measured (PSNR's bound is loose: libvmaf's PSNR-Y of 8-bit video stops at 60 dB).
+METRIC_RANGES = {
+    "vmaf": (0.0, 100.0),
+    "vmaf_hmean": (0.0, 100.0),
+    "vmaf_p1": (0.0, 100.0),
+    "vmaf_p5": (0.0, 100.0),
+    "psnr": (0.0, 1000.0),
+    "ssim": (-1.0, 1.0),
+}
 
 
 @dataclass(frozen=True)

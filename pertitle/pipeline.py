@@ -36,6 +36,7 @@ from pertitle.jobs import (
 )
 from pertitle.ladder import select_rungs
 from pertitle.models import (
+    METRIC_RANGES,
     EncodeSpec,
     Ladder,
     LadderPlan,
@@ -135,8 +136,9 @@ def measurement_from_dict(d: dict[str, Any]) -> Measurement:
     bitrate, vmaf = values.get("bitrate_kbps", 1.0), values.get("vmaf", 0.0)
     if not (math.isfinite(bitrate) and bitrate > 0):
         raise ValueError(f"bitrate_kbps = {bitrate!r}, which no encode measures")
-    if not (math.isfinite(vmaf) and 0 <= vmaf <= 100):
-        raise ValueError(f"vmaf = {vmaf!r}, outside VMAF's 0-100")
+    lo, hi = METRIC_RANGES["vmaf"]
+    if not (math.isfinite(vmaf) and lo <= vmaf <= hi):
+        raise ValueError(f"vmaf = {vmaf!r}, outside VMAF's {lo:g}-{hi:g}")
     return Measurement(**values)
 
 
@@ -184,17 +186,18 @@ class Runner:
         self.cache_hits = 0
         self.prepare_s = 0.0
         enc = settings.codec_defaults.encoder
+        revision = settings.codec_defaults.args_revision
         self._key_base = {
             "pipeline": PIPELINE_VERSION,
             "source": fingerprint_file(info.path),
             "windows": None if full_pass else [dataclasses.astuple(w) for w in windows],
             "reference_size": [info.width, info.height],
             "ffmpeg": ffmpeg.version,
-            "encoder": f"{enc} {encoder_version(ffmpeg.path, enc)}",
+            # The revision only where there is one, so the other codecs' keys stay as they were.
+            "encoder": f"{enc} {encoder_version(ffmpeg.path, enc)}"
+            + (f" args {revision}" if revision else ""),
             "vmaf_model": self.model,
         }
-        if settings.codec == "hevc":
-            self._key_base["gop"] = "closed"  # x265's encodes before open-gop=0 were open-GOP
 
     def close(self) -> None:
         shutil.rmtree(self.workdir, ignore_errors=True)

@@ -24,7 +24,7 @@ from typing import Any
 
 from pertitle import __version__
 from pertitle.cache import utf8_text
-from pertitle.config import rungs_settings_problem, settings_from_ladder
+from pertitle.config import settings_from_ladder
 from pertitle.errors import ConfigError, InputError
 from pertitle.ffmpeg.binary import FfmpegInfo
 from pertitle.models import SEGMENT_S, EncodeSpec, Measurement, MediaInfo, Rung, TitleResult
@@ -184,8 +184,12 @@ def check_rung(
     return tuple(problems), tuple(notes)
 
 
-def source_mismatch(made_for: MediaInfo, title: MediaInfo) -> tuple[str, ...]:
-    """Warnings when the title is not the one the ladder was made for (size, length). Pure."""
+def source_mismatch(
+    made_for: MediaInfo, title: MediaInfo, sizes: Sequence[tuple[int, int]] = ()
+) -> tuple[str, ...]:
+    """Warnings when the title is not the one the ladder was made for (size, length), and when
+    rungs (`sizes`) are larger than the title: they are encoded upscaled, bits spent on no detail
+    the source has (a ladder edited by hand, or made for a larger source). Pure."""
     out = []
     if (made_for.width, made_for.height) != (title.width, title.height):
         out.append(
@@ -197,19 +201,13 @@ def source_mismatch(made_for: MediaInfo, title: MediaInfo) -> tuple[str, ...]:
             f"the ladder was made for a {made_for.duration_s:.1f} s source; "
             f"this title is {title.duration_s:.1f} s"
         )
-    return tuple(out)
-
-
-def upscaled_rungs(sizes: Sequence[tuple[int, int]], title: MediaInfo) -> tuple[str, ...]:
-    """A warning when rungs are larger than the title: they are encoded upscaled, bits spent on
-    no detail the source has (a ladder edited by hand, or made for a larger source). Pure."""
     above = [f"{w}x{h}" for w, h in sizes if w > title.width or h > title.height]
-    if not above:
-        return ()
-    return (
-        f"{len(above)} rung(s) larger than the title's {title.width}x{title.height} are encoded "
-        f"upscaled: {', '.join(above)}",
-    )
+    if above:
+        out.append(
+            f"{len(above)} rung(s) larger than the title's {title.width}x{title.height} are encoded "
+            f"upscaled: {', '.join(above)}"
+        )
+    return tuple(out)
 
 
 def verify(
@@ -242,14 +240,12 @@ def verify(
     settings = settings_from_ladder(
         ladder.settings,
         where=str(ladder_path),
+        rungs=ladder.ladder.rungs,
         jobs=jobs,
         use_cache=use_cache,
         cache_dir=cache_dir,
         encode_timeout_s=encode_timeout_s,
     )
-    problem = rungs_settings_problem(ladder.ladder.rungs, settings, str(ladder_path))
-    if problem:
-        raise ConfigError(problem)
     ffmpeg.require_encoder(settings.codec_defaults.encoder)
     ffmpeg.require_libvmaf()
     info = probe(title)
@@ -287,8 +283,7 @@ def verify(
         max_bitrate_error=MAX_BITRATE_ERROR,
         max_peak_ratio=MAX_PEAK_RATIO,
         checks=tuple(checks),
-        warnings=source_mismatch(ladder.source, info)
-        + upscaled_rungs([(r.width, r.height) for r in ladder.ladder.rungs], info),
+        warnings=source_mismatch(ladder.source, info, [(r.width, r.height) for r in ladder.ladder.rungs]),
         encodes=runner.encodes,
         cache_hits=runner.cache_hits,
         elapsed_s=round(time.perf_counter() - t0, 3),

@@ -215,10 +215,7 @@ def batch(
         info = binary.detect(binary.locate(ffmpeg))
         titles = core.plan_titles(core.discover([str(p) for p in inputs], include), settings, out, info)
     except core.BatchInputError as exc:  # every problem on a line of its own
-        if len(exc.problems) == 1:
-            raise fail(err, str(exc), 2) from None
-        header = f"{len(exc.problems)} problems with the batch input:"
-        raise fail(err, header, 2, more=[f"  - {p}" for p in exc.problems]) from None
+        raise fail(err, exc.headline, 2, more=exc.details) from None
     except PertitleError as exc:
         raise fail(err, str(exc), 2) from None
 

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from pertitle.config import Settings, load_constraints, parse_number_list, validate
+from pertitle.config import Settings, load_constraints, parse_number_list, renamed_field, validate
 from pertitle.errors import ConfigError, FfmpegError, PertitleError
 from pertitle.models import Constraints
 from pertitle.report import printable
@@ -329,8 +329,7 @@ def build_settings(
     try:
         return validate(settings)
     except ConfigError as exc:
-        field, sep, rest = str(exc).partition(": ")
-        raise ConfigError(f"{_OPTION_OF.get(field, field)}{sep}{rest}") from None
+        raise renamed_field(exc, _OPTION_OF) from None
 
 
 # Settings fields -> the options that set them, so an error names what the user typed.

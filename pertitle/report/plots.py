@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import io
 import math
-import unicodedata
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from matplotlib.transforms import Bbox, blended_transform_factory
 from pertitle.errors import InputError
 from pertitle.models import Rung, TitleResult
 from pertitle.reference import ReferenceLadder
+from pertitle.report import printable
 
 # A title in a script the bundled font lacks (CJK, emoji) draws as boxes; matplotlib's warning per
 # missing glyph would fill stderr with lines that are not errors.
@@ -227,8 +227,9 @@ def figure_png(fig: Figure, *, dpi: int = 110) -> bytes:
 
 
 def plain_title(title: str, limit: int = 80) -> str:
-    """A title as a figure can show it: control characters as '?', at most `limit` characters."""
-    text = "".join("?" if unicodedata.category(ch) == "Cc" else ch for ch in title)
+    """A title as a figure can show it: control characters as visible escapes (`printable`, as
+    the terminal shows them), at most `limit` characters."""
+    text = printable(title)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

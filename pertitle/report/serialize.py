@@ -16,6 +16,7 @@ from pertitle.cache import atomic_write_text, utf8_text
 from pertitle.errors import InputError
 from pertitle.models import (
     MAX_SIDE,
+    METRIC_RANGES,
     METRICS,
     RUNG_KBPS_RANGE,
     Crossover,
@@ -241,24 +242,14 @@ def _rung_problem(rungs: Sequence[Rung]) -> str | None:
     return None
 
 
-# What each quality can be (NaN, a null in the document, always may): the schema holds numbers, a
-# hand-edited 1e308 would reach the plots and the tables.
-_QUALITY_RANGES = {
-    "vmaf": (0.0, 100.0),
-    "vmaf_hmean": (0.0, 100.0),
-    "vmaf_p1": (0.0, 100.0),
-    "vmaf_p5": (0.0, 100.0),
-    "psnr": (0.0, 1000.0),
-    "ssim": (-1.0, 1.0),
-}
-
-
 def _out_of(value: float, lo: float, hi: float) -> bool:
     return not math.isnan(value) and not (lo <= value <= hi)
 
 
 def _quality_problem(where: str, quality: Quality | RdPoint) -> str | None:
-    for name, (lo, hi) in _QUALITY_RANGES.items():
+    """A quality outside `METRIC_RANGES` (NaN, a null in the document, always may be): the schema
+    holds numbers, and a hand-edited 1e308 would reach the plots and the tables."""
+    for name, (lo, hi) in METRIC_RANGES.items():
         value = getattr(quality, name)
         if _out_of(value, lo, hi):
             return f"{where}: {name} {value:g} is outside {lo:g}-{hi:g}"
@@ -273,7 +264,7 @@ def _value_problem(result: TitleResult) -> str | None:
             problem = _quality_problem(f"rungs/{i}: {label}", quality)
             if problem:
                 return problem
-        bad = next((v for v in r.vmaf_per_frame if _out_of(v, 0.0, 100.0)), None)
+        bad = next((v for v in r.vmaf_per_frame if _out_of(v, *METRIC_RANGES["vmaf"])), None)
         if bad is not None:
             return f"rungs/{i}: vmaf_per_frame holds {bad:g}, outside 0-100"
     for i, point in enumerate(result.points):
