@@ -610,6 +610,7 @@ def existing_ladder(out_dir: str | os.PathLike[str], title: TitleSpec) -> tuple[
         )
     if not s.vmaf_model:
         expected.pop("vmaf_model", None)
+    expected.pop("vmaf_subsample", None)  # what the title's length allowed; `fast` is the setting
     changed = sorted(k for k, v in expected.items() if recorded.get(k) != v)
     if changed:
         return None, f"the existing {path.name} was made with other settings ({', '.join(changed)})"

@@ -571,7 +571,7 @@ def analyze(
     return TitleResult(
         title=title or utf8_text(Path(source).stem),
         source=info,
-        settings=settings_document(settings, runner.model, c),
+        settings=settings_document(settings, runner.model, c, runner.n_subsample),
         tool={
             "pertitle": __version__,
             "ffmpeg": ffmpeg.version,
@@ -829,8 +829,13 @@ def _uncalibrated(settings: Settings, plan: Any) -> list[Rung]:
     ]
 
 
-def settings_document(settings: Settings, model: str, constraints: Any) -> dict[str, object]:
-    """The result-affecting settings, as written into the ladder document."""
+def settings_document(
+    settings: Settings, model: str, constraints: Any, vmaf_subsample: int | None = None
+) -> dict[str, object]:
+    """The result-affecting settings, as written into the ladder document.
+
+    `vmaf_subsample` is the frame step the probes were scored at, when known: `--fast` scores
+    fewer frames only where enough are left (`fast_subsample`)."""
     return {
         "codec": settings.codec,
         "encoder": settings.codec_defaults.encoder,
@@ -846,7 +851,9 @@ def settings_document(settings: Settings, model: str, constraints: Any) -> dict[
         "metric": settings.metric,
         "fast": settings.fast,
         "calibrate": settings.calibrate,
-        "vmaf_subsample": settings.fast_subsample if settings.fast else 1,
+        "vmaf_subsample": vmaf_subsample
+        if vmaf_subsample is not None
+        else (settings.fast_subsample if settings.fast else 1),
         "gop_s": settings.gop_s,
         "rate_control": rate_control_text(settings),
         "deploy_rate_control": settings.deploy_rate_control,

@@ -348,6 +348,11 @@ def test_fast_batch_probes_fewer_encodes_and_makes_earlier_ladders_stale(
         assert len(doc["points"]) == 14
         measured = [p for p in doc["points"] if not p.get("estimated")]
         assert 6 <= len(measured) < 14, path.name
+        assert doc["settings"]["vmaf_subsample"] == 1  # too few frames to score one in four
+    # The frame step is what the title allowed, not a setting: a rerun keeps every ladder.
+    again = CliRunner().invoke(app, [*where, *grid, "--fast"])
+    assert again.exit_code == 0, again.output
+    assert set(statuses(summary(out)).values()) == {"skipped"}
 
 
 def test_a_file_name_that_is_not_utf8_is_analysed_and_written_as_valid_utf8(
