@@ -43,7 +43,8 @@ def select_rungs(
          With `keep_source_resolution`, when H only joins the envelope (is at least as good as
          every other height) above that bitrate, the top moves one `min_ratio` step above the
          join, as far as H was measured and `max_bitrate_kbps` allows (to the join itself when H
-         is not ahead there).
+         is not ahead there). When every encode measured is above `max_bitrate_kbps`, the ladder
+         is one rung at the lowest bitrate measured where the top rung may go.
       3. Bottom bitrate: max(`min_bitrate_kbps`, lowest measured bitrate), raised to the lowest
          bitrate where env reaches `quality_floor` when that is set and reachable below the top.
          A bottom at or above the top gives a single rung at the top.
@@ -96,6 +97,8 @@ def select_rungs(
         )
         c = replace(c, keep_source_resolution=False)
 
+    if min(curve[0].bitrate_kbps for curve in curves.values()) > c.max_bitrate_kbps * (1 + _EPS):
+        return _single_rung_above_limit(points, curves, c, metric, source_h, gave_way)
     b_top = _top_bitrate(curves, c, metric, source_h, gave_way)
     if joins_at is not None and joins_at > b_top * (1 + _EPS) and joins_at <= c.max_bitrate_kbps:
         # Below this bitrate a lower resolution beats the source's: a top rung there would be a
@@ -140,6 +143,31 @@ def select_rungs(
     widths = _widths(points)
     targets = tuple(_target(curves[h], h, widths[h], b) for h, b in rounded)
     return LadderPlan(targets=targets, gave_way=tuple(gave_way))
+
+
+def _single_rung_above_limit(
+    points: Sequence[RdPoint], curves: Curves, c: Constraints, metric: str, source_h: int, gave_way: list[str]
+) -> LadderPlan:
+    """Every encode measured is above max_bitrate_kbps: one rung at the lowest bitrate measured
+    where the top rung may go, said in one sentence (the later steps would only quote bounds that
+    no rung can keep)."""
+    if c.keep_source_resolution:
+        h, lowest = source_h, curves[source_h][0].bitrate_kbps
+        where = f"{h}p, the source's size, at {lowest:.0f} kbps"
+    else:
+        lowest = min(curve[0].bitrate_kbps for curve in curves.values())
+        best = _best_height(curves, lowest, list(curves), metric)
+        assert best is not None, "a measured bitrate is covered by its own curve"
+        h, where = best, f"{best}p at {lowest:.0f} kbps"
+    gave_way.append(
+        f"max_bitrate_kbps: every encode measured is above the {c.max_bitrate_kbps:g} kbps limit; one "
+        f"rung at {where}, the lowest measured (higher CRFs in --crfs measure lower bitrates)"
+    )
+    rounded = _round_bitrates([(h, lowest)], lowest, lowest, gave_way)
+    widths = _widths(points)
+    return LadderPlan(
+        targets=tuple(_target(curves[h], h, widths[h], b) for h, b in rounded), gave_way=tuple(gave_way)
+    )
 
 
 def _check_constraints(c: Constraints) -> None:

@@ -291,6 +291,21 @@ def test_top_rung_below_the_source_curve_gives_way() -> None:
     )
 
 
+@pytest.mark.parametrize(("keep", "height", "kbps"), [(True, 1080, 400), (False, 360, 100)])
+def test_a_limit_under_every_encode_gives_one_rung_and_one_sentence(
+    keep: bool, height: int, kbps: float
+) -> None:
+    # max 50 kbps, the lowest encode 100 kbps (360p; 1080p from 400): one rung at the lowest bitrate
+    # measured where the top rung may go. The plan used to add a floor and a min_rungs sentence
+    # quoting a 50 kbps top rung and a 100 kbps bottom that no rung has.
+    c = Constraints(quality_ceiling=90, min_bitrate_kbps=10, max_bitrate_kbps=50, keep_source_resolution=keep)
+    plan = select_rungs(THREE, c)
+    assert [(t.height, t.bitrate_kbps) for t in plan.targets] == [(height, kbps)]
+    assert len(plan.gave_way) == 1
+    assert plan.gave_way[0].startswith("max_bitrate_kbps: every encode measured is above the 50 kbps limit")
+    assert f"{height}p" in plan.gave_way[0] and f"{kbps:.0f} kbps" in plan.gave_way[0]
+
+
 def test_nan_points_are_ignored() -> None:
     bad = RdPoint(width=1920, height=1080, crf=20, bitrate_kbps=math.nan, vmaf=99, psnr=50, ssim=1)
     assert select_rungs([*THREE, bad], Constraints(quality_ceiling=90)) == select_rungs(
