@@ -297,7 +297,12 @@ def doctor(ffmpeg: FfmpegOpt = None, json_out: Annotated[bool, typer.Option("--j
 def main() -> None:
     """Console-script entry point. Usage errors that Typer finds (an unknown option, a value of
     the wrong type, a missing argument) become one line, as every other error is, rather than a
-    box: CI logs and scripts read the first line of stderr."""
+    box: CI logs and scripts read the first line of stderr. NO_COLOR reaches Typer's own console
+    (--help), which would otherwise keep bold and dim as Rich's no_color does."""
+    if os.environ.get("NO_COLOR"):
+        import typer.rich_utils
+
+        typer.rich_utils.COLOR_SYSTEM = None
     try:
         code = app(standalone_mode=False)
     except (KeyboardInterrupt, typer.Abort):  # pragma: no cover - Ctrl-C outside a command

@@ -645,6 +645,21 @@ def test_help_and_version_exit_0(args: list[str]) -> None:
         assert "--heights" in run.stdout and "--no-cache" in run.stdout
 
 
+@pytest.mark.parametrize("args", [["--help"], ["analyze", "--help"], ["cache", "prune", "--help"]])
+def test_help_sends_no_escape_codes_under_no_color(args: list[str]) -> None:
+    """Typer draws --help with its own Rich console, which kept bold and dim under NO_COLOR where
+    every other output of pertitle sends no escape code. FORCE_COLOR stands in for a terminal."""
+    env = {**os.environ, "FORCE_COLOR": "1", "NO_COLOR": ""}
+    styled = subprocess.run(
+        [sys.executable, "-m", "pertitle", *args], env=env, capture_output=True, text=True
+    )
+    assert styled.returncode == 0 and "\x1b[" in styled.stdout  # a terminal does get them
+    env["NO_COLOR"] = "1"
+    plain = subprocess.run([sys.executable, "-m", "pertitle", *args], env=env, capture_output=True, text=True)
+    assert plain.returncode == 0, plain.stderr
+    assert "\x1b" not in plain.stdout and "Usage" in plain.stdout
+
+
 def test_fast_encodes_every_other_crf_and_estimates_the_rest(clips: Clips, tmp_path: Path) -> None:
     """--fast on a five-CRF grid encodes 24/32/40 per height, reads 28/36 off each resolution's
     curve (flagged estimated, between their measured neighbours), then measures the estimates the
