@@ -8,9 +8,11 @@ from collections.abc import Mapping
 from pertitle.models import MediaInfo
 
 # What a terminal acts on rather than shows: C0 controls (newline, tab, ESC, ...), DEL, C1 controls
-# (CSI \x9b among them), and the Unicode line and paragraph separators; and lone surrogates, which is
-# how a file name's bytes that are not UTF-8 reach Python.
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+# (CSI \x9b among them), the Unicode line and paragraph separators, and the bidirectional embeddings,
+# overrides and isolates (U+202A-202E, U+2066-2069), which reorder what follows them on the line, so
+# that a name could show as another; and lone surrogates, which is how a file name's bytes that are
+# not UTF-8 reach Python.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 _NAMED_ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
 
 
@@ -25,7 +27,8 @@ def printable(text: str) -> str:
     """Text from outside (a file name, a document's title or names, a message quoting them) as a
     terminal may show it: every control character as a visible escape (\\n, \\t, \\x1b, \\x9b), so
     that what a document holds can neither restyle, move the cursor or clear the screen nor break a
-    line or a table row. The other characters are left as they are."""
+    line or a table row; bidirectional overrides too, so that it cannot show as another name. The
+    other characters are left as they are."""
     return _UNPRINTABLE.sub(_visible, text)
 
 

@@ -300,6 +300,9 @@ def test_printable_shows_control_characters_as_escapes() -> None:
         "evil \\x1b[31mESC\\nnext\\tcol\\rback\\x07\\x7f\\x9b\\u2028"
     )
     assert printable("Straße [x] 日本 ☃") == "Straße [x] 日本 ☃"  # printable text is left alone
+    # A right-to-left override would show 'evil\u202ekcod.mp4' as 'evilcod.mp4' written backwards.
+    assert printable("evil\u202ekcod.mp4 \u2066x\u2069") == "evil\\u202ekcod.mp4 \\u2066x\\u2069"
+    assert printable("שלום \u200f") == "שלום \u200f"  # right-to-left text and its marks stay
     assert printable("x\udcfey") == "x?y"  # a non-UTF-8 byte of a file name, as utf8_text writes it
 
 
