@@ -54,6 +54,7 @@ from pertitle.plan import (
     coarse_crfs,
     deployed_spec,
     fast_first_sizes,
+    heights_above_source,
     plan_grid,
     plan_resolutions,
     plan_windows,
@@ -514,7 +515,7 @@ def analyze(
     )
     if info.interlaced:
         on_event(Event("notice", INTERLACED_WARNING))
-    above = [h for h in settings.heights or () if h > info.height]
+    above = heights_above_source(info, settings)
     if above:
         listed = ", ".join(str(h) for h in above)
         on_event(

@@ -85,6 +85,11 @@ def even(x: float) -> int:
 WIDE_ASPECT = 16 / 9 * 1.01
 
 
+def heights_above_source(info: MediaInfo, settings: Settings) -> tuple[int, ...]:
+    """The `--heights` that `plan_resolutions` leaves out: a probe is never upscaled."""
+    return tuple(h for h in settings.heights or () if h > info.height)
+
+
 def plan_resolutions(info: MediaInfo, settings: Settings) -> tuple[Resolution, ...]:
     """Standard heights at or below the source plus the source's own height; widths keep the
     source's aspect, rounded to the nearest even number (4:2:0 needs them; `fit_into_box`). A
@@ -96,7 +101,8 @@ def plan_resolutions(info: MediaInfo, settings: Settings) -> tuple[Resolution, .
         ConfigError: every requested height is above the source.
     """
     if settings.heights is not None:
-        heights = sorted({h for h in settings.heights if h <= info.height})
+        above = heights_above_source(info, settings)
+        heights = sorted({h for h in settings.heights if h not in above})
         if not heights:
             asked = ", ".join(str(h) for h in settings.heights)
             raise ConfigError(f"heights: none of {asked} is at or below the source height {info.height}")
