@@ -193,9 +193,15 @@ def deployable_kbps(kbps: float) -> bool:
 MAX_SIDE = 16384
 
 
-def deployable_side(pixels: int) -> bool:
-    """Whether a rendition's width or height can be encoded as 4:2:0 video: even, 2-16384."""
-    return 0 < pixels <= MAX_SIDE and pixels % 2 == 0
+def side_problem(pixels: int) -> str | None:
+    """Why a rendition's width or height cannot be encoded as 4:2:0 video (even, 2-16384), or None."""
+    if pixels <= 0:
+        return f"must be positive, got {pixels}"
+    if pixels > MAX_SIDE:
+        return f"must be at most {MAX_SIDE} (what encoders take), got {pixels}"
+    if pixels % 2:
+        return f"must be even (4:2:0 video), got {pixels}"
+    return None
 
 
 @dataclass(frozen=True)

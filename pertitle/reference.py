@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from pertitle.errors import ConfigError
-from pertitle.models import MAX_SIDE, RUNG_KBPS_RANGE, deployable_kbps, deployable_side
+from pertitle.models import RUNG_KBPS_RANGE, deployable_kbps, side_problem
 from pertitle.plan import fit_into_box
 
 BUNDLED_LADDERS = ("apple_hls_h264", "apple_hls_hevc_sdr", "netflix_2015")
@@ -169,12 +169,9 @@ def _dimension(raw: dict[Any, Any], key: str, origin: str, where: str) -> int:
     value = raw[key]
     if isinstance(value, bool) or not isinstance(value, int):
         raise ConfigError(f"{origin}: {field}: expected an integer number of pixels, got {_show(value)}")
-    if value <= 0:
-        raise ConfigError(f"{origin}: {field}: must be positive, got {value}")
-    if value > MAX_SIDE:
-        raise ConfigError(f"{origin}: {field}: must be at most {MAX_SIDE} (what encoders take), got {value}")
-    if not deployable_side(value):
-        raise ConfigError(f"{origin}: {field}: must be even (4:2:0 video), got {value}")
+    problem = side_problem(value)
+    if problem:
+        raise ConfigError(f"{origin}: {field}: {problem}")
     return value
 
 

@@ -15,7 +15,6 @@ import yaml
 from pertitle.cache import atomic_write_text, utf8_text
 from pertitle.errors import InputError
 from pertitle.models import (
-    MAX_SIDE,
     METRIC_RANGES,
     METRICS,
     RUNG_KBPS_RANGE,
@@ -30,7 +29,7 @@ from pertitle.models import (
     Timings,
     TitleResult,
     deployable_kbps,
-    deployable_side,
+    side_problem,
 )
 from pertitle.report import deployed_encode
 
@@ -223,10 +222,10 @@ def _rung_problem(rungs: Sequence[Rung]) -> str | None:
     the schema holds types, this the values (as `reference.load_reference` checks its rungs)."""
     for i, r in enumerate(rungs):
         where = f"rungs/{i}"
-        if max(r.width, r.height) > MAX_SIDE:
-            return f"{where}: {r.width}x{r.height} is over {MAX_SIDE} pixels a side, more than encoders take"
-        if not (deployable_side(r.width) and deployable_side(r.height)):
-            return f"{where}: {r.width}x{r.height} has an odd side; 4:2:0 video needs even sizes"
+        for side, pixels in (("width", r.width), ("height", r.height)):
+            problem = side_problem(pixels)
+            if problem:
+                return f"{where}: {side} of {r.width}x{r.height} {problem}"
         if not deployable_kbps(r.bitrate_kbps):
             lo, hi = RUNG_KBPS_RANGE
             return f"{where}: bitrate_kbps {r.bitrate_kbps:g} is not within {lo:.0f}-{hi:.0f} kbit/s"
