@@ -716,6 +716,7 @@ class _TitleRun:
     def run(self) -> TitleOutcome:
         title = self.title
         t0 = time.perf_counter()
+        why = "--force asked for a new one"
         if not self.force:
             doc, why = existing_ladder(self.out_dir, title)
             if doc is not None:
@@ -743,6 +744,9 @@ class _TitleRun:
             reason, kind = failure_reason(exc)
             if isinstance(exc, FfmpegError) and os.environ.get("PERTITLE_DEBUG"):
                 reason = exc.details()
+            earlier = ladder_path(self.out_dir, title.name)
+            if earlier.is_file():  # left as it was: a failed run loses nothing, nor passes it off
+                reason += f" (the output directory keeps the ladder of an earlier run: {why})"
             return TitleOutcome(
                 title.name,
                 title.source,

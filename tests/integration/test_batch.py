@@ -330,6 +330,32 @@ def test_finished_titles_are_kept_unless_forced(
     assert set(statuses(summary(out)).values()) == {"ok"}
 
 
+def test_a_title_that_fails_on_a_rerun_says_its_earlier_ladder_is_stale(
+    reference: tuple[Path, Path], tmp_path: Path, good: Path
+) -> None:
+    """The source changed and no longer reads: the title fails, its ladder from the earlier run is
+    left as it was (nothing is lost), and the reason says it is not this source's."""
+    out, catalog = tmp_path / "out", tmp_path / "catalog"
+    shutil.copytree(reference[0], out)
+    catalog.mkdir()
+    shutil.copy(good / "alpha.mp4", catalog / "alpha.mp4")
+    data = (catalog / "alpha.mp4").read_bytes()
+    (catalog / "alpha.mp4").write_bytes(data[: len(data) // 3])
+    before = (out / "alpha.ladder.json").read_bytes()
+    run = CliRunner().invoke(
+        app, ["batch", str(catalog), "--out", str(out), "--cache-dir", str(reference[1]), *GRID, *LOCAL]
+    )
+    assert run.exit_code == 1, run.output
+    (row,) = [t for t in summary(out)["titles"] if t["name"] == "alpha"]
+    assert row["status"] == "failed"
+    assert row["reason"].endswith(
+        "(the output directory keeps the ladder of an earlier run: the existing alpha.ladder.json "
+        "was made from another version of the source)"
+    )
+    assert "\n" not in row["reason"]
+    assert (out / "alpha.ladder.json").read_bytes() == before
+
+
 def test_fast_batch_probes_fewer_encodes_and_makes_earlier_ladders_stale(
     reference: tuple[Path, Path], tmp_path: Path, good: Path
 ) -> None:
