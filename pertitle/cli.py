@@ -300,9 +300,10 @@ def main() -> None:
     box: CI logs and scripts read the first line of stderr. NO_COLOR reaches Typer's own console
     (--help), which would otherwise keep bold and dim as Rich's no_color does."""
     if os.environ.get("NO_COLOR"):
-        import typer.rich_utils
+        import typer.rich_utils as typer_rich  # aliased: a bare `import typer...` here would make
+        # `typer` a local name of the whole function, unbound in the handlers below.
 
-        typer.rich_utils.COLOR_SYSTEM = None
+        typer_rich.COLOR_SYSTEM = None
     try:
         code = app(standalone_mode=False)
     except (KeyboardInterrupt, typer.Abort):  # pragma: no cover - Ctrl-C outside a command

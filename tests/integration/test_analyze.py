@@ -660,6 +660,18 @@ def test_help_sends_no_escape_codes_under_no_color(args: list[str]) -> None:
     assert "\x1b" not in plain.stdout and "Usage" in plain.stdout
 
 
+@pytest.mark.parametrize("no_color", ["", "1"])
+def test_a_usage_error_is_one_line_and_exit_2_with_or_without_no_color(no_color: str) -> None:
+    """Through the console script's own entry point (the CliRunner tests call the app)."""
+    env = {**os.environ, "NO_COLOR": no_color}
+    run = subprocess.run(
+        [sys.executable, "-m", "pertitle", "analyze", "--bogus"], env=env, capture_output=True, text=True
+    )
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.startswith("error: ") and run.stderr.count("\n") == 1, run.stderr
+    assert "Traceback" not in run.stderr
+
+
 def test_fast_encodes_every_other_crf_and_estimates_the_rest(clips: Clips, tmp_path: Path) -> None:
     """--fast on a five-CRF grid encodes 24/32/40 per height, reads 28/36 off each resolution's
     curve (flagged estimated, between their measured neighbours), then measures the estimates the
