@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from pertitle.config import CODECS
 from pertitle.models import EncodeSpec, SampleWindow
+from pertitle.report import printable
 
 # Quiet, non-interactive, overwrite: the runner owns the process and reads stderr only on failure.
 _BASE = ("-hide_banner", "-nostdin", "-loglevel", "error", "-y")
@@ -200,9 +201,12 @@ def encode_argv(
     argv += ["-fps_mode", "passthrough"]
     if pass_number == 1:
         argv += ["-f", "null", "-"]
-    else:
-        argv += [file_arg(out_path)]
-    return argv
+        return argv
+    if out_path.endswith(".mp4"):  # a rendition to ship (measured encodes are Matroska)
+        # The index up front, for players that start before the whole file is there; Apple's
+        # players (HLS) take HEVC only as 'hvc1', where ffmpeg writes 'hev1' by default.
+        argv += ["-movflags", "+faststart", *(["-tag:v", "hvc1"] if spec.codec == "hevc" else [])]
+    return [*argv, file_arg(out_path)]
 
 
 def vmaf_model_option(model: str) -> str:
@@ -411,9 +415,11 @@ def rendition_commands(
 
 
 def rendition_name(stem: str, spec: EncodeSpec) -> str:
-    """File name of a rendition: `<stem>_<w>x<h>_<kbps>k.<container>`."""
+    """File name of a rendition: `<stem>_<w>x<h>_<kbps>k_<codec>.<container>`. The codec keeps the
+    scripts of two codecs' ladders, run in one directory, from writing over each other's files and
+    pass logs."""
     rate = f"{spec.bitrate_kbps:.0f}k" if spec.bitrate_kbps is not None else f"crf{spec.crf:g}"
-    return f"{stem}_{spec.width}x{spec.height}_{rate}.{CODECS[spec.codec].container}"
+    return f"{stem}_{spec.width}x{spec.height}_{rate}_{spec.codec}.{CODECS[spec.codec].container}"
 
 
 def describe_rendition(spec: EncodeSpec, fps: float) -> str:
@@ -434,6 +440,17 @@ def describe_rendition(spec: EncodeSpec, fps: float) -> str:
     )
 
 
+def _comment(text: str) -> str:
+    """A script comment quoting outside text (a title, a path): a newline in it would end the
+    comment and run the rest of the name as a command, so control characters become escapes."""
+    return "# " + printable(text)
+
+
+def _thread_pins(specs: Sequence[EncodeSpec]) -> str:
+    pins = {"h264": "-threads 1", "hevc": ":pools=1", "av1": "lp=1 (-svtav1-params)", "vp9": "-threads 1"}
+    return " / ".join(dict.fromkeys(pins[s.codec] for s in specs)) or "-threads 1"
+
+
 def rendition_script(
     ffmpeg: str,
     source: str,
@@ -451,19 +468,23 @@ def rendition_script(
     """
     lines = [
         "#!/bin/sh",
-        f"# Renditions of {stem}: {len(specs)} rung(s), written by pertitle analyze --emit-commands.",
-        *(f"# {h}" for h in header),
+        _comment(f"Renditions of {stem}: {len(specs)} rung(s), written by pertitle analyze --emit-commands."),
+        *(_comment(h) for h in header),
         "# Run it in the directory the renditions should go to: sh THIS_FILE",
         "# Video only (audio is packaged separately); the ffmpeg below is the one pertitle measured with.",
-        "# pertitle measured single-threaded encodes; the encoder's own threading, used here, changes",
-        "# x264's output slightly; add -threads 1 to an encode to match how it was measured.",
+        "# Each encoder runs on one thread, as pertitle measured it, so these are the encodes its",
+        "# predictions are for. The encoders' own threading is faster but changes their output",
+        f"# slightly: drop the {_thread_pins(specs)} to use it.",
         "set -e",
     ]
     for i, spec in enumerate(specs, 1):
         name = file_arg(rendition_name(stem, spec))
         lines += ["", f"# rung {i}/{len(specs)}: {describe_rendition(spec, fps)}"]
         lines += [
-            shlex.join(argv) for argv in rendition_commands(ffmpeg, source, spec, fps=fps, out_path=name)
+            shlex.join(argv)
+            for argv in rendition_commands(
+                ffmpeg, source, spec, fps=fps, out_path=name, threads=MEASURED_ENCODER_THREADS
+            )
         ]
         if spec.rate_control == "abr2pass":
             lines.append(f"rm -f -- {shlex.quote(name + '.pass')}*")

@@ -436,7 +436,7 @@ def test_emitted_commands_run_without_pertitle_and_hit_the_targets(
     # The script makes exactly this run's rungs (the deployed-encode check may move the top of the
     # ladder differently for each rate control).
     doc = json.loads(next((tmp_path / "doc").glob("*.ladder.json")).read_text(encoding="utf-8"))
-    expected = [f"pattern_{x['width']}x{x['height']}_{x['bitrate_kbps']:.0f}k.mp4" for x in doc["rungs"]]
+    expected = [f"pattern_{x['width']}x{x['height']}_{x['bitrate_kbps']:.0f}k_h264.mp4" for x in doc["rungs"]]
     assert made == sorted(expected)
     for rung, name in zip(doc["rungs"], expected, strict=True):
         stats = stream_stats(str(work / name))

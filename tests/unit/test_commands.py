@@ -193,6 +193,13 @@ CODEC_ARGS = {
 }
 PRESETS = {"h264": "veryfast", "hevc": "fast", "av1": "8", "vp9": "good"}
 CONTAINER = {"h264": "mp4", "hevc": "mp4", "av1": "mkv", "vp9": "mkv"}
+# A rendition written as MP4 gets its index up front, and HEVC the 'hvc1' tag Apple's players need.
+MP4_FLAGS = {
+    "h264": ["-movflags", "+faststart"],
+    "hevc": ["-movflags", "+faststart", "-tag:v", "hvc1"],
+    "av1": [],
+    "vp9": [],
+}
 CRF_ARGS = {
     "h264": ["-crf", "30"],
     "hevc": ["-crf", "30"],
@@ -229,7 +236,8 @@ def abr_spec(codec: str) -> EncodeSpec:
 def test_encode_crf(codec: str) -> None:
     out = f"out.{CONTAINER[codec]}"
     argv = encode_argv("ffmpeg", "ref.mkv", crf_spec(codec), out, fps=24.0, threads=2)
-    assert argv == [*ENC_IN, *SCALE, *CODEC_ARGS[codec], *CRF_ARGS[codec], "-fps_mode", "passthrough", out]
+    tail = ["-fps_mode", "passthrough", *MP4_FLAGS[codec], out]
+    assert argv == [*ENC_IN, *SCALE, *CODEC_ARGS[codec], *CRF_ARGS[codec], *tail]
 
 
 @pytest.mark.parametrize("codec", ["h264", "hevc", "av1", "vp9"])
@@ -272,6 +280,7 @@ def test_encode_two_pass_second_pass_writes_output(codec: str) -> None:
         out + ".pass",
         "-fps_mode",
         "passthrough",
+        *MP4_FLAGS[codec],
         out,
     ]
 
@@ -306,6 +315,8 @@ def test_encode_gop_follows_fps_and_scaler_follows_spec() -> None:
         "23.5",
         "-fps_mode",
         "passthrough",
+        "-movflags",
+        "+faststart",
         "o.mp4",
     ]
 

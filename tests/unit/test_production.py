@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import math
 import shlex
+import subprocess
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -131,7 +133,7 @@ def test_two_pass_abr_h264_golden() -> None:
     )
     passlog = ["-passlogfile", "o.mp4.pass", "-fps_mode", "passthrough"]
     assert p1 == [*common, *rate, "-pass", "1", *passlog, "-f", "null", "-"]
-    assert p2 == [*common, *rate, "-pass", "2", *passlog, "o.mp4"]
+    assert p2 == [*common, *rate, "-pass", "2", *passlog, "-movflags", "+faststart", "o.mp4"]
 
 
 def test_capped_crf_h264_golden_is_one_pass_crf_with_maxrate_and_bufsize() -> None:
@@ -158,6 +160,8 @@ def test_capped_crf_h264_golden_is_one_pass_crf_with_maxrate_and_bufsize() -> No
         "1600k",
         "-fps_mode",
         "passthrough",
+        "-movflags",
+        "+faststart",
         "o.mp4",
     ]
 
@@ -231,10 +235,10 @@ def test_rendition_commands_capped_crf_is_one_command() -> None:
 def test_rendition_names() -> None:
     assert (
         rendition_name("film", deployed_spec(Settings(), 640, 360, 800, 1200, 1600))
-        == "film_640x360_800k.mp4"
+        == "film_640x360_800k_h264.mp4"
     )
     vp9 = deployed_spec(_settings(codec="vp9"), 1280, 720, 2350.4, 3500, 4700)
-    assert rendition_name("film", vp9) == "film_1280x720_2350k.mkv"
+    assert rendition_name("film", vp9) == "film_1280x720_2350k_vp9.mkv"
 
 
 def test_rendition_script_is_set_e_and_one_shlex_line_per_command() -> None:
@@ -259,25 +263,59 @@ def test_rendition_script_is_set_e_and_one_shlex_line_per_command() -> None:
         "bufsize 730k, closed GOP of 48 frames (2 s), bicubic scaling",
     ]
     commands = [shlex.split(line) for line in lines if line.startswith("'/opt/ff mpeg'")]
+    # Pinned to one encoder thread, as measured: the encodes the predictions are for.
     expected = [
-        *rendition_commands("/opt/ff mpeg", source, specs[0], fps=24, out_path="it's_416x234_145k.mp4"),
-        *rendition_commands("/opt/ff mpeg", source, specs[1], fps=24, out_path="it's_640x360_365k.mp4"),
+        *rendition_commands(
+            "/opt/ff mpeg", source, specs[0], fps=24, out_path="it's_416x234_145k_h264.mp4", threads=1
+        ),
+        *rendition_commands(
+            "/opt/ff mpeg", source, specs[1], fps=24, out_path="it's_640x360_365k_h264.mp4", threads=1
+        ),
     ]
     assert commands == expected
+    assert "# slightly: drop the -threads 1 to use it." in lines
     cleanups = [line for line in lines if line.startswith("rm -f -- ")]
     assert cleanups == [
-        "rm -f -- 'it'\"'\"'s_416x234_145k.mp4.pass'*",
-        "rm -f -- 'it'\"'\"'s_640x360_365k.mp4.pass'*",
+        "rm -f -- 'it'\"'\"'s_416x234_145k_h264.mp4.pass'*",
+        "rm -f -- 'it'\"'\"'s_640x360_365k_h264.mp4.pass'*",
     ]
     assert script.endswith("\n")
+
+
+def test_rendition_script_comments_cannot_end_in_a_command(tmp_path: Path) -> None:
+    # A title or path with a newline ended its comment line: the rest ran as a command (touch PWNED).
+    # Run by sh with `true` for ffmpeg: the quoted arguments may hold the newline, no comment may.
+    evil = "evil\ntouch PWNED\nx"
+    spec = deployed_spec(Settings(), 416, 234, 145, 218, 290)
+    header = (f"Source: /m/{evil}.mp4",)
+    script = rendition_script("true", f"/m/{evil}.mp4", [spec], fps=24, stem=evil, header=header)
+    assert "# Source: /m/evil\\ntouch PWNED\\nx.mp4" in script.splitlines()
+    (tmp_path / "run.sh").write_text(script, encoding="utf-8")
+    run = subprocess.run(["sh", "run.sh"], cwd=tmp_path, capture_output=True, text=True, timeout=30)
+    assert run.returncode == 0, run.stderr
+    assert not (tmp_path / "PWNED").exists()
+
+
+@pytest.mark.parametrize(
+    ("codec", "pin"),
+    [("h264", "-threads 1"), ("hevc", ":pools=1"), ("av1", "lp=1 (-svtav1-params)"), ("vp9", "-threads 1")],
+)
+def test_rendition_script_pins_each_encoder_as_measured(codec: str, pin: str) -> None:
+    spec = deployed_spec(_settings(codec=codec), 640, 360, 365, 548, 730)
+    script = rendition_script("ffmpeg", "/m/t.mp4", [spec], fps=24, stem="t")
+    assert f"# slightly: drop the {pin} to use it." in script
+    name = rendition_name("t", spec)
+    assert [
+        shlex.split(line) for line in script.splitlines() if line.startswith("ffmpeg")
+    ] == rendition_commands("ffmpeg", "/m/t.mp4", spec, fps=24, out_path=name, threads=1)
 
 
 def test_rendition_script_names_a_title_starting_with_a_dash_as_a_path() -> None:
     spec = deployed_spec(Settings(), 416, 234, 145, 218, 290)
     script = rendition_script("ffmpeg", "/media/-x.mp4", [spec], fps=24, stem="-x")
     commands = [shlex.split(line) for line in script.splitlines() if line.startswith("ffmpeg")]
-    assert [argv[-1] for argv in commands] == ["-", "./-x_416x234_145k.mp4"]  # pass 1 to -f null -
-    assert "rm -f -- ./-x_416x234_145k.mp4.pass*" in script
+    assert [argv[-1] for argv in commands] == ["-", "./-x_416x234_145k_h264.mp4"]  # pass 1 to -f null -
+    assert "rm -f -- ./-x_416x234_145k_h264.mp4.pass*" in script
 
 
 def test_rendition_script_says_when_a_codec_deploys_without_vbv() -> None:
