@@ -57,15 +57,20 @@ def _fingerprint(path: str, size: int, mtime_ns: int, chunk: int) -> str:
     return h.hexdigest()
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, follow_links: bool = True) -> None:
     """Write via a temp file in the same directory and rename over the target, so a reader never
     sees half a file. The file gets the mode a plain write would: the replaced file's, or 0666
     minus the umask (mkstemp's 0600 would hide ladders and reports from other users). A symlink
-    is written through: its target is replaced, as a plain write would change it, not the link."""
-    target = Path(os.path.realpath(path))
+    is written through: its target is replaced, as a plain write would change it, not the link.
+    `follow_links=False` replaces a link at `path` itself instead (cache entries: nothing under
+    the cache may reach a file outside it); the directories above it are still followed."""
+    if follow_links:
+        target = Path(os.path.realpath(path))
+    else:
+        target = Path(os.path.realpath(os.path.dirname(os.path.abspath(path)))) / os.path.basename(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        mode = stat.S_IMODE(target.stat().st_mode)
+        mode = stat.S_IMODE(target.stat().st_mode) if follow_links else None
     except FileNotFoundError:
         mode = None
     while True:
@@ -96,9 +101,9 @@ def utf8_text(text: str) -> str:
     return text.encode("utf-8", "replace").decode("utf-8")
 
 
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+def atomic_write_text(path: str | os.PathLike[str], text: str, *, follow_links: bool = True) -> None:
     """`atomic_write_bytes` of the text in UTF-8 (`utf8_text`)."""
-    atomic_write_bytes(path, utf8_text(text).encode("utf-8"))
+    atomic_write_bytes(path, utf8_text(text).encode("utf-8"), follow_links=follow_links)
 
 
 class ResultCache:
@@ -116,10 +121,12 @@ class ResultCache:
             return None
         path = self._path(key)
         try:
+            if path.is_symlink():  # the cache writes none: whatever it points at is not an entry
+                raise OSError("a symbolic link, not an entry the cache wrote")
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return None
-        except OSError as exc:
+        except (OSError, UnicodeDecodeError) as exc:
             warnings.warn(f"cache entry {path} unreadable ({exc}); recomputing", stacklevel=2)
             return None
         try:
@@ -139,7 +146,8 @@ class ResultCache:
         if not self.enabled:
             return
         try:
-            atomic_write_text(self._path(key), json.dumps({"key": key, "value": dict(value)}))
+            entry = json.dumps({"key": key, "value": dict(value)})
+            atomic_write_text(self._path(key), entry, follow_links=False)
         except OSError as exc:
             warnings.warn(f"cannot write cache entry under {self.root} ({exc}); continuing", stacklevel=2)
 

@@ -119,11 +119,13 @@ def measurement_from_dict(d: dict[str, Any]) -> Measurement:
     failing later in arithmetic.
 
     Raises:
-        ValueError: a value that is not a number (or a list of numbers).
+        ValueError: a field missing, or a value that is not a number (or a list of numbers).
     """
     values: dict[str, Any] = {}
     for f in dataclasses.fields(Measurement):
         if f.name not in d:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ValueError(f"{f.name} is missing")
             continue
         value = d[f.name]
         if f.name == "vmaf_per_frame":
@@ -131,7 +133,7 @@ def measurement_from_dict(d: dict[str, Any]) -> Measurement:
                 raise ValueError(f"vmaf_per_frame = {value!r} is not a list")
             values[f.name] = tuple(_number(f.name, v) for v in value)
         elif f.type in (int, "int"):
-            values[f.name] = int(_number(f.name, value))
+            values[f.name] = _count(f.name, value)
         else:
             values[f.name] = _number(f.name, value)
     bitrate, vmaf = values.get("bitrate_kbps", 1.0), values.get("vmaf", 0.0)
@@ -147,6 +149,13 @@ def _number(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"{name} = {value!r} is not a number")
     return float(value)
+
+
+def _count(name: str, value: Any) -> int:
+    number = _number(name, value)
+    if not (math.isfinite(number) and number >= 0):
+        raise ValueError(f"{name} = {value!r} is not a count")
+    return int(number)
 
 
 class Runner:
@@ -339,7 +348,7 @@ def title_complexity(
     )
     hit = cache.get(key)
     cached = hit.get("bytes") if hit is not None else None
-    if isinstance(cached, list) and all(type(b) in (int, float) for b in cached):
+    if isinstance(cached, list) and all(type(b) in (int, float) and 0 <= b < math.inf for b in cached):
         return tuple(float(b) for b in cached)
     job = ComplexityJob(
         ffmpeg=ffmpeg.path,
@@ -730,7 +739,7 @@ def in_context_rates(
     for spec, stand_in in fast.items():
         hit = runner.cache.get(runner.in_context_key(stand_in))
         if hit is not None and all(
-            isinstance(hit.get(k), float | int) for k in ("title_kbps", "windows_kbps")
+            type(hit.get(k)) in (int, float) and 0 < hit[k] < math.inf for k in ("title_kbps", "windows_kbps")
         ):
             rates[spec] = (float(hit["title_kbps"]), float(hit["windows_kbps"]))
     # Only the rungs not met before (a re-planned ladder shares most of its rungs) are encoded.

@@ -291,6 +291,44 @@ def test_an_entry_under_the_wrong_key_is_a_miss(tmp_path: Path) -> None:
     assert cache.get(OTHER) == VALUE
 
 
+def test_an_entry_that_is_not_utf8_is_a_miss_with_a_warning(tmp_path: Path) -> None:
+    cache = ResultCache(str(tmp_path))
+    path = tmp_path / KEY[:2] / f"{KEY}.json"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"\xff\xfe")  # was a UnicodeDecodeError traceback
+    with pytest.warns(UserWarning, match="unreadable"):
+        assert cache.get(KEY) is None
+    cache.put(KEY, VALUE)
+    assert cache.get(KEY) == VALUE
+
+
+def test_an_entry_that_is_a_link_is_never_read_nor_written_through(tmp_path: Path) -> None:
+    # As root, an entry linked to /dev/null had the device replaced by an entry; a link to any file
+    # had that file overwritten. An entry the cache did not write is a miss, and a write replaces
+    # the link itself, leaving what it pointed at alone.
+    root, outside = tmp_path / "cache", tmp_path / "precious.txt"
+    outside.write_text("precious")
+    cache = ResultCache(str(root))
+    cache.put(OTHER, VALUE)
+    path = root / KEY[:2] / f"{KEY}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.symlink_to(root / OTHER[:2] / f"{OTHER}.json")  # even a link to a real entry
+    with pytest.warns(UserWarning, match="symbolic link"):
+        assert cache.get(KEY) is None
+    path.unlink()
+    path.symlink_to(outside)
+    with pytest.warns(UserWarning, match="symbolic link"):
+        assert cache.get(KEY) is None
+    cache.put(KEY, VALUE)
+    assert outside.read_text() == "precious"
+    assert not path.is_symlink() and cache.get(KEY) == VALUE
+    dangling = root / "bb" / f"{'b' * 64}.json"
+    dangling.parent.mkdir()
+    dangling.symlink_to(tmp_path / "nowhere" / "deep" / "x.json")
+    cache.put("b" * 64, VALUE)
+    assert not (tmp_path / "nowhere").exists() and cache.get("b" * 64) == VALUE
+
+
 def test_an_unreadable_entry_is_a_miss_with_a_warning(tmp_path: Path) -> None:
     cache = ResultCache(str(tmp_path))
     (tmp_path / KEY[:2] / f"{KEY}.json").mkdir(parents=True)  # a directory where the file should be

@@ -386,9 +386,14 @@ def test_old_cache_entries_without_a_peak_still_load() -> None:
         {"bitrate_kbps": -3.0},
         {"vmaf": -5.0},
         {"vmaf": float("nan")},
+        {"frames": float("inf")},  # was an OverflowError, which no caller expects
+        {"size_bytes": -1},
     ):
         with pytest.raises(ValueError):
             measurement_from_dict({**old, **bad})
+    for field in ("ssim", "frames", "vmaf"):  # a field missing was a TypeError from Measurement()
+        with pytest.raises(ValueError, match=f"{field} is missing"):
+            measurement_from_dict({k: v for k, v in old.items() if k != field})
 
 
 # --------------------------------------------------------------------------------------------------
