@@ -317,13 +317,22 @@ def batch(
         _close(pool)
         if events_writer is not None:
             events_writer.close()
-    summary.finish(result)
+    try:
+        summary.finish(result)
+        unwritten = None
+    except OSError as exc:  # the table below still shows how every title ended
+        unwritten = exc
     if junit is not None:
         try:
             batch_out.write_junit(junit, result)
         except OSError as exc:
             raise fail(err, f"cannot write {junit}: {exc}", 2) from None
     batch_out.render_batch_table(result, out_console, plain=plain_out)
+    if unwritten is not None:
+        raise fail(err, f"cannot write the summary {summary.path}: {unwritten.strerror or unwritten}", 2)
+    if events_writer is not None and events_writer.error is not None:
+        problem = events_writer.error.strerror or str(events_writer.error)
+        raise fail(err, f"cannot write the events file {events_writer.path}: {problem}; it stops there", 2)
     if result.interrupted:
         err.print(
             "interrupted; finished ladders are kept and finished encodes are cached: a rerun resumes "

@@ -11,6 +11,7 @@ with the reason for a failed title, `skipped` for a ladder kept from an earlier 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
@@ -137,12 +138,19 @@ class SummaryWriter:
             if event.kind == "title_started" and event.title in self._outcomes:
                 old = self._outcomes[event.title]
                 self._outcomes[event.title] = TitleOutcome(old.name, old.source, "running")
-                self._write("running")
+                self._write_running()
             elif event.outcome is not None:
                 self._outcomes[event.outcome.name] = event.outcome
-                self._write("running")
+                self._write_running()
+
+    def _write_running(self) -> None:
+        """A write while titles run that fails (a full disk) must not fail the title whose event
+        it was: the titles go on, and `finish` writes the whole summary or raises."""
+        with contextlib.suppress(OSError):
+            self._write("running")
 
     def finish(self, result: BatchResult) -> None:
+        """The final summary. Raises OSError when it cannot be written."""
         with self._lock:
             self._finished = True
             for o in result.outcomes:
@@ -174,13 +182,19 @@ class EventsWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file: IO[str] | None = open(self.path, "w", encoding="utf-8")  # noqa: SIM115 (closed by close())
         self._lock = threading.Lock()
+        # The first write that failed (a full disk): the events stop there, the titles go on.
+        self.error: OSError | None = None
 
     def __call__(self, event: BatchEvent) -> None:
         line = utf8_text(json.dumps(event_document(event), ensure_ascii=False, separators=(",", ":")))
         with self._lock:
             if self._file is not None:
-                self._file.write(line + "\n")
-                self._file.flush()
+                try:
+                    self._file.write(line + "\n")
+                    self._file.flush()
+                except OSError as exc:
+                    self.error = exc
+                    self._close_file()
             if event.kind == "batch_finished":
                 # The last line: an interrupted batch's title threads may still report as they
                 # stop, after the summary says how the batch ended.
@@ -189,7 +203,10 @@ class EventsWriter:
     def _close_file(self) -> None:
         """Under the lock."""
         if self._file is not None:
-            self._file.close()
+            try:
+                self._file.close()
+            except OSError as exc:  # what was left to flush
+                self.error = self.error or exc
             self._file = None
 
     def close(self) -> None:

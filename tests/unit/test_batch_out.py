@@ -1,0 +1,46 @@
+"""summary.json and the events file when the disk fills during a batch: the titles go on, and the
+end says what could not be written (it was an OSError traceback, with summary.json left 'running')."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from pertitle.batch import BatchEvent, BatchResult, TitleOutcome, TitleSpec
+from pertitle.config import Settings
+from pertitle.report import batch_out
+
+
+def _titles() -> list[TitleSpec]:
+    return [TitleSpec(name=n, source=f"/m/{n}.mp4", settings=Settings(), origin="test") for n in ("a", "b")]
+
+
+def test_a_summary_write_that_fails_mid_batch_fails_no_title_and_finish_raises(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    summary = batch_out.SummaryWriter(tmp_path, _titles(), {})
+    assert json.loads(summary.path.read_text(encoding="utf-8"))["state"] == "running"
+
+    def full(*_: object, **__: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(batch_out, "atomic_write_text", full)
+    done = TitleOutcome("a", "/m/a.mp4", "ok")
+    summary(BatchEvent("title_started", "a"))  # did raise into the title's thread
+    summary(BatchEvent("title_finished", "a", outcome=done))
+    with pytest.raises(OSError, match="No space"):
+        summary.finish(BatchResult(outcomes=(done, TitleOutcome("b", "/m/b.mp4", "ok")), wall_s=1.0))
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_an_events_file_on_a_full_disk_stops_and_keeps_the_error() -> None:
+    events = batch_out.EventsWriter("/dev/full")
+    events(BatchEvent("batch_started", None, done=0, total=2))  # a full disk: flush fails
+    events(BatchEvent("title_started", "a"))
+    events(BatchEvent("batch_finished", None, done=2, total=2))
+    events.close()
+    assert events.error is not None and events.error.errno == errno.ENOSPC
