@@ -1,3 +1,3 @@
-from pertitle.cli import main
+from pertitle.entry import main
 
 main()

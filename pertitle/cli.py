@@ -36,6 +36,7 @@ from pertitle.clicmd.common import (
     build_settings,
     consoles,
     fail,
+    interrupt_said,
     output_problem,
     print_literal,
     run_core,
@@ -299,12 +300,12 @@ def main() -> None:
     the wrong type, a missing argument) become one line, as every other error is, rather than a
     box: CI logs and scripts read the first line of stderr. NO_COLOR reaches Typer's own console
     (--help), which would otherwise keep bold and dim as Rich's no_color does."""
-    if os.environ.get("NO_COLOR"):
-        import typer.rich_utils as typer_rich  # aliased: a bare `import typer...` here would make
-        # `typer` a local name of the whole function, unbound in the handlers below.
-
-        typer_rich.COLOR_SYSTEM = None
     try:
+        if os.environ.get("NO_COLOR"):
+            import typer.rich_utils as typer_rich  # aliased: a bare `import typer...` here would make
+            # `typer` a local name of the whole function, unbound in the handlers below.
+
+            typer_rich.COLOR_SYSTEM = None
         code = app(standalone_mode=False)
     except (KeyboardInterrupt, typer.Abort):  # pragma: no cover - Ctrl-C outside a command
         sys.stderr.write("interrupted\n")
@@ -316,6 +317,8 @@ def main() -> None:
         hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
         sys.stderr.write(f"error: {exc.format_message()}{hint}\n")
         sys.exit(getattr(exc, "exit_code", 2))
+    if code == 130 and not interrupt_said.is_set():
+        sys.stderr.write("interrupted\n")
     sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -41,6 +41,7 @@ from pertitle.clicmd.common import (
     VmafModelOpt,
     build_settings,
     fail,
+    interrupt_said,
     output_problem,
     outputs_problem,
 )
@@ -334,6 +335,7 @@ def batch(
         problem = events_writer.error.strerror or str(events_writer.error)
         raise fail(err, f"cannot write the events file {events_writer.path}: {problem}; it stops there", 2)
     if result.interrupted:
+        interrupt_said.set()
         err.print(
             "interrupted; finished ladders are kept and finished encodes are cached: a rerun resumes "
             "(encodes in flight finish first; interrupt again to stop them now)",

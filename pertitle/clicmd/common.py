@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -109,8 +110,15 @@ def print_literal(console: Console, text: str, *, style: str = "", soft_wrap: bo
     console.print(Text(printable(text), style=style), soft_wrap=soft_wrap)
 
 
+# Whether a command has said it was interrupted: Typer turns a Ctrl-C that no handler of ours caught
+# (an import, a probe of ffmpeg) into a bare exit 130, which `cli.main` then explains.
+interrupt_said = threading.Event()
+
+
 def fail(err: Console, message: str, code: int, *, more: Sequence[str] = ()) -> typer.Exit:
     """One `error:` line (and `more` lines under it, each as literal), and the exit to raise."""
+    if code == 130:
+        interrupt_said.set()
     print_literal(err, f"error: {message}", soft_wrap=True)
     for line in more:
         print_literal(err, line, soft_wrap=True)

@@ -672,6 +672,28 @@ def test_a_usage_error_is_one_line_and_exit_2_with_or_without_no_color(no_color:
     assert "Traceback" not in run.stderr
 
 
+_CTRL_C_AT = {
+    # While the CLI's modules import (the console script's entry point runs first).
+    "import": "import pertitle.entry as e\n"
+    "class F:\n"
+    "    def find_spec(self, name, path, target=None):\n"
+    "        if name == 'pertitle.cli': raise KeyboardInterrupt\n"
+    "sys.meta_path.insert(0, F()); sys.argv = ['pertitle', 'doctor']; e.main()",
+    # In a command, outside the handlers of the core's work: Typer made it a silent exit 130.
+    "command": "import pertitle.cli as c\n"
+    "def stop(*a, **k): raise KeyboardInterrupt\n"
+    "c._ffmpeg = stop; sys.argv = ['pertitle', 'doctor']; c.main()",
+}
+
+
+@pytest.mark.parametrize("where", sorted(_CTRL_C_AT))
+def test_ctrl_c_anywhere_says_interrupted_and_exits_130(where: str) -> None:
+    code = "import sys\n" + _CTRL_C_AT[where]
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 130, run.stderr
+    assert run.stderr == "interrupted\n"
+
+
 def test_fast_encodes_every_other_crf_and_estimates_the_rest(clips: Clips, tmp_path: Path) -> None:
     """--fast on a five-CRF grid encodes 24/32/40 per height, reads 28/36 off each resolution's
     curve (flagged estimated, between their measured neighbours), then measures the estimates the
