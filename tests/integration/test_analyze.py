@@ -826,7 +826,7 @@ def test_a_title_named_like_a_protocol_is_analysed_and_its_script_runs(
         ["sh", str(tmp_path / "make.sh")], cwd=made, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr
-    expected = {f"x:y_{r['width']}x{r['height']}_{r['bitrate_kbps']:.0f}k.mp4" for r in doc["rungs"]}
+    expected = {f"x:y_{r['width']}x{r['height']}_{r['bitrate_kbps']:.0f}k_h264.mp4" for r in doc["rungs"]}
     assert {p.name for p in made.iterdir()} == expected
 
 
