@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from pertitle.errors import ConfigError, HullError
 from pertitle.hull import bitrate_for, crf_at, curves_by_height, interpolate
-from pertitle.models import METRICS, Constraints, LadderPlan, Quality, RdPoint, RungTarget
+from pertitle.models import METRICS, Constraints, LadderPlan, Quality, RdPoint, Rung, RungTarget
 
 Curves = dict[int, list[RdPoint]]
 
@@ -432,3 +432,43 @@ def _target(curve: Sequence[RdPoint], height: int, width: int, bitrate: float) -
         crf=crf_at(curve, bitrate),
         hull_predicted=Quality(**predicted),
     )
+
+
+def rising_deployed(rungs: Sequence[Rung], metric: str = "vmaf") -> tuple[list[Rung], list[str]]:
+    """The rungs whose deployed encodes rise in both bitrate and `metric` over the rung below, and
+    one sentence per rung dropped.
+
+    The plan's rungs rise on the CRF hull, but a two-pass encode can land far from its target (an
+    encoder that undershoots, VBV that cannot be met) or gain nothing over the rung below (rungs
+    forced close together by min_rungs): a rung that spends no more, or looks no better, than the
+    one below it is one no player should switch up to. The top rung stays (it holds the source's
+    resolution), so a rung under it that is not below it in both is the one dropped. Pure.
+    """
+
+    def kbps(r: Rung) -> float:
+        return r.predicted_bitrate_kbps if r.predicted_bitrate_kbps > 0 else r.bitrate_kbps
+
+    def below(low: Rung, high: Rung) -> bool:
+        return kbps(low) < kbps(high) and getattr(low.predicted, metric) < getattr(high.predicted, metric)
+
+    def sentence(r: Rung, relation: str, other: Rung) -> str:
+        return (
+            f"deployed: the {r.height}p rung at {r.bitrate_kbps:g} kbps was dropped: its deployed encode "
+            f"({kbps(r):.0f} kbps, {metric} {getattr(r.predicted, metric):.2f}) does not {relation} the "
+            f"{other.height}p rung at {other.bitrate_kbps:g} kbps ({kbps(other):.0f} kbps, "
+            f"{getattr(other.predicted, metric):.2f}) in both bitrate and {metric}"
+        )
+
+    if not rungs:
+        return [], []
+    *lower, top = sorted(rungs, key=lambda r: r.bitrate_kbps)
+    kept: list[Rung] = []
+    dropped: list[str] = []
+    for r in lower:
+        if kept and not below(kept[-1], r):
+            dropped.append(sentence(r, "rise over", kept[-1]))
+        else:
+            kept.append(r)
+    while kept and not below(kept[-1], top):
+        dropped.append(sentence(kept.pop(), "stay below", top))
+    return [*kept, top], dropped

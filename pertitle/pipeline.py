@@ -34,7 +34,7 @@ from pertitle.jobs import (
     run_in_context,
     run_prepare,
 )
-from pertitle.ladder import select_rungs
+from pertitle.ladder import rising_deployed, select_rungs
 from pertitle.models import (
     METRIC_RANGES,
     EncodeSpec,
@@ -570,6 +570,8 @@ def analyze(
         if settings.calibrate:
             rungs = calibrate(runner, settings, plan.targets)
             plan, rungs = reach_ceiling(runner, settings, points, plan, rungs, source_height=info.height)
+            rungs, dropped = rising_deployed(rungs, settings.metric)
+            plan = dataclasses.replace(plan, gave_way=(*plan.gave_way, *dropped))
         else:
             rungs = _uncalibrated(settings, plan)
         t_cal = time.perf_counter() - t0 - (runner.prepare_s - prepared)

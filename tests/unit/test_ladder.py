@@ -19,8 +19,8 @@ import math
 import pytest
 
 from pertitle.errors import ConfigError, HullError
-from pertitle.ladder import select_rungs
-from pertitle.models import Constraints, LadderPlan, RdPoint
+from pertitle.ladder import rising_deployed, select_rungs
+from pertitle.models import Constraints, LadderPlan, Quality, RdPoint, Rung
 
 WIDTH = {360: 640, 720: 1280, 1080: 1920}
 
@@ -334,3 +334,55 @@ def test_source_top_above_the_join_stays_under_max_bitrate() -> None:
     assert (plan.targets[-1].height, plan.targets[-1].bitrate_kbps) == (1080, 2000)
     assert plan.targets[-1].hull_predicted.vmaf == pytest.approx(20.5 + 12 * math.log2(20), abs=1e-9)
     assert plan.targets[-2].height == 720
+
+
+# --------------------------------------------------------------------------------------------------
+# rising_deployed: the calibrated ladder rises in bitrate and quality
+
+
+def _deployed(height: int, target: float, landed: float, vmaf: float) -> Rung:
+    q = Quality(vmaf=vmaf, psnr=vmaf / 2, ssim=vmaf / 100)
+    return Rung(
+        width=height * 16 // 9,
+        height=height,
+        bitrate_kbps=target,
+        maxrate_kbps=target * 1.5,
+        bufsize_kbps=target * 2,
+        codec="h264",
+        preset="medium",
+        crf=30.0,
+        predicted=q,
+        hull_predicted=q,
+        predicted_bitrate_kbps=landed,
+    )
+
+
+def test_a_rising_deployed_ladder_is_kept_whole() -> None:
+    rungs = [_deployed(234, 100, 104, 60), _deployed(360, 170, 171, 72), _deployed(720, 290, 288, 85)]
+    assert rising_deployed(rungs) == (rungs, [])
+
+
+def test_a_rung_whose_encode_undershoots_below_the_rung_under_it_is_dropped() -> None:
+    # SVT-AV1 landed a 181 kbps target at 24 kbps (VMAF 59.9), under the 100 kbps rung (64 kbps, 67.4).
+    low, broken, top = (
+        _deployed(180, 100, 64, 67.4),
+        _deployed(180, 181, 24, 59.9),
+        _deployed(360, 320, 300, 80),
+    )
+    kept, dropped = rising_deployed([low, broken, top])
+    assert kept == [low, top]
+    assert dropped == [
+        "deployed: the 180p rung at 181 kbps was dropped: its deployed encode (24 kbps, vmaf 59.90) does "
+        "not rise over the 180p rung at 100 kbps (64 kbps, 67.40) in both bitrate and vmaf"
+    ]
+
+
+def test_the_top_rung_stays_and_a_rung_no_lower_than_it_gives_way() -> None:
+    # min_rungs forced rungs 3% apart: the top deploys at 81.4, the one under it at 81.5.
+    a, b, top = _deployed(144, 100, 100, 70), _deployed(180, 103, 103, 81.5), _deployed(180, 106, 106, 81.4)
+    kept, dropped = rising_deployed([top, a, b])  # in any order
+    assert kept == [a, top]
+    assert len(dropped) == 1 and "does not stay below the 180p rung at 106 kbps" in dropped[0]
+    # A rung at the same quality is no better either.
+    assert rising_deployed([a, _deployed(180, 150, 150, 70)])[0] == [_deployed(180, 150, 150, 70)]
+    assert rising_deployed([])[0] == []
