@@ -13,7 +13,17 @@ from dataclasses import replace
 
 from pertitle.errors import ConfigError, HullError
 from pertitle.hull import bitrate_for, crf_at, curves_by_height, interpolate
-from pertitle.models import METRICS, Constraints, LadderPlan, Quality, RdPoint, Rung, RungTarget
+from pertitle.models import (
+    MAX_PEAK_RATIO,
+    METRICS,
+    SEGMENT_S,
+    Constraints,
+    LadderPlan,
+    Quality,
+    RdPoint,
+    Rung,
+    RungTarget,
+)
 
 Curves = dict[int, list[RdPoint]]
 
@@ -472,3 +482,28 @@ def rising_deployed(rungs: Sequence[Rung], metric: str = "vmaf") -> tuple[list[R
     while kept and not below(kept[-1], top):
         dropped.append(sentence(kept.pop(), "stay below", top))
     return [*kept, top], dropped
+
+
+def over_peak(rungs: Sequence[Rung], vbv: bool = True) -> list[str]:
+    """One sentence per rung whose deployed encode peaked over `MAX_PEAK_RATIO` times its average
+    over `SEGMENT_S` segments (HLS BANDWIDTH), which verify fails. The VBV's maxrate is relative to
+    the target, so a title whose bits sit in one part of it (a still, then noise) can keep its VBV
+    and still peak there: the encode averages under its target. Otherwise the encoder did not hold
+    the VBV, or (`vbv` False) the deployed rate control has none. Pure."""
+    out = []
+    for r in rungs:
+        average = r.predicted_bitrate_kbps if r.predicted_bitrate_kbps > 0 else r.bitrate_kbps
+        if r.predicted_peak_kbps > MAX_PEAK_RATIO * average > 0:
+            if average < 0.9 * r.bitrate_kbps:  # VBV caps the peak by the target, not the average
+                share = average / r.bitrate_kbps
+                why = f"it averaged {share:.0%} of its target: the title's bits sit in part of it"
+            elif vbv:
+                why = "the encoder did not hold its VBV there"
+            else:
+                why = "its two-pass mode has no VBV"
+            out.append(
+                f"maxrate_factor: the {r.height}p rung at {r.bitrate_kbps:g} kbps peaks at "
+                f"{r.predicted_peak_kbps / average:.2f}x its average over {SEGMENT_S:g} s segments of "
+                f"its deployed encode ({why}); verify fails a rung over {MAX_PEAK_RATIO:g}x"
+            )
+    return out

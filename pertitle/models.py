@@ -9,6 +9,8 @@ from typing import Literal
 # Peak bitrate is measured as HLS does (BANDWIDTH: the peak segment bitrate), over segments of
 # Apple's recommended target duration, 6 s (three 2 s GOPs).
 SEGMENT_S = 6.0
+# The most a rung's peak segment bitrate may be over its average (verify fails a rung above it).
+MAX_PEAK_RATIO = 2.0
 
 RateControl = Literal["crf", "abr2pass", "capped_crf"]
 DEPLOY_RATE_CONTROLS = ("abr2pass", "capped_crf")
@@ -221,6 +223,8 @@ class Rung:
     vmaf_per_frame: tuple[float, ...] = field(default=(), repr=False)
     # What the deployed encode really averaged on the probed part (encoders miss short targets).
     predicted_bitrate_kbps: float = 0.0
+    # Its peak over SEGMENT_S segments in that encode (HLS BANDWIDTH); 0.0 = not measured.
+    predicted_peak_kbps: float = 0.0
 
 
 @dataclass(frozen=True)

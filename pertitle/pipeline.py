@@ -34,7 +34,7 @@ from pertitle.jobs import (
     run_in_context,
     run_prepare,
 )
-from pertitle.ladder import rising_deployed, select_rungs
+from pertitle.ladder import over_peak, rising_deployed, select_rungs
 from pertitle.models import (
     METRIC_RANGES,
     EncodeSpec,
@@ -571,7 +571,8 @@ def analyze(
             rungs = calibrate(runner, settings, plan.targets)
             plan, rungs = reach_ceiling(runner, settings, points, plan, rungs, source_height=info.height)
             rungs, dropped = rising_deployed(rungs, settings.metric)
-            plan = dataclasses.replace(plan, gave_way=(*plan.gave_way, *dropped))
+            peaks = over_peak(rungs, settings.codec_defaults.supports_maxrate)
+            plan = dataclasses.replace(plan, gave_way=(*plan.gave_way, *dropped, *peaks))
         else:
             rungs = _uncalibrated(settings, plan)
         t_cal = time.perf_counter() - t0 - (runner.prepare_s - prepared)
@@ -682,6 +683,7 @@ def calibrate(runner: Runner, settings: Settings, targets: Sequence[Any]) -> lis
                 hull_predicted=t.hull_predicted,
                 vmaf_per_frame=m.vmaf_per_frame,
                 predicted_bitrate_kbps=round(title_kbps[t], 3),
+                predicted_peak_kbps=round(m.peak_bitrate_kbps, 3),
             )
         )
     return rungs

@@ -5,7 +5,7 @@ A rung passes when
 - its VMAF is not more than `tolerance` below the predicted VMAF (a rung that beats its prediction
   passes, with a note when it beats it by more than the tolerance);
 - its average bitrate is within `MAX_BITRATE_ERROR` (10%) of the rung's target;
-- its peak bitrate over GOP-long segments (what HLS writes as BANDWIDTH) is at most
+- its peak bitrate over 6 s segments (`SEGMENT_S`; what HLS writes as BANDWIDTH) is at most
   `MAX_PEAK_RATIO` (2x) its average bitrate.
 
 Encodes go through `pipeline.Runner` over the whole title, so they are cached and run in parallel,
@@ -27,7 +27,7 @@ from pertitle.cache import utf8_text
 from pertitle.config import settings_from_ladder
 from pertitle.errors import ConfigError, InputError
 from pertitle.ffmpeg.binary import FfmpegInfo
-from pertitle.models import SEGMENT_S, EncodeSpec, Measurement, MediaInfo, Rung, TitleResult
+from pertitle.models import MAX_PEAK_RATIO, SEGMENT_S, EncodeSpec, Measurement, MediaInfo, Rung, TitleResult
 from pertitle.pipeline import EventSink, whole_title_runner
 from pertitle.plan import rung_spec
 from pertitle.probe import probe
@@ -35,7 +35,6 @@ from pertitle.probe import probe
 SCHEMA_ID = "pertitle.verify/v1"
 DEFAULT_TOLERANCE_VMAF = 2.0
 MAX_BITRATE_ERROR = 0.10
-MAX_PEAK_RATIO = 2.0
 
 
 def _ignore(_: Any) -> None:

@@ -95,6 +95,9 @@ def to_document(result: TitleResult) -> dict[str, Any]:
                     "bitrate_kbps": _num(r.predicted_bitrate_kbps, 1)
                     if r.predicted_bitrate_kbps > 0
                     else None,
+                    "peak_bitrate_kbps": _num(r.predicted_peak_kbps, 1)
+                    if r.predicted_peak_kbps > 0
+                    else None,
                     "basis": deployed if r.vmaf_per_frame else UNCALIBRATED_BASIS,
                 },
                 "hull_predicted": {
@@ -266,6 +269,12 @@ def _value_problem(result: TitleResult) -> str | None:
         bad = next((v for v in r.vmaf_per_frame if _out_of(v, *METRIC_RANGES["vmaf"])), None)
         if bad is not None:
             return f"rungs/{i}: vmaf_per_frame holds {bad:g}, outside 0-100"
+        for field, kbps in (
+            ("bitrate_kbps", r.predicted_bitrate_kbps),
+            ("peak_bitrate_kbps", r.predicted_peak_kbps),
+        ):
+            if kbps != 0 and not 1e-3 <= kbps <= RUNG_KBPS_RANGE[1]:  # 0: not measured; NaN is out
+                return f"rungs/{i}: predicted {field} {kbps:g} is not a measured bitrate"
     for i, point in enumerate(result.points):
         if _out_of(point.bitrate_kbps, 1e-3, RUNG_KBPS_RANGE[1]):
             return f"points/{i}: bitrate_kbps {point.bitrate_kbps:g} is not a measured bitrate"
@@ -416,6 +425,7 @@ def _result_from(doc: dict[str, Any]) -> TitleResult:
             hull_predicted=_quality(r.get("hull_predicted")),
             vmaf_per_frame=tuple(_float(x) for x in r.get("vmaf_per_frame", ())),
             predicted_bitrate_kbps=_float(r["predicted"].get("bitrate_kbps") or 0.0),
+            predicted_peak_kbps=_float(r["predicted"].get("peak_bitrate_kbps") or 0.0),
         )
         for r in doc["rungs"]
     )

@@ -13,13 +13,14 @@ envelope's best height is 360p below 565.7 kbps, 720p up to 1600 kbps and 1080p 
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 
 import pytest
 
 from pertitle.errors import ConfigError, HullError
-from pertitle.ladder import rising_deployed, select_rungs
+from pertitle.ladder import over_peak, rising_deployed, select_rungs
 from pertitle.models import Constraints, LadderPlan, Quality, RdPoint, Rung
 
 WIDTH = {360: 640, 720: 1280, 1080: 1920}
@@ -386,3 +387,19 @@ def test_the_top_rung_stays_and_a_rung_no_lower_than_it_gives_way() -> None:
     # A rung at the same quality is no better either.
     assert rising_deployed([a, _deployed(180, 150, 150, 70)])[0] == [_deployed(180, 150, 150, 70)]
     assert rising_deployed([])[0] == []
+
+
+def test_a_deployed_rung_peaking_over_twice_its_average_is_said() -> None:
+    calm, peaky = _deployed(180, 100, 98, 60), _deployed(360, 300, 290, 80)
+    calm = dataclasses.replace(calm, predicted_peak_kbps=190.0)  # 1.94x: within verify's 2x
+    peaky = dataclasses.replace(peaky, predicted_peak_kbps=675.7)  # 2.33x of the 290 kbps it averaged
+    assert over_peak([calm]) == []
+    assert over_peak([calm, peaky]) == [
+        "maxrate_factor: the 360p rung at 300 kbps peaks at 2.33x its average over 6 s segments of its "
+        "deployed encode (the encoder did not hold its VBV there); verify fails a rung over 2x"
+    ]
+    assert "its two-pass mode has no VBV" in over_peak([peaky], vbv=False)[0]
+    # A still, then noise: 594 kbps averaged 459, the VBV held (1070 <= 891 + 1188 / 6 kbps).
+    bursty = dataclasses.replace(_deployed(180, 594, 459.2, 86), predicted_peak_kbps=1070.5)
+    assert "(it averaged 77% of its target: the title's bits sit in part of it)" in over_peak([bursty])[0]
+    assert over_peak([_deployed(360, 300, 280, 80)]) == []  # no peak measured (0.0)
