@@ -500,7 +500,7 @@ def over_peak(rungs: Sequence[Rung], vbv: bool = True) -> list[str]:
             elif vbv:
                 why = "the encoder did not hold its VBV there"
             else:
-                why = "its two-pass mode has no VBV"
+                why = "its two-pass mode holds no strict VBV"
             out.append(
                 f"maxrate_factor: the {r.height}p rung at {r.bitrate_kbps:g} kbps peaks at "
                 f"{r.predicted_peak_kbps / average:.2f}x its average over {SEGMENT_S:g} s segments of "

@@ -77,8 +77,18 @@ _AV1_RATE_CONTROL_TEXT = {
 }
 
 
+# libvpx takes -maxrate in two-pass mode as a limit on a section's share of the bits
+# (rc_2pass_vbr_maxsection_pct), not as a buffer model: a 423k maxrate let one second carry 1339 kbit.
+_VP9_TWO_PASS_TEXT = (
+    "two-pass average bitrate with maxrate and bufsize, which libvpx applies per two-pass section, "
+    "not as a strict VBV: segments can peak above maxrate"
+)
+
+
 def rate_control_text(settings: Settings) -> str:
     """How the rungs are encoded, as the ladder document says it."""
+    if settings.codec == "vp9" and settings.deploy_rate_control == "abr2pass":
+        return _VP9_TWO_PASS_TEXT
     texts = _AV1_RATE_CONTROL_TEXT if settings.codec == "av1" else RATE_CONTROL_TEXT
     return texts[settings.deploy_rate_control]
 
@@ -571,7 +581,8 @@ def analyze(
             rungs = calibrate(runner, settings, plan.targets)
             plan, rungs = reach_ceiling(runner, settings, points, plan, rungs, source_height=info.height)
             rungs, dropped = rising_deployed(rungs, settings.metric)
-            peaks = over_peak(rungs, settings.codec_defaults.supports_maxrate)
+            strict_vbv = settings.codec_defaults.supports_maxrate and settings.codec != "vp9"
+            peaks = over_peak(rungs, strict_vbv or settings.deploy_rate_control != "abr2pass")
             plan = dataclasses.replace(plan, gave_way=(*plan.gave_way, *dropped, *peaks))
         else:
             rungs = _uncalibrated(settings, plan)

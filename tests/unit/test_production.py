@@ -318,6 +318,17 @@ def test_rendition_script_names_a_title_starting_with_a_dash_as_a_path() -> None
     assert "rm -f -- ./-x_416x234_145k_h264.mp4.pass*" in script
 
 
+def test_vp9_two_pass_says_its_maxrate_is_no_strict_vbv() -> None:
+    from pertitle.pipeline import rate_control_text
+
+    spec = deployed_spec(_settings(codec="vp9"), 640, 360, 365, 548, 730)
+    script = rendition_script("ffmpeg", "/m/t.mp4", [spec], fps=24, stem="t")
+    assert (
+        "maxrate 548k, bufsize 730k (libvpx applies them per two-pass section, not as a strict VBV" in script
+    )
+    assert "not as a strict VBV" in rate_control_text(validate(_settings(codec="vp9")))
+
+
 def test_rendition_script_says_when_a_codec_deploys_without_vbv() -> None:
     spec = deployed_spec(_settings(codec="av1"), 640, 360, 365, 548, 730)
     script = rendition_script("ffmpeg", "/m/t.mp4", [spec], fps=24, stem="t")
