@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -34,6 +35,8 @@ class CodecDefaults:
     # Bumped when pertitle's arguments to this encoder change what it produces (part of the cache
     # key, so no result of the old arguments is reused). hevc 1: closed GOPs (x265 open-gop=0).
     args_revision: int = 0
+    # The encoder's CRF is an integer option (ffmpeg rounds 30.5 to 31 without a word).
+    whole_crfs: bool = False
 
 
 _X26X_PRESETS = (
@@ -81,6 +84,7 @@ CODECS: dict[str, CodecDefaults] = {
         tuple(str(p) for p in range(14)),
         False,
         "mkv",
+        whole_crfs=True,
     ),
     "vp9": CodecDefaults(
         "vp9",
@@ -91,6 +95,7 @@ CODECS: dict[str, CodecDefaults] = {
         ("good", "realtime", "best"),
         True,
         "mkv",
+        whole_crfs=True,
     ),
 }
 
@@ -227,6 +232,9 @@ def validate(settings: Settings) -> Settings:
         for c in s.crfs:
             if not lo <= c <= hi:
                 raise ConfigError(f"crfs: {c:g} is outside {s.codec}'s range {lo:g}-{hi:g}")
+            if d.whole_crfs and not float(c).is_integer():
+                # ffmpeg rounds them: the point would be recorded at a CRF never encoded.
+                raise ConfigError(f"crfs: {c:g}: {d.encoder} takes whole CRFs only")
     if s.sample_count < 1:
         raise ConfigError(f"sample_count: {s.sample_count} must be at least 1")
     if not (math.isfinite(s.sample_duration_s) and s.sample_duration_s >= MIN_SAMPLE_DURATION_S):
@@ -357,12 +365,18 @@ def parse_number_list(text: str, name: str, integer: bool) -> tuple[Any, ...]:
         raise ConfigError(f"{name}: {text!r} holds no values")
     out: list[Any] = []
     for item in items:
-        try:
-            out.append(int(item) if integer else float(item))
-        except ValueError:
+        # Plain decimal only: int() and float() also take '1_80' and full-width digits as 180.
+        if not (_INTEGER if integer else _DECIMAL).fullmatch(item):
             kind = "a whole number" if integer else "a number"
-            raise ConfigError(f"{name}: {item!r} is not {kind}") from None
+            raise ConfigError(f"{name}: {item!r} is not {kind}")
+        out.append(int(item) if integer else float(item))
     return tuple(sorted(set(out)))
+
+
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_DECIMAL = re.compile(
+    r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|[+-]?(nan|inf|infinity)", re.IGNORECASE
+)
 
 
 def _rungs_problem(rungs: Sequence[Rung], settings: Settings, where: str) -> str | None:

@@ -192,6 +192,8 @@ def deployed_spec(
         if crf is None or not math.isfinite(crf):
             raise ConfigError(f"deploy_rate_control: capped_crf needs a CRF for the {width}x{height} rung")
         rate_control = "capped_crf"
+        if settings.codec_defaults.whole_crfs:
+            crf = float(round(crf))  # what the encoder would round it to: the spec says what runs
     return EncodeSpec(
         codec=settings.codec,
         preset=settings.effective_preset,

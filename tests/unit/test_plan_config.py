@@ -407,6 +407,7 @@ def test_number_lists_are_parsed_sorted_and_deduplicated() -> None:
     assert parse_number_list("720, 360,540,360", "--heights", integer=True) == (360, 540, 720)
     assert parse_number_list("22.5,30, 18", "--crfs", integer=False) == (18.0, 22.5, 30.0)
     assert parse_number_list("30,", "--crfs", integer=False) == (30.0,)
+    assert parse_number_list("+18,2e1, .5", "--crfs", integer=False) == (0.5, 18.0, 20.0)
 
 
 @pytest.mark.parametrize(
@@ -417,6 +418,9 @@ def test_number_lists_are_parsed_sorted_and_deduplicated() -> None:
         ("360.5", True, ["--crfs", "'360.5'", "whole number"]),
         (" , ", True, ["--crfs", "no values"]),
         ("", False, ["--crfs", "no values"]),
+        ("1_80", True, ["--crfs", "'1_80'", "whole number"]),  # int() reads 180
+        ("\uff11\uff18\uff10", True, ["whole number"]),  # full-width digits: int() reads 180
+        ("2_2.5", False, ["'2_2.5'", "a number"]),
     ],
 )
 def test_bad_number_lists_name_the_option_and_the_item(text: str, integer: bool, phrases: list[str]) -> None:

@@ -24,7 +24,7 @@ from pertitle.compare import (
     cap_ladder,
     production_settings,
 )
-from pertitle.config import Settings, settings_from_ladder, validate
+from pertitle.config import CODECS, Settings, settings_from_ladder, validate
 from pertitle.encode import peak_bitrate_kbps
 from pertitle.errors import ConfigError
 from pertitle.ffmpeg.commands import (
@@ -87,6 +87,19 @@ def test_deployed_spec_capped_crf_keeps_the_rung_crf_and_vbv() -> None:
         6000.0,
     )
     assert (spec.preset, spec.gop_s, spec.scaler) == ("veryfast", 4.0, "lanczos")
+
+
+@pytest.mark.parametrize("codec", ["vp9", "av1"])
+def test_codecs_of_whole_crfs_refuse_fractions_and_deploy_whole_crfs(codec: str) -> None:
+    # libvpx and SVT-AV1 take an integer CRF: ffmpeg rounded 30.5 to 31, and the document recorded
+    # a point at 30.5 that was never encoded (the same bitrate and VMAF as 31).
+    with pytest.raises(ConfigError, match=f"crfs: 30.5: {CODECS[codec].encoder} takes whole CRFs only"):
+        validate(Settings(codec=codec, crfs=(30.0, 30.5)))
+    validate(Settings(codec=codec, crfs=(30.0, 31.0)))
+    capped = _settings(codec=codec, deploy_rate_control="capped_crf")
+    assert deployed_spec(capped, 640, 360, 800, 1200, 1600, crf=39.91).crf == 40.0
+    h264 = _settings(deploy_rate_control="capped_crf")
+    assert deployed_spec(h264, 640, 360, 800, 1200, 1600, crf=39.91).crf == 39.91
 
 
 @pytest.mark.parametrize("crf", [None, math.nan])
