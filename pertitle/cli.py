@@ -3,10 +3,12 @@ usage or input). Nothing imports this module."""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -300,6 +302,7 @@ def main() -> None:
     the wrong type, a missing argument) become one line, as every other error is, rather than a
     box: CI logs and scripts read the first line of stderr. NO_COLOR reaches Typer's own console
     (--help), which would otherwise keep bold and dim as Rich's no_color does."""
+    _fit_the_environment()
     try:
         if os.environ.get("NO_COLOR"):
             import typer.rich_utils as typer_rich  # aliased: a bare `import typer...` here would make
@@ -307,6 +310,9 @@ def main() -> None:
 
             typer_rich.COLOR_SYSTEM = None
         code = app(standalone_mode=False)
+        sys.stdout.flush()  # here, where a full disk can still be said in one line
+    except OSError as exc:  # stdout on a full disk, or gone
+        _stdout_lost(exc)
     except (KeyboardInterrupt, typer.Abort):  # pragma: no cover - Ctrl-C outside a command
         sys.stderr.write("interrupted\n")
         sys.exit(130)
@@ -320,6 +326,32 @@ def main() -> None:
     if code == 130 and not interrupt_said.is_set():
         sys.stderr.write("interrupted\n")
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fit_the_environment() -> None:
+    """COLUMNS that is not a positive number made Rich draw every line 0 wide, error lines too:
+    it is dropped, as a terminal without it would be. A stdout or stderr that cannot encode UTF-8
+    (PYTHONIOENCODING=ascii) shows what it cannot encode as '?' rather than raising."""
+    columns = os.environ.get("COLUMNS")
+    if columns is not None and not (columns.strip().isdigit() and int(columns) > 0):
+        del os.environ["COLUMNS"]
+    for stream in (sys.stdout, sys.stderr):
+        encoding = (getattr(stream, "encoding", None) or "").lower().replace("-", "")
+        if encoding != "utf8" and hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="replace")
+
+
+def _stdout_lost(exc: OSError) -> NoReturn:
+    """stdout could not be written: a closed pipe ends quietly (as `head` expects); anything else
+    (a full disk) is one line. stdout then goes to /dev/null, so that the interpreter's last flush
+    of what is left does not print a traceback of its own."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    if exc.errno == errno.EPIPE:
+        sys.exit(1)
+    sys.stderr.write(f"error: cannot write the output: {exc.strerror or exc}\n")
+    sys.exit(2)
 
 
 # Further commands live in pertitle/clicmd/ (one module each) and are registered here.

@@ -672,6 +672,40 @@ def test_a_usage_error_is_one_line_and_exit_2_with_or_without_no_color(no_color:
     assert "Traceback" not in run.stderr
 
 
+def _entry(*args: str, env: dict[str, str] | None = None, **kw: Any) -> subprocess.CompletedProcess[str]:
+    """The console script's own entry point, as a shell runs it."""
+    argv = [sys.executable, "-m", "pertitle", *args]
+    kw.setdefault("stdout", subprocess.PIPE)
+    kw.setdefault("stderr", subprocess.PIPE)
+    return subprocess.run(argv, env={**os.environ, **(env or {})}, text=True, timeout=60, **kw)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("args", [["--version"], ["doctor", "--json"], ["--help"]])
+def test_stdout_on_a_full_disk_is_one_error_line_not_a_traceback(args: list[str]) -> None:
+    with open("/dev/full", "w") as full:
+        run = _entry(*args, stdout=full, stderr=subprocess.PIPE)
+    assert run.returncode == 2
+    assert run.stderr == "error: cannot write the output: No space left on device\n"
+
+
+@pytest.mark.parametrize("columns", ["0", "-5", "abc"])
+def test_a_columns_that_is_no_width_keeps_error_lines(columns: str, tmp_path: Path) -> None:
+    # COLUMNS=0 made Rich draw every line 0 wide: the error vanished, exit 2 with nothing said.
+    run = _entry("analyze", str(tmp_path / "missing.mp4"), env={"COLUMNS": columns})
+    assert run.returncode == 2
+    assert run.stderr.startswith("error: ") and "no such file" in run.stderr
+
+
+def test_a_stdout_that_cannot_encode_utf8_gets_question_marks_not_a_traceback(
+    clips: Clips, tmp_path: Path
+) -> None:
+    args = ["analyze", str(clips.small), "--heights", "180", "--crfs", "30,40", "--no-calibrate"]
+    run = _entry(*args, "--cache-dir", str(tmp_path), env={"PYTHONIOENCODING": "ascii", "NO_COLOR": "1"})
+    assert run.returncode == 0, run.stderr
+    assert "Traceback" not in run.stderr and "320x180" in run.stdout
+
+
 _CTRL_C_AT = {
     # While the CLI's modules import (the console script's entry point runs first).
     "import": "import pertitle.entry as e\n"
