@@ -39,6 +39,7 @@ from pertitle.clicmd.common import (
     consoles,
     fail,
     interrupt_said,
+    nonempty_path,
     output_problem,
     print_literal,
     run_core,
@@ -83,10 +84,15 @@ def _root(
 
 @app.command(help="Analyse one title and emit its bitrate ladder. " + _codec_help())
 def analyze(
-    title: Annotated[Path, typer.Argument(help="The video file to analyse.")],
+    title: Annotated[Path, typer.Argument(parser=nonempty_path, help="The video file to analyse.")],
     out: Annotated[
         Path | None,
-        typer.Option("--out", "-o", help="Write <title>.ladder.yaml and .json into this directory."),
+        typer.Option(
+            "--out",
+            "-o",
+            parser=nonempty_path,
+            help="Write <title>.ladder.yaml and .json into this directory.",
+        ),
     ] = None,
     json_out: Annotated[
         bool, typer.Option("--json", help="Print the ladder document as JSON on stdout, nothing else.")
@@ -121,6 +127,7 @@ def analyze(
         Path | None,
         typer.Option(
             "--emit-commands",
+            parser=nonempty_path,
             help="Write a shell script with the exact ffmpeg commands that make each rendition from the "
             "title ('-': print it on stdout instead of the report).",
         ),
@@ -258,6 +265,7 @@ def doctor(ffmpeg: FfmpegOpt = None, json_out: Annotated[bool, typer.Option("--j
     if not encoders["h264"]:
         problems.append("no libx264: the default codec cannot be used")
     doc: dict[str, object] = {
+        "schema": "pertitle.doctor/v1",
         "pertitle": __version__,
         "ffmpeg": {"path": info.path, "version": info.version},
         "libvmaf": info.has_libvmaf,

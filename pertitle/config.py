@@ -267,8 +267,8 @@ def validate(settings: Settings) -> Settings:
         raise ConfigError(
             f"deploy_rate_control: {s.deploy_rate_control!r} is not one of {', '.join(DEPLOY_RATE_CONTROLS)}"
         )
-    if s.jobs < 0:
-        raise ConfigError(f"jobs: {s.jobs} must be 0 (all cores) or more")
+    if not 0 <= s.jobs <= MAX_JOBS:
+        raise ConfigError(f"jobs: {s.jobs} must be 0 (all cores) to {MAX_JOBS}")
     validate_constraints(s.constraints, where="constraints")
     return s
 
@@ -356,6 +356,11 @@ def load_constraints(path: str | Path) -> Constraints:
     if "constraints" in data and isinstance(data["constraints"], dict):
         data = data["constraints"]
     return constraints_from_mapping(data, where=str(p))
+
+
+# The most parallel encodes (and threads) one machine is given: ffmpeg refuses a thread count in the
+# millions, and 100000 threads froze the machine rather than fail.
+MAX_JOBS = 1024
 
 
 def parse_number_list(text: str, name: str, integer: bool) -> tuple[Any, ...]:

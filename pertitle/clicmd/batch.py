@@ -42,9 +42,11 @@ from pertitle.clicmd.common import (
     build_settings,
     fail,
     interrupt_said,
+    nonempty_path,
     output_problem,
     outputs_problem,
 )
+from pertitle.config import MAX_JOBS
 from pertitle.errors import PertitleError
 
 
@@ -70,6 +72,7 @@ def batch(
     inputs: Annotated[
         list[Path],
         typer.Argument(
+            parser=nonempty_path,
             help="Video files, directories (searched recursively, see --include) and manifests "
             "(.yaml/.yml/.csv: path, name, codec, preset, heights, crfs, constraints, samples, "
             "sample_duration, encode_timeout, fast per title).",
@@ -79,7 +82,10 @@ def batch(
     out: Annotated[
         Path,
         typer.Option(
-            "--out", "-o", help="Output directory: <name>.ladder.yaml/.json per title and summary.json."
+            "--out",
+            "-o",
+            parser=nonempty_path,
+            help="Output directory: <name>.ladder.yaml/.json per title and summary.json.",
         ),
     ],
     include: Annotated[
@@ -105,10 +111,14 @@ def batch(
         bool, typer.Option("--force", help="Redo titles whose ladder is already in --out.")
     ] = False,
     junit: Annotated[
-        Path | None, typer.Option("--junit", help="Write JUnit XML: one test case per title.")
+        Path | None,
+        typer.Option("--junit", parser=nonempty_path, help="Write JUnit XML: one test case per title."),
     ] = None,
     events: Annotated[
-        Path | None, typer.Option("--events", help="Write progress events as NDJSON (one JSON per line).")
+        Path | None,
+        typer.Option(
+            "--events", parser=nonempty_path, help="Write progress events as NDJSON (one JSON per line)."
+        ),
     ] = None,
     executor: Annotated[
         str, typer.Option("--executor", help="local (this machine) or dask (a Dask distributed cluster).")
@@ -132,6 +142,7 @@ def batch(
         Path | None,
         typer.Option(
             "--work-dir",
+            parser=nonempty_path,
             help="Where references and encodes are made (default: the system temp dir). With a Dask "
             "cluster: a path every worker shares.",
         ),
@@ -182,8 +193,8 @@ def batch(
         raise fail(err, f"--executor: {executor!r} is not one of local, dask", 2)
     if executor != "dask" and (scheduler or dask_workers):
         raise fail(err, "--scheduler and --dask-workers need --executor dask", 2)
-    if jobs < 0 or cores < 0:
-        raise fail(err, "--jobs and --cores must be 0 (auto) or more", 2)
+    if not (0 <= jobs <= MAX_JOBS and 0 <= cores <= MAX_JOBS):
+        raise fail(err, f"--jobs and --cores must be 0 (auto) to {MAX_JOBS}", 2)
     if dask_workers is not None and dask_workers < 1:
         raise fail(err, f"--dask-workers: {dask_workers} must be at least 1", 2)
 

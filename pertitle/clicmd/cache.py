@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 
 from pertitle import cache as core
-from pertitle.clicmd.common import APP_SETTINGS, CacheDirOpt, consoles, fail, print_literal
+from pertitle.clicmd.common import APP_SETTINGS, CacheDirOpt, cache_dir_problem, consoles, fail, print_literal
 
 app = typer.Typer(
     name="cache",
@@ -29,8 +29,9 @@ _DAY_S = 86400.0
 def _root(cache_dir: Path | None, err: Console) -> Path:
     """The cache directory asked for (or the default); a file there is a usage error."""
     root = cache_dir if cache_dir is not None else Path(core.default_cache_dir())
-    if root.exists() and not root.is_dir():
-        raise fail(err, f"--cache-dir: {root} is a file, not a directory", 2)
+    problem = cache_dir_problem(cache_dir, no_cache=False)
+    if problem:
+        raise fail(err, problem, 2)
     return root
 
 

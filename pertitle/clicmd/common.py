@@ -32,6 +32,16 @@ APP_SETTINGS: dict[str, Any] = {
     "context_settings": {"help_option_names": ["-h", "--help"]},
 }
 
+
+def nonempty_path(value: str) -> Path:
+    """A path option's parser: Typer reads an empty value as Path('') == '.', so `--cache-dir ""` (an
+    unset variable in a script) wrote the cache into the current directory and `batch ""` analysed
+    every video under it."""
+    if not value.strip():
+        raise typer.BadParameter("an empty path; give a file or directory name")
+    return Path(value)
+
+
 # Options shared by several commands: one definition, one help text.
 CodecOpt = Annotated[str, typer.Option(help="h264, hevc, av1 or vp9.")]
 PresetOpt = Annotated[str | None, typer.Option(help="Encoder preset (default per codec).")]
@@ -56,7 +66,10 @@ SampleSelectionOpt = Annotated[
 ]
 FullPassBelowOpt = Annotated[float, typer.Option(help="Probe titles up to this long whole, seconds.")]
 ConstraintsOpt = Annotated[
-    Path | None, typer.Option(help="Ladder constraints YAML (default: ladders/default.yaml values).")
+    Path | None,
+    typer.Option(
+        parser=nonempty_path, help="Ladder constraints YAML (default: ladders/default.yaml values)."
+    ),
 ]
 MetricOpt = Annotated[
     str,
@@ -69,7 +82,9 @@ VmafModelOpt = Annotated[str | None, typer.Option(help="vmaf_v0.6.1, vmaf_4k_v0.
 ScalerOpt = Annotated[str, typer.Option(help="Scaler for downscaling and for upscaling before metrics.")]
 JobsOpt = Annotated[int, typer.Option("--jobs", "-j", help="Parallel encodes (0: one per core).")]
 NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the result cache.")]
-CacheDirOpt = Annotated[Path | None, typer.Option(help="Result cache directory (default: user cache dir).")]
+CacheDirOpt = Annotated[
+    Path | None, typer.Option(parser=nonempty_path, help="Result cache directory (default: user cache dir).")
+]
 FfmpegOpt = Annotated[
     str | None,
     typer.Option("--ffmpeg", help="ffmpeg binary to use (default: $PERTITLE_FFMPEG, else the bundled one)."),
@@ -173,9 +188,21 @@ def outputs_problem(
 
 
 def cache_dir_problem(cache_dir: Path | None, no_cache: bool) -> str | None:
-    """--cache-dir that cannot hold a cache (a file): said once, up front, rather than as a
-    warning per entry or, with --quiet, a run that silently caches nothing."""
-    if cache_dir is None or no_cache:
+    """--cache-dir (or the default, from XDG_CACHE_HOME or HOME) that cannot hold a cache (a file,
+    or under one): said once, up front, rather than as a warning per entry or, with --quiet, a run
+    that silently caches nothing."""
+    if no_cache:
+        return None
+    if cache_dir is None:
+        from pertitle.cache import default_cache_dir
+
+        default = Path(default_cache_dir())
+        problem = output_problem(default, directory=True)
+        if problem:
+            return (
+                f"the default cache directory {default} cannot be made: {problem}; "
+                "give --cache-dir or --no-cache"
+            )
         return None
     problem = output_problem(cache_dir, directory=True)
     return f"--cache-dir: {problem}" if problem else None

@@ -27,10 +27,12 @@ from pertitle.clicmd.common import (
     fail,
     ffmpeg_info,
     fmt,
+    nonempty_path,
     print_literal,
     run_core,
     signed,
 )
+from pertitle.config import MAX_JOBS
 from pertitle.report import printable
 
 if TYPE_CHECKING:
@@ -38,7 +40,10 @@ if TYPE_CHECKING:
 
 
 def compare(
-    title: Annotated[Path, typer.Argument(help="The title to encode both ladders on (the whole of it).")],
+    title: Annotated[
+        Path,
+        typer.Argument(parser=nonempty_path, help="The title to encode both ladders on (the whole of it)."),
+    ],
     ladder: Annotated[
         str,
         typer.Option(
@@ -70,8 +75,8 @@ def compare(
     from pertitle import compare as core
 
     out, err = consoles()
-    if jobs < 0:
-        raise fail(err, f"--jobs: {jobs} must be 0 (all cores) or more", 2)
+    if not 0 <= jobs <= MAX_JOBS:
+        raise fail(err, f"--jobs: {jobs} must be 0 (all cores) to {MAX_JOBS}", 2)
     problem = cache_dir_problem(cache_dir, no_cache)
     if problem:
         raise fail(err, problem, 2)

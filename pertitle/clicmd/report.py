@@ -15,7 +15,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from pertitle.cache import atomic_write_bytes, atomic_write_text
-from pertitle.clicmd.common import consoles, fail, outputs_problem, print_literal, signed
+from pertitle.clicmd.common import consoles, fail, nonempty_path, outputs_problem, print_literal, signed
 from pertitle.errors import InputError, PertitleError
 
 T = TypeVar("T")
@@ -39,17 +39,27 @@ def _parse(path: Path, parse: Callable[[Any], T], what: str) -> T:
 
 
 def report(
-    ladder: Annotated[Path, typer.Argument(help="A ladder document written by analyze (.json or .yaml).")],
+    ladder: Annotated[
+        Path,
+        typer.Argument(parser=nonempty_path, help="A ladder document written by analyze (.json or .yaml)."),
+    ],
     html_out: Annotated[
-        Path | None, typer.Option("--html", help="Write a self-contained HTML report (works offline).")
+        Path | None,
+        typer.Option(
+            "--html", parser=nonempty_path, help="Write a self-contained HTML report (works offline)."
+        ),
     ] = None,
     png_out: Annotated[
-        Path | None, typer.Option("--png", help="Write the curves and per-frame VMAF as one PNG image.")
+        Path | None,
+        typer.Option(
+            "--png", parser=nonempty_path, help="Write the curves and per-frame VMAF as one PNG image."
+        ),
     ] = None,
     compare: Annotated[
         Path | None,
         typer.Option(
             "--compare",
+            parser=nonempty_path,
             help="A `pertitle compare --json` document: draw both measured ladders and the BD-rate.",
         ),
     ] = None,

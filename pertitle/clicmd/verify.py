@@ -29,10 +29,12 @@ from pertitle.clicmd.common import (
     fail,
     ffmpeg_info,
     fmt,
+    nonempty_path,
     print_literal,
     run_core,
     signed,
 )
+from pertitle.config import MAX_JOBS
 from pertitle.report import printable
 
 if TYPE_CHECKING:
@@ -40,8 +42,14 @@ if TYPE_CHECKING:
 
 
 def verify(
-    ladder: Annotated[Path, typer.Argument(help="A ladder document written by analyze (.json or .yaml).")],
-    title: Annotated[Path, typer.Argument(help="The title to encode the ladder on (the whole of it).")],
+    ladder: Annotated[
+        Path,
+        typer.Argument(parser=nonempty_path, help="A ladder document written by analyze (.json or .yaml)."),
+    ],
+    title: Annotated[
+        Path,
+        typer.Argument(parser=nonempty_path, help="The title to encode the ladder on (the whole of it)."),
+    ],
     tolerance: Annotated[
         float, typer.Option(help="A rung fails when its VMAF is this far below the prediction.")
     ] = 2.0,
@@ -60,8 +68,8 @@ def verify(
     from pertitle import verify as core
 
     out, err = consoles()
-    if jobs < 0:
-        raise fail(err, f"--jobs: {jobs} must be 0 (all cores) or more", 2)
+    if not 0 <= jobs <= MAX_JOBS:
+        raise fail(err, f"--jobs: {jobs} must be 0 (all cores) to {MAX_JOBS}", 2)
     problem = cache_dir_problem(cache_dir, no_cache)
     if problem:
         raise fail(err, problem, 2)

@@ -45,6 +45,8 @@ def locate(explicit: str | None = None) -> str:
     Raises:
         ToolError: the named binary does not exist or none can be found.
     """
+    if explicit is not None and not explicit.strip():  # a script's unset variable: not "the default"
+        raise ToolError("--ffmpeg is an empty path; name the ffmpeg program, or leave the option out")
     chosen = explicit or os.environ.get("PERTITLE_FFMPEG")
     if chosen:
         resolved = shutil.which(chosen) or (chosen if Path(chosen).is_file() else None)

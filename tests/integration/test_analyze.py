@@ -627,10 +627,55 @@ def test_an_ffmpeg_that_is_missing_or_a_directory_is_one_line_and_exit_2(tmp_pat
         assert str(given) in line and phrase in line, line
 
 
+@pytest.mark.parametrize(
+    ("args", "phrase"),
+    [
+        # Typer read "" as '.': the cache went into the current directory, batch "" analysed every
+        # video under it, --ffmpeg "" silently took the bundled one.
+        (["analyze", "t.mp4", "--cache-dir", ""], "Invalid value for '--cache-dir': an empty path"),
+        (["analyze", "t.mp4", "--out", ""], "Invalid value for '--out' / '-o': an empty path"),
+        (["analyze", ""], "Invalid value for 'title': an empty path"),
+        (["batch", "", "--out", "o"], "Invalid value for 'inputs': an empty path"),
+        (["batch", "t.mp4", "--out", ""], "an empty path"),
+        (["cache", "prune", "--all", "--cache-dir", ""], "an empty path"),
+        (["verify", "l.json", ""], "Invalid value for 'title': an empty path"),
+        (["doctor", "--ffmpeg", ""], "--ffmpeg is an empty path"),
+        # 100000 froze the machine, 1e23 was an ffmpeg failure (exit 1).
+        (["analyze", "t.mp4", "--jobs", "100000"], "jobs: 100000 must be 0 (all cores) to 1024"),
+        (["verify", "l.json", "t.mp4", "--jobs", "99999999999999999999999"], "must be 0 (all cores) to 1024"),
+        (["batch", "t.mp4", "--out", "o", "--cores", "5000"], "--jobs and --cores must be 0 (auto) to 1024"),
+    ],
+)
+def test_empty_paths_and_unbounded_jobs_are_usage_errors(
+    args: list[str], phrase: str, tmp_path: Path
+) -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "pertitle", *args], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == 2, run.stderr
+    (line,) = run.stderr.splitlines()
+    assert line.startswith("error: ") and phrase in line, line
+    assert not list(tmp_path.iterdir())  # nothing written into the current directory
+
+
+def test_a_default_cache_directory_under_a_file_is_said_once(clips: Clips, tmp_path: Path) -> None:
+    # XDG_CACHE_HOME naming a file: analyze cached nothing (with -q, not a word), cache info said
+    # '(not created yet)'.
+    (tmp_path / "xdg").write_text("a file")
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    for args in (["analyze", str(clips.small), "-q"], ["cache", "info"]):
+        run = subprocess.run(
+            [sys.executable, "-m", "pertitle", *args], env=env, capture_output=True, text=True
+        )
+        assert run.returncode == 2, run.stderr
+        assert run.stderr.startswith("error: the default cache directory ") and "is a file" in run.stderr
+
+
 def test_doctor_json() -> None:
     run = invoke("doctor", "--json")
     assert run.exit_code == 0
     doc = json.loads(run.stdout)
+    assert doc["schema"] == "pertitle.doctor/v1"
     assert doc["libvmaf"] is True and doc["ok"] is True
     assert doc["codecs"]["h264"]["encoder"] == "libx264"
     assert doc["codecs"]["h264"]["available"] is True
