@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
+from typing import TypeVar
 
 from pertitle.errors import ConfigError, HullError
 from pertitle.hull import bitrate_for, crf_at, curves_by_height, interpolate
@@ -124,6 +125,14 @@ def select_rungs(
             )
         )
         b_top = above
+    elif joins_at is not None and joins_at > c.max_bitrate_kbps * (1 + _EPS):
+        # The source's size stays available (keep_source_resolution), but under the limit it is a
+        # dominated point: say so rather than let the ladder look as if the limit cost nothing.
+        gave_way.append(
+            f"keep_source_resolution: {source_h}p only beats lower resolutions from {joins_at:.0f} kbps, "
+            f"above max_bitrate_kbps {c.max_bitrate_kbps:g}; the top rung keeps {source_h}p at "
+            f"{b_top:.0f} kbps, where a lower resolution gives more"
+        )
     if b_top < c.min_bitrate_kbps:
         # Quality saturates below the minimum bitrate (a still or near-still title): one rung at the
         # minimum, at the source's size; its quality is the best measured there (more bits never
@@ -151,8 +160,8 @@ def select_rungs(
     placed = _place_heights(curves, planned, c, metric, source_h, gave_way)
     rounded = _round_bitrates(placed, b_bot, b_top, gave_way)
     widths = _widths(points)
-    targets = tuple(_target(curves[h], h, widths[h], b) for h, b in rounded)
-    return LadderPlan(targets=targets, gave_way=tuple(gave_way))
+    targets, dropped = rising_targets([_target(curves[h], h, widths[h], b) for h, b in rounded], metric)
+    return LadderPlan(targets=tuple(targets), gave_way=(*gave_way, *dropped))
 
 
 def _single_rung_above_limit(
@@ -444,6 +453,58 @@ def _target(curve: Sequence[RdPoint], height: int, width: int, bitrate: float) -
     )
 
 
+_Item = TypeVar("_Item")
+
+
+def _rising(
+    items: Sequence[_Item],
+    target: Callable[[_Item], float],
+    kbps: Callable[[_Item], float],
+    value: Callable[[_Item], float],
+) -> tuple[list[_Item], list[tuple[_Item, str, _Item]]]:
+    """`items` by rising `target` bitrate, each kept only where it rises over the kept one below in
+    both `kbps` and `value`; the top one always stays, and a kept one under it that is not below it
+    in both gives way. Returns the kept ones and, per dropped one, (it, relation, the one it failed)."""
+    if not items:
+        return [], []
+
+    def below(low: _Item, high: _Item) -> bool:
+        return kbps(low) < kbps(high) and value(low) < value(high)
+
+    *lower, top = sorted(items, key=target)
+    kept: list[_Item] = []
+    dropped: list[tuple[_Item, str, _Item]] = []
+    for r in lower:
+        if kept and not below(kept[-1], r):
+            dropped.append((r, "rise over", kept[-1]))
+        else:
+            kept.append(r)
+    while kept and not below(kept[-1], top):
+        dropped.append((kept.pop(), "stay below", top))
+    return [*kept, top], dropped
+
+
+def rising_targets(targets: Sequence[RungTarget], metric: str) -> tuple[list[RungTarget], list[str]]:
+    """The plan's rungs, each rising over the one below on the hull. They do, but for a top rung
+    that keep_source_resolution holds at a source size under the bitrate where it joins the hull
+    (max_bitrate_kbps below the join): the lower-resolution rungs under it that look better than it
+    are dropped, so that no rung up the ladder is a worse picture. Pure."""
+
+    def rate(t: RungTarget) -> float:
+        return t.bitrate_kbps
+
+    def value(t: RungTarget) -> float:
+        return float(getattr(t.hull_predicted, metric))
+
+    kept, dropped = _rising(targets, rate, rate, value)
+    return kept, [
+        f"keep_source_resolution: the {r.height}p rung at {r.bitrate_kbps:g} kbps was dropped: on the hull "
+        f"it does not {relation} the {o.height}p rung at {o.bitrate_kbps:g} kbps in {metric} "
+        f"({getattr(r.hull_predicted, metric):.2f} against {getattr(o.hull_predicted, metric):.2f})"
+        for r, relation, o in dropped
+    ]
+
+
 def rising_deployed(rungs: Sequence[Rung], metric: str = "vmaf") -> tuple[list[Rung], list[str]]:
     """The rungs whose deployed encodes rise in both bitrate and `metric` over the rung below, and
     one sentence per rung dropped.
@@ -458,30 +519,17 @@ def rising_deployed(rungs: Sequence[Rung], metric: str = "vmaf") -> tuple[list[R
     def kbps(r: Rung) -> float:
         return r.predicted_bitrate_kbps if r.predicted_bitrate_kbps > 0 else r.bitrate_kbps
 
-    def below(low: Rung, high: Rung) -> bool:
-        return kbps(low) < kbps(high) and getattr(low.predicted, metric) < getattr(high.predicted, metric)
+    def value(r: Rung) -> float:
+        return float(getattr(r.predicted, metric))
 
-    def sentence(r: Rung, relation: str, other: Rung) -> str:
-        return (
-            f"deployed: the {r.height}p rung at {r.bitrate_kbps:g} kbps was dropped: its deployed encode "
-            f"({kbps(r):.0f} kbps, {metric} {getattr(r.predicted, metric):.2f}) does not {relation} the "
-            f"{other.height}p rung at {other.bitrate_kbps:g} kbps ({kbps(other):.0f} kbps, "
-            f"{getattr(other.predicted, metric):.2f}) in both bitrate and {metric}"
-        )
-
-    if not rungs:
-        return [], []
-    *lower, top = sorted(rungs, key=lambda r: r.bitrate_kbps)
-    kept: list[Rung] = []
-    dropped: list[str] = []
-    for r in lower:
-        if kept and not below(kept[-1], r):
-            dropped.append(sentence(r, "rise over", kept[-1]))
-        else:
-            kept.append(r)
-    while kept and not below(kept[-1], top):
-        dropped.append(sentence(kept.pop(), "stay below", top))
-    return [*kept, top], dropped
+    kept, dropped = _rising(rungs, lambda r: r.bitrate_kbps, kbps, value)
+    return kept, [
+        f"deployed: the {r.height}p rung at {r.bitrate_kbps:g} kbps was dropped: its deployed encode "
+        f"({kbps(r):.0f} kbps, {metric} {getattr(r.predicted, metric):.2f}) does not {relation} the "
+        f"{o.height}p rung at {o.bitrate_kbps:g} kbps ({kbps(o):.0f} kbps, "
+        f"{getattr(o.predicted, metric):.2f}) in both bitrate and {metric}"
+        for r, relation, o in dropped
+    ]
 
 
 def over_peak(rungs: Sequence[Rung], vbv: bool = True) -> list[str]:

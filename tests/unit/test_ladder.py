@@ -403,3 +403,20 @@ def test_a_deployed_rung_peaking_over_twice_its_average_is_said() -> None:
     bursty = dataclasses.replace(_deployed(180, 594, 459.2, 86), predicted_peak_kbps=1070.5)
     assert "(it averaged 77% of its target: the title's bits sit in part of it)" in over_peak([bursty])[0]
     assert over_peak([_deployed(360, 300, 280, 80)]) == []  # no peak measured (0.0)
+
+
+def test_a_source_top_under_its_join_keeps_the_source_and_drops_the_rungs_that_look_better() -> None:
+    # max 500 kbps, under where 1080p overtakes 720p (1600 kbps): the top rung keeps 1080p at 500
+    # kbps, vmaf = 20.5 + 12 log2(5) = 48.36, a dominated point, and says so. The 360p rung planned at
+    # 292 kbps (40 + 6 log2(2.92) = 49.28) would be a better picture than the rung above it: dropped.
+    plan = select_rungs(THREE, Constraints(quality_ceiling=90, max_bitrate_kbps=500))
+    assert [(t.height, t.bitrate_kbps) for t in plan.targets] == [(360, 100), (360, 171), (1080, 500)]
+    assert plan.targets[-1].hull_predicted.vmaf == pytest.approx(20.5 + 12 * math.log2(5))
+    assert plan.gave_way == (
+        "keep_source_resolution: 1080p only beats lower resolutions from 1600 kbps, above "
+        "max_bitrate_kbps 500; the top rung keeps 1080p at 500 kbps, where a lower resolution gives more",
+        "keep_source_resolution: the 360p rung at 292 kbps was dropped: on the hull it does not stay "
+        "below the 1080p rung at 500 kbps in vmaf (49.28 against 48.36)",
+    )
+    values = [t.hull_predicted.vmaf for t in plan.targets]
+    assert values == sorted(values)
