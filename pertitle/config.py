@@ -37,6 +37,9 @@ class CodecDefaults:
     args_revision: int = 0
     # The encoder's CRF is an integer option (ffmpeg rounds 30.5 to 31 without a word).
     whole_crfs: bool = False
+    # Its two-pass mode keeps maxrate/bufsize as a buffer model; libvpx takes maxrate as a limit on
+    # a two-pass section's share of the bits instead, so its segments can peak above it.
+    strict_two_pass_vbv: bool = True
 
 
 _X26X_PRESETS = (
@@ -85,6 +88,7 @@ CODECS: dict[str, CodecDefaults] = {
         False,
         "mkv",
         whole_crfs=True,
+        strict_two_pass_vbv=False,
     ),
     "vp9": CodecDefaults(
         "vp9",
@@ -96,6 +100,7 @@ CODECS: dict[str, CodecDefaults] = {
         True,
         "mkv",
         whole_crfs=True,
+        strict_two_pass_vbv=False,
     ),
 }
 

@@ -87,7 +87,8 @@ _VP9_TWO_PASS_TEXT = (
 
 def rate_control_text(settings: Settings) -> str:
     """How the rungs are encoded, as the ladder document says it."""
-    if settings.codec == "vp9" and settings.deploy_rate_control == "abr2pass":
+    d = settings.codec_defaults
+    if d.supports_maxrate and not d.strict_two_pass_vbv and settings.deploy_rate_control == "abr2pass":
         return _VP9_TWO_PASS_TEXT
     texts = _AV1_RATE_CONTROL_TEXT if settings.codec == "av1" else RATE_CONTROL_TEXT
     return texts[settings.deploy_rate_control]
@@ -581,8 +582,8 @@ def analyze(
             rungs = calibrate(runner, settings, plan.targets)
             plan, rungs = reach_ceiling(runner, settings, points, plan, rungs, source_height=info.height)
             rungs, dropped = rising_deployed(rungs, settings.metric)
-            strict_vbv = settings.codec_defaults.supports_maxrate and settings.codec != "vp9"
-            peaks = over_peak(rungs, strict_vbv or settings.deploy_rate_control != "abr2pass")
+            vbv = settings.codec_defaults.strict_two_pass_vbv or settings.deploy_rate_control != "abr2pass"
+            peaks = over_peak(rungs, vbv)
             plan = dataclasses.replace(plan, gave_way=(*plan.gave_way, *dropped, *peaks))
         else:
             rungs = _uncalibrated(settings, plan)

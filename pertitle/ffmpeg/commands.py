@@ -428,7 +428,7 @@ def describe_rendition(spec: EncodeSpec, fps: float) -> str:
     vbv = f"maxrate {spec.maxrate_kbps or 0:.0f}k, bufsize {spec.bufsize_kbps or 0:.0f}k"
     if spec.rate_control == "abr2pass" and not CODECS[spec.codec].supports_maxrate:
         vbv = f"no VBV ({CODECS[spec.codec].encoder} takes no maxrate in two-pass mode; `_rate_args`)"
-    elif spec.rate_control == "abr2pass" and spec.codec == "vp9":
+    elif spec.rate_control == "abr2pass" and not CODECS[spec.codec].strict_two_pass_vbv:
         vbv += " (libvpx applies them per two-pass section, not as a strict VBV: segments can peak above)"
     if spec.rate_control == "abr2pass":
         rate = f"two-pass average {spec.bitrate_kbps or 0:.0f} kbps, {vbv}"
