@@ -73,6 +73,9 @@ def select_rungs(
       8. Per rung: CRF read off its height's curve (linear in log bitrate), every quality metric
          interpolated on the same points (clamped to the nearest point at the curve's edges), and
          the width most common among that height's points.
+      9. Rungs that do not rise over the one below in quality are dropped (`rising_targets`): only
+         a source-size top rung held under the bitrate where that size joins the hull (a
+         `max_bitrate_kbps` below the join) can fall under them, and it stays.
     Ties between heights go to the lower one. `source_height` (the title's, when known) above every
     probed height means the grid left the source's resolution out: `keep_source_resolution` then
     holds for the tallest probed height, and `gave_way` says so.
