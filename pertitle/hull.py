@@ -248,7 +248,12 @@ def crf_at(curve: Sequence[RdPoint], bitrate_kbps: float) -> float:
 
 
 def _crossover(low: _Curve, high: _Curve) -> float | None:
-    """Lowest log-bitrate in the overlap where `high` reaches `low`, or None if it never does."""
+    """Log-bitrate in the overlap where `high` last rises to `low` (the overlap start when it is
+    level or ahead there and never falls behind and rises again), or None if it never reaches it.
+
+    The last rise, not the first: curves of neighbouring sizes can cross more than once (a size
+    can lead for a stretch at low bitrates where both are far below the hull), and a reader wants
+    the bitrate from which the larger size keeps winning."""
     start, end = max(low.logs[0], high.logs[0]), min(low.logs[-1], high.logs[-1])
     if start > end:
         return None
@@ -256,26 +261,23 @@ def _crossover(low: _Curve, high: _Curve) -> float | None:
     def gap(t: float) -> float:
         return high.at(t) - low.at(t)
 
-    if gap(start) >= 0:
-        return start
-    grid = np.linspace(start, end, _SCAN_STEPS + 1) if end > start else np.array([start])
-    before = start
-    for t in grid[1:]:
-        now = float(t)
-        if gap(now) >= 0:
-            return float(brentq(gap, before, now, xtol=1e-12))
-        before = now
-    return None
+    grid = [float(t) for t in np.linspace(start, end, _SCAN_STEPS + 1)] if end > start else [start]
+    gaps = [gap(t) for t in grid]
+    for i in range(len(grid) - 1, 0, -1):
+        if gaps[i - 1] < 0 <= gaps[i]:
+            return float(brentq(gap, grid[i - 1], grid[i], xtol=1e-12))
+    return start if gaps[0] >= 0 else None
 
 
 def crossovers(points: Iterable[RdPoint], metric: str = "vmaf") -> tuple[Crossover, ...]:
     """Where each resolution starts to beat the next lower one, by rising height.
 
-    For each pair of adjacent heights (both with a usable curve), the lowest bitrate in the overlap
-    of their measured bitrate ranges where the higher resolution's interpolated metric is at least
-    the lower one's: the overlap start when it is already there, else the first sign change of a
-    400-step log-spaced scan refined with brentq. A pair is left out when the higher resolution
-    never catches up inside the overlap, or the ranges do not overlap.
+    For each pair of adjacent heights (both with a usable curve), the bitrate in the overlap of
+    their measured bitrate ranges where the higher resolution's interpolated metric last rises to
+    the lower one's (the last sign change of a 400-step log-spaced scan, refined with brentq), or
+    the overlap start when it is level or ahead there and never falls behind to rise again. A pair
+    is left out when the higher resolution never catches up inside the overlap, or the ranges do
+    not overlap.
 
     Raises:
         ValueError: `metric` is not one of `models.METRICS`.

@@ -301,6 +301,29 @@ def test_crossover_left_out_without_overlap() -> None:
     assert crossovers(low + high) == ()
 
 
+def test_crossover_is_where_the_higher_size_stays_ahead_when_curves_cross_twice() -> None:
+    # 360p: 40 + 10x. 720p knots at x = 1..5: 53 (3 ahead), 55 and 65 (5 behind), 85 and 95 (5 ahead).
+    # It leads at 200 kbps, falls behind, and passes 360p for good between the 800 and 1600 kbps
+    # knots (x = 3 and 4): that is where it overtakes, not the 200 kbps of its first lead.
+    high = [pt(100.0 * 2**x, v, 720) for x, v in zip(range(1, 6), (53, 55, 65, 85, 95), strict=True)]
+    (found,) = crossovers(P360 + high)
+    assert 800 < found.bitrate_kbps < 1600
+    assert interpolate(high, found.bitrate_kbps, "vmaf") == pytest.approx(
+        interpolate(P360, found.bitrate_kbps, "vmaf"), abs=1e-6
+    )
+    for b in (found.bitrate_kbps * 1.01, 1600, 2400, 3200):
+        assert interpolate(high, b, "vmaf") >= interpolate(P360, b, "vmaf")  # type: ignore[operator]
+
+
+def test_crossover_at_a_lead_the_higher_size_keeps_only_in_the_middle() -> None:
+    # 720p knots at x = 1..5: 35, 55, 75, 75, 75 against 360p's 50, 60, 70, 80, 90: behind, ahead
+    # at 800 kbps only (x = 3), behind again from before 1600. It overtakes once, between the 400
+    # and 800 kbps knots, and that is the crossover even though 360p wins the top again.
+    high = [pt(100.0 * 2**x, v, 720) for x, v in zip(range(1, 6), (35, 55, 75, 75, 75), strict=True)]
+    (found,) = crossovers(P360 + high)
+    assert 400 < found.bitrate_kbps < 800
+
+
 def test_three_resolutions_give_two_crossovers_by_height() -> None:
     # 360p 40 + 6x, 720p 32.5 + 9x, 1080p 20.5 + 12x:
     # 360/720 at 40 + 6x = 32.5 + 9x -> x = 2.5 (565.685 kbps);
