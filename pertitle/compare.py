@@ -248,20 +248,32 @@ def cap_ladder(ladder: LadderSource, width: int, height: int) -> tuple[LadderSou
     rungs = tuple(
         replace(r, width=c.width, height=c.height) for r, c in zip(ladder.rungs, capped.rungs, strict=True)
     )
-    moved = [
-        f"{r.width}x{r.height} at {r.bitrate_kbps:g}"
-        for r, c in zip(ladder.rungs, rungs, strict=True)
-        if (r.width, r.height) != (c.width, c.height)
+    title = (width // 2 * 2, height // 2 * 2)
+    changed = [
+        (r, c) for r, c in zip(ladder.rungs, rungs, strict=True) if (r.width, r.height) != (c.width, c.height)
     ]
-    notes = (
-        (
-            f"{ladder.name}: {len(moved)} rung(s) above the title's {width}x{height} are encoded at that "
-            f"size, keeping their bitrates: {', '.join(moved)} kbps",
+    # A box that holds the whole title gives the title's size; a smaller box of another shape gives
+    # the title's shape inside it (a 4:3 title in 416x234 is 312x234), which is no cap.
+    above = [
+        f"{r.width}x{r.height} at {r.bitrate_kbps:g}" for r, c in changed if (c.width, c.height) == title
+    ]
+    fitted = [
+        f"{r.width}x{r.height} as {c.width}x{c.height} at {r.bitrate_kbps:g}"
+        for r, c in changed
+        if (c.width, c.height) != title
+    ]
+    notes: list[str] = []
+    if above:
+        notes.append(
+            f"{ladder.name}: {len(above)} rung(s) above the title's {width}x{height} are encoded at that "
+            f"size, keeping their bitrates: {', '.join(above)} kbps"
         )
-        if moved
-        else ()
-    )
-    return replace(ladder, rungs=rungs), notes
+    if fitted:
+        notes.append(
+            f"{ladder.name}: {len(fitted)} rung(s) fitted to the title's shape, keeping their bitrates: "
+            f"{', '.join(fitted)} kbps"
+        )
+    return replace(ladder, rungs=rungs), tuple(notes)
 
 
 def _as_reference_rung(r: PlannedRung) -> ReferenceRung:

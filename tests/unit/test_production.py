@@ -551,6 +551,19 @@ def test_reference_rungs_above_the_title_are_capped_and_said_so() -> None:
     assert cap_ladder(_reference_source(), 1920, 1080)[1] == ()
 
 
+def test_reference_rungs_fitted_to_the_title_s_shape_are_not_called_above_it() -> None:
+    # A 4:3 title: the 16:9 boxes below its size hold it at 312x234 and 480x360 (smaller than the
+    # title, not capped to it); only the 1280x720 box holds the whole title.
+    capped, notes = cap_ladder(_reference_source(), 768, 576)
+    assert [(r.width, r.height) for r in capped.rungs] == [(312, 234), (480, 360), (768, 576)]
+    assert notes == (
+        "Apple HLS H.264: 1 rung(s) above the title's 768x576 are encoded at that size, keeping their "
+        "bitrates: 1280x720 at 3000 kbps",
+        "Apple HLS H.264: 2 rung(s) fitted to the title's shape, keeping their bitrates: 416x234 as "
+        "312x234 at 145, 640x360 as 480x360 at 365 kbps",
+    )
+
+
 def test_a_reference_gets_the_tested_preset_only_for_the_same_codec_and_always_two_pass() -> None:
     base = _settings(preset="veryfast", deploy_rate_control="capped_crf")
     ref = production_settings(_reference_source(), base, same_codec_preset="veryfast")
