@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+import signal
 from collections.abc import Sequence
 
 # ffmpeg's closing lines say that something failed, not what: skip them when naming the cause.
@@ -29,6 +30,17 @@ def cause_line(stderr: str) -> str:
         if not any(g in line.lower() for g in _GENERIC):
             return line[:300]
     return lines[-1][:300]
+
+
+def _how_it_ended(returncode: int) -> str:
+    """'exit N', or the signal that killed the process (subprocess reports it as -N; -1 is
+    pertitle's own code for a process that never started)."""
+    if returncode < -1:
+        try:
+            return f"killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"killed by signal {-returncode}"
+    return f"exit {returncode}"
 
 
 class PertitleError(Exception):
@@ -71,7 +83,7 @@ class FfmpegError(PertitleError):
         self.returncode = returncode
         self.stderr_tail = stderr_tail
         self.what = what or "ffmpeg failed"
-        super().__init__(f"{self.what} (exit {returncode}): {cause_line(stderr_tail)}")
+        super().__init__(f"{self.what} ({_how_it_ended(returncode)}): {cause_line(stderr_tail)}")
 
     def details(self) -> str:
         return f"{self}\n---cmd---\n{shlex.join(self.argv)}\n---stderr---\n{self.stderr_tail}"

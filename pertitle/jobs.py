@@ -28,6 +28,7 @@ class PrepareJob:
     out_path: str
     threads: int
     timeout_s: float
+    start_offset_s: float = 0.0
 
 
 def run_prepare(job: PrepareJob) -> str:
@@ -36,16 +37,42 @@ def run_prepare(job: PrepareJob) -> str:
     Raises:
         FfmpegError: the source cannot be decoded.
     """
+    return prepare_reference(job)[0]
+
+
+def prepare_reference(job: PrepareJob) -> tuple[str, str | None]:
+    """`run_prepare`, and what the decoder said was wrong with the source, when it decoded the
+    whole title: ffmpeg conceals damaged data (a stretch of zeroed bytes decodes as smeared or
+    grey frames) and goes on, so a damaged title would be probed without a word. None when the
+    decoder said nothing, or when only windows were decoded (seeking into an open GOP makes
+    harmless complaints about the frames before the first keyframe).
+
+    Raises:
+        FfmpegError: the source cannot be decoded.
+    """
     if os.path.exists(job.out_path):
-        return job.out_path
+        return job.out_path, None
     tmp = job.out_path + f".{os.getpid()}.tmp.mkv"
-    argv = commands.prepare_argv(job.ffmpeg, job.source, job.windows, job.width, job.height, tmp, job.threads)
+    argv = commands.prepare_argv(
+        job.ffmpeg, job.source, job.windows, job.width, job.height, tmp, job.threads, job.start_offset_s
+    )
     try:
-        runner.run(argv, timeout_s=job.timeout_s, what=f"decoding {os.path.basename(job.source)} failed")
+        said = runner.run(
+            argv, timeout_s=job.timeout_s, what=f"decoding {os.path.basename(job.source)} failed"
+        )
         os.replace(tmp, job.out_path)
     finally:
         Path(tmp).unlink(missing_ok=True)
-    return job.out_path
+    return job.out_path, None if job.windows else decode_errors(said)
+
+
+def decode_errors(stderr: str) -> str | None:
+    """A line for the decoder's complaints in a pass run at -loglevel error, or None. Pure."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    if not lines:
+        return None
+    first = lines[0].split("] ", 1)[-1] if lines[0].startswith("[") else lines[0]
+    return f"{len(lines)} decoder error(s), the first: {first[:120]}"
 
 
 @dataclass(frozen=True)

@@ -46,11 +46,15 @@ class MediaInfo:
     # Frames flagged interlaced: pertitle scales them as progressive frames, as the deployed encodes
     # of the ladder will, so the ladder holds; the title should be deinterlaced before both.
     interlaced: bool = False
+    # Where the video starts after the file's start (video that starts after its audio, a capture's
+    # first frame): sample windows count from the video's first frame, ffmpeg's -ss from the file's.
+    start_offset_s: float = 0.0
 
 
 @dataclass(frozen=True)
 class SampleWindow:
-    """A stretch of the title that is probed; start and length in seconds of the source."""
+    """A stretch of the title that is probed; start (from the video's first frame) and length in
+    seconds."""
 
     index: int
     start_s: float
@@ -182,6 +186,9 @@ class Constraints:
 # The bitrates a rendition may ask an encoder for, kbit/s: below 1 the encoders' own units round
 # to 0 ("0k"), above 1 Gbit/s x264 and ffmpeg refuse them.
 RUNG_KBPS_RANGE = (1.0, 1_000_000.0)
+# The most rungs a ladder may hold: players list a few dozen variants at most, and the reports
+# (one per-frame plot row per rung) are sized for ladders, not for catalogues of encodes.
+MAX_RUNGS = 32
 
 
 def deployable_kbps(kbps: float) -> bool:

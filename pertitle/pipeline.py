@@ -19,7 +19,7 @@ from typing import Any
 from pertitle import __version__
 from pertitle.cache import ResultCache, fingerprint_file, make_key, utf8_text
 from pertitle.config import IN_CONTEXT_PRESETS, Settings
-from pertitle.errors import HullError
+from pertitle.errors import FfmpegError, HullError
 from pertitle.estimate import between_sizes, fill_skipped_crfs, nearest_to_hull
 from pertitle.executors.local import LocalExecutor
 from pertitle.ffmpeg.binary import FfmpegInfo, encoder_version
@@ -29,10 +29,10 @@ from pertitle.jobs import (
     GroupJob,
     InContextJob,
     PrepareJob,
+    prepare_reference,
     run_complexity,
     run_group,
     run_in_context,
-    run_prepare,
 )
 from pertitle.ladder import over_peak, rising_deployed, select_rungs
 from pertitle.models import (
@@ -212,6 +212,8 @@ class Runner:
             "pipeline": PIPELINE_VERSION,
             "source": fingerprint_file(info.path),
             "windows": None if full_pass else [dataclasses.astuple(w) for w in windows],
+            # Only where windows are cut and the video starts late, so every other key stays.
+            **({"start_offset_s": info.start_offset_s} if info.start_offset_s and not full_pass else {}),
             "reference_size": [info.width, info.height],
             "ffmpeg": ffmpeg.version,
             # The revision only where there is one, so the other codecs' keys stay as they were.
@@ -251,9 +253,18 @@ class Runner:
                 out_path=os.path.join(self.workdir, "reference.mkv"),
                 threads=self.cores,
                 timeout_s=self.settings.encode_timeout_s,
+                start_offset_s=self.info.start_offset_s,
             )
-            self.reference = run_prepare(job)
+            self.reference, damage = prepare_reference(job)
             self.prepare_s += time.perf_counter() - t0
+            if damage:
+                self.on_event(
+                    Event(
+                        "notice",
+                        f"the title has damaged data ({damage}): it was probed as decoded, with the "
+                        "damage concealed; re-copy or re-export it if that is not how it should look",
+                    )
+                )
         return self.reference
 
     def run(
@@ -311,7 +322,9 @@ class Runner:
                 done += len(job.specs)
                 first_error = first_error or error
                 what = f"{len(job.specs)} encodes at {job.specs[0].width}x{job.specs[0].height}"
-                self.on_event(Event("warning", f"{what} failed: {error}", done, total))
+                # An ffmpeg failure already says which encodes failed (`jobs.run_group`).
+                said = str(error) if isinstance(error, FfmpegError) else f"{what} failed: {error}"
+                self.on_event(Event("warning", said, done, total))
                 continue
             for spec, result in zip(job.specs, group_result, strict=True):
                 done += 1

@@ -18,6 +18,12 @@ from pertitle.models import MediaInfo
 from pertitle.plan import even
 
 _MAX_FRAMES_TO_DECODE = 3
+# libvmaf crashes (SIGSEGV) on pictures under 18 pixels a side; a title this small has no ladder
+# worth making, so a round limit with room above the crash.
+MIN_SIDE = 32
+# Elementary streams (no container): their packets carry no timestamps, so Matroska's muxer refuses
+# a stream copy of them ("unknown timestamp") where MP4's makes the timestamps up.
+_ELEMENTARY_FORMATS = {"h264", "hevc", "mpegvideo", "m4v", "vvc", "obu", "ivf", "mjpeg", "cavsvideo"}
 _ATTACHED_PIC = 0x400  # AV_DISPOSITION_ATTACHED_PIC: cover art stored as a video stream
 # AVColorTransferCharacteristic values of the HDR transfers. Encoding them as pertitle does (8-bit,
 # untagged) would ship washed-out SDR, and VMAF's models are trained on SDR.
@@ -104,8 +110,13 @@ def _describe(p: Path, size: int, container: Any, stream: Any) -> MediaInfo:
         ) from None
     if decoded == 0:
         raise InputError(f"{p}: no video frame could be decoded; the file is truncated or corrupt")
+    if decoded == 1:  # the decoder ran out after one frame: there is no motion to encode
+        raise InputError(f"{p}: holds a single picture, not a video; give a video file")
     if coded_w <= 0 or coded_h <= 0:
         raise InputError(f"{p}: the video stream has no frame size")
+    # The container's field order counts too: Matroska and MP4 can flag woven fields that the
+    # bitstream codes as progressive frames (AVFieldOrder: 0 unknown, 1 progressive, 2+ fields).
+    interlaced = interlaced or int(getattr(ctx, "field_order", 0) or 0) >= 2
     if transfer in _HDR_TRANSFERS:
         raise InputError(
             f"{p}: HDR video ({_HDR_TRANSFERS[transfer]} transfer); pertitle encodes 8-bit SDR and scores "
@@ -120,15 +131,20 @@ def _describe(p: Path, size: int, container: Any, stream: Any) -> MediaInfo:
     if rotation in (90, 270):
         disp_w, disp_h = disp_h, disp_w
     aspect = disp_w / disp_h
+    if min(disp_w, disp_h) < MIN_SIDE:
+        raise InputError(
+            f"{p}: the picture is {disp_w}x{disp_h}; pertitle needs at least {MIN_SIDE} pixels a side "
+            "(libvmaf cannot score smaller pictures)"
+        )
 
-    fps = _fps(stream)
     duration, per_stream = _duration_s(container, stream)
     if duration <= 0 or not math.isfinite(duration):
-        if decoded == 1:
-            raise InputError(f"{p}: holds a single picture, not a video; give a video file")
+        fmt_name = str(getattr(container.format, "name", "") or "")
+        out = "OUT.mp4" if _ELEMENTARY_FORMATS & set(fmt_name.split(",")) else "OUT.mkv"
         raise InputError(
-            f"{p}: the video has zero or unknown duration; remux it (ffmpeg -i IN -c copy OUT.mkv)"
+            f"{p}: the video has zero or unknown duration; remux it (ffmpeg -i IN -c copy {out})"
         )
+    fps = _fps(stream, duration)
     duration = _checked_length_s(p, container, stream, duration, per_stream=per_stream, fps=fps)
     frames = int(stream.frames or 0) or max(1, round(duration * fps))
 
@@ -151,7 +167,17 @@ def _describe(p: Path, size: int, container: Any, stream: Any) -> MediaInfo:
         codec=str(ctx.name),
         size_bytes=size,
         interlaced=interlaced,
+        start_offset_s=_start_offset_s(container, stream),
     )
+
+
+def _start_offset_s(container: Any, stream: Any) -> float:
+    """How far into the file the video starts: ffmpeg's input -ss counts from the file's start
+    (its earliest stream's), pertitle's sample windows from the video's first frame."""
+    if stream.start_time is None or not stream.time_base or container.start_time is None:
+        return 0.0
+    offset = float(stream.start_time * stream.time_base) - float(container.start_time) / 1_000_000.0
+    return round(offset, 6) if math.isfinite(offset) and offset > 0 else 0.0
 
 
 def _checked_length_s(
@@ -173,7 +199,7 @@ def _checked_length_s(
     start = float(stream.start_time * stream.time_base) if stream.start_time else 0.0
     # The container's duration counts from its earliest stream's start, the video's from its own.
     container_start = float(container.start_time) / 1_000_000.0 if container.start_time else 0.0
-    last_video = last_any = video_end = -1.0
+    last_video = last_any_end = video_end = -1.0
     with contextlib.suppress(Exception):  # not seekable: demux onwards from where the probe stopped
         container.seek(int((start + duration * 0.9) / tb), stream=stream, backward=True)
     try:
@@ -182,24 +208,30 @@ def _checked_length_s(
                 continue
             ptb = float(packet.time_base)
             at = packet.pts * ptb - start
-            last_any = max(last_any, packet.pts * ptb - container_start)
+            # A packet of unknown duration (Matroska without default durations) lasts a frame.
+            lasts = packet.duration * ptb if packet.duration else 1.0 / fps
+            last_any_end = max(last_any_end, packet.pts * ptb - container_start + lasts)
             if packet.stream.index == stream.index:
                 last_video = max(last_video, at)
-                # A packet of unknown duration (Matroska without default durations) lasts a frame.
-                lasts = packet.duration * ptb if packet.duration else 1.0 / fps
                 video_end = max(video_end, at + lasts)
     except Exception:
         pass  # a read error at the cut is what truncation looks like; judged below
-    expected = duration - max(1.0, 0.2 * duration)
-    if (last_video if per_stream else last_any) < expected or last_video < 0:
-        seen = f"{max(last_video, 0.0):.1f} s" if last_video >= 0 else "no video data"
+    # A frame's length plus a little: declared durations and the last frame's end differ by
+    # rounding and by how long the last frame is shown, not by seconds.
+    expected = duration - max(_END_SLACK_S, _END_SLACK_SHARE * duration) - 1.0 / fps
+    if (video_end if per_stream else last_any_end) < expected or last_video < 0:
+        seen = f"{max(video_end, 0.0):.1f} s" if last_video >= 0 else "no video data"
         raise InputError(
             f"{p}: declares {duration:.1f} s of video but its data ends early ({seen}); "
-            "the file is truncated: re-copy or re-export it"
+            "the file is truncated or damaged: re-copy or re-export it"
         )
     if per_stream:
         return duration
     return min(duration, max(video_end, last_video))
+
+
+_END_SLACK_S = 0.5
+_END_SLACK_SHARE = 0.05
 
 
 def _even_side(x: float) -> int:
@@ -211,13 +243,25 @@ def _even_side(x: float) -> int:
     return even(x)
 
 
-def _fps(stream: Any) -> float:
-    for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
+def _fps(stream: Any, duration_s: float) -> float:
+    """The average frame rate. A guessed or base rate of 1000 or more is a time base (Matroska's
+    1 ms) rather than a rate; an average rate is measured, so a high-speed camera's 1000 fps
+    stands. Else frames over duration, and 25 only when nothing says more."""
+    average = float(Fraction(stream.average_rate)) if stream.average_rate else 0.0
+    if 0 < average <= _MAX_AVERAGE_FPS:
+        return average
+    for rate in (stream.guessed_rate, stream.base_rate):
         if rate:
             value = float(Fraction(rate))
             if 0 < value < 1000:
                 return value
+    frames = int(stream.frames or 0)
+    if frames > 1 and duration_s > 0 and 0 < frames / duration_s <= _MAX_AVERAGE_FPS:
+        return frames / duration_s
     return 25.0
+
+
+_MAX_AVERAGE_FPS = 10_000.0
 
 
 def _duration_s(container: Any, stream: Any) -> tuple[float, bool]:

@@ -217,6 +217,35 @@ def bad_inputs(clips: Clips, ffmpeg_path: str) -> dict[str, tuple[Path, str]]:
         run_ffmpeg(ffmpeg_path, "-f", "lavfi", "-i", graph, *_X264[:-2], str(hdr[name]))
     still = bad / "still.png"
     run_ffmpeg(ffmpeg_path, "-f", "lavfi", "-i", "testsrc2=size=320x180", "-frames:v", "1", str(still))
+    # The same picture as a one-frame MP4: it declares a duration (one frame's), but is no video.
+    one_frame = bad / "one-frame.mp4"
+    run_ffmpeg(
+        ffmpeg_path,
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x180:rate=25",
+        "-frames:v",
+        "1",
+        *_X264,
+        str(one_frame),
+    )
+    # libvmaf crashes on pictures under 18 pixels a side.
+    tiny = bad / "tiny.mp4"
+    run_ffmpeg(ffmpeg_path, "-f", "lavfi", "-i", "testsrc2=size=16x16:rate=25:duration=1", *_X264, str(tiny))
+    # An H.264 elementary stream has no timestamps: Matroska refuses a stream copy, MP4 takes it.
+    raw = bad / "raw.264"
+    run_ffmpeg(
+        ffmpeg_path,
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x180:rate=25:duration=1",
+        *_X264,
+        "-f",
+        "h264",
+        str(raw),
+    )
     return {
         "empty": (empty, "the file is empty"),
         "truncated": (truncated, "truncated or corrupt"),
@@ -228,4 +257,7 @@ def bad_inputs(clips: Clips, ffmpeg_path: str) -> dict[str, tuple[Path, str]]:
         "hdr_pq": (hdr["hdr_pq"], "HDR video (PQ transfer)"),
         "hdr_hlg": (hdr["hdr_hlg"], "HDR video (HLG transfer)"),
         "still": (still, "a single picture, not a video"),
+        "one_frame": (one_frame, "a single picture, not a video"),
+        "tiny": (tiny, "the picture is 16x16; pertitle needs at least 32 pixels a side"),
+        "raw_h264": (raw, "ffmpeg -i IN -c copy OUT.mp4"),
     }

@@ -47,12 +47,14 @@ def prepare_argv(
     height: int,
     out_path: str,
     threads: int,
+    start_offset_s: float = 0.0,
 ) -> list[str]:
     """Lossless 8-bit 4:2:0 copy of the probed part of a title (windows concatenated, or all of it).
 
     Every probe encode reads this instead of the source, so the source is decoded (and seeked,
     rotated, range-converted) once. x264 at qp 0 is mathematically lossless, so the reference for
-    scoring is still exactly the decoded source.
+    scoring is still exactly the decoded source. Windows count from the video's first frame and
+    input -ss from the file's start, so each seek adds `start_offset_s` (`MediaInfo`).
     """
     argv = [ffmpeg, *_BASE]
     legs: list[str] = []
@@ -60,7 +62,8 @@ def prepare_argv(
     if windows:
         for w in windows:
             # Input seeking with transcoding is frame-accurate; -t bounds the decode.
-            argv += ["-ss", f"{w.start_s:.3f}", "-t", f"{w.duration_s:.3f}", "-i", file_arg(source)]
+            seek = w.start_s + start_offset_s
+            argv += ["-ss", f"{seek:.3f}", "-t", f"{w.duration_s:.3f}", "-i", file_arg(source)]
         for i in range(len(windows)):
             legs.append(f"[{i}:V:0]{norm},setpts=PTS-STARTPTS[w{i}]")
         joined = "".join(f"[w{i}]" for i in range(len(windows)))

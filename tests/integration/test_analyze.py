@@ -454,7 +454,10 @@ def check_usage_error(run: CliRun, *phrases: str) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["empty", "truncated", "text", "audio_m4a", "audio_mka", "directory", "missing", "hdr_pq", "still"],
+    [
+        *("empty", "truncated", "text", "audio_m4a", "audio_mka", "directory", "missing", "hdr_pq"),
+        *("still", "one_frame", "tiny"),
+    ],
 )
 def test_bad_input_exits_2_with_one_error_line(
     bad_inputs: dict[str, tuple[Path, str]], name: str, tmp_path: Path

@@ -20,6 +20,7 @@ from pertitle.jobs import (
     InContextJob,
     PointJob,
     PrepareJob,
+    prepare_reference,
     run_complexity,
     run_group,
     run_in_context,
@@ -293,3 +294,73 @@ def test_hevc_renditions_have_closed_gops(ffmpeg_path: str, tmp_path: Path) -> N
     types = [int(line.rsplit("=", 1)[1]) for line in trace.splitlines() if "nal_unit_type" in line]
     assert types.count(19) + types.count(20) == 3  # an IDR every 48 of the 120 frames
     assert not {8, 9, 21} & set(types)  # no RASL leading pictures, no CRA
+
+
+def _frame_hashes(ffmpeg_path: str, path: Path, *filters: str) -> list[str]:
+    """MD5 of each decoded frame (yuv420p), in order."""
+    import subprocess
+
+    vf = ",".join([*filters, "format=yuv420p"])
+    out = subprocess.run(
+        [ffmpeg_path, "-v", "error", "-i", str(path), "-map", "0:V:0", "-vf", vf, "-f", "framemd5", "-"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return [line.rsplit(",", 1)[1].strip() for line in out.splitlines() if line and not line.startswith("#")]
+
+
+def test_windows_of_a_video_that_starts_late_are_cut_at_video_time(ffmpeg_path: str, tmp_path: Path) -> None:
+    # Audio from 0 s, video (lossless, 25 fps) from 1 s: a window at 2.0 s of video is frames 50-59,
+    # which an -ss counted from the file's start would miss by 25 frames.
+    from pertitle.probe import probe
+    from tests.conftest import run_ffmpeg
+
+    source = tmp_path / "late.mkv"
+    run_ffmpeg(
+        ffmpeg_path,
+        *("-itsoffset", "1", "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25:duration=4"),
+        *("-f", "lavfi", "-i", "anullsrc=r=48000:cl=mono", "-map", "0:v", "-map", "1:a", "-t", "5"),
+        *("-c:v", "libx264", "-qp", "0", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac"),
+        str(source),
+    )
+    info = probe(source)
+    assert info.start_offset_s == pytest.approx(1.0, abs=0.01)
+    job = PrepareJob(
+        ffmpeg=ffmpeg_path,
+        source=str(source),
+        windows=(SampleWindow(0, 2.0, 0.4),),
+        width=info.width,
+        height=info.height,
+        out_path=str(tmp_path / "reference.mkv"),
+        threads=1,
+        timeout_s=60,
+        start_offset_s=info.start_offset_s,
+    )
+    cut = _frame_hashes(ffmpeg_path, Path(run_prepare(job)))
+    wanted = _frame_hashes(ffmpeg_path, source, "select='between(n,50,59)'")
+    assert len(wanted) == 10
+    assert cut == wanted
+
+
+def test_a_title_with_damaged_data_is_said_to_be_damaged(ffmpeg_path: str, tmp_path: Path) -> None:
+    # A fifth of an MP4's bytes zeroed in the middle: ffmpeg conceals it and exits 0.
+    from tests.conftest import run_ffmpeg
+
+    whole = tmp_path / "whole.mp4"
+    graph = "testsrc2=size=320x180:rate=25:duration=2"
+    run_ffmpeg(ffmpeg_path, "-f", "lavfi", "-i", graph, "-c:v", "libx264", "-preset", "ultrafast", str(whole))
+    damaged = tmp_path / "damaged.mp4"
+    data = bytearray(whole.read_bytes())
+    data[len(data) // 3 : len(data) // 3 + len(data) // 5] = bytes(len(data) // 5)
+    damaged.write_bytes(bytes(data))
+
+    def prepare(source: Path, windows: tuple[SampleWindow, ...] | None) -> str | None:
+        out = tmp_path / f"{source.stem}-{bool(windows)}.mkv"
+        job = PrepareJob(ffmpeg_path, str(source), windows, 320, 180, str(out), 1, 60)
+        return prepare_reference(job)[1]
+
+    said = prepare(damaged, None)
+    assert said is not None and "decoder error(s), the first: " in said
+    assert prepare(whole, None) is None
+    assert prepare(damaged, (SampleWindow(0, 0.0, 2.0),)) is None  # windows: not judged

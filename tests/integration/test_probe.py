@@ -44,6 +44,30 @@ def test_interlaced_frames_are_noticed(clips: Clips, interlaced_clip: Path) -> N
     assert not probe(clips.detailed).interlaced
 
 
+def test_interlacing_flagged_only_by_the_container_is_noticed(tmp_path: Path, ffmpeg_path: str) -> None:
+    from tests.conftest import run_ffmpeg
+
+    clip = tmp_path / "woven.mkv"
+    graph = "testsrc2=size=320x180:rate=50:duration=0.5,tinterlace=interleave_top"
+    run_ffmpeg(
+        ffmpeg_path,
+        "-f",
+        "lavfi",
+        "-i",
+        graph,
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        "-field_order",
+        "tt",
+        str(clip),
+    )
+    assert probe(clip).interlaced
+
+
 def test_rotated_clip_is_described_as_displayed(rotated_clip: Path) -> None:
     info = probe(rotated_clip)
     assert info.rotation_deg in (90, 270)
@@ -79,6 +103,9 @@ def test_odd_size_clip_is_described_at_the_even_size_below(odd_size_clip: Path) 
         "hdr_pq",
         "hdr_hlg",
         "still",
+        "one_frame",
+        "tiny",
+        "raw_h264",
     ],
 )
 def test_bad_input_is_one_clear_input_error(bad_inputs: dict[str, tuple[Path, str]], name: str) -> None:
@@ -95,6 +122,57 @@ def test_bad_input_is_one_clear_input_error(bad_inputs: dict[str, tuple[Path, st
 def test_truncated_faststart_mp4_is_an_input_error(faststart_truncated: Path) -> None:
     with pytest.raises(InputError, match="truncated"):
         probe(faststart_truncated)
+
+
+def test_an_mp4_cut_short_of_its_declared_end_is_an_input_error(tmp_path: Path, ffmpeg_path: str) -> None:
+    # 6 s with the index first, cut at 85%: it opens and declares 6 s, and its data ends near
+    # 5.1 s, within the 20% an earlier check let pass.
+    from tests.conftest import run_ffmpeg
+
+    whole = tmp_path / "whole.mp4"
+    graph = "testsrc2=size=160x90:rate=25:duration=6"
+    run_ffmpeg(
+        ffmpeg_path,
+        "-f",
+        "lavfi",
+        "-i",
+        graph,
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-g",
+        "25",
+        "-movflags",
+        "+faststart",
+        str(whole),
+    )
+    assert probe(whole).duration_s == pytest.approx(6.0, abs=0.05)
+    cut = tmp_path / "cut.mp4"
+    data = whole.read_bytes()
+    cut.write_bytes(data[: len(data) * 85 // 100])
+    with pytest.raises(InputError, match=r"declares 6\.0 s of video but its data ends early \(5\.\d s\)"):
+        probe(cut)
+
+
+def test_a_1000_fps_source_keeps_its_rate(tmp_path: Path, ffmpeg_path: str) -> None:
+    # A high-speed camera's rate, not Matroska's 1 ms time base: the GOP is 2 s of its frames.
+    from tests.conftest import run_ffmpeg
+
+    clip = tmp_path / "fast.mp4"
+    graph = "testsrc2=size=160x90:rate=1000:duration=0.3"
+    run_ffmpeg(ffmpeg_path, "-f", "lavfi", "-i", graph, "-c:v", "libx264", "-preset", "ultrafast", str(clip))
+    info = probe(clip)
+    assert info.fps == pytest.approx(1000)
+    assert info.frame_count == 300
+
+
+def test_video_that_starts_after_its_audio_says_how_far_in(tmp_path: Path, ffmpeg_path: str) -> None:
+    # Sample windows count from the video's first frame, ffmpeg's -ss from the file's start.
+    clip = _mkv_with_audio(ffmpeg_path, tmp_path / "late.mkv", video_s=1.5, total_s=3.0, offset_s=1.0)
+    assert probe(clip).start_offset_s == pytest.approx(1.0, abs=0.01)
+    on_time = _mkv_with_audio(ffmpeg_path, tmp_path / "on-time.mkv", video_s=1.5, total_s=3.0)
+    assert probe(on_time).start_offset_s == pytest.approx(0.0, abs=0.03)
 
 
 def _mkv_with_audio(

@@ -452,7 +452,7 @@ def test_ffmpeg_errors_cross_the_process_boundary_as_values() -> None:
     back = pickle.loads(pickle.dumps(value)).rebuild()
     assert isinstance(back, FfmpegTimeout) and isinstance(back, FfmpegError)
     assert back.argv == ["ffmpeg", "-i", "in.mp4"] and back.returncode == -9
-    assert str(back) == "encode failed (exit -9): killed after 1 s"
+    assert str(back) == "encode failed (killed by SIGKILL): killed after 1 s"
     assert call_remote(len, [1, 2]) == 2
 
 
