@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from pertitle.errors import ConfigError
-from pertitle.models import DEPLOY_RATE_CONTROLS, METRICS, Constraints, Rung
+from pertitle.models import DEPLOY_RATE_CONTROLS, MAX_RUNGS, METRICS, Constraints, Rung
 
 STANDARD_HEIGHTS = (234, 288, 360, 432, 540, 720, 1080, 1440, 2160)
 VMAF_MODELS = ("vmaf_v0.6.1", "vmaf_4k_v0.6.1", "vmaf_v0.6.1neg")
@@ -290,8 +290,8 @@ def validate_constraints(c: Constraints, where: str) -> Constraints:
         raise bad("min_bitrate_kbps", "must be positive")
     if c.max_bitrate_kbps <= c.min_bitrate_kbps:
         raise bad("max_bitrate_kbps", f"must be above min_bitrate_kbps ({c.min_bitrate_kbps:g})")
-    if c.max_rungs < 1:
-        raise bad("max_rungs", "must be at least 1")
+    if not 1 <= c.max_rungs <= MAX_RUNGS:
+        raise bad("max_rungs", f"must be 1 to {MAX_RUNGS}")
     if not 1 <= c.min_rungs <= c.max_rungs:
         raise bad("min_rungs", f"must be between 1 and max_rungs ({c.max_rungs})")
     if c.min_ratio <= 1.0:

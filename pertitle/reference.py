@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from pertitle.errors import ConfigError
-from pertitle.models import RUNG_KBPS_RANGE, deployable_kbps, side_problem
+from pertitle.models import MAX_RUNGS, RUNG_KBPS_RANGE, deployable_kbps, side_problem
 from pertitle.plan import fit_into_box
 
 BUNDLED_LADDERS = ("apple_hls_h264", "apple_hls_hevc_sdr", "netflix_2015")
@@ -100,6 +100,8 @@ def parse_reference(text: str, *, origin: str) -> ReferenceLadder:
     raw_rungs = doc.get("rungs")
     if not isinstance(raw_rungs, list) or not raw_rungs:
         raise ConfigError(f"{origin}: rungs: expected a non-empty list of rungs, got {_show(raw_rungs)}")
+    if len(raw_rungs) > MAX_RUNGS:
+        raise ConfigError(f"{origin}: rungs: {len(raw_rungs)} rungs; a ladder holds at most {MAX_RUNGS}")
     rungs = tuple(_rung(raw, origin, f"rungs[{i}]") for i, raw in enumerate(raw_rungs))
     for i in range(1, len(rungs)):
         if rungs[i].bitrate_kbps <= rungs[i - 1].bitrate_kbps:

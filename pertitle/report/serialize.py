@@ -300,7 +300,12 @@ def _check_ladder_document(doc: Any) -> None:
         validate_document(doc)
     except jsonschema.ValidationError as exc:
         where = "/".join(str(part) for part in exc.absolute_path) or "(top level)"
-        raise InputError(f"not a valid {SCHEMA_ID} document: {where}: {_one_line(exc.message)}") from None
+        # jsonschema's own text for a list of the wrong length repeats the whole list.
+        if exc.validator == "maxItems" and isinstance(exc.instance, list):
+            what = f"{len(exc.instance)} entries, at most {exc.validator_value}"
+        else:
+            what = _one_line(exc.message)
+        raise InputError(f"not a valid {SCHEMA_ID} document: {where}: {what}") from None
 
 
 def _float(value: Any) -> float:

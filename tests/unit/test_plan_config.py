@@ -318,6 +318,7 @@ def test_grid_uses_the_codec_defaults_when_nothing_is_asked() -> None:
         ({"constraints": Constraints(min_bitrate_kbps=-5)}, ["min_bitrate_kbps", "-5"]),
         ({"constraints": Constraints(max_bitrate_kbps=50)}, ["max_bitrate_kbps", "50"]),
         ({"constraints": Constraints(max_rungs=0, min_rungs=0)}, ["max_rungs", "0"]),
+        ({"constraints": Constraints(max_rungs=33)}, ["max_rungs", "33", "1 to 32"]),
         ({"constraints": Constraints(min_ratio=1.0)}, ["min_ratio", "1.0"]),
         ({"constraints": Constraints(max_ratio=1.2)}, ["max_ratio", "1.2"]),
         ({"constraints": Constraints(quality_ceiling=120)}, ["quality_ceiling", "120"]),

@@ -121,6 +121,12 @@ RUNGS_MISSING = "name: x\nsource: y\ncodec: h264\n"
         (_sub("rungs:", "steps:"), "steps: unknown field"),
         (RUNGS_MISSING, "rungs: expected a non-empty list of rungs, got None"),
         (RUNGS_MISSING + "rungs: []\n", "rungs: expected a non-empty list"),
+        (
+            RUNGS_MISSING
+            + "rungs:\n"
+            + "".join(f"  - {{width: 640, height: 360, bitrate_kbps: {100 + i}}}\n" for i in range(33)),
+            "rungs: 33 rungs; a ladder holds at most 32",
+        ),
         (_sub("name: Test ladder\n", ""), "name: missing"),
         (_sub("codec: h264", "codec: ''"), "codec: expected non-empty text, got ''"),
         (_sub("width: 640", "width: 641"), "rungs[0].width: must be even (4:2:0 video), got 641"),

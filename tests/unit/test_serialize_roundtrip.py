@@ -197,6 +197,7 @@ def _broken(mutate: Any) -> dict[str, Any]:
         (_broken(lambda d: d["rungs"][0].update(codec="mpeg2")), "rungs/0/codec"),
         (_broken(lambda d: d["hull"].update(metric="bogus")), "unknown metric 'bogus'"),
         (_broken(lambda d: d.update(timings=[1, 2])), "not a valid"),
+        (_broken(lambda d: d.update(rungs=d["rungs"] * 17)), "rungs: 34 entries, at most 32"),
     ],
 )
 def test_not_a_ladder_document_is_one_line_input_error(doc: Any, needle: str) -> None:
@@ -235,3 +236,9 @@ def test_integers_written_as_whole_floats_are_read() -> None:
     rung["width"] = width + 0.5
     with pytest.raises(InputError):
         serialize.from_document(doc)
+
+
+def test_the_schema_caps_rungs_where_the_constraints_do() -> None:
+    from pertitle.models import MAX_RUNGS
+
+    assert serialize.load_schema()["properties"]["rungs"]["maxItems"] == MAX_RUNGS
