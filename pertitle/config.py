@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from pertitle.errors import ConfigError
-from pertitle.models import DEPLOY_RATE_CONTROLS, MAX_RUNGS, METRICS, Constraints, Rung
+from pertitle.models import DEPLOY_RATE_CONTROLS, MAX_RUNGS, METRICS, RUNG_KBPS_RANGE, Constraints, Rung
 
 STANDARD_HEIGHTS = (234, 288, 360, 432, 540, 720, 1080, 1440, 2160)
 VMAF_MODELS = ("vmaf_v0.6.1", "vmaf_4k_v0.6.1", "vmaf_v0.6.1neg")
@@ -266,8 +266,10 @@ def validate(settings: Settings) -> Settings:
     problem = _metric_units_problem(s.metric, s.constraints)
     if problem:
         raise ConfigError(problem)
-    if s.gop_s <= 0:
-        raise ConfigError(f"gop_s: {s.gop_s:g} must be positive")
+    if not (math.isfinite(s.gop_s) and 0 < s.gop_s <= MAX_GOP_S):
+        raise ConfigError(
+            f"gop_s: {s.gop_s:g} must be a number of seconds in 0-{MAX_GOP_S:g} (HLS uses 1-10)"
+        )
     if s.deploy_rate_control not in DEPLOY_RATE_CONTROLS:
         raise ConfigError(
             f"deploy_rate_control: {s.deploy_rate_control!r} is not one of {', '.join(DEPLOY_RATE_CONTROLS)}"
@@ -290,6 +292,9 @@ def validate_constraints(c: Constraints, where: str) -> Constraints:
         raise bad("min_bitrate_kbps", "must be positive")
     if c.max_bitrate_kbps <= c.min_bitrate_kbps:
         raise bad("max_bitrate_kbps", f"must be above min_bitrate_kbps ({c.min_bitrate_kbps:g})")
+    top_kbps = RUNG_KBPS_RANGE[1]
+    if c.max_bitrate_kbps > top_kbps:
+        raise bad("max_bitrate_kbps", f"must be at most {top_kbps:.0f} kbit/s (what encoders take)")
     if not 1 <= c.max_rungs <= MAX_RUNGS:
         raise bad("max_rungs", f"must be 1 to {MAX_RUNGS}")
     if not 1 <= c.min_rungs <= c.max_rungs:
@@ -302,10 +307,17 @@ def validate_constraints(c: Constraints, where: str) -> Constraints:
         raise bad("quality_ceiling", "must be in (0, 100]")
     if c.quality_floor is not None and not 0 <= c.quality_floor < c.quality_ceiling:
         raise bad("quality_floor", f"must be in [0, quality_ceiling={c.quality_ceiling:g})")
-    if c.maxrate_factor < 1.0:
-        raise bad("maxrate_factor", "must be at least 1.0")
-    if c.bufsize_factor <= 0:
-        raise bad("bufsize_factor", "must be positive")
+    if not 1.0 <= c.maxrate_factor <= MAX_VBV_FACTOR:
+        raise bad("maxrate_factor", f"must be at least 1.0 and at most {MAX_VBV_FACTOR:g}")
+    if not 0 < c.bufsize_factor <= MAX_VBV_FACTOR:
+        raise bad("bufsize_factor", f"must be positive and at most {MAX_VBV_FACTOR:g}")
+    # The top rung's maxrate and bufsize go to the encoder too, in the range it takes.
+    for name in ("maxrate_factor", "bufsize_factor"):
+        if c.max_bitrate_kbps * getattr(c, name) > top_kbps:
+            raise bad(
+                name,
+                f"times max_bitrate_kbps ({c.max_bitrate_kbps:g}) must be at most {top_kbps:.0f} kbit/s",
+            )
     return c
 
 
@@ -366,6 +378,10 @@ def load_constraints(path: str | Path) -> Constraints:
 # The most parallel encodes (and threads) one machine is given: ffmpeg refuses a thread count in the
 # millions, and 100000 threads froze the machine rather than fail.
 MAX_JOBS = 1024
+# Longer GOPs than this are no streaming ladder's (HLS recommends 2 s segments' keyframes, 6 s at most).
+MAX_GOP_S = 60.0
+# maxrate and bufsize are at most this many times a rung's bitrate (streaming uses 1-4).
+MAX_VBV_FACTOR = 10.0
 
 
 def parse_number_list(text: str, name: str, integer: bool) -> tuple[Any, ...]:

@@ -236,6 +236,10 @@ def _rung_problem(rungs: Sequence[Rung]) -> str | None:
             return f"{where}: maxrate_kbps {r.maxrate_kbps:g} is below its bitrate {r.bitrate_kbps:g}"
         if not (math.isfinite(r.bufsize_kbps) and r.bufsize_kbps > 0):
             return f"{where}: bufsize_kbps {r.bufsize_kbps:g} must be positive"
+        for name, kbps in (("maxrate_kbps", r.maxrate_kbps), ("bufsize_kbps", r.bufsize_kbps)):
+            if not deployable_kbps(kbps):
+                lo, hi = RUNG_KBPS_RANGE
+                return f"{where}: {name} {kbps:g} is not within {lo:.0f}-{hi:.0f} kbit/s"
         if i and r.bitrate_kbps <= rungs[i - 1].bitrate_kbps:
             return (
                 f"{where}: bitrate_kbps {r.bitrate_kbps:g} is not above the rung below's "

@@ -198,6 +198,8 @@ def _broken(mutate: Any) -> dict[str, Any]:
         (_broken(lambda d: d["hull"].update(metric="bogus")), "unknown metric 'bogus'"),
         (_broken(lambda d: d.update(timings=[1, 2])), "not a valid"),
         (_broken(lambda d: d.update(rungs=d["rungs"] * 17)), "rungs: 34 entries, at most 32"),
+        (_broken(lambda d: d["rungs"][0].update(maxrate_kbps=1e300)), "rungs/0: maxrate_kbps 1e+300"),
+        (_broken(lambda d: d["rungs"][0].update(bufsize_kbps=1e300)), "rungs/0: bufsize_kbps 1e+300"),
     ],
 )
 def test_not_a_ladder_document_is_one_line_input_error(doc: Any, needle: str) -> None:
