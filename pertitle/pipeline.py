@@ -147,12 +147,18 @@ def measurement_from_dict(d: dict[str, Any]) -> Measurement:
             values[f.name] = _count(f.name, value)
         else:
             values[f.name] = _number(f.name, value)
-    bitrate, vmaf = values.get("bitrate_kbps", 1.0), values.get("vmaf", 0.0)
+    bitrate = values.get("bitrate_kbps", 1.0)
     if not (math.isfinite(bitrate) and bitrate > 0):
         raise ValueError(f"bitrate_kbps = {bitrate!r}, which no encode measures")
+    # Every metric in its range, as the ladder document's reader checks them: a hit outside it
+    # would become a ladder that pertitle's own report and verify refuse.
+    for name, (lo, hi) in METRIC_RANGES.items():
+        value = values.get(name, lo)
+        if not (math.isfinite(value) and lo <= value <= hi):
+            raise ValueError(f"{name} = {value!r}, outside {lo:g}-{hi:g}")
     lo, hi = METRIC_RANGES["vmaf"]
-    if not (math.isfinite(vmaf) and lo <= vmaf <= hi):
-        raise ValueError(f"vmaf = {vmaf!r}, outside VMAF's {lo:g}-{hi:g}")
+    if any(not (math.isfinite(v) and lo <= v <= hi) for v in values.get("vmaf_per_frame", ())):
+        raise ValueError(f"vmaf_per_frame holds a value outside {lo:g}-{hi:g}")
     return Measurement(**values)
 
 

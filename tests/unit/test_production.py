@@ -412,6 +412,12 @@ def test_old_cache_entries_without_a_peak_still_load() -> None:
         {"vmaf": float("nan")},
         {"frames": float("inf")},  # was an OverflowError, which no caller expects
         {"size_bytes": -1},
+        # Out of its metric's range: served as a hit, it became a ladder its own reader refused.
+        {"ssim": 7.0},
+        {"psnr": -1.0},
+        {"vmaf_p1": 101.0},
+        {"vmaf_hmean": float("inf")},
+        {"vmaf_per_frame": [90.0, 1e308]},
     ):
         with pytest.raises(ValueError):
             measurement_from_dict({**old, **bad})
