@@ -81,17 +81,24 @@ def info(cache_dir: CacheDirOpt = None, json_out: JsonOpt = False) -> None:
         print_literal(out, f"leftover  {s.stale_temp_files} temp files of interrupted writes")
 
 
+_DEFAULT_DAYS = 30.0
+
+
 @app.command(help="Remove entries no run has read or written for --older-than days (or --all).")
 def prune(
     older_than: Annotated[
-        float, typer.Option(help="Remove entries last used more than this many days ago.")
-    ] = 30.0,
+        float | None,
+        typer.Option(help="Remove entries last used more than this many days ago (30 when not given)."),
+    ] = None,
     all_entries: Annotated[bool, typer.Option("--all", help="Remove every entry.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Count what would go; remove nothing.")] = False,
     cache_dir: CacheDirOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     out, err = consoles()
+    if all_entries and older_than is not None:
+        raise fail(err, "--all removes every entry and --older-than keeps the recent ones: give one", 2)
+    older_than = _DEFAULT_DAYS if older_than is None else older_than
     if not math.isfinite(older_than) or older_than < 0:
         raise fail(err, f"--older-than: {older_than:g} must be a number of days, 0 or more", 2)
     root = _root(cache_dir, err)

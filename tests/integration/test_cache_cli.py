@@ -61,6 +61,9 @@ def test_bad_prune_values_are_usage_errors(tmp_path: Path) -> None:
     not_a_dir.write_text("x", encoding="utf-8")
     check_usage_error(invoke("cache", "info", "--cache-dir", str(not_a_dir)), "is a file")
     check_usage_error(invoke("cache", "prune", "--all", "--cache-dir", str(not_a_dir)), "is a file")
+    # --all would drop what --older-than keeps: a scripted prune given both must not empty the cache.
+    both = invoke("cache", "prune", "--all", "--older-than", "5", "--cache-dir", str(tmp_path))
+    check_usage_error(both, "--all")
     assert not_a_dir.read_text(encoding="utf-8") == "x"
 
 
