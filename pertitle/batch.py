@@ -35,7 +35,7 @@ from typing import Any
 
 import yaml
 
-from pertitle.cache import utf8_text
+from pertitle.cache import remove_stale_temps, utf8_text
 from pertitle.config import Settings, load_constraints, parse_number_list, renamed_field, validate
 from pertitle.errors import ConfigError, FfmpegError, FfmpegTimeout, PertitleError
 from pertitle.ffmpeg.binary import FfmpegInfo
@@ -801,6 +801,7 @@ def run_batch(
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(out)  # what a run killed mid-write left (hidden, never a whole file)
     slots = int(getattr(executor, "slots", cores) or cores)
     jobs = title_jobs if title_jobs > 0 else auto_title_jobs(len(titles), slots)
     jobs = max(1, min(jobs, len(titles) or 1))

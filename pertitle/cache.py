@@ -94,6 +94,33 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, follow_link
         raise
 
 
+_ANY_TEMP = re.compile(r"\..+\.[0-9a-f]{12}\.tmp")
+
+
+def remove_stale_temps(directory: str | os.PathLike[str]) -> int:
+    """Remove what killed writes (`atomic_write_bytes`) left in `directory`: its temp files
+    untouched for `STALE_TEMP_S` (a live write takes milliseconds, and another run may be
+    writing one now). Returns how many went; a file that cannot be removed stays."""
+    removed = 0
+    now = time.time()
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return 0
+    for name in names:
+        if not _ANY_TEMP.fullmatch(name):
+            continue
+        path = os.path.join(directory, name)
+        try:
+            st = os.lstat(path)
+            if stat.S_ISREG(st.st_mode) and now - st.st_mtime > STALE_TEMP_S:
+                os.unlink(path)
+                removed += 1
+        except OSError:
+            continue
+    return removed
+
+
 def utf8_text(text: str) -> str:
     """Text that UTF-8 can hold. A file name's bytes that are not UTF-8 reach Python as lone
     surrogates, which no UTF-8 writer accepts: they become '?' in what pertitle writes (the

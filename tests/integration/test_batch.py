@@ -25,7 +25,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from pertitle.cache import ResultCache
+from pertitle.cache import STALE_TEMP_S, ResultCache
 from pertitle.cli import app
 from pertitle.report import serialize
 
@@ -226,10 +226,17 @@ def test_a_batch_killed_partway_resumes_without_redoing_work(
     for name in finished:
         assert yaml.safe_load((out / f"{name}.ladder.yaml").read_text(encoding="utf-8"))["title"] == name
     before = cache_entries(cache)
+    # What a kill between a temp file's creation and its rename leaves (an hour ago), and one
+    # another run may be writing now.
+    stale, fresh = out / f".summary.json.{'a' * 12}.tmp", out / f".summary.json.{'b' * 12}.tmp"
+    for f, age_s in ((stale, STALE_TEMP_S + 60), (fresh, 5.0)):
+        f.write_bytes(b"")
+        os.utime(f, (time.time() - age_s, time.time() - age_s))
 
     rerun = run_batch(*args)
 
     assert rerun.returncode == 0, rerun.stderr
+    assert not stale.exists() and fresh.exists()
     doc = summary(out)
     assert doc["state"] == "finished"
     assert statuses(doc) == {n: ("skipped" if n in finished else "ok") for n in SOURCES}
