@@ -374,12 +374,22 @@ def test_a_bad_document_is_exit_2_and_one_line(
     assert not out_png.exists()
 
 
+def test_a_ladder_document_is_a_reference_for_report_as_for_compare(analysed: Path, tmp_path: Path) -> None:
+    page_path = tmp_path / "self.html"
+    result = runner.invoke(
+        app, ["report", str(analysed), "--reference", str(analysed), "--html", str(page_path)]
+    )
+    assert result.exit_code == 0, result.output
+    assert f"Reference ladder: per-title ({_doc(analysed)['title']})" in page_path.read_text(encoding="utf-8")
+
+
 def test_bad_compare_or_reference_is_exit_2_and_one_line(analysed: Path, tmp_path: Path) -> None:
     not_compare = tmp_path / "ladder-as-compare.json"
     not_compare.write_text(analysed.read_text(encoding="utf-8"), encoding="utf-8")
     for extra, needle in (
         (["--compare", str(not_compare)], "not a pertitle.compare/v1 document"),
-        (["--reference", str(tmp_path / "nope.yaml")], "reference ladder file not found"),
+        (["--reference", str(tmp_path / "nope.yaml")], "reference ladder not found"),
+        (["--reference", ""], "the reference ladder is an empty name"),  # was '.: Is a directory'
     ):
         result = runner.invoke(app, ["report", str(analysed), *extra])
         assert result.exit_code == 2, result.output
