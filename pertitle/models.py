@@ -191,6 +191,12 @@ RUNG_KBPS_RANGE = (1.0, 1_000_000.0)
 MAX_RUNGS = 32
 
 
+def deployed_kbps(kbps: float) -> int:
+    """The whole kbit/s an encoder is given for `kbps` (the commands write `-b:v {kbps:.0f}k`):
+    two rungs that give the same are one encode."""
+    return int(f"{kbps:.0f}")
+
+
 def deployable_kbps(kbps: float) -> bool:
     """Whether an encoder can be asked for this average bitrate (the one rule for ladder
     documents and reference ladders alike)."""

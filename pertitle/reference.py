@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from pertitle.errors import ConfigError
-from pertitle.models import MAX_RUNGS, RUNG_KBPS_RANGE, deployable_kbps, side_problem
+from pertitle.models import MAX_RUNGS, RUNG_KBPS_RANGE, deployable_kbps, deployed_kbps, side_problem
 from pertitle.plan import fit_into_box
 
 BUNDLED_LADDERS = ("apple_hls_h264", "apple_hls_hevc_sdr", "netflix_2015")
@@ -108,6 +108,11 @@ def parse_reference(text: str, *, origin: str) -> ReferenceLadder:
             raise ConfigError(
                 f"{origin}: rungs[{i}].bitrate_kbps: {rungs[i].bitrate_kbps:g} is not above "
                 f"rungs[{i - 1}].bitrate_kbps {rungs[i - 1].bitrate_kbps:g} (bitrates must increase)"
+            )
+        if deployed_kbps(rungs[i].bitrate_kbps) == deployed_kbps(rungs[i - 1].bitrate_kbps):
+            raise ConfigError(
+                f"{origin}: rungs[{i}].bitrate_kbps: {rungs[i].bitrate_kbps:g} is encoded at "
+                f"{deployed_kbps(rungs[i].bitrate_kbps)} kbit/s, as rungs[{i - 1}] is (one encode, not two)"
             )
     return ReferenceLadder(name=name, source=source, codec=codec, rungs=rungs)
 

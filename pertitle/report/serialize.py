@@ -29,6 +29,7 @@ from pertitle.models import (
     Timings,
     TitleResult,
     deployable_kbps,
+    deployed_kbps,
     side_problem,
 )
 from pertitle.report import deployed_encode
@@ -240,10 +241,11 @@ def _rung_problem(rungs: Sequence[Rung]) -> str | None:
             if not deployable_kbps(kbps):
                 lo, hi = RUNG_KBPS_RANGE
                 return f"{where}: {name} {kbps:g} is not within {lo:.0f}-{hi:.0f} kbit/s"
-        if i and r.bitrate_kbps <= rungs[i - 1].bitrate_kbps:
+        if i and deployed_kbps(r.bitrate_kbps) <= deployed_kbps(rungs[i - 1].bitrate_kbps):
             return (
                 f"{where}: bitrate_kbps {r.bitrate_kbps:g} is not above the rung below's "
-                f"{rungs[i - 1].bitrate_kbps:g} (rungs rise in bitrate)"
+                f"{rungs[i - 1].bitrate_kbps:g} in the whole kbit/s encoders are given "
+                "(rungs rise in bitrate)"
             )
     return None
 

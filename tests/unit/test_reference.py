@@ -154,6 +154,7 @@ RUNGS_MISSING = "name: x\nsource: y\ncodec: h264\n"
         (_sub(BITRATE, "bitrate: 400"), "rungs[0].bitrate: unknown field"),
         (_sub("2500.5", "400"), "rungs[1].bitrate_kbps: 400 is not above rungs[0].bitrate_kbps 400"),
         (_sub("2500.5", "300"), "rungs[1].bitrate_kbps: 300 is not above"),
+        (_sub("2500.5", "400.4"), "rungs[1].bitrate_kbps: 400.4 is encoded at 400 kbit/s, as rungs[0] is"),
         (_sub("{width: 640, height: 360, bitrate_kbps: 400}", "640x360"), "rungs[0]: expected a mapping"),
     ],
 )

@@ -199,6 +199,10 @@ def _broken(mutate: Any) -> dict[str, Any]:
         (_broken(lambda d: d.update(timings=[1, 2])), "not a valid"),
         (_broken(lambda d: d.update(rungs=d["rungs"] * 17)), "rungs: 34 entries, at most 32"),
         (_broken(lambda d: d["rungs"][0].update(maxrate_kbps=1e300)), "rungs/0: maxrate_kbps 1e+300"),
+        (
+            _broken(lambda d: d["rungs"][1].update(bitrate_kbps=d["rungs"][0]["bitrate_kbps"] + 0.4)),
+            "in the whole kbit/s encoders are given",
+        ),
         (_broken(lambda d: d["rungs"][0].update(bufsize_kbps=1e300)), "rungs/0: bufsize_kbps 1e+300"),
     ],
 )
