@@ -40,7 +40,7 @@ from pertitle.config import Settings, load_constraints, parse_number_list, renam
 from pertitle.errors import ConfigError, FfmpegError, FfmpegTimeout, PertitleError
 from pertitle.ffmpeg.binary import FfmpegInfo
 from pertitle.pipeline import Event, analyze, settings_document
-from pertitle.report import serialize
+from pertitle.report import printable, serialize
 
 VIDEO_EXTENSIONS = (
     "mp4",
@@ -648,9 +648,9 @@ def auto_title_jobs(n_titles: int, slots: int) -> int:
 
 
 def one_line(text: str, limit: int = 300) -> str:
-    """Whitespace collapsed, control characters (escape codes in a tool's output) made '?'."""
-    text = " ".join(str(text).split())
-    text = "".join("?" if ord(c) < 32 or ord(c) == 127 else c for c in text)
+    """Whitespace collapsed, control characters (escape codes in a tool's output, in a file name)
+    as visible escapes (`report.printable`: \\x1b), as every other view shows them."""
+    text = printable(" ".join(str(text).split()))
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

@@ -390,7 +390,8 @@ def test_reasons_are_one_line_without_control_characters() -> None:
     assert kind == "FfmpegError"
     assert reason.startswith("decode failed (exit 1): ")
     assert not [c for c in reason if ord(c) < 32 or ord(c) == 127]
-    assert batch.one_line("a\x1b[1mb\n c") == "a?[1mb c"
+    # Control characters as the visible escapes every view uses (a file name stays recognisable).
+    assert batch.one_line("a\x1b[1mb\n c\x01") == "a\\x1b[1mb c\\x01"
 
 
 def test_plain_progress_prints_a_heartbeat_when_quiet_for_long() -> None:
