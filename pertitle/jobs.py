@@ -15,7 +15,7 @@ from pertitle import measure
 from pertitle.config import CODECS
 from pertitle.ffmpeg import commands, runner
 from pertitle.models import SEGMENT_S, EncodeSpec, Measurement, SampleWindow
-from pertitle.workdir import make_workdir
+from pertitle.workdir import make_workdir, remove_workdir
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,7 @@ def run_complexity(job: ComplexityJob) -> tuple[float, ...]:
         runner.run(argv, timeout_s=job.timeout_s, what=f"decoding {os.path.basename(job.source)} failed")
         return encode_mod.bytes_per_bin(encode_mod.packet_times(out), job.bin_s)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        remove_workdir(tmp)
 
 
 @dataclass(frozen=True)
@@ -139,7 +139,7 @@ def run_in_context(job: InContextJob) -> tuple[tuple[float, float], ...]:
             for out in outs
         )
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        remove_workdir(tmp)
 
 
 @dataclass(frozen=True)

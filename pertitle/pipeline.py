@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import shutil
 import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -61,7 +60,7 @@ from pertitle.plan import (
     vmaf_model_for,
 )
 from pertitle.probe import probe
-from pertitle.workdir import make_workdir
+from pertitle.workdir import make_workdir, remove_workdir
 
 # Bump when a change in how points are produced would make old cache entries wrong.
 PIPELINE_VERSION = 3  # 2: peak bitrate over 6 s segments; 3: SSIM from the ssim filter
@@ -229,7 +228,7 @@ class Runner:
         }
 
     def close(self) -> None:
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        remove_workdir(self.workdir)
 
     def group_limit_by_memory(self, budget_bytes: float = 1.5e9) -> int:
         """How many encodes may share a process: each holds about 60 source-size frames in flight

@@ -18,6 +18,8 @@ from pathlib import Path
 
 PREFIX = "pertitle-"
 OWNER_FILE = "owner"
+# The directories this process made: what a stop that skips every cleanup (`remove_mine`) removes.
+_MINE: set[str] = set()
 
 
 def make_workdir(parent: str | None, prefix: str = PREFIX) -> str:
@@ -26,7 +28,22 @@ def make_workdir(parent: str | None, prefix: str = PREFIX) -> str:
     sweep_stale(parent)
     path = tempfile.mkdtemp(prefix=prefix, dir=parent)
     Path(path, OWNER_FILE).write_text(f"{socket.gethostname()} {os.getpid()}\n", encoding="utf-8")
+    _MINE.add(path)
     return path
+
+
+def remove_workdir(path: str) -> None:
+    """Remove a directory `make_workdir` made (what is in it goes too)."""
+    shutil.rmtree(path, ignore_errors=True)
+    _MINE.discard(path)
+
+
+def remove_mine() -> None:
+    """Remove every work directory this process made and has not removed yet: for a stop that
+    ends the process at once (a second Ctrl-C), where no run's own cleanup gets to run."""
+    for path in list(_MINE):
+        shutil.rmtree(path, ignore_errors=True)
+        _MINE.discard(path)
 
 
 def sweep_stale(parent: str | None) -> list[str]:

@@ -62,7 +62,11 @@ def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
 
 def _stop_now(signum: int, frame: FrameType | None) -> None:
     """A second Ctrl-C (or SIGTERM) while the encodes in flight finish: stop now. The summary and
-    ladders are written already; the ffmpeg children die with this process (the orphan guard)."""
+    ladders are written already; the ffmpeg children die with this process (the orphan guard),
+    and the work directories (each title's lossless reference) go with it."""
+    from pertitle.workdir import remove_mine
+
+    remove_mine()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(130)

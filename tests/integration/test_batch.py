@@ -569,3 +569,34 @@ def test_an_interrupted_title_keeps_the_count_of_the_encodes_it_finished(
     (title,) = summary(out)["titles"]
     assert title["status"] == "interrupted"
     assert title["encodes"] >= len(done) >= 1  # those encodes happened (without a cache: redone)
+
+
+def test_a_second_stop_leaves_no_work_directory_behind(tmp_path: Path, ffmpeg_path: str) -> None:
+    # The first SIGTERM lets the encodes in flight finish; the second stops at once (os._exit),
+    # which skipped every cleanup: each running title's lossless reference stayed in the work dir.
+    catalog = tmp_path / "catalog"
+    catalog.mkdir()
+    make_clip(
+        ffmpeg_path, catalog / "long.mp4", "testsrc2=size=320x180:rate=24:duration=6,noise=alls=9:allf=t"
+    )
+    out, work = tmp_path / "out", tmp_path / "work"
+    grid = ["--heights", "90,136,180", "--crfs", "22,26,30,34,38,42", "--preset", "medium", "--cores", "1"]
+    proc = subprocess.Popen(
+        batch_argv(catalog, "--out", out, "--no-cache", "--work-dir", work, *grid),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not list(work.glob("pertitle-*/reference.mkv")):
+            assert time.monotonic() < deadline, "no reference was made in time"
+            assert proc.poll() is None, "the batch ended before it could be stopped"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert list(work.glob("pertitle-*")) == []
