@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 
 from pertitle.models import MediaInfo
+
+# matplotlib (the image renderers, imported after this package) says at import when it cannot write
+# its config dir (a home that is not writable, as in some CI containers) and makes a temporary one:
+# nothing is wrong with the report, so no line on stderr, and none under -q. Its errors still show.
+logging.getLogger("matplotlib").setLevel(logging.ERROR)
 
 # What a terminal acts on rather than shows: C0 controls (newline, tab, ESC, ...), DEL, C1 controls
 # (CSI \x9b among them), the Unicode line and paragraph separators, and the bidirectional embeddings,

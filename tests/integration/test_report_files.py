@@ -533,3 +533,22 @@ def test_a_title_a_figure_cannot_show_as_is_is_drawn_without_warnings(analysed: 
     assert done.returncode == 0, done.stderr
     assert [line for line in done.stderr.splitlines() if not line.startswith("wrote ")] == []
     _check_png(png)
+
+
+def test_a_matplotlib_config_dir_it_cannot_write_puts_no_line_on_stderr(
+    analysed: Path, tmp_path: Path
+) -> None:
+    # As in a CI container whose home is read-only: matplotlib makes a temporary one and said so
+    # in two lines, under -q too. A fresh process, since matplotlib says it at import.
+    png = tmp_path / "r.png"
+    env = {**os.environ, "MPLCONFIGDIR": "/proc/no-such-dir"}
+    run = subprocess.run(
+        [sys.executable, "-m", "pertitle", "report", str(analysed), "-q", "--png", str(png)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stderr.splitlines() == [f"wrote {png}"]
+    _check_png(png)
