@@ -537,21 +537,25 @@ def test_every_input_problem_is_listed_on_a_line_of_its_own(tmp_path: Path) -> N
     assert "a.mp4" in lines[1] and "b.mp4" in lines[2] and "\\n" not in result.stderr
 
 
-def test_an_interrupted_title_keeps_the_count_of_the_encodes_it_finished(
-    tmp_path: Path, ffmpeg_path: str
-) -> None:
+def _start_a_slow_batch(tmp_path: Path, ffmpeg_path: str, *args: str | Path) -> subprocess.Popen[bytes]:
+    """A batch of one noisy 6 s title on a grid of 18 medium-preset encodes at one core, no cache:
+    slow enough to be stopped partway."""
     catalog = tmp_path / "catalog"
     catalog.mkdir()
     make_clip(
         ffmpeg_path, catalog / "long.mp4", "testsrc2=size=320x180:rate=24:duration=6,noise=alls=9:allf=t"
     )
-    out, events = tmp_path / "out", tmp_path / "events.ndjson"
     grid = ["--heights", "90,136,180", "--crfs", "22,26,30,34,38,42", "--preset", "medium", "--cores", "1"]
-    proc = subprocess.Popen(
-        batch_argv(catalog, "--out", out, "--no-cache", "--events", events, *grid),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    return subprocess.Popen(
+        batch_argv(catalog, "--no-cache", *args, *grid), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
+
+
+def test_an_interrupted_title_keeps_the_count_of_the_encodes_it_finished(
+    tmp_path: Path, ffmpeg_path: str
+) -> None:
+    out, events = tmp_path / "out", tmp_path / "events.ndjson"
+    proc = _start_a_slow_batch(tmp_path, ffmpeg_path, "--out", out, "--events", events)
     try:
         deadline = time.monotonic() + 120
         done: list[dict[str, Any]] = []
@@ -574,18 +578,8 @@ def test_an_interrupted_title_keeps_the_count_of_the_encodes_it_finished(
 def test_a_second_stop_leaves_no_work_directory_behind(tmp_path: Path, ffmpeg_path: str) -> None:
     # The first SIGTERM lets the encodes in flight finish; the second stops at once (os._exit),
     # which skipped every cleanup: each running title's lossless reference stayed in the work dir.
-    catalog = tmp_path / "catalog"
-    catalog.mkdir()
-    make_clip(
-        ffmpeg_path, catalog / "long.mp4", "testsrc2=size=320x180:rate=24:duration=6,noise=alls=9:allf=t"
-    )
-    out, work = tmp_path / "out", tmp_path / "work"
-    grid = ["--heights", "90,136,180", "--crfs", "22,26,30,34,38,42", "--preset", "medium", "--cores", "1"]
-    proc = subprocess.Popen(
-        batch_argv(catalog, "--out", out, "--no-cache", "--work-dir", work, *grid),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    work = tmp_path / "work"
+    proc = _start_a_slow_batch(tmp_path, ffmpeg_path, "--out", tmp_path / "out", "--work-dir", work)
     try:
         deadline = time.monotonic() + 120
         while not list(work.glob("pertitle-*/reference.mkv")):

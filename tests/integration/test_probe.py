@@ -44,27 +44,19 @@ def test_interlaced_frames_are_noticed(clips: Clips, interlaced_clip: Path) -> N
     assert not probe(clips.detailed).interlaced
 
 
-def test_interlacing_flagged_only_by_the_container_is_noticed(tmp_path: Path, ffmpeg_path: str) -> None:
+def _x264_clip(ffmpeg_path: str, out: Path, graph: str, *options: str) -> Path:
+    """A lavfi source encoded with x264 ultrafast (and `options`) into `out`."""
     from tests.conftest import run_ffmpeg
 
-    clip = tmp_path / "woven.mkv"
-    graph = "testsrc2=size=320x180:rate=50:duration=0.5,tinterlace=interleave_top"
     run_ffmpeg(
-        ffmpeg_path,
-        "-f",
-        "lavfi",
-        "-i",
-        graph,
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-pix_fmt",
-        "yuv420p",
-        "-field_order",
-        "tt",
-        str(clip),
+        ffmpeg_path, "-f", "lavfi", "-i", graph, "-c:v", "libx264", "-preset", "ultrafast", *options, str(out)
     )
+    return out
+
+
+def test_interlacing_flagged_only_by_the_container_is_noticed(tmp_path: Path, ffmpeg_path: str) -> None:
+    graph = "testsrc2=size=320x180:rate=50:duration=0.5,tinterlace=interleave_top"
+    clip = _x264_clip(ffmpeg_path, tmp_path / "woven.mkv", graph, "-pix_fmt", "yuv420p", "-field_order", "tt")
     assert probe(clip).interlaced
 
 
@@ -127,26 +119,8 @@ def test_truncated_faststart_mp4_is_an_input_error(faststart_truncated: Path) ->
 def test_an_mp4_cut_short_of_its_declared_end_is_an_input_error(tmp_path: Path, ffmpeg_path: str) -> None:
     # 6 s with the index first, cut at 85%: it opens and declares 6 s, and its data ends near
     # 5.1 s, within the 20% an earlier check let pass.
-    from tests.conftest import run_ffmpeg
-
-    whole = tmp_path / "whole.mp4"
     graph = "testsrc2=size=160x90:rate=25:duration=6"
-    run_ffmpeg(
-        ffmpeg_path,
-        "-f",
-        "lavfi",
-        "-i",
-        graph,
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-g",
-        "25",
-        "-movflags",
-        "+faststart",
-        str(whole),
-    )
+    whole = _x264_clip(ffmpeg_path, tmp_path / "whole.mp4", graph, "-g", "25", "-movflags", "+faststart")
     assert probe(whole).duration_s == pytest.approx(6.0, abs=0.05)
     cut = tmp_path / "cut.mp4"
     data = whole.read_bytes()
@@ -157,12 +131,9 @@ def test_an_mp4_cut_short_of_its_declared_end_is_an_input_error(tmp_path: Path, 
 
 def test_a_1000_fps_source_keeps_its_rate(tmp_path: Path, ffmpeg_path: str) -> None:
     # A high-speed camera's rate, not Matroska's 1 ms time base: the GOP is 2 s of its frames.
-    from tests.conftest import run_ffmpeg
-
-    clip = tmp_path / "fast.mp4"
-    graph = "testsrc2=size=160x90:rate=1000:duration=0.3"
-    run_ffmpeg(ffmpeg_path, "-f", "lavfi", "-i", graph, "-c:v", "libx264", "-preset", "ultrafast", str(clip))
-    info = probe(clip)
+    info = probe(
+        _x264_clip(ffmpeg_path, tmp_path / "fast.mp4", "testsrc2=size=160x90:rate=1000:duration=0.3")
+    )
     assert info.fps == pytest.approx(1000)
     assert info.frame_count == 300
 
