@@ -226,6 +226,24 @@ class Runner:
             + (f" args {revision}" if revision else ""),
             "vmaf_model": self.model,
         }
+        # What the decoder said of the whole title, kept so that a run served from the cache
+        # (which decodes nothing) still says it; windows are not judged (`prepare_reference`).
+        self._damage_key = (
+            make_key({"decode_errors": 1, "source": self._key_base["source"]}) if full_pass else None
+        )
+        known = self.cache.get(self._damage_key) if self._damage_key else None
+        self._damage_said = bool(known and isinstance(known.get("damage"), str) and known["damage"])
+        if known and self._damage_said:
+            self._say_damage(str(known["damage"]))
+
+    def _say_damage(self, damage: str) -> None:
+        self.on_event(
+            Event(
+                "notice",
+                f"the title has damaged data ({damage}): it was probed as decoded, with the damage "
+                "concealed; re-copy or re-export it if that is not how it should look",
+            )
+        )
 
     def close(self) -> None:
         remove_workdir(self.workdir)
@@ -262,14 +280,11 @@ class Runner:
             )
             self.reference, damage = prepare_reference(job)
             self.prepare_s += time.perf_counter() - t0
-            if damage:
-                self.on_event(
-                    Event(
-                        "notice",
-                        f"the title has damaged data ({damage}): it was probed as decoded, with the "
-                        "damage concealed; re-copy or re-export it if that is not how it should look",
-                    )
-                )
+            if self._damage_key:
+                self.cache.put(self._damage_key, {"damage": damage or ""})
+            if damage and not self._damage_said:
+                self._say_damage(damage)
+                self._damage_said = True
         return self.reference
 
     def run(

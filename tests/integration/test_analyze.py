@@ -931,3 +931,32 @@ def test_heights_above_the_source_are_left_out_with_a_warning(clips: Clips) -> N
     doc = json_of(run)
     assert {p["height"] for p in doc["points"]} == {90, 180}
     assert "warning: --heights 360, 720: above the source's 180p, not probed (never upscaled)" in run.stderr
+
+
+def test_damaged_data_is_said_on_every_run_the_cache_serves_too(tmp_path: Path, ffmpeg_path: str) -> None:
+    # A fifth of an MP4's bytes zeroed: ffmpeg conceals the damage and exits 0. The second run
+    # decodes nothing (every encode cached) and must still say it.
+    from tests.conftest import run_ffmpeg
+
+    whole = tmp_path / "whole.mp4"
+    graph = "testsrc2=size=320x180:rate=25:duration=2"
+    run_ffmpeg(ffmpeg_path, "-f", "lavfi", "-i", graph, "-c:v", "libx264", "-preset", "ultrafast", str(whole))
+    damaged = tmp_path / "damaged.mp4"
+    data = bytearray(whole.read_bytes())
+    data[len(data) // 3 : len(data) // 3 + len(data) // 5] = bytes(len(data) // 5)
+    damaged.write_bytes(bytes(data))
+    grid = ["--heights", "180", "--crfs", "26,38", "--preset", "veryfast", "--no-calibrate"]
+    args = [
+        "analyze",
+        str(damaged),
+        "--out",
+        str(tmp_path / "out"),
+        "--cache-dir",
+        str(tmp_path / "c"),
+        *grid,
+    ]
+    for _ in range(2):
+        run = invoke(*args)
+        assert run.exit_code == 0, run.stderr
+        said = [line for line in run.stderr.splitlines() if "damaged data" in line]
+        assert len(said) == 1 and said[0].startswith("warning: the title has damaged data ("), run.stderr
