@@ -53,7 +53,8 @@ def to_document(result: TitleResult) -> dict[str, Any]:
     """The v1 document. Field names and units are the contract documented in the README."""
     info = result.source
     on_hull = {_point_key(p) for p in result.hull.vertices}
-    deployed = f"deployed {deployed_encode(result.settings)} of the probed samples"
+    probed = "the whole title" if result.full_pass else "the probed samples"
+    deployed = f"deployed {deployed_encode(result.settings)} of {probed}"
     if not result.full_pass and result.settings.get("deploy_rate_control") == "abr2pass":
         deployed += ", at the bitrate they get within a two-pass of the whole title"
     return {
