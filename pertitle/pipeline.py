@@ -280,8 +280,8 @@ class Runner:
             )
             self.reference, damage = prepare_reference(job)
             self.prepare_s += time.perf_counter() - t0
-            if self._damage_key:
-                self.cache.put(self._damage_key, {"damage": damage or ""})
+            if self._damage_key and damage:  # a clean title adds no entry
+                self.cache.put(self._damage_key, {"damage": damage})
             if damage and not self._damage_said:
                 self._say_damage(damage)
                 self._damage_said = True
