@@ -238,13 +238,7 @@ def cap_ladder(ladder: LadderSource, width: int, height: int) -> tuple[LadderSou
     capped rung. Per-title ladders are left as they are. Pure."""
     if ladder.kind != "reference":
         return ladder, ()
-    ref = ReferenceLadder(
-        ladder.name,
-        ladder.provenance,
-        ladder.codec,
-        tuple(_as_reference_rung(r) for r in ladder.rungs),
-    )
-    capped = cap_to_source(ref, width, height)
+    capped = cap_to_source(as_reference_ladder(ladder), width, height)
     rungs = tuple(
         replace(r, width=c.width, height=c.height) for r, c in zip(ladder.rungs, capped.rungs, strict=True)
     )
@@ -276,8 +270,10 @@ def cap_ladder(ladder: LadderSource, width: int, height: int) -> tuple[LadderSou
     return replace(ladder, rungs=rungs), tuple(notes)
 
 
-def _as_reference_rung(r: PlannedRung) -> ReferenceRung:
-    return ReferenceRung(r.width, r.height, r.bitrate_kbps)
+def as_reference_ladder(ladder: LadderSource) -> ReferenceLadder:
+    """Any ladder as a fixed one: its rungs' sizes and bitrates, and where it came from."""
+    rungs = tuple(ReferenceRung(r.width, r.height, r.bitrate_kbps) for r in ladder.rungs)
+    return ReferenceLadder(ladder.name, ladder.provenance, ladder.codec, rungs)
 
 
 def production_settings(ladder: LadderSource, base: Settings, *, same_codec_preset: str | None) -> Settings:

@@ -231,10 +231,11 @@ class Runner:
         self._damage_key = (
             make_key({"decode_errors": 1, "source": self._key_base["source"]}) if full_pass else None
         )
-        known = self.cache.get(self._damage_key) if self._damage_key else None
-        self._damage_said = bool(known and isinstance(known.get("damage"), str) and known["damage"])
-        if known and self._damage_said:
-            self._say_damage(str(known["damage"]))
+        known = (self.cache.get(self._damage_key) or {}) if self._damage_key else {}
+        damage = known.get("damage")
+        self._damage_said = isinstance(damage, str) and bool(damage)
+        if self._damage_said:
+            self._say_damage(str(damage))
 
     def _say_damage(self, damage: str) -> None:
         self.on_event(

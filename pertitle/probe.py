@@ -18,6 +18,12 @@ from pertitle.models import MediaInfo
 from pertitle.plan import even
 
 _MAX_FRAMES_TO_DECODE = 3
+# How far a declared duration may run past the last frame's end, plus one frame, before the file
+# counts as truncated: the shared clips differ by at most 13 ms.
+_END_SLACK_S = 0.5
+_END_SLACK_SHARE = 0.05
+# The highest average frame rate taken as measured (high-speed cameras record 1000 fps).
+_MAX_AVERAGE_FPS = 10_000.0
 # libvmaf crashes (SIGSEGV) on pictures under 18 pixels a side; a title this small has no ladder
 # worth making, so a round limit with room above the crash.
 MIN_SIDE = 32
@@ -230,10 +236,6 @@ def _checked_length_s(
     return min(duration, max(video_end, last_video))
 
 
-_END_SLACK_S = 0.5
-_END_SLACK_SHARE = 0.05
-
-
 def _even_side(x: float) -> int:
     """Even, as 4:2:0 encodes need: an odd side of the coded frame loses its last pixel (427 ->
     426, never scaled up by one), an anamorphic width takes the nearest even number, as every size
@@ -259,9 +261,6 @@ def _fps(stream: Any, duration_s: float) -> float:
     if frames > 1 and duration_s > 0 and 0 < frames / duration_s <= _MAX_AVERAGE_FPS:
         return frames / duration_s
     return 25.0
-
-
-_MAX_AVERAGE_FPS = 10_000.0
 
 
 def _duration_s(container: Any, stream: Any) -> tuple[float, bool]:

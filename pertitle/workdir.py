@@ -42,8 +42,7 @@ def remove_mine() -> None:
     """Remove every work directory this process made and has not removed yet: for a stop that
     ends the process at once (a second Ctrl-C), where no run's own cleanup gets to run."""
     for path in list(_MINE):
-        shutil.rmtree(path, ignore_errors=True)
-        _MINE.discard(path)
+        remove_workdir(path)
 
 
 def sweep_stale(parent: str | None) -> list[str]:

@@ -30,6 +30,19 @@ def run_ffmpeg(ffmpeg: str, *args: str) -> None:
         raise RuntimeError(f"making a test clip failed: {argv}\n{proc.stderr}")
 
 
+def make_damaged_mp4(ffmpeg: str, root: Path) -> tuple[Path, Path]:
+    """(a whole 2 s 320x180 MP4, a copy with a fifth of its bytes zeroed in the middle): ffmpeg
+    conceals that damage and exits 0."""
+    whole = root / "whole.mp4"
+    graph = "testsrc2=size=320x180:rate=25:duration=2"
+    run_ffmpeg(ffmpeg, "-f", "lavfi", "-i", graph, "-c:v", "libx264", "-preset", "ultrafast", str(whole))
+    damaged = root / "damaged.mp4"
+    data = bytearray(whole.read_bytes())
+    data[len(data) // 3 : len(data) // 3 + len(data) // 5] = bytes(len(data) // 5)
+    damaged.write_bytes(bytes(data))
+    return whole, damaged
+
+
 def run_in_terminal(args: list[str], env: dict[str, str], timeout: float = 120) -> tuple[int, bytes]:
     """Run `python -m pertitle ARGS` with stdout and stderr on a pseudo-terminal, 120x40, as in an
     interactive shell, and return its exit code and every byte it wrote there: what a user's

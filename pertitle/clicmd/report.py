@@ -81,8 +81,8 @@ def report(
     problem = outputs_problem([p for p in (png_out, html_out) if p is not None], inputs)
     if problem:
         raise fail(err, f"cannot write the report: {problem}", 2)
-    from pertitle.compare import load_ladder_source
-    from pertitle.reference import ReferenceLadder, ReferenceRung, cap_to_source
+    from pertitle.compare import as_reference_ladder, load_ladder_source
+    from pertitle.reference import cap_to_source
     from pertitle.report import serialize
     from pertitle.report.plots import comparison_from_document
 
@@ -95,9 +95,7 @@ def report(
         if reference is not None:
             # Whatever compare takes as a reference: a bundled name, a reference YAML or a ladder
             # document (drawn at its rungs' sizes and bitrates).
-            source = load_ladder_source(reference, "reference ladder")
-            rungs = tuple(ReferenceRung(r.width, r.height, r.bitrate_kbps) for r in source.rungs)
-            named = ReferenceLadder(source.name, source.provenance, source.codec, rungs)
+            named = as_reference_ladder(load_ladder_source(reference, "reference ladder"))
             ref = cap_to_source(named, result.source.width, result.source.height)
     except PertitleError as exc:
         raise fail(err, str(exc), 2) from None

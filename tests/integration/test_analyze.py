@@ -937,15 +937,9 @@ def test_heights_above_the_source_are_left_out_with_a_warning(clips: Clips) -> N
 def test_damaged_data_is_said_on_every_run_the_cache_serves_too(tmp_path: Path, ffmpeg_path: str) -> None:
     # A fifth of an MP4's bytes zeroed: ffmpeg conceals the damage and exits 0. The second run
     # decodes nothing (every encode cached) and must still say it.
-    from tests.conftest import run_ffmpeg
+    from tests.conftest import make_damaged_mp4
 
-    whole = tmp_path / "whole.mp4"
-    graph = "testsrc2=size=320x180:rate=25:duration=2"
-    run_ffmpeg(ffmpeg_path, "-f", "lavfi", "-i", graph, "-c:v", "libx264", "-preset", "ultrafast", str(whole))
-    damaged = tmp_path / "damaged.mp4"
-    data = bytearray(whole.read_bytes())
-    data[len(data) // 3 : len(data) // 3 + len(data) // 5] = bytes(len(data) // 5)
-    damaged.write_bytes(bytes(data))
+    _, damaged = make_damaged_mp4(ffmpeg_path, tmp_path)
     grid = ["--heights", "180", "--crfs", "26,38", "--preset", "veryfast", "--no-calibrate"]
     args = [
         "analyze",

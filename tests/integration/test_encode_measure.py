@@ -344,16 +344,9 @@ def test_windows_of_a_video_that_starts_late_are_cut_at_video_time(ffmpeg_path: 
 
 
 def test_a_title_with_damaged_data_is_said_to_be_damaged(ffmpeg_path: str, tmp_path: Path) -> None:
-    # A fifth of an MP4's bytes zeroed in the middle: ffmpeg conceals it and exits 0.
-    from tests.conftest import run_ffmpeg
+    from tests.conftest import make_damaged_mp4
 
-    whole = tmp_path / "whole.mp4"
-    graph = "testsrc2=size=320x180:rate=25:duration=2"
-    run_ffmpeg(ffmpeg_path, "-f", "lavfi", "-i", graph, "-c:v", "libx264", "-preset", "ultrafast", str(whole))
-    damaged = tmp_path / "damaged.mp4"
-    data = bytearray(whole.read_bytes())
-    data[len(data) // 3 : len(data) // 3 + len(data) // 5] = bytes(len(data) // 5)
-    damaged.write_bytes(bytes(data))
+    whole, damaged = make_damaged_mp4(ffmpeg_path, tmp_path)
 
     def prepare(source: Path, windows: tuple[SampleWindow, ...] | None) -> str | None:
         out = tmp_path / f"{source.stem}-{bool(windows)}.mkv"
