@@ -357,3 +357,56 @@ def test_a_title_with_damaged_data_is_said_to_be_damaged(ffmpeg_path: str, tmp_p
     assert said is not None and "decoder error(s), the first: " in said
     assert prepare(whole, None) is None
     assert prepare(damaged, (SampleWindow(0, 0.0, 2.0),)) is None  # windows: not judged
+
+
+def _vmaf_mean(log: Path) -> float:
+    return float(json.loads(log.read_text())["pooled_metrics"]["vmaf"]["mean"])
+
+
+def test_a_full_range_title_is_scored_as_ffmpegs_own_pipeline_scores_it(
+    ffmpeg_path: str, tmp_path: Path
+) -> None:
+    """A phone's full-range (yuvj420p) title stays full range through the reference, the rendition
+    and the scoring, as in ffmpeg's default pipeline: pertitle's score is what a plain libvmaf run
+    against the source gives, and converting to limited range would read differently."""
+    import av
+
+    from tests.conftest import run_ffmpeg
+
+    source = tmp_path / "full.mp4"
+    graph = "testsrc2=size=320x180:rate=24:duration=1,format=yuvj420p"
+    run_ffmpeg(ffmpeg_path, "-f", "lavfi", "-i", graph, "-c:v", "libx264", "-crf", "8", str(source))
+    ref = tmp_path / "ref.mkv"
+    run_prepare(PrepareJob(ffmpeg_path, str(source), None, 320, 180, str(ref), 1, 60))
+    rendition = tmp_path / "rung.mp4"
+    spec = EncodeSpec(
+        "h264", "medium", 160, 90, "abr2pass", bitrate_kbps=60, maxrate_kbps=90, bufsize_kbps=120
+    )
+    encode.encode(ffmpeg_path, str(source), spec, str(rendition), fps=24.0, threads=1, timeout_s=120)
+    with av.open(str(rendition)) as container:
+        assert container.streams.video[0].codec_context.color_range == 2  # AVCOL_RANGE_JPEG: full
+
+    ours = measure.summarize(score(ffmpeg_path, rendition, ref, tmp_path))["vmaf"]
+    by_index = "settb=1/1000,setpts=N*1000"
+
+    def plain(graph: str) -> float:
+        log = tmp_path / "plain.json"
+        run_ffmpeg(
+            ffmpeg_path,
+            "-i",
+            str(rendition),
+            "-i",
+            str(source),
+            "-lavfi",
+            f"{graph}libvmaf=log_fmt=json:log_path={log}",
+            "-f",
+            "null",
+            "-",
+        )
+        return _vmaf_mean(log)
+
+    same_range = plain(f"[0:v]scale=320:180:flags=bicubic,{by_index}[d];[1:v]{by_index}[r];[d][r]")
+    assert ours == pytest.approx(same_range, abs=0.01)
+    tv = "scale=out_range=tv,format=yuv420p"
+    limited = plain(f"[0:v]scale=320:180:flags=bicubic,{tv},{by_index}[d];[1:v]{tv},{by_index}[r];[d][r]")
+    assert abs(limited - ours) > 0.05  # the range makes a difference this test would see
