@@ -18,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+import distributed  # pertitle[dask]; the test extra installs it, so CI runs these
 import pytest
 
 from pertitle.batch import discover, plan_titles, run_batch
@@ -29,8 +30,6 @@ from pertitle.ffmpeg.binary import FfmpegInfo
 from pertitle.jobs import PrepareJob, run_prepare
 from pertitle.pipeline import analyze
 from pertitle.report import serialize
-
-distributed = pytest.importorskip("distributed", reason="pip install 'pertitle[dask]' (CI installs it)")
 
 T = TypeVar("T")
 R = TypeVar("R")

@@ -435,15 +435,17 @@ def test_inefficient_and_invalid_points_are_dropped_and_stated() -> None:
     noisy = [
         *LINEAR,
         (1500.0, LINEAR[2][1] - 1.0),  # more bits than the 1200 kbps point, less quality
+        (2000.0, LINEAR[2][1]),  # more bits than the 1200 kbps point, the same quality
         (3000.0, LINEAR[3][1] - 0.5),  # same bits as a better point
         (0.0, 50.0),  # no bitrate
         (800.0, math.nan),  # failed measurement
     ]
     result = bd_rate(LINEAR, noisy)
     assert _value(result) == pytest.approx(0.0, abs=1e-12)
-    assert len(result.notes) == 4
+    assert len(result.notes) == 5
     assert all(note.startswith("test: dropped (") for note in result.notes)
     assert any("1500 kbps" in note and "no more quality" in note for note in result.notes)
+    assert any("2000 kbps" in note and "no more quality" in note for note in result.notes)
 
 
 def test_points_must_be_pairs_of_numbers() -> None:

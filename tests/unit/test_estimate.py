@@ -47,6 +47,16 @@ def test_a_curved_quality_stays_between_its_neighbours() -> None:
     assert math.isclose(est[22].bitrate_kbps, math.sqrt(4000 * 1600), rel_tol=1e-9)
 
 
+def test_a_size_measured_twice_at_a_crf_or_at_no_bits_gets_no_estimates() -> None:
+    # No curve runs through two readings of one CRF, nor through a log of zero bits: such a size
+    # is left as measured (and the other sizes are still filled).
+    twice = [point(18, 4000, 90), point(30, 1000, 66), point(30, 1100, 67), point(42, 250, 42)]
+    zero = [point(18, 4000, 90, height=234), point(42, 0.0, 42, height=234)]
+    good = [point(18, 4000, 90, height=288), point(42, 250, 42, height=288)]
+    out = fill_skipped_crfs(twice + zero + good, [18, 30, 42])
+    assert [(p.height, p.crf) for p in out if p.estimated] == [(288, 30)]
+
+
 def test_already_complete_grid_is_returned_as_is() -> None:
     pts = [point(c, 4000 / 2 ** ((c - 18) / 6), 90 - c) for c in (18, 22, 26)]
     assert fill_skipped_crfs(pts, [18, 22, 26]) == tuple(pts)

@@ -218,6 +218,14 @@ def test_interpolate_does_not_extrapolate() -> None:
     assert interpolate([], 100, "vmaf") is None
 
 
+def test_interpolate_at_a_curve_end_within_float_noise_reads_the_end() -> None:
+    # A bitrate computed back from a log (a rung at exactly the top knot) can land a hair outside
+    # the measured range: it reads the end knot, not "outside" (pchip itself would give NaN).
+    top, bottom = 100 * 2**5, 100
+    assert interpolate(P360, top * (1 + 1e-12), "vmaf") == pytest.approx(90, abs=1e-9)
+    assert interpolate(P360, bottom * (1 - 1e-12), "vmaf") == pytest.approx(40, abs=1e-9)
+
+
 def test_interpolate_one_point_only_at_its_bitrate() -> None:
     curve = [pt(500, 70)]
     assert interpolate(curve, 500, "vmaf") == 70

@@ -116,6 +116,24 @@ def test_single_resolution_counts_rungs_from_the_ratio() -> None:
     assert plan.gave_way == ()
 
 
+def test_the_rung_count_is_rounded_not_rounded_up() -> None:
+    # 35 + 10x = 75 at x = 4: top 1600 kbps, R = 16; ln 16 / ln sqrt(3) = 2.7726 / 0.5493 = 5.05
+    # -> n = round(5.05) + 1 = 6 (rounding up would make it 7); step 16**(1/5) = 1.7411:
+    # 100, 174.1, 303.1, 527.8, 919.0, 1600 kbps.
+    plan = select_rungs(SINGLE, Constraints(quality_ceiling=75))
+    assert bitrates(plan) == [100, 174, 303, 528, 919, 1600]
+    assert plan.gave_way == ()
+
+
+def test_a_tie_between_heights_goes_to_the_lower_one() -> None:
+    # At x = 4 (1600 kbps, where max_bitrate_kbps stops the top) 720p gives 32.5 + 9 * 4 = 68.5
+    # and 1080p 20.5 + 12 * 4 = 68.5: the same quality for fewer pixels, so 720p takes the top.
+    plan = select_rungs(
+        THREE, Constraints(quality_ceiling=90, max_bitrate_kbps=1600, keep_source_resolution=False)
+    )
+    assert (plan.targets[-1].height, plan.targets[-1].bitrate_kbps) == (720, 1600)
+
+
 def test_min_and_max_bitrate_are_obeyed() -> None:
     # Bottom 150, top clamped from 5539 to 2000 (no give-way: that clamp is normal).
     # R = 13.33; ln R / ln sqrt(3) = 4.72 -> n = 6; step 13.33**(1/5) = 1.6788:

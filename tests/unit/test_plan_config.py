@@ -124,11 +124,14 @@ def test_complexity_windows_follow_the_mix_not_the_clock() -> None:
     # the title); by complexity the strata are four easy, four easy, and two easy + two hard.
     cost = [100.0] * 12
     cost[5], cost[6] = 5000.0, 6000.0
-    cost[0], cost[11] = 90.0, 300.0  # the third stratum is easy 300 + 100 ... its mean decides
+    cost[0], cost[11] = 90.0, 300.0
+    # By log1p cost, the strata are {0, 1, 2, 3}, {4, 7, 8, 9} and {10, 11, 5, 6}. First: mean
+    # (4.511 + 3 x 4.615) / 4 = 4.589, nearest the 100s (1, 2, 3), of which 1 is nearest the
+    # stratum's place in time (1.5). Second: all 100, nearest 5.5 are 4 and 7, the lower wins.
+    # Third: logs 4.615, 5.707, 8.517, 8.700, mean 6.885, nearest 300 (11). Evenly spaced windows
+    # would be 2, 6 and 10, one of them (24 s) in the hard part; these have none.
     windows = windows_by_complexity(cost, 3, 4.0)
-    assert len(windows) == 3
-    hard = sum(1 for w in windows if w.start_s in (20.0, 24.0))
-    assert hard <= 1
+    assert [w.start_s for w in windows] == [4.0, 16.0, 44.0]
 
 
 def test_complexity_windows_need_more_stretches_than_windows() -> None:

@@ -6,6 +6,7 @@ import dataclasses
 import io
 import re
 import threading
+import time
 
 import pytest
 from rich.console import Console
@@ -223,7 +224,13 @@ def test_progress_sink_plain_lines_when_not_a_terminal() -> None:
 def test_progress_sink_is_thread_safe() -> None:
     out = io.StringIO()
     console = Console(file=out, width=200, force_terminal=False)
-    with ProgressSink(console, total=200, description="jobs") as sink:
+
+    def slow_clock() -> float:
+        # Read between the count and its line: without the lock, other threads count in between.
+        time.sleep(0.0005)
+        return time.monotonic()
+
+    with ProgressSink(console, total=200, description="jobs", clock=slow_clock) as sink:
 
         def work() -> None:
             for _ in range(50):
