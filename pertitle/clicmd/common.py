@@ -208,6 +208,13 @@ def cache_dir_problem(cache_dir: Path | None, no_cache: bool) -> str | None:
     return f"--cache-dir: {problem}" if problem else None
 
 
+def warn_lines(err: Console, warnings: Sequence[str]) -> None:
+    """A result's warnings as `warning:` lines on stderr: under --json the document on stdout
+    holds them too, but a script that only keeps stdout must still see them in its log."""
+    for w in warnings:
+        print_literal(err, f"warning: {w}", soft_wrap=True)
+
+
 class ProgressPrinter:
     """Pipeline events -> stage lines and a progress bar on stderr (nothing when quiet, but the
     warnings with `keep_warnings`: --json keeps stdout for the document, not stderr silent)."""

@@ -31,6 +31,7 @@ from pertitle.clicmd.common import (
     print_literal,
     run_core,
     signed,
+    warn_lines,
 )
 from pertitle.config import MAX_JOBS
 from pertitle.report import printable
@@ -100,6 +101,8 @@ def compare(
     if json_out:
         from pertitle.report.serialize import to_json
 
+        if not quiet:
+            warn_lines(err, result.warnings)
         sys.stdout.write(to_json(core.to_document(result)))
         return
     render(result, out)

@@ -33,6 +33,7 @@ from pertitle.clicmd.common import (
     print_literal,
     run_core,
     signed,
+    warn_lines,
 )
 from pertitle.config import MAX_JOBS
 from pertitle.report import printable
@@ -93,6 +94,8 @@ def verify(
     if json_out:
         from pertitle.report.serialize import to_json
 
+        if not quiet:
+            warn_lines(err, result.warnings)
         sys.stdout.write(to_json(core.to_document(result)))
     else:
         render(result, out)

@@ -483,10 +483,13 @@ def test_compare_warns_about_a_ladder_made_for_another_title_and_rungs_above_it(
     assert any(
         "1 rung(s) larger than the title's 320x180 are encoded upscaled: 640x360" in w for w in warnings
     )
+    # The document holds them, and stderr says them too: a script keeping only stdout still logs them.
+    assert [f"warning: {w}" for w in warnings] == r.stderr.strip().splitlines()
 
     r = invoke("verify", str(other), str(analysed.clip), "--cache-dir", str(analysed.cache), "--json")
     warnings = json.loads(r.stdout)["warnings"]
     assert any("encoded upscaled: 640x360" in w for w in warnings), warnings
+    assert [f"warning: {w}" for w in warnings] == r.stderr.strip().splitlines()
 
 
 def test_a_ladder_compared_with_itself_saves_nothing_and_never_minus_zero(analysed: Analysed) -> None:
