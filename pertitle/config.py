@@ -40,6 +40,9 @@ class CodecDefaults:
     # Its two-pass mode keeps maxrate/bufsize as a buffer model; libvpx takes maxrate as a limit on
     # a two-pass section's share of the bits instead, so its segments can peak above it.
     strict_two_pass_vbv: bool = True
+    # The smallest side its rate control takes: SVT-AV1 turns adaptive quantization off under 64 px
+    # and then refuses every bitrate-driven mode ("can not be turned OFF when RC ON").
+    min_side: int = 2
 
 
 _X26X_PRESETS = (
@@ -89,6 +92,7 @@ CODECS: dict[str, CodecDefaults] = {
         "mkv",
         whole_crfs=True,
         strict_two_pass_vbv=False,
+        min_side=64,
     ),
     "vp9": CodecDefaults(
         "vp9",

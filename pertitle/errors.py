@@ -21,13 +21,20 @@ _GENERIC = (
 )
 
 
+# Encoder libraries print their own banner and notes whatever ffmpeg's log level (SVT-AV1 starts
+# every run with "Svt[info]: ----"): never the cause.
+_CHATTER = ("svt[info]", "svt[warn]", "x265 [info]", "x265 [warning]")
+
+
 def cause_line(stderr: str) -> str:
-    """The most telling line of ffmpeg's stderr: the first that is not a generic closing remark."""
+    """The most telling line of ffmpeg's stderr: the first that is neither a generic closing remark
+    nor an encoder library's own banner or note."""
     lines = [ln.strip() for ln in stderr.strip().splitlines() if ln.strip()]
     if not lines:
         return "no output"
     for line in lines:
-        if not any(g in line.lower() for g in _GENERIC):
+        low = line.lower()
+        if not any(g in low for g in _GENERIC) and not low.startswith(_CHATTER):
             return line[:300]
     return lines[-1][:300]
 

@@ -17,8 +17,8 @@ from typing import Any
 
 from pertitle import __version__
 from pertitle.cache import ResultCache, fingerprint_file, make_key, utf8_text
-from pertitle.config import IN_CONTEXT_PRESETS, Settings
-from pertitle.errors import FfmpegError, HullError
+from pertitle.config import CODECS, IN_CONTEXT_PRESETS, Settings
+from pertitle.errors import FfmpegError, HullError, InputError
 from pertitle.estimate import between_sizes, fill_skipped_crfs, nearest_to_hull
 from pertitle.executors.local import LocalExecutor
 from pertitle.ffmpeg.binary import FfmpegInfo, encoder_version
@@ -595,6 +595,7 @@ def analyze(
             settings = dataclasses.replace(settings, sample_selection="even")
     t_probe = time.perf_counter() - t_start
     specs = plan_grid(info, settings)
+    _check_sizes_for_the_codec(source, info, settings, specs)
     runner = Runner(info, windows, full_pass, settings, ffmpeg, cache, on_event, executor)
     try:
         # Stage times exclude the lossless reference's decode, which `prepare_s` reports.
@@ -652,6 +653,25 @@ def analyze(
         encodes=runner.encodes,
         cache_hits=runner.cache_hits,
     )
+
+
+def _check_sizes_for_the_codec(
+    source: str, info: MediaInfo, settings: Settings, specs: Sequence[EncodeSpec]
+) -> None:
+    """Refuse up front a size the codec's rate control will not take, rather than fail the
+    rungs' two-pass encodes after every probe (exit 2, not 1)."""
+    d = settings.codec_defaults
+    small = sorted({(s.width, s.height) for s in specs if min(s.width, s.height) < d.min_side})
+    if not small:
+        return
+    names = [name for name, c in CODECS.items() if c.min_side <= min(small[0])]
+    others = " or ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+    if min(info.width, info.height) < d.min_side:
+        what, fix = f"this title is {info.width}x{info.height}", f"use --codec {others}"
+    else:
+        sizes = ", ".join(f"{w}x{h}" for w, h in small)
+        what, fix = f"the grid has {sizes}", f"leave those heights out of --heights, or use --codec {others}"
+    raise InputError(f"{source}: {d.encoder} needs a picture at least {d.min_side} px a side; {what}: {fix}")
 
 
 def _spec_order(item: tuple[EncodeSpec, Measurement]) -> tuple[int, float]:

@@ -397,6 +397,28 @@ def test_odd_size_title_is_probed_and_checked_at_its_even_size(
     assert rungs and all((r.width, r.height) == (426, 240) for r in rungs)
 
 
+def test_a_size_svt_av1_cannot_rate_control_is_refused_before_any_encode(
+    ffmpeg_path: str, clips: Clips, tmp_path: Path
+) -> None:
+    # Under 64 px a side SVT-AV1 refuses every bitrate-driven encode, so the rungs' two-pass would
+    # fail after all the probes (exit 1, and a message quoting its banner). Say so up front.
+    from tests.conftest import run_ffmpeg
+
+    tiny = tmp_path / "tiny.mp4"
+    run_ffmpeg(ffmpeg_path, "-f", "lavfi", "-i", "testsrc2=size=48x48:rate=24:duration=0.5", str(tiny))
+    cache = ["--cache-dir", str(tmp_path / "cache")]
+    run = invoke("analyze", str(tiny), "--codec", "av1", "-q", *cache)
+    assert run.exit_code == 2 and run.exception is None
+    assert run.stderr.strip().splitlines() == [
+        f"error: {tiny}: libsvtav1 needs a picture at least 64 px a side; this title is 48x48: "
+        "use --codec h264, hevc or vp9"
+    ]
+    run = invoke("analyze", str(clips.small), "--codec", "av1", "--heights", "36,180", *cache)
+    assert run.exit_code == 2
+    assert "the grid has 64x36: leave those heights out of --heights, or use --codec" in run.stderr
+    assert not list((tmp_path / "cache").rglob("*.json"))  # nothing was encoded
+
+
 def test_static_title_gets_a_ladder(clips: Clips, tmp_path: Path) -> None:
     run = invoke(
         "analyze",

@@ -394,6 +394,25 @@ def test_reasons_are_one_line_without_control_characters() -> None:
     assert batch.one_line("a\x1b[1mb\n c\x01") == "a\\x1b[1mb c\\x01"
 
 
+def test_the_cause_named_is_the_encoders_error_not_its_banner() -> None:
+    # SVT-AV1's own lines as it refuses a two-pass at 40x40 (bundled ffmpeg, -loglevel error).
+    stderr = "\n".join(
+        [
+            "Svt[info]: -------------------------------------------",
+            "Svt[info]: SVT [version]:\tSVT-AV1 Encoder Lib v4.2.0",
+            "Svt[warn]: AQ mode 2 is unsupported with source dimensions (40 / 40), setting AQ mode to 0",
+            "Svt[error]: Adaptive quantization can not be turned OFF when RC ON",
+            "[libsvtav1 @ 0x55] Error setting encoder parameters: bad parameter (0x80001005)",
+            "[vf#0:0 @ 0x55] Error sending frames to consumers: Invalid argument",
+        ]
+    )
+    exc = FfmpegError(["ffmpeg"], 234, stderr, "first pass failed")
+    assert (
+        str(exc)
+        == "first pass failed (exit 234): Svt[error]: Adaptive quantization can not be turned OFF when RC ON"
+    )
+
+
 def test_plain_progress_prints_a_heartbeat_when_quiet_for_long() -> None:
     buf = io.StringIO()
     now = [0.0]
