@@ -487,6 +487,40 @@ def _rising(
     return [*kept, top], dropped
 
 
+def uncovered_contenders(
+    targets: Sequence[RungTarget], points: Sequence[RdPoint], metric: str = "vmaf"
+) -> tuple[int, ...]:
+    """Heights that may beat a rung's height at its bitrate but were not measured that low. Pure.
+
+    A rung only takes a height whose curve covers its bitrate, so a taller height whose cheapest
+    probe lies just above the rung (an easy title's larger sizes start above the ladder's bottom)
+    is never considered there, however far ahead it is. Such a height, allowed for the rung (no
+    taller than the rung above) and ahead of the rung's own height at that cheapest probe, is
+    returned, so that it can be probed at a higher CRF and the ladder choose between measured
+    points rather than extrapolate.
+    """
+    curves = curves_by_height(points, metric)
+    found: set[int] = set()
+    for i, t in enumerate(targets):
+        own = curves.get(t.height)
+        if not own:
+            continue
+        tallest = targets[i + 1].height if i + 1 < len(targets) else max(curves)
+        for h, curve in curves.items():
+            cheapest = curve[0]
+            if not t.height < h <= tallest or cheapest.bitrate_kbps <= t.bitrate_kbps * (1 + _EPS):
+                continue
+            # More bits never lower quality: past the end of its curve, the rung's height gives
+            # at most its best measured.
+            if cheapest.bitrate_kbps > own[-1].bitrate_kbps:
+                there: float | None = own[-1].metric(metric)
+            else:
+                there = interpolate(own, cheapest.bitrate_kbps, metric)
+            if there is not None and cheapest.metric(metric) > there:
+                found.add(h)
+    return tuple(sorted(found))
+
+
 def rising_targets(targets: Sequence[RungTarget], metric: str) -> tuple[list[RungTarget], list[str]]:
     """The plan's rungs, each rising over the one below on the hull. They do, but for a top rung
     that keep_source_resolution holds at a source size under the bitrate where it joins the hull

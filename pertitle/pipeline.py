@@ -33,7 +33,7 @@ from pertitle.jobs import (
     run_group,
     run_in_context,
 )
-from pertitle.ladder import over_peak, rising_deployed, select_rungs
+from pertitle.ladder import over_peak, rising_deployed, select_rungs, uncovered_contenders
 from pertitle.models import (
     METRIC_RANGES,
     EncodeSpec,
@@ -502,6 +502,40 @@ def refine_fast(
     return measured, fill_skipped_crfs(_points(measured), settings.effective_crfs)
 
 
+def below_cheapest_probes(
+    runner: Runner,
+    settings: Settings,
+    measured: dict[EncodeSpec, Measurement],
+    points: tuple[RdPoint, ...],
+    source_height: int,
+    rounds: int = 3,
+) -> tuple[dict[EncodeSpec, Measurement], tuple[RdPoint, ...]]:
+    """Probe a size one CRF step past the grid where it may beat a rung's size below its
+    cheapest probe (`ladder.uncovered_contenders`), and again while it still may (at most
+    `rounds`, never past the codec's CRF range). The default grid's highest CRF can land a larger
+    size just above the ladder's bottom: on a 2 s 640x360 clip in VP9, 360p's CRF 56 probe came
+    out at 103 kbps, so the 100 kbps rung took 234p (82.4 VMAF) where 360p gives 88.0."""
+    crfs = sorted(settings.effective_crfs)
+    step = crfs[-1] - crfs[-2] if len(crfs) > 1 else 4.0
+    highest = settings.codec_defaults.crf_range[1]
+    for _ in range(rounds):
+        plan = select_rungs(points, settings.constraints, settings.metric, source_height=source_height)
+        wanted = []
+        for height in uncovered_contenders(plan.targets, points, settings.metric):
+            cheapest = max((s for s in measured if s.height == height), key=lambda s: float(s.crf or 0.0))
+            crf = min(float(cheapest.crf or 0.0) + step, highest)
+            if crf > float(cheapest.crf or 0.0):
+                wanted.append(dataclasses.replace(cheapest, crf=crf))
+        if not wanted:
+            break
+        label = f"measuring {len(wanted)} size(s) below their cheapest probe, where a rung may take them"
+        measured = {**measured, **runner.run(wanted, label)}
+        points = _points(measured)
+        if settings.fast:
+            points = fill_skipped_crfs(points, settings.effective_crfs)
+    return measured, points
+
+
 def _points(measured: dict[EncodeSpec, Measurement]) -> tuple[RdPoint, ...]:
     return tuple(to_point(spec, m) for spec, m in sorted(measured.items(), key=_spec_order))
 
@@ -607,6 +641,8 @@ def analyze(
         else:
             measured = runner.run(specs, f"encoding and scoring {len(specs)} probe encodes")
             points = _points(measured)
+        if settings.crfs is None:  # --crfs given: probed as given
+            measured, points = below_cheapest_probes(runner, settings, measured, points, info.height)
         t_grid = time.perf_counter() - t0 - (runner.prepare_s - prepared)
         hull = upper_hull(points, settings.metric)
         plan = select_rungs(points, settings.constraints, settings.metric, source_height=info.height)

@@ -6,6 +6,7 @@ grid: heights 180 and 360 of a 640x360 source, CRF 24/32/40, x264 veryfast, 2 jo
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import math
@@ -395,6 +396,31 @@ def test_odd_size_title_is_probed_and_checked_at_its_even_size(
     assert all(0 < p.vmaf <= 100 for p in result.points)
     rungs = result.ladder.rungs
     assert rungs and all((r.width, r.height) == (426, 240) for r in rungs)
+
+
+def test_a_size_whose_cheapest_probe_lies_above_the_bottom_rung_is_probed_lower(
+    ffmpeg_path: str, ffmpeg_info: FfmpegInfo, tmp_path: Path
+) -> None:
+    # testsrc2 at 640x360 in VP9: the default grid's highest CRF (56) lands 360p at about 120 kbps,
+    # well ahead of 234p there (90 against 84 VMAF), so the 100 kbps rung, which only 234p was
+    # measured at, took 234p. One more 360p probe, one CRF step on (62), lets it take 360p.
+    from tests.conftest import run_ffmpeg
+
+    source = tmp_path / "bars.mp4"
+    graph = "testsrc2=size=640x360:rate=24:duration=1"
+    run_ffmpeg(ffmpeg_path, "-f", "lavfi", "-i", graph, "-c:v", "libx264", "-crf", "10", str(source))
+    settings = validate(
+        Settings(codec="vp9", heights=(234, 360), jobs=2, calibrate=False, cache_dir=tmp_path / "cache")
+    )
+    result = pipeline.analyze(str(source), settings, ffmpeg_info)
+    assert max(p.crf for p in result.points if p.height == 360) == 62
+    assert result.ladder.rungs[0].height == 360
+    # --crfs given: probed as given, and the bottom rung is left to what was measured.
+    given = pipeline.analyze(
+        str(source), validate(dataclasses.replace(settings, crfs=(44.0, 50.0, 56.0))), ffmpeg_info
+    )
+    assert max(p.crf for p in given.points if p.height == 360) == 56
+    assert given.ladder.rungs[0].height == 234
 
 
 def test_a_size_svt_av1_cannot_rate_control_is_refused_before_any_encode(

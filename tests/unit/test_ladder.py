@@ -20,8 +20,8 @@ import math
 import pytest
 
 from pertitle.errors import ConfigError, HullError
-from pertitle.ladder import over_peak, rising_deployed, select_rungs
-from pertitle.models import Constraints, LadderPlan, Quality, RdPoint, Rung
+from pertitle.ladder import over_peak, rising_deployed, select_rungs, uncovered_contenders
+from pertitle.models import Constraints, LadderPlan, Quality, RdPoint, Rung, RungTarget
 
 WIDTH = {360: 640, 720: 1280, 1080: 1920}
 
@@ -438,3 +438,34 @@ def test_a_source_top_under_its_join_keeps_the_source_and_drops_the_rungs_that_l
     )
     values = [t.hull_predicted.vmaf for t in plan.targets]
     assert values == sorted(values)
+
+
+# --- uncovered_contenders: sizes whose cheapest probe lies above a rung they may win ----------
+
+
+def target(height: int, kbps: float) -> RungTarget:
+    return RungTarget(WIDTH[height], height, kbps, 30.0, Quality(0.0, 0.0, 0.0))
+
+
+def test_a_taller_size_ahead_at_its_cheapest_probe_above_a_rung_is_a_contender() -> None:
+    # 360p: 40 + 6x from 100 kbps; 720p: 50 + 6x, measured only from x = 1 (200 kbps), where it
+    # gives 56 against 360p's 46. The 100 kbps rung can only take 360p, the one size measured there.
+    low = line(360, 40, 6, 40, range(0, 5))
+    ahead = line(720, 50, 6, 44, range(1, 7))
+    rungs = [target(360, 100), target(720, 400)]
+    assert uncovered_contenders(rungs, low + ahead) == (720,)
+    # Resolution never falls as bitrate rises: under a 360p rung, 720p is no candidate.
+    assert uncovered_contenders([target(360, 100), target(360, 400)], low + ahead) == ()
+    # Behind at its cheapest probe (32.5 + 9 = 41.5 against 46): nothing to look for below it.
+    behind = line(720, 32.5, 9, 44, range(1, 7))
+    assert uncovered_contenders(rungs, low + behind) == ()
+    # A rung the taller curve covers already: nothing missing.
+    assert uncovered_contenders([target(360, 200), target(720, 400)], low + ahead) == ()
+
+
+def test_past_the_end_of_the_rungs_own_curve_its_best_measured_counts() -> None:
+    # 360p ends at 1600 kbps with 64; 1080p starts at 3200 kbps with 68: ahead of anything 360p
+    # gives (more bits never lower quality), so the top rung at 360p and 1500 kbps may be 1080p's.
+    low = line(360, 40, 6, 40, range(0, 5))
+    tall = [dataclasses.replace(p, width=1920, height=1080) for p in line(360, 43, 5, 40, range(5, 7))]
+    assert uncovered_contenders([target(360, 100), target(360, 1500)], low + tall) == (1080,)
