@@ -33,7 +33,8 @@ class CodecDefaults:
     supports_maxrate: bool
     container: str
     # Bumped when pertitle's arguments to this encoder change what it produces (part of the cache
-    # key, so no result of the old arguments is reused). hevc 1: closed GOPs (x265 open-gop=0).
+    # key, so no result of the old arguments is reused). hevc 1: closed GOPs (x265 open-gop=0);
+    # hevc 2, av1 1: the title's average frame rate (`commands.encoder_frame_rate`).
     args_revision: int = 0
     # The encoder's CRF is an integer option (ffmpeg rounds 30.5 to 31 without a word).
     whole_crfs: bool = False
@@ -78,7 +79,7 @@ CODECS: dict[str, CodecDefaults] = {
         _X26X_PRESETS,
         True,
         "mp4",
-        args_revision=1,
+        args_revision=2,
     ),
     # SVT-AV1 rejects maxrate outside CRF mode, so its deployed encodes are plain two-pass VBR.
     "av1": CodecDefaults(
@@ -90,6 +91,7 @@ CODECS: dict[str, CodecDefaults] = {
         tuple(str(p) for p in range(14)),
         False,
         "mkv",
+        args_revision=1,
         whole_crfs=True,
         strict_two_pass_vbv=False,
         min_side=64,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import shlex
 from collections.abc import Sequence
+from fractions import Fraction
 
 from pertitle.config import CODECS
 from pertitle.models import EncodeSpec, SampleWindow
@@ -117,6 +118,25 @@ def complexity_argv(ffmpeg: str, source: str, out_path: str, threads: int) -> li
 MEASURED_ENCODER_THREADS = 1
 
 
+# SVT-AV1 refuses a frame rate above this.
+_SVT_MAX_FPS = 240
+
+
+def encoder_frame_rate(fps: float) -> tuple[int, int] | None:
+    """The title's average frame rate as the fraction x265 and SVT-AV1 are given, or None.
+
+    ffmpeg hands an encoder the stream's nominal rate, which for a phone's variable-rate video
+    is its timestamps' finest step (120 fps for 30 frames a second). x264 and libvpx budget bits
+    by timestamps; x265 and SVT-AV1 budget them per frame at that rate, so a two-pass at 100 kbps
+    of such a title came out at 31 (x265) and 21 kbps (SVT-AV1), and x265's CRF and VBV moved
+    with it. Told the average rate, they land on the target as on a constant-rate title.
+    """
+    if not (math.isfinite(fps) and fps > 0):
+        return None
+    rate = Fraction(fps).limit_denominator(1001)
+    return rate.numerator, rate.denominator
+
+
 def _codec_args(spec: EncodeSpec, fps: float, threads: int | None) -> list[str]:
     """Encoder, preset and the fixed GOP; `threads` None leaves threading to the encoder."""
     defaults = CODECS[spec.codec]
@@ -130,13 +150,19 @@ def _codec_args(spec: EncodeSpec, fps: float, threads: int | None) -> list[str]:
     elif spec.codec == "hevc":
         args += ["-preset", spec.preset, "-g", str(gop)]
         pools = "" if threads is None else f":pools={threads}"
+        rate = encoder_frame_rate(fps)
+        frame_rate = "" if rate is None else f":fps={rate[0]}/{rate[1]}"
         # open-gop=0: x265 opens GOPs by default (CRA with leading pictures); HLS wants them closed.
-        x265 = f"keyint={gop}:min-keyint={gop}:scenecut=0:open-gop=0:log-level=error{pools}"
+        x265 = f"keyint={gop}:min-keyint={gop}:scenecut=0:open-gop=0:log-level=error{frame_rate}{pools}"
         args += ["-x265-params", x265]
     elif spec.codec == "av1":
         args += ["-preset", spec.preset, "-g", str(gop)]
+        rate = encoder_frame_rate(fps)
+        svt = [] if rate is None or fps > _SVT_MAX_FPS else [f"fps-denom={rate[1]}", f"fps-num={rate[0]}"]
         if threads is not None:
-            args += ["-svtav1-params", f"lp={threads}"]
+            svt.append(f"lp={threads}")
+        if svt:
+            args += ["-svtav1-params", ":".join(svt)]
     elif spec.codec == "vp9":
         args += ["-deadline", spec.preset, "-cpu-used", "4", "-row-mt", "1", "-g", str(gop)]
         args += ["-keyint_min", str(gop)]

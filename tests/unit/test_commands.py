@@ -171,9 +171,9 @@ CODEC_ARGS = {
         "-g",
         "48",
         "-x265-params",
-        "keyint=48:min-keyint=48:scenecut=0:open-gop=0:log-level=error:pools=2",
+        "keyint=48:min-keyint=48:scenecut=0:open-gop=0:log-level=error:fps=24/1:pools=2",
     ],
-    "av1": ["-c:v", "libsvtav1", "-preset", "8", "-g", "48", "-svtav1-params", "lp=2"],
+    "av1": ["-c:v", "libsvtav1", "-preset", "8", "-g", "48", "-svtav1-params", "fps-denom=1:fps-num=24:lp=2"],
     "vp9": [
         "-c:v",
         "libvpx-vp9",

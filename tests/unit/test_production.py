@@ -28,6 +28,7 @@ from pertitle.encode import peak_bitrate_kbps
 from pertitle.errors import ConfigError
 from pertitle.ffmpeg.commands import (
     encode_argv,
+    encoder_frame_rate,
     rendition_commands,
     rendition_name,
     rendition_script,
@@ -199,16 +200,33 @@ def test_capped_crf_rate_arguments_per_codec(codec: str, rate: list[str]) -> Non
 
 
 def test_threads_none_leaves_threading_to_the_encoder() -> None:
-    for codec, flag in (("h264", "-threads"), ("vp9", "-threads"), ("av1", "-svtav1-params")):
+    for codec, flag in (("h264", "-threads"), ("vp9", "-threads")):
         spec = deployed_spec(_settings(codec=codec), 640, 360, 800, 1200, 1600)
         assert flag not in encode_argv("ffmpeg", "in", spec, "o", fps=24, threads=None)
         assert flag in encode_argv("ffmpeg", "in", spec, "o", fps=24, threads=3)
+    av1 = deployed_spec(_settings(codec="av1"), 640, 360, 800, 1200, 1600)
+    assert "fps-denom=1:fps-num=24" in encode_argv("ffmpeg", "in", av1, "o", fps=24, threads=None)
+    assert "fps-denom=1:fps-num=24:lp=3" in encode_argv("ffmpeg", "in", av1, "o", fps=24, threads=3)
     hevc = deployed_spec(_settings(codec="hevc"), 640, 360, 800, 1200, 1600)
     params = encode_argv("ffmpeg", "in", hevc, "o", fps=24, threads=None)
-    assert "keyint=48:min-keyint=48:scenecut=0:open-gop=0:log-level=error" in params
-    assert "keyint=48:min-keyint=48:scenecut=0:open-gop=0:log-level=error:pools=3" in encode_argv(
+    assert "keyint=48:min-keyint=48:scenecut=0:open-gop=0:log-level=error:fps=24/1" in params
+    assert "keyint=48:min-keyint=48:scenecut=0:open-gop=0:log-level=error:fps=24/1:pools=3" in encode_argv(
         "ffmpeg", "in", hevc, "o", fps=24, threads=3
     )
+
+
+def test_x265_and_svt_av1_are_given_the_titles_average_frame_rate() -> None:
+    # A phone's variable-rate video: 120 fps nominal, 29.877 on average. 29.877 = 29877/1000, the
+    # nearest fraction with a denominator up to 1001; NTSC's 29.97... is 30000/1001 exactly.
+    assert encoder_frame_rate(29.877) == (29877, 1000)
+    assert encoder_frame_rate(30000 / 1001) == (30000, 1001)
+    assert encoder_frame_rate(math.nan) is None
+    hevc = deployed_spec(_settings(codec="hevc"), 640, 360, 800, 1200, 1600)
+    assert any(":fps=29877/1000" in a for a in encode_argv("ffmpeg", "in", hevc, "o", fps=29.877, threads=1))
+    av1 = deployed_spec(_settings(codec="av1"), 640, 360, 800, 1200, 1600)
+    assert "fps-denom=1000:fps-num=29877:lp=1" in encode_argv("ffmpeg", "in", av1, "o", fps=29.877, threads=1)
+    # SVT-AV1 takes at most 240 fps: a 1000 fps title keeps the encoder's own reading.
+    assert "lp=1" in encode_argv("ffmpeg", "in", av1, "o", fps=1000, threads=1)
 
 
 # --------------------------------------------------------------------------------------------------
