@@ -112,7 +112,16 @@ def packet_times(path: str) -> list[tuple[float, int]]:
     Raises:
         FfmpegError: the file cannot be read back.
     """
-    return [(t, size) for t, _, size in _demux(path)[2]]
+    return [(t, size) for t, _, size in timed_packets(path)]
+
+
+def timed_packets(path: str) -> list[tuple[float, float, int]]:
+    """(presentation time, duration in seconds, bytes) of every video packet with a timestamp.
+
+    Raises:
+        FfmpegError: the file cannot be read back.
+    """
+    return _demux(path)[2]
 
 
 def _demux(path: str) -> tuple[int, int, list[tuple[float, float, int]]]:

@@ -117,8 +117,18 @@ class InContextJob:
     timeout_s: float
 
 
-def run_in_context(job: InContextJob) -> tuple[tuple[float, float], ...]:
-    """(whole-title kbps, sampled windows' kbps) of each spec's two-pass encode of the title.
+@dataclass(frozen=True)
+class InContextRates:
+    """What one two-pass encode of the whole title spent: its average, its sampled windows'
+    average, and its busiest `SEGMENT_S` segment (what HLS declares as BANDWIDTH), kbit/s."""
+
+    title_kbps: float
+    windows_kbps: float
+    peak_kbps: float
+
+
+def run_in_context(job: InContextJob) -> tuple[InContextRates, ...]:
+    """What each spec's two-pass encode of the whole title spent (`InContextRates`).
 
     Raises:
         FfmpegError: the title cannot be decoded or encoded.
@@ -134,10 +144,16 @@ def run_in_context(job: InContextJob) -> tuple[tuple[float, float], ...]:
                 job.ffmpeg, job.source, job.specs, outs, logs, fps=job.fps, pass_number=pass_number
             )
             runner.run(argv, timeout_s=job.timeout_s, what=what)
-        return tuple(
-            encode_mod.title_and_window_kbps(encode_mod.packet_times(out), job.windows, job.duration_s)
-            for out in outs
-        )
+        rates = []
+        for out in outs:
+            packets = encode_mod.timed_packets(out)
+            title_kbps, windows_kbps = encode_mod.title_and_window_kbps(
+                [(t, size) for t, _, size in packets], job.windows, job.duration_s
+            )
+            rates.append(
+                InContextRates(title_kbps, windows_kbps, encode_mod.peak_bitrate_kbps(packets, SEGMENT_S))
+            )
+        return tuple(rates)
     finally:
         remove_workdir(tmp)
 

@@ -27,6 +27,7 @@ from pertitle.jobs import (
     ComplexityJob,
     GroupJob,
     InContextJob,
+    InContextRates,
     PrepareJob,
     prepare_reference,
     run_complexity,
@@ -762,11 +763,14 @@ def calibrate(runner: Runner, settings: Settings, targets: Sequence[Any]) -> lis
         measured = runner.run(list(specs.values()), label)
         by_target = {t: measured[spec] for t, spec in specs.items()}
         title_kbps = {t: m.bitrate_kbps for t, m in by_target.items()}
+        title_peak = {t: m.peak_bitrate_kbps for t, m in by_target.items()}
     else:
         rates = in_context_rates(runner, settings, list(specs.values()))
-        title_kbps = {t: rates[spec][0] for t, spec in specs.items()}
+        title_kbps = {t: rates[spec].title_kbps for t, spec in specs.items()}
+        # The windows' encode runs at their share of the budget: its peak is not the title's.
+        title_peak = {t: rates[spec].peak_kbps for t, spec in specs.items()}
         by_target = _windows_at_their_share(
-            runner, specs, {t: rates[spec][1] for t, spec in specs.items()}, label
+            runner, specs, {t: rates[spec].windows_kbps for t, spec in specs.items()}, label
         )
     rungs = []
     for t, spec in specs.items():
@@ -785,7 +789,7 @@ def calibrate(runner: Runner, settings: Settings, targets: Sequence[Any]) -> lis
                 hull_predicted=t.hull_predicted,
                 vmaf_per_frame=m.vmaf_per_frame,
                 predicted_bitrate_kbps=round(title_kbps[t], 3),
-                predicted_peak_kbps=round(m.peak_bitrate_kbps, 3),
+                predicted_peak_kbps=round(title_peak[t], 3),
             )
         )
     return rungs
@@ -827,12 +831,12 @@ def _windows_at_their_share(
 
 def in_context_rates(
     runner: Runner, settings: Settings, specs: Sequence[EncodeSpec]
-) -> dict[EncodeSpec, tuple[float, float]]:
-    """spec -> (whole-title kbps, sampled windows' kbps) of a two-pass encode of the whole title at
-    the spec's bitrate and VBV, with a faster preset where one is known to split the bits as the
-    real one does (`config.IN_CONTEXT_PRESETS`). The title is decoded once per pass for all specs
-    (or per `memory_chunks` of them, for large sizes). Cached by content, per spec, like every
-    measurement.
+) -> dict[EncodeSpec, InContextRates]:
+    """spec -> what a two-pass encode of the whole title at the spec's bitrate and VBV spends
+    (average, sampled windows' average, peak segment), with a faster preset where one is known to
+    split the bits as the real one does (`config.IN_CONTEXT_PRESETS`). The title is decoded once
+    per pass for all specs (or per `memory_chunks` of them, for large sizes). Cached by content,
+    per spec, like every measurement.
 
     Raises:
         FfmpegError: the title cannot be decoded or encoded.
@@ -841,13 +845,14 @@ def in_context_rates(
         spec: dataclasses.replace(spec, preset=IN_CONTEXT_PRESETS.get(spec.codec, spec.preset))
         for spec in specs
     }
-    rates: dict[EncodeSpec, tuple[float, float]] = {}
+    rates: dict[EncodeSpec, InContextRates] = {}
+    fields = ("title_kbps", "windows_kbps", "peak_kbps")
     for spec, stand_in in fast.items():
         hit = runner.cache.get(runner.in_context_key(stand_in))
         if hit is not None and all(
-            type(hit.get(k)) in (int, float) and 0 < hit[k] < math.inf for k in ("title_kbps", "windows_kbps")
+            type(hit.get(k)) in (int, float) and 0 < hit[k] < math.inf for k in fields
         ):
-            rates[spec] = (float(hit["title_kbps"]), float(hit["windows_kbps"]))
+            rates[spec] = InContextRates(*(float(hit[k]) for k in fields))
     # Only the rungs not met before (a re-planned ladder shares most of its rungs) are encoded.
     misses = [spec for spec in specs if spec not in rates]
     if misses:
@@ -865,9 +870,9 @@ def in_context_rates(
             workdir=runner.workdir,
             timeout_s=runner.settings.encode_timeout_s,
         )
-        for spec, (title_kbps, windows_kbps) in zip(chunk, run_in_context(job), strict=True):
-            rates[spec] = (title_kbps, windows_kbps)
-            entry = {"title_kbps": title_kbps, "windows_kbps": windows_kbps}
+        for spec, rate in zip(chunk, run_in_context(job), strict=True):
+            rates[spec] = rate
+            entry = {k: getattr(rate, k) for k in fields}
             runner.cache.put(runner.in_context_key(fast[spec]), entry)
     return rates
 

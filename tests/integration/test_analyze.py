@@ -935,6 +935,8 @@ def test_sampled_rungs_are_checked_at_the_bitrate_the_windows_get_within_the_tit
         )
         # The whole title's two-pass lands near its target; the flat window alone would not.
         assert 0.7 * r["bitrate_kbps"] < r["predicted"]["bitrate_kbps"] < 1.3 * r["bitrate_kbps"]
+        # Its peak is the title's too (the busiest segment holds the noise), not the flat window's.
+        assert r["predicted"]["peak_bitrate_kbps"] >= r["predicted"]["bitrate_kbps"]
     # The in-context pass is cached with the rest: a second run encodes nothing.
     again = json_of(invoke(*args))
     assert again["timings"]["encodes"] == 0
