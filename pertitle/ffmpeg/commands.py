@@ -171,6 +171,23 @@ def _codec_args(spec: EncodeSpec, fps: float, threads: int | None) -> list[str]:
     return args
 
 
+def applied_vbv(
+    codec: str, rate_control: str, maxrate_kbps: float | None, bufsize_kbps: float | None
+) -> tuple[float | None, float | None]:
+    """(maxrate, bufsize) an encode is really given, None for what its encoder takes none of:
+    SVT-AV1 takes no maxrate in two-pass and no buffer at all. The one rule `_rate_args` and the
+    reports share, so a ladder table never shows a limit that was not applied."""
+    maxrate = maxrate_kbps or None
+    bufsize = bufsize_kbps or None
+    if rate_control == "crf":
+        return None, None
+    if rate_control == "capped_crf":
+        return maxrate, (None if codec == "av1" else bufsize)
+    known = CODECS.get(codec)
+    takes_vbv = known.supports_maxrate if known else True
+    return (maxrate, bufsize) if takes_vbv and maxrate and bufsize else (None, None)
+
+
 def _rate_args(spec: EncodeSpec) -> list[str]:
     if spec.rate_control == "crf":
         assert spec.crf is not None
@@ -178,26 +195,18 @@ def _rate_args(spec: EncodeSpec) -> list[str]:
         if spec.codec == "vp9":
             args += ["-b:v", "0"]  # constant quality mode in libvpx needs b:v 0
         return args
+    maxrate, bufsize = applied_vbv(spec.codec, spec.rate_control, spec.maxrate_kbps, spec.bufsize_kbps)
     if spec.rate_control == "capped_crf":
-        assert spec.crf is not None and spec.maxrate_kbps is not None
-        args = ["-crf", f"{spec.crf:g}"]
-        if spec.codec == "vp9":
-            # libvpx "constrained quality": with a CRF, -b:v is the cap, not a target.
-            args += ["-b:v", f"{spec.maxrate_kbps:.0f}k"]
-            if spec.bufsize_kbps:
-                args += ["-bufsize", f"{spec.bufsize_kbps:.0f}k"]
-        elif spec.codec == "av1":
-            # SVT-AV1 takes a CRF plus a maximum bitrate as its "capped CRF" mode; it has no buffer.
-            args += ["-maxrate", f"{spec.maxrate_kbps:.0f}k"]
-        else:
-            args += ["-maxrate", f"{spec.maxrate_kbps:.0f}k"]
-            if spec.bufsize_kbps:
-                args += ["-bufsize", f"{spec.bufsize_kbps:.0f}k"]
-        return args
+        assert spec.crf is not None and maxrate is not None
+        # libvpx "constrained quality": with a CRF, -b:v is the cap, not a target. SVT-AV1 takes a
+        # CRF plus a maximum bitrate as its "capped CRF" mode; it has no buffer.
+        cap = "-b:v" if spec.codec == "vp9" else "-maxrate"
+        args = ["-crf", f"{spec.crf:g}", cap, f"{maxrate:.0f}k"]
+        return args + (["-bufsize", f"{bufsize:.0f}k"] if bufsize else [])
     assert spec.bitrate_kbps is not None
     args = ["-b:v", f"{spec.bitrate_kbps:.0f}k"]
-    if CODECS[spec.codec].supports_maxrate and spec.maxrate_kbps and spec.bufsize_kbps:
-        args += ["-maxrate", f"{spec.maxrate_kbps:.0f}k", "-bufsize", f"{spec.bufsize_kbps:.0f}k"]
+    if maxrate and bufsize:
+        args += ["-maxrate", f"{maxrate:.0f}k", "-bufsize", f"{bufsize:.0f}k"]
     return args
 
 

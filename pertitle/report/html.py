@@ -14,6 +14,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from pertitle.ffmpeg.commands import applied_vbv
 from pertitle.hull import hull_spans
 from pertitle.models import TitleResult
 from pertitle.reference import ReferenceLadder
@@ -138,7 +139,8 @@ def render_html(
     """
     src = result.source
     rungs = result.ladder.rungs
-    total_kbps = sum(r.bitrate_kbps for r in rungs if math.isfinite(r.bitrate_kbps))
+    # What the deployed encodes average (their targets where not checked): storage and CDN cost.
+    total_kbps = sum(plots.rung_bitrate(r) for r in rungs if math.isfinite(plots.rung_bitrate(r)))
     parts: list[str] = []
 
     # Header and summary cards.
@@ -243,8 +245,10 @@ def render_html(
 
 def _ladder_section(result: TitleResult) -> str:
     rows = []
+    rate_control = str(result.settings.get("deploy_rate_control", "abr2pass"))
     for n, r in enumerate(result.ladder.rungs, start=1):
         stats = plots.rung_percentiles(r)
+        maxrate, bufsize = applied_vbv(r.codec, rate_control, r.maxrate_kbps, r.bufsize_kbps)
         p1 = stats[1] if stats else r.predicted.vmaf_p1
         p5 = stats[2] if stats else r.predicted.vmaf_p5
         rows.append(
@@ -252,8 +256,9 @@ def _ladder_section(result: TitleResult) -> str:
                 str(n),
                 f"{r.width}x{r.height}",
                 _num(r.bitrate_kbps, ",.0f"),
-                _num(r.maxrate_kbps, ",.0f"),
-                _num(r.bufsize_kbps, ",.0f"),
+                _num(r.predicted_bitrate_kbps, ",.0f") if r.predicted_bitrate_kbps > 0 else "-",
+                "-" if maxrate is None else _num(maxrate, ",.0f"),
+                "-" if bufsize is None else _num(bufsize, ",.0f"),
                 _esc(f"{r.codec} {r.preset}"),
                 _num(r.crf),
                 _num(r.predicted.vmaf),
@@ -267,7 +272,8 @@ def _ladder_section(result: TitleResult) -> str:
     headers = [
         "#",
         "Resolution",
-        "Bitrate kbps",
+        "Target kbps",
+        "Avg kbps",
         "Maxrate kbps",
         "Bufsize kbps",
         "Codec",
@@ -282,9 +288,9 @@ def _ladder_section(result: TitleResult) -> str:
     warnings = "".join(f'<div class="warn">{_esc(g)}</div>' for g in result.ladder.gave_way)
     calibrated = any(r.vmaf_per_frame for r in result.ladder.rungs)
     note = (
-        f"VMAF, percentiles, PSNR and SSIM: measured on the deployed {deployed_encode(result.settings)} "
-        "of the probed video; "
-        "Hull VMAF: read off the CRF hull."
+        f"Avg: what the deployed {deployed_encode(result.settings)} of the probed video averaged; "
+        "VMAF, percentiles, PSNR and SSIM: measured on it; "
+        "Hull VMAF: read off the CRF hull; -: none (the encoder takes no such limit)."
         if calibrated
         else "Qualities are read off the CRF hull (the rungs were not checked with deployed encodes)."
     )

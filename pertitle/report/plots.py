@@ -246,6 +246,15 @@ def _rung_quality(rung: Rung) -> float:
     return rung.predicted.vmaf if math.isfinite(rung.predicted.vmaf) else rung.hull_predicted.vmaf
 
 
+def rung_bitrate(rung: Rung) -> float:
+    """The bitrate the rung is drawn at: what its deployed encode averaged when that VMAF is the
+    deployed encode's, else its target. A VBV encode that overshoots (VP9 by 10-15% on 2 s) drawn
+    at its target would sit above the CRF hull it cannot beat."""
+    if math.isfinite(rung.predicted.vmaf) and rung.predicted_bitrate_kbps > 0:
+        return rung.predicted_bitrate_kbps
+    return rung.bitrate_kbps
+
+
 def rung_percentiles(rung: Rung) -> tuple[float, float, float] | None:
     """(mean, 1st percentile, 5th percentile) of the rung's per-frame VMAF; None without frames.
 
@@ -313,9 +322,9 @@ def _draw_rate_quality(
 
     rung_xy: list[tuple[int, Rung, float, float]] = []
     for n, r in enumerate(result.ladder.rungs, start=1):
-        q = _rung_quality(r)
-        if _finite(r.bitrate_kbps, q) and r.bitrate_kbps > 0:
-            rung_xy.append((n, r, r.bitrate_kbps, q))
+        q, kbps = _rung_quality(r), rung_bitrate(r)
+        if _finite(kbps, q) and kbps > 0:
+            rung_xy.append((n, r, kbps, q))
     if rung_xy:
         ax.scatter(
             [x for _, _, x, _ in rung_xy],

@@ -31,6 +31,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from pertitle.ffmpeg.commands import applied_vbv
 from pertitle.hull import hull_spans
 from pertitle.models import METRICS, TitleResult
 from pertitle.report import deployed_encode, printable, scan_note
@@ -465,19 +466,33 @@ def _measured_table(result: TitleResult) -> Table:
 
 
 def _ladder_table(result: TitleResult) -> Table:
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    # Two-line headers keep every column whole in an 80-column terminal (a size cut to "640x3…"
+    # says nothing).
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
     table.add_column("#", justify="right")
-    table.add_column("Resolution", justify="right")
-    for name in ("Bitrate kbps", "Maxrate kbps", "Bufsize kbps", "CRF", "VMAF", "PSNR dB", "SSIM"):
-        table.add_column(name, justify="right")
-    table.add_column("Hull VMAF", justify="right", style="dim", header_style="dim")
+    table.add_column("size", justify="right", no_wrap=True)
+    for name in (
+        "target\nkbps",
+        "avg\nkbps",
+        "max\nkbps",
+        "buf\nkbps",
+        "CRF",
+        "VMAF",
+        "PSNR\ndB",
+        "SSIM",
+    ):
+        table.add_column(name, justify="right", no_wrap=True)
+    table.add_column("hull\nVMAF", justify="right", style="dim", header_style="dim", no_wrap=True)
+    rate_control = str(result.settings.get("deploy_rate_control", "abr2pass"))
     for n, r in enumerate(result.ladder.rungs, start=1):
+        maxrate, bufsize = applied_vbv(r.codec, rate_control, r.maxrate_kbps, r.bufsize_kbps)
         table.add_row(
             str(n),
             f"{r.width}x{r.height}",
             f"{r.bitrate_kbps:.0f}",
-            f"{r.maxrate_kbps:.0f}",
-            f"{r.bufsize_kbps:.0f}",
+            f"{r.predicted_bitrate_kbps:.0f}" if r.predicted_bitrate_kbps > 0 else "-",
+            "-" if maxrate is None else f"{maxrate:.0f}",
+            "-" if bufsize is None else f"{bufsize:.0f}",
             f"{r.crf:.1f}",
             f"{r.predicted.vmaf:.1f}",
             f"{r.predicted.psnr:.2f}",
@@ -485,8 +500,8 @@ def _ladder_table(result: TitleResult) -> Table:
             f"{r.hull_predicted.vmaf:.1f}",
         )
     table.caption = (
-        f"VMAF/PSNR/SSIM: predicted for the deployed {deployed_encode(result.settings)}; "
-        "Hull VMAF: read off the hull"
+        f"avg: what the deployed {deployed_encode(result.settings)} averaged, VMAF/PSNR/SSIM: "
+        "predicted for it; hull VMAF: read off the hull; -: none"
     )
     table.caption_style = "dim"
     return table

@@ -27,6 +27,7 @@ from pertitle.config import CODECS, Settings, settings_from_ladder, validate
 from pertitle.encode import peak_bitrate_kbps
 from pertitle.errors import ConfigError
 from pertitle.ffmpeg.commands import (
+    applied_vbv,
     encode_argv,
     encoder_frame_rate,
     rendition_commands,
@@ -213,6 +214,15 @@ def test_threads_none_leaves_threading_to_the_encoder() -> None:
     assert "keyint=48:min-keyint=48:scenecut=0:open-gop=0:log-level=error:fps=24/1:pools=3" in encode_argv(
         "ffmpeg", "in", hevc, "o", fps=24, threads=3
     )
+
+
+def test_applied_vbv_is_what_the_encoder_is_given() -> None:
+    assert applied_vbv("h264", "abr2pass", 150, 200) == (150, 200)
+    assert applied_vbv("vp9", "capped_crf", 150, 200) == (150, 200)
+    assert applied_vbv("av1", "abr2pass", 150, 200) == (None, None)  # SVT-AV1: plain two-pass
+    assert applied_vbv("av1", "capped_crf", 150, 200) == (150, None)  # a cap, no buffer
+    assert applied_vbv("h264", "crf", 150, 200) == (None, None)
+    assert applied_vbv("h264", "abr2pass", 150, 0) == (None, None)  # x264 takes maxrate with a buffer only
 
 
 def test_x265_and_svt_av1_are_given_the_titles_average_frame_rate() -> None:

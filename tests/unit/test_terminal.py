@@ -40,11 +40,12 @@ def _rung(w: int, h: int, kbps: float, crf: float, vmaf: float, hull_vmaf: float
         bitrate_kbps=kbps,
         maxrate_kbps=kbps * 1.5,
         bufsize_kbps=kbps * 2,
-        codec="libx264",
+        codec="h264",
         preset="medium",
         crf=crf,
         predicted=Quality(vmaf=vmaf, psnr=38.25, ssim=0.9712),
         hull_predicted=Quality(vmaf=hull_vmaf, psnr=38.5, ssim=0.975),
+        predicted_bitrate_kbps=kbps * 1.02,  # the deployed encode a little over its target
     )
 
 
@@ -109,9 +110,21 @@ def test_render_result_shows_ladder_rows_chart_legend_and_no_escape_codes() -> N
     text = _render(_result())
     assert not ANSI.search(text)
     rows = [line.split() for line in text.splitlines()]
-    assert ["1", "640x360", "300", "450", "600", "28.6", "64.2", "38.25", "0.9712", "65.1"] in rows
-    assert ["2", "960x540", "700", "1050", "1400", "28.4", "76.9", "38.25", "0.9712", "77.3"] in rows
-    assert ["3", "1280x720", "1400", "2100", "2800", "27.7", "87.8", "38.25", "0.9712", "88.0"] in rows
+    assert ["1", "640x360", "300", "306", "450", "600", "28.6", "64.2", "38.25", "0.9712", "65.1"] in rows
+    assert ["2", "960x540", "700", "714", "1050", "1400", "28.4", "76.9", "38.25", "0.9712", "77.3"] in rows
+    assert [
+        "3",
+        "1280x720",
+        "1400",
+        "1428",
+        "2100",
+        "2800",
+        "27.7",
+        "87.8",
+        "38.25",
+        "0.9712",
+        "88.0",
+    ] in rows
     assert "warning: max_ratio 2.0 relaxed between rungs 2 and 3" in text
     assert "540p overtakes 360p at 512 kbps" in text
     # the hull's own sizes, from its vertices: 360p at 180 and 330, 540p at 760, 720p at 1300 and 2600
@@ -127,9 +140,19 @@ def test_render_result_shows_ladder_rows_chart_legend_and_no_escape_codes() -> N
 
 def test_the_ladder_caption_names_how_the_rungs_are_deployed() -> None:
     result = _result()
-    assert "predicted for the deployed two-pass encode" in _render(result)
+    assert "what the deployed two-pass encode averaged" in " ".join(_render(result).split())
     capped = dataclasses.replace(result, settings={**result.settings, "deploy_rate_control": "capped_crf"})
-    assert "predicted for the deployed capped-CRF encode" in _render(capped)
+    assert "what the deployed capped-CRF encode averaged" in " ".join(_render(capped).split())
+
+
+def test_an_av1_two_pass_ladder_shows_no_limits_its_encoder_was_not_given() -> None:
+    # SVT-AV1's two-pass takes neither maxrate nor bufsize: the document keeps the constraints'
+    # values, the table shows "-" rather than limits no encode had.
+    result = _result()
+    rungs = tuple(dataclasses.replace(r, codec="av1", preset="8") for r in result.ladder.rungs)
+    av1 = dataclasses.replace(result, ladder=dataclasses.replace(result.ladder, rungs=rungs))
+    rows = [line.split() for line in _render(av1).splitlines()]
+    assert ["1", "640x360", "300", "306", "-", "-", "28.6", "64.2", "38.25", "0.9712", "65.1"] in rows
 
 
 def test_the_grid_line_counts_what_fast_read_off_the_curves() -> None:
