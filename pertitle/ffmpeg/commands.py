@@ -463,9 +463,13 @@ def rendition_name(stem: str, spec: EncodeSpec) -> str:
 def describe_rendition(spec: EncodeSpec, fps: float) -> str:
     """One line naming what decides the bits of a rendition (for script comments and logs)."""
     gop = gop_frames(fps, spec.gop_s)
-    vbv = f"maxrate {spec.maxrate_kbps or 0:.0f}k, bufsize {spec.bufsize_kbps or 0:.0f}k"
+    maxrate, bufsize = applied_vbv(spec.codec, spec.rate_control, spec.maxrate_kbps, spec.bufsize_kbps)
+    limits = [f"{name} {kbps:.0f}k" for name, kbps in (("maxrate", maxrate), ("bufsize", bufsize)) if kbps]
+    vbv = ", ".join(limits) or "no VBV"
     if spec.rate_control == "abr2pass" and not CODECS[spec.codec].supports_maxrate:
-        vbv = f"no VBV ({CODECS[spec.codec].encoder} takes no maxrate in two-pass mode; `_rate_args`)"
+        vbv = f"no VBV ({CODECS[spec.codec].encoder} takes no maxrate in two-pass mode)"
+    elif spec.rate_control == "capped_crf" and bufsize is None:
+        vbv += f" (no buffer: {CODECS[spec.codec].encoder} takes none)"
     elif spec.rate_control == "abr2pass" and not CODECS[spec.codec].strict_two_pass_vbv:
         vbv += " (libvpx applies them per two-pass section, not as a strict VBV: segments can peak above)"
     if spec.rate_control == "abr2pass":
@@ -517,6 +521,9 @@ def rendition_script(
         f"# slightly: drop the {_thread_pins(specs)} to use it.",
         "set -e",
     ]
+    if any(s.codec == "av1" for s in specs):
+        # SVT-AV1 prints its banner on every pass of a two-pass, whatever ffmpeg's log level.
+        lines.append('export SVT_LOG="${SVT_LOG:-1}"  # SVT-AV1: errors only')
     for i, spec in enumerate(specs, 1):
         name = file_arg(rendition_name(stem, spec))
         lines += ["", f"# rung {i}/{len(specs)}: {describe_rendition(spec, fps)}"]

@@ -372,8 +372,16 @@ def test_vp9_two_pass_says_its_maxrate_is_no_strict_vbv() -> None:
 def test_rendition_script_says_when_a_codec_deploys_without_vbv() -> None:
     spec = deployed_spec(_settings(codec="av1"), 640, 360, 365, 548, 730)
     script = rendition_script("ffmpeg", "/m/t.mp4", [spec], fps=24, stem="t")
-    assert "no VBV (libsvtav1 takes no maxrate in two-pass mode" in script
+    assert "no VBV (libsvtav1 takes no maxrate in two-pass mode)" in script
     assert "-maxrate" not in script
+    assert 'export SVT_LOG="${SVT_LOG:-1}"' in script  # no banner on every pass
+    capped = deployed_spec(
+        _settings(codec="av1", deploy_rate_control="capped_crf"), 640, 360, 365, 548, 730, crf=40
+    )
+    script = rendition_script("ffmpeg", "/m/t.mp4", [capped], fps=24, stem="t")
+    assert "maxrate 548k (no buffer: libsvtav1 takes none)" in script and "bufsize" not in script
+    h264 = deployed_spec(_settings(codec="h264"), 640, 360, 365, 548, 730)
+    assert "SVT_LOG" not in rendition_script("ffmpeg", "/m/t.mp4", [h264], fps=24, stem="t")
 
 
 # --------------------------------------------------------------------------------------------------
