@@ -84,7 +84,7 @@ def report(
     from pertitle.compare import as_reference_ladder, load_ladder_source
     from pertitle.reference import cap_to_source
     from pertitle.report import serialize
-    from pertitle.report.plots import comparison_from_document
+    from pertitle.report.plots import compared_another_ladder, comparison_from_document
 
     try:
         result = _parse(ladder, serialize.from_document, "ladder file")
@@ -105,6 +105,9 @@ def report(
             f"warning: {compare} compares title {comparison.title!r}, not {result.title!r}",
             soft_wrap=True,
         )
+    other = compared_another_ladder(comparison, result.ladder.rungs) if comparison is not None else None
+    if other:
+        print_literal(err, f"warning: {compare} compares another ladder: {other}", soft_wrap=True)
 
     if not quiet:
         from pertitle.report.terminal import render_result

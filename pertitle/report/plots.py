@@ -81,6 +81,7 @@ class MeasuredRung:
     height: int
     bitrate_kbps: float
     vmaf: float
+    target_kbps: float | None = None  # the rung's own bitrate (None in older documents)
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,7 @@ class Comparison:
     # VMAF (None in documents written before compare reported them).
     bd_vmaf_range: tuple[float, float] | None = None
     reference_kbps_at_ladder_best: float | None = None
+    codec: str | None = None  # the codec the ladder's rungs were encoded in (settings.codec)
 
 
 def comparison_from_document(doc: Any) -> Comparison:
@@ -145,7 +147,33 @@ def comparison_from_document(doc: Any) -> Comparison:
         reference_kbps_at_ladder_best=_optional_number(
             doc.get("reference_kbps_at_ladder_best"), "reference_kbps_at_ladder_best"
         ),
+        codec=_codec(doc.get("settings")),
     )
+
+
+def _codec(settings: Any) -> str | None:
+    codec = settings.get("codec") if isinstance(settings, dict) else None
+    return codec if isinstance(codec, str) else None
+
+
+def compared_another_ladder(comparison: Comparison, rungs: Sequence[Rung]) -> str | None:
+    """Why `comparison` is not of the ladder with these `rungs` (its sizes and bitrates, or its
+    codec, differ), or None: a compare document of another ladder of the same title would show
+    that ladder's BD-rate as this one's."""
+    theirs = sorted((r.width, r.height, r.target_kbps) for r in comparison.ladder.rungs)
+    if any(t is None for _, _, t in theirs):
+        return None  # a document from before target_kbps: nothing to hold it against
+    mine = sorted((r.width, r.height, round(r.bitrate_kbps, 1)) for r in rungs)
+    if [(w, h, round(t or 0.0, 1)) for w, h, t in theirs] != mine:
+
+        def shown(items: Sequence[tuple[int, int, float | None]]) -> str:
+            return " ".join(f"{h}p@{t or 0.0:.0f}" for _, h, t in items)
+
+        return f"its ladder's rungs are {shown(theirs)}, this ladder's {shown(mine)}"
+    codecs = {r.codec for r in rungs}
+    if comparison.codec is not None and codecs and comparison.codec not in codecs:
+        return f"its ladder was encoded in {comparison.codec}, this ladder is {', '.join(sorted(codecs))}"
+    return None
 
 
 def _optional_range(value: Any, where: str) -> tuple[float, float] | None:
@@ -206,6 +234,7 @@ def _measured_rung(item: Any, at: str) -> MeasuredRung:
         height=item["height"],
         bitrate_kbps=math.nan if kbps is None else kbps,
         vmaf=math.nan if vmaf is None else vmaf,
+        target_kbps=_optional_number(item.get("target_kbps"), f"{at}.target_kbps"),
     )
 
 

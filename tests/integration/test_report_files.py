@@ -227,6 +227,31 @@ def test_report_shows_names_from_documents_and_paths_as_they_are(analysed: Path,
     assert f"warning: {compare} compares title 'other [bold]title:100:'" in result.stderr
 
 
+def test_a_compare_document_of_another_ladder_of_the_title_is_said_to_be_one(
+    analysed: Path, tmp_path: Path
+) -> None:
+    # Several ladders of one title (codecs, constraints) make it easy to pair the wrong files; the
+    # report would show the other ladder's BD-rate as this one's.
+    doc = _compare_doc(_doc(analysed))
+    right = tmp_path / "right.json"
+    right.write_text(json.dumps({**doc, "settings": {"codec": "h264"}}), encoding="utf-8")
+    result = runner.invoke(app, ["report", str(analysed), "--compare", str(right)])
+    assert result.exit_code == 0 and "warning" not in result.stderr, result.stderr
+
+    moved = json.loads(json.dumps(doc))
+    moved["ladder"]["measured"][0]["target_kbps"] += 50
+    wrong = tmp_path / "rungs.json"
+    wrong.write_text(json.dumps(moved), encoding="utf-8")
+    result = runner.invoke(app, ["report", str(analysed), "--compare", str(wrong)])
+    assert result.exit_code == 0
+    assert f"warning: {wrong} compares another ladder: its ladder's rungs are " in result.stderr
+
+    other_codec = tmp_path / "codec.json"
+    other_codec.write_text(json.dumps({**doc, "settings": {"codec": "hevc"}}), encoding="utf-8")
+    result = runner.invoke(app, ["report", str(analysed), "--compare", str(other_codec)])
+    assert "its ladder was encoded in hevc, this ladder is h264" in " ".join(result.stderr.split())
+
+
 def test_an_error_quotes_the_file_name_as_it_is(tmp_path: Path) -> None:
     missing = tmp_path / "no[/z]pe:100:.json"
     result = runner.invoke(app, ["report", str(missing)])
