@@ -15,6 +15,7 @@ result is data; `to_document` gives the `pertitle.verify/v1` document; nothing h
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Sequence
@@ -183,6 +184,25 @@ def check_rung(
     return tuple(problems), tuple(notes)
 
 
+def no_more_quality(rungs: Sequence[Rung], measured: Sequence[Measurement]) -> dict[int, tuple[str, ...]]:
+    """index -> a note for each rung whose measured VMAF does not rise over the rung below it (by
+    bitrate), on the whole title. Pure. Its prediction may still hold (the windows rose where the
+    title does not): each rung passes on its own, but such a rung spends bits for nothing, which
+    a ladder that verified should not hide."""
+    order = sorted(range(len(rungs)), key=lambda i: measured[i].bitrate_kbps)
+    notes: dict[int, tuple[str, ...]] = {}
+    for below, above in itertools.pairwise(order):
+        low, high = measured[below], measured[above]
+        if high.vmaf <= low.vmaf and high.bitrate_kbps > low.bitrate_kbps:
+            size = f"{rungs[below].width}x{rungs[below].height}"
+            notes[above] = (
+                f"VMAF {high.vmaf:.2f} at {high.bitrate_kbps:.0f} kbps does not rise over the rung below "
+                f"({size}: {low.vmaf:.2f} at {low.bitrate_kbps:.0f} kbps); "
+                f"{high.bitrate_kbps / low.bitrate_kbps - 1:.0%} more bits for no more quality",
+            )
+    return notes
+
+
 def source_mismatch(
     made_for: MediaInfo, title: MediaInfo, sizes: Sequence[tuple[int, int]] = ()
 ) -> tuple[str, ...]:
@@ -260,9 +280,10 @@ def verify(
     finally:
         runner.close()
     checks = []
+    falls = no_more_quality(ladder.ladder.rungs, [measured[s] for s in specs])
     for i, (rung, spec) in enumerate(zip(ladder.ladder.rungs, specs, strict=True), 1):
         problems, notes = check_rung(rung, measured[spec], tolerance_vmaf=tolerance_vmaf)
-        checks.append(RungCheck(i, rung, spec, measured[spec], problems, notes))
+        checks.append(RungCheck(i, rung, spec, measured[spec], problems, notes + falls.get(i - 1, ())))
     return VerifyResult(
         title=utf8_text(Path(title).stem),
         ladder_path=str(ladder_path),

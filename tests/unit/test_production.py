@@ -37,7 +37,7 @@ from pertitle.ffmpeg.commands import (
 from pertitle.models import EncodeSpec, Measurement, Quality, Rung
 from pertitle.pipeline import measurement_from_dict, settings_document
 from pertitle.plan import deployed_spec, rung_spec
-from pertitle.verify import check_rung
+from pertitle.verify import check_rung, no_more_quality
 
 HEAD = ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
 SCALE_360 = "scale=640:360:flags=bicubic,setsar=1,format=yuv420p"
@@ -478,6 +478,23 @@ def _rung(kbps: float = 1000.0, vmaf: float = 90.0) -> Rung:
 
 def test_a_rung_within_every_limit_passes() -> None:
     assert check_rung(_rung(), _measurement(1050.0, 88.5, 1500.0)) == ((), ())
+
+
+def test_a_rung_that_measures_no_better_than_the_one_below_gets_a_note() -> None:
+    # The sweep's AV1 ladder: 314 kbps at 92.41, then 504 kbps at 92.36 (+60% bits), then 93.22.
+    rungs = [_rung(300.0), _rung(500.0), _rung(700.0)]
+    measured = [
+        _measurement(314.0, 92.41, 320.0),
+        _measurement(504.0, 92.36, 510.0),
+        _measurement(715.0, 93.22, 720.0),
+    ]
+    assert no_more_quality(rungs, measured) == {
+        1: (
+            "VMAF 92.36 at 504 kbps does not rise over the rung below (1280x720: 92.41 at 314 kbps); "
+            "61% more bits for no more quality",
+        )
+    }
+    assert no_more_quality(rungs[::2], measured[::2]) == {}
 
 
 def test_each_limit_names_its_numbers() -> None:
