@@ -202,6 +202,23 @@ def _from_reference(ref: ReferenceLadder, origin: str) -> LadderSource:
     return LadderSource(ref.name, "reference", origin, ref.codec, rungs, None, ref.source)
 
 
+def _reference_vbv(ref: LadderSource) -> dict[str, Any]:
+    """How the reference's maxrate and bufsize were set, for the document: a fixed ladder's from
+    the default constraints' factors (`_from_reference`), a ladder document's as its rungs say."""
+    if ref.kind == "reference":
+        c = Constraints()
+        return {
+            "reference_vbv": "maxrate and bufsize from the default constraints",
+            "maxrate_factor": c.maxrate_factor,
+            "bufsize_factor": c.bufsize_factor,
+        }
+    return {
+        "reference_vbv": "maxrate and bufsize of the reference document's rungs",
+        "maxrate_factor": None,
+        "bufsize_factor": None,
+    }
+
+
 def _from_document(doc: dict[str, Any], origin: str) -> LadderSource:
     from pertitle.report import serialize
 
@@ -441,9 +458,7 @@ def compare(
             "reference_preset": ref_settings.effective_preset,
             "reference_rate_control": ref_settings.deploy_rate_control,
             "reference_source": ref_src.provenance,
-            "reference_vbv": "maxrate and bufsize from the default constraints",
-            "maxrate_factor": Constraints().maxrate_factor,
-            "bufsize_factor": Constraints().bufsize_factor,
+            **_reference_vbv(ref_src),
             "gop_s": base.gop_s,
             "scaler": base.scaler,
             "vmaf_model": base.vmaf_model,

@@ -480,6 +480,10 @@ def test_compare_warns_about_a_ladder_made_for_another_title_and_rungs_above_it(
     assert r.exit_code == 0, r.output
     warnings = json.loads(r.stdout)["warnings"]
     assert any("made for a 640x360 source; this title is 320x180" in w for w in warnings), warnings
+    # A ladder document as the reference keeps its rungs' own maxrate and bufsize, and says so.
+    s = json.loads(r.stdout)["settings"]
+    assert s["reference_vbv"] == "maxrate and bufsize of the reference document's rungs"
+    assert (s["maxrate_factor"], s["bufsize_factor"]) == (None, None)
     assert any(
         "1 rung(s) larger than the title's 320x180 are encoded upscaled: 640x360" in w for w in warnings
     )
