@@ -52,6 +52,7 @@ from pertitle.models import (
 )
 from pertitle.plan import (
     coarse_crfs,
+    crf_past_the_grid,
     deployed_spec,
     fast_first_sizes,
     heights_above_source,
@@ -516,16 +517,15 @@ def below_cheapest_probes(
     `rounds`, never past the codec's CRF range). The default grid's highest CRF can land a larger
     size just above the ladder's bottom: on a 2 s 640x360 clip in VP9, 360p's CRF 56 probe came
     out at 103 kbps, so the 100 kbps rung took 234p (82.4 VMAF) where 360p gives 88.0."""
-    crfs = sorted(settings.effective_crfs)
-    step = crfs[-1] - crfs[-2] if len(crfs) > 1 else 4.0
-    highest = settings.codec_defaults.crf_range[1]
     for _ in range(rounds):
         plan = select_rungs(points, settings.constraints, settings.metric, source_height=source_height)
         wanted = []
         for height in uncovered_contenders(plan.targets, points, settings.metric):
             cheapest = max((s for s in measured if s.height == height), key=lambda s: float(s.crf or 0.0))
-            crf = min(float(cheapest.crf or 0.0) + step, highest)
-            if crf > float(cheapest.crf or 0.0):
+            crf = crf_past_the_grid(
+                float(cheapest.crf or 0.0), settings.effective_crfs, settings.codec_defaults.crf_range[1]
+            )
+            if crf is not None:
                 wanted.append(dataclasses.replace(cheapest, crf=crf))
         if not wanted:
             break
@@ -613,6 +613,8 @@ def analyze(
                 f"--heights {listed}: above the source's {info.height}p, not probed (never upscaled)",
             )
         )
+    # Before any encode, the complexity pass included.
+    _check_sizes_for_the_codec(source, info, settings, plan_grid(info, settings))
     cache = ResultCache(settings.cache_dir, enabled=settings.use_cache)
     windows, full_pass, _ = plan_windows(info, settings)
     if not full_pass and settings.sample_selection == "complexity":
@@ -630,7 +632,6 @@ def analyze(
             settings = dataclasses.replace(settings, sample_selection="even")
     t_probe = time.perf_counter() - t_start
     specs = plan_grid(info, settings)
-    _check_sizes_for_the_codec(source, info, settings, specs)
     runner = Runner(info, windows, full_pass, settings, ffmpeg, cache, on_event, executor)
     try:
         # Stage times exclude the lossless reference's decode, which `prepare_s` reports.
@@ -849,9 +850,7 @@ def in_context_rates(
     fields = ("title_kbps", "windows_kbps", "peak_kbps")
     for spec, stand_in in fast.items():
         hit = runner.cache.get(runner.in_context_key(stand_in))
-        if hit is not None and all(
-            type(hit.get(k)) in (int, float) and 0 < hit[k] < math.inf for k in fields
-        ):
+        if hit is not None and _usable_rates(hit, fields):
             rates[spec] = InContextRates(*(float(hit[k]) for k in fields))
     # Only the rungs not met before (a re-planned ladder shares most of its rungs) are encoded.
     misses = [spec for spec in specs if spec not in rates]
@@ -875,6 +874,18 @@ def in_context_rates(
             entry = {k: getattr(rate, k) for k in fields}
             runner.cache.put(runner.in_context_key(fast[spec]), entry)
     return rates
+
+
+def _usable_rates(entry: dict[str, Any], fields: Sequence[str]) -> bool:
+    """Whether a cached in-context entry holds every rate, finite and positive; a peak may be 0.0
+    (a title with no time span has none), or such a title is encoded again on every run."""
+    for k in fields:
+        v = entry.get(k)
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v < math.inf:
+            return False
+        if v == 0 and k != "peak_kbps":
+            return False
+    return True
 
 
 def memory_chunks(

@@ -149,6 +149,16 @@ def fast_first_sizes(sizes: Sequence[Resolution]) -> tuple[Resolution, ...]:
     return tuple(r for r in ordered if r in first)
 
 
+def crf_past_the_grid(highest_measured: float, grid_crfs: Sequence[float], codec_max: float) -> float | None:
+    """The CRF one grid step past `highest_measured` (the step between the grid's two highest
+    CRFs, 4 for a lone CRF), clamped to `codec_max`; None when there is no room left. Pure.
+    Always a float, as the grid's CRFs are: a cache key tells 51 from 51.0."""
+    crfs = sorted(float(c) for c in grid_crfs)
+    step = crfs[-1] - crfs[-2] if len(crfs) > 1 else 4.0
+    crf = float(min(highest_measured + step, float(codec_max)))
+    return crf if crf > highest_measured else None
+
+
 def plan_grid(info: MediaInfo, settings: Settings) -> tuple[EncodeSpec, ...]:
     """The CRF probe encodes: every resolution x every CRF, cheapest first."""
     specs = []

@@ -189,7 +189,12 @@ def no_more_quality(rungs: Sequence[Rung], measured: Sequence[Measurement]) -> d
     bitrate), on the whole title. Pure. Its prediction may still hold (the windows rose where the
     title does not): each rung passes on its own, but such a rung spends bits for nothing, which
     a ladder that verified should not hide."""
-    order = sorted(range(len(rungs)), key=lambda i: measured[i].bitrate_kbps)
+    usable = [
+        i
+        for i in range(len(rungs))
+        if math.isfinite(measured[i].bitrate_kbps) and measured[i].bitrate_kbps > 0
+    ]
+    order = sorted(usable, key=lambda i: measured[i].bitrate_kbps)
     notes: dict[int, tuple[str, ...]] = {}
     for below, above in itertools.pairwise(order):
         low, high = measured[below], measured[above]

@@ -182,7 +182,9 @@ def applied_vbv(
     if rate_control == "crf":
         return None, None
     if rate_control == "capped_crf":
-        return maxrate, (None if codec == "av1" else bufsize)
+        if codec in ("av1", "vp9"):  # a cap on its own (SVT-AV1 has no buffer; libvpx's is optional)
+            return maxrate, (None if codec == "av1" else bufsize)
+        return (maxrate, bufsize) if maxrate and bufsize else (None, None)  # x26x: VBV needs both
     known = CODECS.get(codec)
     takes_vbv = known.supports_maxrate if known else True
     return (maxrate, bufsize) if takes_vbv and maxrate and bufsize else (None, None)
@@ -197,11 +199,13 @@ def _rate_args(spec: EncodeSpec) -> list[str]:
         return args
     maxrate, bufsize = applied_vbv(spec.codec, spec.rate_control, spec.maxrate_kbps, spec.bufsize_kbps)
     if spec.rate_control == "capped_crf":
-        assert spec.crf is not None and maxrate is not None
+        assert spec.crf is not None
+        args = ["-crf", f"{spec.crf:g}"]
+        if maxrate is None:
+            return args
         # libvpx "constrained quality": with a CRF, -b:v is the cap, not a target. SVT-AV1 takes a
         # CRF plus a maximum bitrate as its "capped CRF" mode; it has no buffer.
-        cap = "-b:v" if spec.codec == "vp9" else "-maxrate"
-        args = ["-crf", f"{spec.crf:g}", cap, f"{maxrate:.0f}k"]
+        args += ["-b:v" if spec.codec == "vp9" else "-maxrate", f"{maxrate:.0f}k"]
         return args + (["-bufsize", f"{bufsize:.0f}k"] if bufsize else [])
     assert spec.bitrate_kbps is not None
     args = ["-b:v", f"{spec.bitrate_kbps:.0f}k"]
@@ -468,7 +472,7 @@ def describe_rendition(spec: EncodeSpec, fps: float) -> str:
     vbv = ", ".join(limits) or "no VBV"
     if spec.rate_control == "abr2pass" and not CODECS[spec.codec].supports_maxrate:
         vbv = f"no VBV ({CODECS[spec.codec].encoder} takes no maxrate in two-pass mode)"
-    elif spec.rate_control == "capped_crf" and bufsize is None:
+    elif spec.rate_control == "capped_crf" and spec.codec == "av1":
         vbv += f" (no buffer: {CODECS[spec.codec].encoder} takes none)"
     elif spec.rate_control == "abr2pass" and not CODECS[spec.codec].strict_two_pass_vbv:
         vbv += " (libvpx applies them per two-pass section, not as a strict VBV: segments can peak above)"

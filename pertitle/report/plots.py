@@ -160,9 +160,9 @@ def compared_another_ladder(comparison: Comparison, rungs: Sequence[Rung]) -> st
     """Why `comparison` is not of the ladder with these `rungs` (its sizes and bitrates, or its
     codec, differ), or None: a compare document of another ladder of the same title would show
     that ladder's BD-rate as this one's."""
-    theirs = sorted((r.width, r.height, r.target_kbps) for r in comparison.ladder.rungs)
-    if any(t is None for _, _, t in theirs):
+    if any(r.target_kbps is None for r in comparison.ladder.rungs):
         return None  # a document from before target_kbps: nothing to hold it against
+    theirs = sorted((r.width, r.height, r.target_kbps) for r in comparison.ladder.rungs)
     mine = sorted((r.width, r.height, round(r.bitrate_kbps, 1)) for r in rungs)
     if [(w, h, round(t or 0.0, 1)) for w, h, t in theirs] != mine:
 

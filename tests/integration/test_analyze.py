@@ -431,9 +431,11 @@ def test_a_size_svt_av1_cannot_rate_control_is_refused_before_any_encode(
     from tests.conftest import run_ffmpeg
 
     tiny = tmp_path / "tiny.mp4"
-    run_ffmpeg(ffmpeg_path, "-f", "lavfi", "-i", "testsrc2=size=48x48:rate=24:duration=0.5", str(tiny))
+    run_ffmpeg(ffmpeg_path, "-f", "lavfi", "-i", "testsrc2=size=48x48:rate=24:duration=4", str(tiny))
     cache = ["--cache-dir", str(tmp_path / "cache")]
-    run = invoke("analyze", str(tiny), "--codec", "av1", "-q", *cache)
+    # Sampled, so that the cheap complexity pass would come first: refused before that too.
+    sampled = ["--full-pass-below", "1", "--samples", "1", "--sample-duration", "1"]
+    run = invoke("analyze", str(tiny), "--codec", "av1", "-q", *sampled, *cache)
     assert run.exit_code == 2 and run.exception is None
     assert run.stderr.strip().splitlines() == [
         f"error: {tiny}: libsvtav1 needs a picture at least 64 px a side; this title is 48x48: "

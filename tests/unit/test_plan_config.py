@@ -506,3 +506,15 @@ def test_vmaf_scale_quality_bounds_under_another_metric_are_refused(metric: str)
     own = Constraints(quality_ceiling=bounds[0], quality_floor=bounds[1])
     assert validate(Settings(metric=metric, constraints=own)).constraints == own
     assert validate(Settings(metric="vmaf_p5")).metric == "vmaf_p5"  # VMAF's scale: the defaults hold
+
+
+def test_a_crf_past_the_grid_is_one_grid_step_on_within_the_codecs_range() -> None:
+    from pertitle.plan import crf_past_the_grid
+
+    grid = (18, 22, 26, 30, 34, 38, 42)
+    assert crf_past_the_grid(42.0, grid, 51) == 46.0
+    assert crf_past_the_grid(50.0, grid, 51) == 51.0
+    assert isinstance(crf_past_the_grid(50.0, grid, 51), float)  # a cache key tells 51 from 51.0
+    assert crf_past_the_grid(51.0, grid, 51) is None  # no room left
+    assert crf_past_the_grid(56.0, (20, 26, 32, 38, 44, 50, 56), 63) == 62.0  # VP9's step of 6
+    assert crf_past_the_grid(30.0, (30,), 51) == 34.0  # a lone CRF: steps of 4

@@ -223,6 +223,8 @@ def test_applied_vbv_is_what_the_encoder_is_given() -> None:
     assert applied_vbv("av1", "capped_crf", 150, 200) == (150, None)  # a cap, no buffer
     assert applied_vbv("h264", "crf", 150, 200) == (None, None)
     assert applied_vbv("h264", "abr2pass", 150, 0) == (None, None)  # x264 takes maxrate with a buffer only
+    assert applied_vbv("hevc", "capped_crf", 150, 0) == (None, None)  # ... in capped CRF too
+    assert applied_vbv("vp9", "capped_crf", 150, 0) == (150, None)  # libvpx: a cap on its own
 
 
 def test_x265_and_svt_av1_are_given_the_titles_average_frame_rate() -> None:
@@ -495,6 +497,13 @@ def test_a_rung_that_measures_no_better_than_the_one_below_gets_a_note() -> None
         )
     }
     assert no_more_quality(rungs[::2], measured[::2]) == {}
+    # A rung not measured (no bits, no bitrate) is left out, not divided by nor sorted on.
+    gaps = [
+        _measurement(0.0, 0.0, 0.0),
+        replace(_measurement(1.0, 90.0, 0.0), bitrate_kbps=math.nan),
+        *measured,
+    ]
+    assert list(no_more_quality([_rung(), _rung(), *rungs], gaps)) == [3]
 
 
 def test_each_limit_names_its_numbers() -> None:
