@@ -613,8 +613,8 @@ def analyze(
                 f"--heights {listed}: above the source's {info.height}p, not probed (never upscaled)",
             )
         )
-    # Before any encode, the complexity pass included.
-    _check_sizes_for_the_codec(source, info, settings, plan_grid(info, settings))
+    specs = plan_grid(info, settings)
+    _check_sizes_for_the_codec(source, info, settings, specs)  # before any encode, the complexity pass too
     cache = ResultCache(settings.cache_dir, enabled=settings.use_cache)
     windows, full_pass, _ = plan_windows(info, settings)
     if not full_pass and settings.sample_selection == "complexity":
@@ -631,7 +631,6 @@ def analyze(
             # document (and the report) must say so.
             settings = dataclasses.replace(settings, sample_selection="even")
     t_probe = time.perf_counter() - t_start
-    specs = plan_grid(info, settings)
     runner = Runner(info, windows, full_pass, settings, ffmpeg, cache, on_event, executor)
     try:
         # Stage times exclude the lossless reference's decode, which `prepare_s` reports.

@@ -162,12 +162,12 @@ def compared_another_ladder(comparison: Comparison, rungs: Sequence[Rung]) -> st
     that ladder's BD-rate as this one's."""
     if any(r.target_kbps is None for r in comparison.ladder.rungs):
         return None  # a document from before target_kbps: nothing to hold it against
-    theirs = sorted((r.width, r.height, r.target_kbps) for r in comparison.ladder.rungs)
+    theirs = sorted((r.width, r.height, round(r.target_kbps or 0.0, 1)) for r in comparison.ladder.rungs)
     mine = sorted((r.width, r.height, round(r.bitrate_kbps, 1)) for r in rungs)
-    if [(w, h, round(t or 0.0, 1)) for w, h, t in theirs] != mine:
+    if theirs != mine:
 
-        def shown(items: Sequence[tuple[int, int, float | None]]) -> str:
-            return " ".join(f"{h}p@{t or 0.0:.0f}" for _, h, t in items)
+        def shown(items: Sequence[tuple[int, int, float]]) -> str:
+            return " ".join(f"{h}p@{t:.0f}" for _, h, t in items)
 
         return f"its ladder's rungs are {shown(theirs)}, this ladder's {shown(mine)}"
     codecs = {r.codec for r in rungs}
