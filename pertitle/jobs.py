@@ -13,6 +13,7 @@ from pathlib import Path
 from pertitle import encode as encode_mod
 from pertitle import measure
 from pertitle.config import CODECS
+from pertitle.errors import FfmpegError, InputError
 from pertitle.ffmpeg import commands, runner
 from pertitle.models import SEGMENT_S, EncodeSpec, Measurement, SampleWindow
 from pertitle.workdir import make_workdir, remove_workdir
@@ -29,6 +30,10 @@ class PrepareJob:
     threads: int
     timeout_s: float
     start_offset_s: float = 0.0
+    # Whether windows are cut by input seeking (`commands.prepare_argv`).
+    seek: bool = True
+    # The title's average frame rate, which says how many frames the windows hold; 0: unknown.
+    fps: float = 0.0
 
 
 def run_prepare(job: PrepareJob) -> str:
@@ -53,17 +58,47 @@ def prepare_reference(job: PrepareJob) -> tuple[str, str | None]:
     if os.path.exists(job.out_path):
         return job.out_path, None
     tmp = job.out_path + f".{os.getpid()}.tmp.mkv"
-    argv = commands.prepare_argv(
-        job.ffmpeg, job.source, job.windows, job.width, job.height, tmp, job.threads, job.start_offset_s
-    )
     try:
-        said = runner.run(
-            argv, timeout_s=job.timeout_s, what=f"decoding {os.path.basename(job.source)} failed"
-        )
+        said = _write_reference(job, tmp, seek=job.seek)
+        if job.windows and job.seek and _frames(tmp) < _WINDOW_FRAMES_HELD * window_frames(job):
+            # The container did not seek to the windows (its index lies, or it has none): read
+            # them from the title's start instead, which cannot miss.
+            said = _write_reference(job, tmp, seek=False)
+        if job.windows and _frames(tmp) == 0:
+            spans = ", ".join(f"{w.start_s:g}-{w.start_s + w.duration_s:g} s" for w in job.windows)
+            raise InputError(
+                f"{job.source}: no frame could be decoded in the sampled windows ({spans}); the file "
+                "is damaged or shorter than it says: re-export it, or probe it whole (--full-pass-below)"
+            )
         os.replace(tmp, job.out_path)
     finally:
         Path(tmp).unlink(missing_ok=True)
     return job.out_path, None if job.windows else decode_errors(said)
+
+
+# A window reference holding fewer than this share of the frames the windows span at the title's
+# average rate was cut wrong. Loose, because a variable-rate title's windows hold what they hold.
+_WINDOW_FRAMES_HELD = 0.9
+
+
+def window_frames(job: PrepareJob) -> float:
+    """About how many frames `job`'s windows span; 0 where the frame rate is unknown. Pure."""
+    return sum(w.duration_s for w in job.windows or ()) * max(0.0, job.fps)
+
+
+def _write_reference(job: PrepareJob, out: str, *, seek: bool) -> str:
+    size = (job.width, job.height)
+    argv = commands.prepare_argv(
+        job.ffmpeg, job.source, job.windows, *size, out, job.threads, job.start_offset_s, seek=seek
+    )
+    return runner.run(argv, timeout_s=job.timeout_s, what=f"decoding {os.path.basename(job.source)} failed")
+
+
+def _frames(path: str) -> int:
+    try:
+        return len(encode_mod.timed_packets(path))
+    except FfmpegError:  # a Matroska file with no frame cannot be opened
+        return 0
 
 
 def decode_errors(stderr: str) -> str | None:

@@ -49,6 +49,9 @@ class MediaInfo:
     # Where the video starts after the file's start (video that starts after its audio, a capture's
     # first frame): sample windows count from the video's first frame, ffmpeg's -ss from the file's.
     start_offset_s: float = 0.0
+    # Whether the container seeks to the keyframe before a time, so a window is cut exactly by
+    # input seeking; MPEG-TS and MPEG-PS seek by timestamp and miss (`commands.prepare_argv`).
+    seeks_exactly: bool = True
 
 
 @dataclass(frozen=True)

@@ -221,6 +221,8 @@ class Runner:
             "windows": None if full_pass else [dataclasses.astuple(w) for w in windows],
             # Only where windows are cut and the video starts late, so every other key stays.
             **({"start_offset_s": info.start_offset_s} if info.start_offset_s and not full_pass else {}),
+            # Windows of a container that does not seek exactly were cut wrong before revision 1.
+            **({"windows_read": 1} if not info.seeks_exactly and not full_pass else {}),
             "reference_size": [info.width, info.height],
             "ffmpeg": ffmpeg.version,
             # The revision only where there is one, so the other codecs' keys stay as they were.
@@ -280,6 +282,8 @@ class Runner:
                 threads=self.cores,
                 timeout_s=self.settings.encode_timeout_s,
                 start_offset_s=self.info.start_offset_s,
+                seek=self.info.seeks_exactly,
+                fps=self.info.fps,
             )
             self.reference, damage = prepare_reference(job)
             self.prepare_s += time.perf_counter() - t0

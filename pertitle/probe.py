@@ -30,6 +30,10 @@ MIN_SIDE = 32
 # Elementary streams (no container): their packets carry no timestamps, so Matroska's muxer refuses
 # a stream copy of them ("unknown timestamp") where MP4's makes the timestamps up.
 _ELEMENTARY_FORMATS = {"h264", "hevc", "mpegvideo", "m4v", "vvc", "obu", "ivf", "mjpeg", "cavsvideo"}
+# Demuxers measured to seek to the keyframe before a time, so that input -ss cuts a window exactly
+# (a 2 s GOP, windows at 1, 3 and 7 s). MPEG-TS, MPEG-PS and raw streams missed; a format not
+# listed has its windows read from the start, which is slower and cannot miss.
+_EXACT_SEEK_FORMATS = {"mov", "mp4", "matroska", "webm", "avi", "flv", "mxf", "nut", "yuv4mpegpipe"}
 _ATTACHED_PIC = 0x400  # AV_DISPOSITION_ATTACHED_PIC: cover art stored as a video stream
 # AVColorTransferCharacteristic values of the HDR transfers. Encoding them as pertitle does (8-bit,
 # untagged) would ship washed-out SDR, and VMAF's models are trained on SDR.
@@ -174,6 +178,7 @@ def _describe(p: Path, size: int, container: Any, stream: Any) -> MediaInfo:
         size_bytes=size,
         interlaced=interlaced,
         start_offset_s=_start_offset_s(container, stream),
+        seeks_exactly=bool(_EXACT_SEEK_FORMATS & set(str(container.format.name or "").split(","))),
     )
 
 

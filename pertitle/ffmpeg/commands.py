@@ -49,24 +49,39 @@ def prepare_argv(
     out_path: str,
     threads: int,
     start_offset_s: float = 0.0,
+    *,
+    seek: bool = True,
 ) -> list[str]:
     """Lossless 8-bit 4:2:0 copy of the probed part of a title (windows concatenated, or all of it).
 
     Every probe encode reads this instead of the source, so the source is decoded (and seeked,
     rotated, range-converted) once. x264 at qp 0 is mathematically lossless, so the reference for
     scoring is still exactly the decoded source. Windows count from the video's first frame and
-    input -ss from the file's start, so each seek adds `start_offset_s` (`MediaInfo`).
+    the file's timestamps from its start, so each window starts `start_offset_s` later
+    (`MediaInfo`). With `seek`, each window is an input seek: cheap, and frame-exact where the
+    container seeks to keyframes. Without, the title is decoded from its start to the last
+    window's end and the windows are cut out by timestamp: MPEG-TS and MPEG-PS seek by timestamp
+    and land past the window, or on no keyframe at all (`MediaInfo.seeks_exactly`).
     """
     argv = [ffmpeg, *_BASE]
     legs: list[str] = []
     norm = f"scale={width}:{height}:flags=bicubic,setsar=1,format=yuv420p"
-    if windows:
+    if windows and seek:
         for w in windows:
             # Input seeking with transcoding is frame-accurate; -t bounds the decode.
-            seek = w.start_s + start_offset_s
-            argv += ["-ss", f"{seek:.3f}", "-t", f"{w.duration_s:.3f}", "-i", file_arg(source)]
+            at = w.start_s + start_offset_s
+            argv += ["-ss", f"{at:.3f}", "-t", f"{w.duration_s:.3f}", "-i", file_arg(source)]
         for i in range(len(windows)):
             legs.append(f"[{i}:V:0]{norm},setpts=PTS-STARTPTS[w{i}]")
+    elif windows:
+        end = max(w.start_s + w.duration_s for w in windows) + start_offset_s
+        argv += ["-t", f"{end:.3f}", "-i", file_arg(source)]
+        split = "".join(f"[s{i}]" for i in range(len(windows)))
+        legs.append(f"[0:V:0]split={len(windows)}{split}")
+        for i, w in enumerate(windows):
+            cut = f"trim=start={w.start_s + start_offset_s:.3f}:duration={w.duration_s:.3f}"
+            legs.append(f"[s{i}]{cut},{norm},setpts=PTS-STARTPTS[w{i}]")
+    if windows:
         joined = "".join(f"[w{i}]" for i in range(len(windows)))
         graph = ";".join(legs) + f";{joined}concat=n={len(windows)}:v=1:a=0[out]"
     else:

@@ -1007,3 +1007,25 @@ def test_damaged_data_is_said_on_every_run_the_cache_serves_too(tmp_path: Path, 
         assert run.exit_code == 0, run.stderr
         said = [line for line in run.stderr.splitlines() if "damaged data" in line]
         assert len(said) == 1 and said[0].startswith("warning: the title has damaged data ("), run.stderr
+
+
+def test_a_sampled_mpeg_ts_title_is_probed_on_the_frames_of_its_windows(
+    ffmpeg_path: str, tmp_path: Path
+) -> None:
+    """An MPEG-TS capture with one keyframe: input seeks into it decoded nothing, so every probe
+    read an empty reference and the title failed ("Duplicate element"). Its windows are read from
+    the start: two 1 s windows at 25 fps are 50 frames in each rung's check."""
+    from tests.conftest import run_ffmpeg
+
+    clip = tmp_path / "capture.ts"
+    run_ffmpeg(
+        ffmpeg_path,
+        *("-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25:duration=4", "-c:v", "libx264"),
+        *("-preset", "ultrafast", "-g", "1000", "-pix_fmt", "yuv420p", "-f", "mpegts", str(clip)),
+    )
+    args = ["analyze", str(clip), "--heights", "90", "--crfs", "30,40", "--preset", "veryfast"]
+    args += ["--full-pass-below", "1", "--samples", "2", "--sample-duration", "1"]
+    doc = json_of(invoke(*args, "--sample-selection", "even", "--json", "--no-cache"))
+    assert doc["samples"]["full_pass"] is False
+    assert doc["rungs"]
+    assert all(len(r["vmaf_per_frame"]) == 50 for r in doc["rungs"])

@@ -12,7 +12,7 @@ import pytest
 
 from pertitle import encode, measure
 from pertitle.config import CODECS, Settings, validate
-from pertitle.errors import ConfigError, FfmpegError
+from pertitle.errors import ConfigError, FfmpegError, InputError
 from pertitle.ffmpeg import runner
 from pertitle.jobs import (
     ComplexityJob,
@@ -444,3 +444,55 @@ def test_a_variable_rate_title_gets_the_bits_a_constant_rate_one_gets(
     variable = two_pass("vfr", f"testsrc2=size=320x180:rate=120:duration=2,select='{picks}'")
     constant = two_pass("cfr", "testsrc2=size=320x180:rate=30:duration=2")
     assert variable == pytest.approx(constant, rel=0.15)
+
+
+@pytest.mark.parametrize(
+    ("gop", "seek"),
+    [(1000, None), (50, None), (1000, True), (50, True)],
+    ids=["one-keyframe", "gop-2s", "one-keyframe-seeked", "gop-2s-seeked"],
+)
+def test_windows_of_an_mpeg_ts_title_hold_every_frame_they_name(
+    ffmpeg_path: str, tmp_path: Path, gop: int, seek: bool | None
+) -> None:
+    """Seeking into MPEG-TS lands by timestamp, not on a keyframe: with 2 s GOPs the window at
+    1 s read frames 50-74 instead of 25-49 and the one at 7 s no frame at all (the title's last
+    second went unprobed without a word); with one keyframe every window came out empty (and
+    every encode failed with "Duplicate element"). The windows must hold exactly the frames they
+    name: read from the title's start for a container that does not seek exactly (None: as the
+    probe says), and read again that way when seeking was tried and came back short (True)."""
+    from pertitle.probe import probe
+    from tests.conftest import run_ffmpeg
+
+    source = tmp_path / f"g{gop}.ts"
+    run_ffmpeg(
+        ffmpeg_path,
+        *("-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25:duration=8"),
+        *("-c:v", "libx264", "-preset", "ultrafast", "-g", str(gop), "-pix_fmt", "yuv420p"),
+        *("-f", "mpegts", str(source)),
+    )
+    info = probe(source)
+    assert info.seeks_exactly is False
+    windows = (SampleWindow(0, 1.0, 1.0), SampleWindow(1, 3.0, 1.0), SampleWindow(2, 7.0, 1.0))
+    job = PrepareJob(
+        *(ffmpeg_path, str(source), windows, 160, 90, str(tmp_path / "ref.mkv"), 1, 60),
+        start_offset_s=info.start_offset_s,
+        seek=info.seeks_exactly if seek is None else seek,
+        fps=info.fps,
+    )
+    cut = _frame_hashes(ffmpeg_path, Path(run_prepare(job)))
+    frames = "+".join(f"between(n,{a},{a + 24})" for a in (25, 75, 175))
+    wanted = _frame_hashes(ffmpeg_path, source, f"select='{frames}'")
+    assert len(wanted) == 75
+    assert cut == wanted
+
+
+def test_windows_that_decode_to_nothing_are_an_input_error(ffmpeg_path: str, tmp_path: Path) -> None:
+    from tests.conftest import run_ffmpeg
+
+    source = tmp_path / "short.mp4"
+    run_ffmpeg(ffmpeg_path, "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25:duration=2", str(source))
+    windows = (SampleWindow(0, 5.0, 1.0),)  # past the end: what a file that lies about its length gives
+    job = PrepareJob(ffmpeg_path, str(source), windows, 160, 90, str(tmp_path / "ref.mkv"), 1, 60, fps=25.0)
+    with pytest.raises(InputError, match=r"no frame could be decoded in the sampled windows \(5-6 s\)"):
+        run_prepare(job)
+    assert list(tmp_path.iterdir()) == [source]  # nothing half-written

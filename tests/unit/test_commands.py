@@ -477,3 +477,15 @@ def test_in_context_pass_of_one_spec_has_no_split_and_needs_paths_per_spec() -> 
 )
 def test_file_arg_names_a_file_ffmpeg_cannot_take_for_a_protocol_or_option(path: str, given: str) -> None:
     assert file_arg(path) == given
+
+
+def test_prepare_argv_without_seeking_reads_from_the_start_and_cuts_by_timestamp() -> None:
+    windows = (SampleWindow(0, 1.0, 1.0), SampleWindow(1, 7.0, 0.5))
+    argv = prepare_argv("ffmpeg", "in.ts", windows, 640, 360, "ref.mkv", 2, 0.25, seek=False)
+    assert "-ss" not in argv
+    assert argv.count("-i") == 1
+    assert argv[argv.index("-i") - 2 : argv.index("-i")] == ["-t", "7.750"]  # the last window's end
+    graph = argv[argv.index("-filter_complex") + 1]
+    assert graph.startswith("[0:V:0]split=2[s0][s1];[s0]trim=start=1.250:duration=1.000,scale=640:360")
+    assert "[s1]trim=start=7.250:duration=0.500," in graph
+    assert graph.endswith("[w0][w1]concat=n=2:v=1:a=0[out]")
