@@ -59,6 +59,7 @@ from pertitle.plan import (
     plan_grid,
     plan_resolutions,
     plan_windows,
+    unprobed_hard_s,
     vmaf_model_for,
 )
 from pertitle.probe import probe
@@ -113,6 +114,18 @@ INTERLACED_WARNING = (
     "the title is interlaced: it is probed, as its renditions will be encoded, as progressive frames; "
     "deinterlace it first (ffmpeg -vf bwdif) for a ladder of clean renditions"
 )
+
+
+# The share of a title that may be harder than every sample window before analyze says so.
+UNPROBED_HARD_SHARE = 0.1
+
+
+def _unprobed_hard_line(missed_s: float, duration_s: float, windows: int) -> str:
+    return (
+        f"{missed_s:.0f} s of the title ({missed_s / duration_s:.0%}) is harder than any of the {windows} "
+        "sample windows (over twice their cost in the cheap pass): the predictions there are "
+        "optimistic; use more --samples, or probe it whole (--full-pass-below)"
+    )
 
 
 def _ignore(_: Event) -> None:
@@ -625,9 +638,11 @@ def analyze(
                 "stage", "measuring where the title is hard to encode (one cheap pass) to place the samples"
             )
         )
-        windows, full_pass, placement = plan_windows(
-            info, settings, title_complexity(info, settings, ffmpeg, cache)
-        )
+        complexity = title_complexity(info, settings, ffmpeg, cache)
+        windows, full_pass, placement = plan_windows(info, settings, complexity)
+        missed = unprobed_hard_s(complexity, windows, settings.sample_duration_s, info.duration_s)
+        if not full_pass and missed >= UNPROBED_HARD_SHARE * info.duration_s:
+            on_event(Event("notice", _unprobed_hard_line(missed, info.duration_s, len(windows))))
         if placement != "complexity":
             # Too few whole stretches to rank: the windows stayed evenly spaced, and the ladder
             # document (and the report) must say so.

@@ -26,6 +26,7 @@ from pertitle.plan import (
     plan_grid,
     plan_resolutions,
     plan_windows,
+    unprobed_hard_s,
     windows_by_complexity,
 )
 
@@ -157,6 +158,23 @@ def test_complexity_windows_weigh_as_much_of_the_title_as_they_stand_for() -> No
     # A uniform title (costs within 1%): every stretch is nearest all three, whole windows.
     even = windows_by_complexity([1000, 1001, 1002, 1003, 1004, 1005, 1006], 3, 4.0)
     assert [w.duration_s for w in even] == [4.0, 4.0, 4.0]
+
+
+def test_unprobed_hard_stretches_are_those_over_twice_every_windows_cost() -> None:
+    # 30 s in 4 s stretches: flat 0-2, pattern 3-5, noise 6 and the last 2 s (50000 bytes in 2 s:
+    # the noise's 100000 per stretch). Windows on a flat and a pattern stretch leave the noise,
+    # 4 + 2 = 6 s, over twice the hardest window's cost; a window on it leaves nothing.
+    cost = [10, 10, 10, 1000, 1000, 1000, 100000, 50000]
+    two = (SampleWindow(0, 4.0, 4.0), SampleWindow(1, 12.0, 4.0))
+    assert unprobed_hard_s(cost, two, 4.0, 30.0) == pytest.approx(6.0)
+    three = (*two, SampleWindow(2, 24.0, 2.0))
+    assert unprobed_hard_s(cost, three, 4.0, 30.0) == 0.0
+    # Easier than every window does not count (the flat stretches under one on the pattern); up
+    # to twice is probed well enough (log1p(1900) - log1p(1000) = 0.64 < ln 2), past it not.
+    assert unprobed_hard_s(cost[:6], (SampleWindow(0, 12.0, 4.0),), 4.0, 24.0) == 0.0
+    first = (SampleWindow(0, 0.0, 4.0),)
+    assert unprobed_hard_s([1000, 1900, 1000], first, 4.0, 12.0) == 0.0
+    assert unprobed_hard_s([1000, 2100, 1000], first, 4.0, 12.0) == pytest.approx(4.0)
 
 
 def test_complexity_windows_need_more_stretches_than_windows() -> None:
