@@ -401,14 +401,14 @@ def title_complexity(
     info: MediaInfo, settings: Settings, ffmpeg: FfmpegInfo, cache: ResultCache
 ) -> tuple[float, ...]:
     """Bytes per `sample_duration_s` stretch of the whole title in a cheap fixed-quality pass
-    (`commands.complexity_argv`), the last one as long as what is left, cached by content.
+    (`commands.complexity_argv`), cached by content.
 
     Raises:
         FfmpegError: the title cannot be decoded.
     """
     window_s = settings.sample_duration_s
     key = make_key(
-        {"complexity": 2, "source": fingerprint_file(info.path), "bin_s": window_s, "ffmpeg": ffmpeg.version}
+        {"complexity": 1, "source": fingerprint_file(info.path), "bin_s": window_s, "ffmpeg": ffmpeg.version}
     )
     hit = cache.get(key)
     cached = hit.get("bytes") if hit is not None else None
@@ -423,8 +423,10 @@ def title_complexity(
         timeout_s=settings.encode_timeout_s,
     )
     per_bin = run_complexity(job)
-    cache.put(key, {"bytes": list(per_bin)})
-    return per_bin
+    # Only whole stretches count: a short tail is no candidate window.
+    whole = per_bin[: int(info.duration_s / window_s + 1e-9)]
+    cache.put(key, {"bytes": list(whole)})
+    return whole
 
 
 def probe_fast(

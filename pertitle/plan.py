@@ -31,12 +31,7 @@ def plan_windows(
     if duration <= settings.full_pass_below_s or total >= settings.full_pass_coverage * duration:
         return WindowPlan((SampleWindow(0, 0.0, round(duration, 3)),), True, "whole")
     if complexity is not None:
-        window_s = settings.sample_duration_s
-        whole = int(duration / window_s + 1e-9)
-        # A short last stretch is no window, but the title it holds counts (by its length).
-        tail_s = duration - whole * window_s
-        tail = (complexity[whole], tail_s) if len(complexity) > whole and tail_s > 1e-3 else None
-        picked = windows_by_complexity(complexity[:whole], settings.sample_count, window_s, tail)
+        picked = windows_by_complexity(complexity, settings.sample_count, settings.sample_duration_s)
         if picked:
             return WindowPlan(picked, False, "complexity")
     span = duration / settings.sample_count
@@ -49,7 +44,7 @@ def plan_windows(
 
 
 def windows_by_complexity(
-    bytes_per_window: Sequence[float], count: int, window_s: float, tail: tuple[float, float] | None = None
+    bytes_per_window: Sequence[float], count: int, window_s: float
 ) -> tuple[SampleWindow, ...]:
     """Sample windows that represent the title's mix of easy and hard parts.
 
@@ -58,16 +53,8 @@ def windows_by_complexity(
     `count` strata of (nearly) equal size; from each, the stretch closest to the stratum's mean is
     taken, so the windows hold the title's mix of easy and hard parts. Evenly spaced windows can
     all land in hard scenes: on a 30 s animation they made every prediction pessimistic, by up to
-    5.9 VMAF at the lowest rung.
-
-    The probes score the windows' frames together, so a window weighs by its length: each is as
-    long as the share of the title it stands for, the stretches whose cost is nearest its own
-    (ties at 1% shared), the one standing for most a whole stretch, none under a quarter of one.
-    Equal windows made a title of 12 s flat colour, 12 s of pattern and 6 s of noise read as a
-    third noise: every prediction 8.5-11.5 VMAF pessimistic. `tail` is the title's short last
-    stretch (bytes, seconds): never a window, it counts by its cost per second and its length.
-    Returns () when there are not more stretches than windows (the caller spaces them evenly).
-    Pure.
+    5.9 VMAF at the lowest rung. Returns () when there are not more stretches than windows (the
+    caller spaces them evenly). Pure.
     """
     if count < 1 or len(bytes_per_window) <= count:
         return ()
@@ -85,19 +72,8 @@ def windows_by_complexity(
         # of the title, so a uniform title still gets spread-out windows.
         centre = (k + 0.5) / count * len(logs) - 0.5
         chosen.append(min(stratum, key=lambda i: (round(abs(logs[i] - mean), 2), abs(i - centre), i)))
-    chosen.sort()
-    share = [0.0] * len(chosen)
-    stretches = [(cost, 1.0) for cost in logs]
-    if tail is not None and 0 < tail[1] < window_s:
-        stretches.append((math.log1p(max(0.0, tail[0]) * window_s / tail[1]), tail[1] / window_s))
-    for cost, length in stretches:
-        gaps = [round(abs(cost - logs[c]), 2) for c in chosen]
-        nearest = [j for j, gap in enumerate(gaps) if gap == min(gaps)]
-        for j in nearest:
-            share[j] += length / len(nearest)
     return tuple(
-        SampleWindow(n, round(i * window_s, 3), round(window_s * max(0.25, part / max(share)), 3))
-        for n, (i, part) in enumerate(zip(chosen, share, strict=True))
+        SampleWindow(n, round(i * window_s, 3), round(window_s, 3)) for n, i in enumerate(sorted(chosen))
     )
 
 

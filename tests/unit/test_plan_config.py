@@ -135,31 +135,6 @@ def test_complexity_windows_follow_the_mix_not_the_clock() -> None:
     assert [w.start_s for w in windows] == [4.0, 16.0, 44.0]
 
 
-def test_complexity_windows_weigh_as_much_of_the_title_as_they_stand_for() -> None:
-    # Seven stretches (a 30 s title's whole 4 s stretches): flat 0-2, pattern 3, 4 and 6, noise 5.
-    # Strata by log cost: {0, 1, 2}, {3, 4}, {6, 5}. Flat: nearest its mean is 11 (1). The other
-    # two are ties at 1% (1000/1050 and 1100/200000 lie as far from their means), settled towards
-    # the stratum's place in time, (k + 0.5) / 3 x 7 - 0.5 = 3.0 and 5.33: 3 and 5 (the noise).
-    # The probes score the windows' frames together, so a window weighs by its length: three 4 s
-    # windows would make the one noisy stretch a third of the title. Each stands for the stretches
-    # whose cost is nearest its own: 0-2 (flat), 3, 4 and 6 (pattern), 5 alone, so 4, 4 and
-    # 4 x 1/3 = 1.333 s.
-    cost = [10, 11, 12, 1000, 1050, 200000, 1100]
-    windows = windows_by_complexity(cost, 3, 4.0)
-    assert windows == (SampleWindow(0, 4.0, 4.0), SampleWindow(1, 12.0, 4.0), SampleWindow(2, 20.0, 1.333))
-    # The title's last 2 s are noise too (100000 bytes in 2 s: the noise's cost per second). Never
-    # a window, they count by their length: the noise stands for 1.5 stretches, its window 2 s, and
-    # the windows weigh 4 : 4 : 2 as the title's 12 s : 12 s : 6 s.
-    with_tail = windows_by_complexity(cost, 3, 4.0, tail=(100000, 2.0))
-    assert [w.duration_s for w in with_tail] == [4.0, 4.0, 2.0]
-    settings = Settings(sample_count=3, sample_duration_s=4.0)
-    planned = plan_windows(media(duration_s=30.0), settings, [*cost, 100000])
-    assert planned.windows == with_tail
-    # A uniform title (costs within 1%): every stretch is nearest all three, whole windows.
-    even = windows_by_complexity([1000, 1001, 1002, 1003, 1004, 1005, 1006], 3, 4.0)
-    assert [w.duration_s for w in even] == [4.0, 4.0, 4.0]
-
-
 def test_unprobed_hard_stretches_are_those_over_twice_every_windows_cost() -> None:
     # 30 s in 4 s stretches: flat 0-2, pattern 3-5, noise 6 and the last 2 s (50000 bytes in 2 s:
     # the noise's 100000 per stretch). Windows on a flat and a pattern stretch leave the noise,
