@@ -322,20 +322,23 @@ def entry_from_mapping(raw: Mapping[str, Any], base_dir: Path, where: str) -> En
     """One manifest title (a mapping of MANIFEST_KEYS) -> Entry; paths are relative to `base_dir`.
 
     Raises:
-        ConfigError: a missing path, an unknown key or a value of the wrong type, naming `where`.
+        BatchInputError: every missing path, unknown key and value of the wrong type of the title,
+            each naming `where` (so that one run lists them all).
     """
-    unknown = [str(k) for k in raw if k not in MANIFEST_KEYS]
-    if unknown:
-        raise ConfigError(f"{where}: unknown key {unknown[0]!r}; known keys: {', '.join(MANIFEST_KEYS)}")
+    problems = [
+        f"{where}: unknown key {str(k)!r}; known keys: {', '.join(MANIFEST_KEYS)}"
+        for k in raw
+        if k not in MANIFEST_KEYS
+    ]
     values = {k: v for k, v in raw.items() if v is not None and not (isinstance(v, str) and not v.strip())}
     path = values.get("path")
     if path is None:
-        raise ConfigError(f"{where}: 'path' is missing (the title's video file)")
-    if not isinstance(path, str):
-        raise ConfigError(f"{where}: path = {path!r} must be text (the title's video file)")
+        problems.append(f"{where}: 'path' is missing (the title's video file)")
+    elif not isinstance(path, str):
+        problems.append(f"{where}: path = {path!r} must be text (the title's video file)")
     name = values.get("name")
     if name is not None and not isinstance(name, str | int | float):
-        raise ConfigError(f"{where}: name = {name!r} must be text")
+        problems.append(f"{where}: name = {name!r} must be text")
 
     def text(key: str) -> str | None:
         value = values.get(key)
@@ -362,18 +365,27 @@ def entry_from_mapping(raw: Mapping[str, Any], base_dir: Path, where: str) -> En
             return False
         raise ConfigError(f"{where}: {key} = {value!r} must be true or false")
 
-    constraints = text("constraints")
+    def each(read: Callable[[], Any]) -> Any:
+        try:
+            return read()
+        except ConfigError as exc:
+            problems.append(str(exc))
+            return None
+
+    constraints = each(lambda: text("constraints"))
     overrides = Overrides(
-        codec=text("codec"),
-        preset=text("preset"),
-        heights=numbers("heights", integer=True),
-        crfs=numbers("crfs", integer=False),
+        codec=each(lambda: text("codec")),
+        preset=each(lambda: text("preset")),
+        heights=each(lambda: numbers("heights", integer=True)),
+        crfs=each(lambda: numbers("crfs", integer=False)),
         constraints=str(base_dir / constraints) if constraints else None,
-        sample_count=number("samples", integer=True),
-        sample_duration_s=number("sample_duration", integer=False),
-        encode_timeout_s=number("encode_timeout", integer=False),
-        fast=flag("fast"),
+        sample_count=each(lambda: number("samples", integer=True)),
+        sample_duration_s=each(lambda: number("sample_duration", integer=False)),
+        encode_timeout_s=each(lambda: number("encode_timeout", integer=False)),
+        fast=each(lambda: flag("fast")),
     )
+    if problems or not isinstance(path, str):
+        raise BatchInputError(problems)
     return Entry(
         path=base_dir / path.strip(),
         origin=where,
@@ -383,13 +395,23 @@ def entry_from_mapping(raw: Mapping[str, Any], base_dir: Path, where: str) -> En
 
 
 def read_manifest(path: Path) -> list[Entry]:
+    """`manifest_entries`, raising every bad title of the manifest together (BatchInputError)."""
+    entries, problems = manifest_entries(path)
+    if problems:
+        raise BatchInputError(problems)
+    return entries
+
+
+def manifest_entries(path: Path) -> tuple[list[Entry], list[str]]:
     """A YAML manifest (a list of titles, or a mapping with `titles:`; a title is a path or a mapping
     of MANIFEST_KEYS) or a CSV manifest (a header row naming MANIFEST_KEYS, `path` required; empty
     cells keep the batch's value). Relative paths are relative to the manifest's folder.
 
+    Returns the good titles and a problem for each bad one (named by its row or number), so that
+    the good ones can still be checked for the other kinds of problem.
+
     Raises:
-        ConfigError: unreadable or malformed manifest, naming the file; BatchInputError: every bad
-            title of a manifest that parses, each named by its row or number.
+        ConfigError: unreadable or malformed manifest, naming the file.
     """
     base = path.parent
     try:
@@ -402,6 +424,8 @@ def read_manifest(path: Path) -> list[Entry]:
     def add(raw: Mapping[str, Any], where: str) -> None:
         try:
             entries.append(entry_from_mapping(raw, base, where))
+        except BatchInputError as exc:
+            problems.extend(exc.problems)
         except ConfigError as exc:
             problems.append(str(exc))
 
@@ -424,9 +448,7 @@ def read_manifest(path: Path) -> list[Entry]:
                 continue
             raw = dict(zip(header, [cell.strip() for cell in row], strict=False))
             add(raw, f"{path} row {number}")
-        if problems:
-            raise BatchInputError(problems)
-        return entries
+        return entries, problems
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -448,9 +470,7 @@ def read_manifest(path: Path) -> list[Entry]:
             add(item, where)
         else:
             problems.append(f"{where}: expected a path or a mapping, got {item!r}")
-    if problems:
-        raise BatchInputError(problems)
-    return entries
+    return entries, problems
 
 
 def discover(inputs: Sequence[str | os.PathLike[str]], include: Sequence[str] | None = None) -> list[Entry]:
@@ -460,6 +480,16 @@ def discover(inputs: Sequence[str | os.PathLike[str]], include: Sequence[str] | 
     Raises:
         BatchInputError: every missing path, empty directory and bad manifest, together.
     """
+    entries, problems = found_entries(inputs, include)
+    if problems:
+        raise BatchInputError(problems)
+    return entries
+
+
+def found_entries(
+    inputs: Sequence[str | os.PathLike[str]], include: Sequence[str] | None = None
+) -> tuple[list[Entry], list[str]]:
+    """`discover`'s titles and its problems, apart: the good titles can still be planned."""
     patterns = parse_include(include)
     entries: list[Entry] = []
     problems: list[str] = []
@@ -472,18 +502,32 @@ def discover(inputs: Sequence[str | os.PathLike[str]], include: Sequence[str] | 
             entries += [Entry(path=f, origin=str(path)) for f in found]
         elif path.is_file() and path.suffix.lower() in MANIFEST_SUFFIXES:
             try:
-                entries += read_manifest(path)
-            except BatchInputError as exc:
-                problems += exc.problems
+                good, bad = manifest_entries(path)
+                entries += good
+                problems += bad
             except ConfigError as exc:
                 problems.append(str(exc))
         elif path.exists():
             entries.append(Entry(path=path, origin=str(path)))
         else:
             problems.append(f"{path}: no such file or directory")
-    if problems:
-        raise BatchInputError(problems)
-    return entries
+    return entries, problems
+
+
+def plan_inputs(
+    inputs: Sequence[str | os.PathLike[str]],
+    include: Sequence[str] | None,
+    base: Settings,
+    out_dir: str | os.PathLike[str],
+    ffmpeg: FfmpegInfo | None = None,
+) -> list[TitleSpec]:
+    """`discover` then `plan_titles`, with the problems of both in one BatchInputError: a bad
+    manifest title must not hide another title's missing file (all listed at once, README)."""
+    entries, problems = found_entries(inputs, include)
+    titles, more = planned_titles(entries, base, out_dir, ffmpeg, said_already=bool(problems))
+    if problems or more:
+        raise BatchInputError([*problems, *more])
+    return titles
 
 
 def plan_titles(
@@ -502,12 +546,28 @@ def plan_titles(
     Raises:
         BatchInputError: every problem found, together.
     """
+    titles, problems = planned_titles(entries, base, out_dir, ffmpeg)
+    if problems:
+        raise BatchInputError(problems)
+    return titles
+
+
+def planned_titles(
+    entries: Sequence[Entry],
+    base: Settings,
+    out_dir: str | os.PathLike[str],
+    ffmpeg: FfmpegInfo | None = None,
+    *,
+    said_already: bool = False,
+) -> tuple[list[TitleSpec], list[str]]:
+    """`plan_titles`'s good titles and its problems, apart. `said_already`: titles were named but
+    all of them are bad (their problems are said already, not "no titles given")."""
     problems: list[str] = []
     titles: list[TitleSpec] = []
     seen_sources: set[tuple[str, Overrides]] = set()
     by_name: dict[str, TitleSpec] = {}
     out = Path(out_dir).resolve()
-    if not entries:
+    if not entries and not said_already:
         problems.append("no titles given")
     for entry in entries:
         source = entry.path.absolute()
@@ -558,9 +618,7 @@ def plan_titles(
             except PertitleError as exc:
                 users = [t.name for t in titles if t.settings.codec_defaults.encoder == encoder]
                 problems.append(f"{exc} (needed by {', '.join(users[:5])}{' ...' if len(users) > 5 else ''})")
-    if problems:
-        raise BatchInputError(problems)
-    return titles
+    return titles, problems
 
 
 # --------------------------------------------------------------------------------------------------

@@ -229,7 +229,7 @@ def batch(
             encode_timeout=encode_timeout,
         )
         info = binary.detect(binary.locate(ffmpeg))
-        titles = core.plan_titles(core.discover([str(p) for p in inputs], include), settings, out, info)
+        titles = core.plan_inputs([str(p) for p in inputs], include, settings, out, info)
     except core.BatchInputError as exc:  # every problem on a line of its own
         raise fail(err, exc.headline, 2, more=exc.details) from None
     except PertitleError as exc:
