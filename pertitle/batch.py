@@ -752,6 +752,7 @@ class _TitleRun:
         self.cancelled = cancelled
         self.encodes = 0
         self.cache_hits = 0
+        self.started = time.perf_counter()
 
     def on_event(self, event: Event) -> None:
         if self.cancelled.is_set():
@@ -773,7 +774,7 @@ class _TitleRun:
 
     def run(self) -> TitleOutcome:
         title = self.title
-        t0 = time.perf_counter()
+        t0 = self.started = time.perf_counter()
         why = "--force asked for a new one"
         if not self.force:
             doc, why = existing_ladder(self.out_dir, title)
@@ -795,10 +796,10 @@ class _TitleRun:
             doc = serialize.to_document(result)
             serialize.write_documents(doc, self.out_dir, title.name)
         except BatchCancelled:
-            return self._interrupted(t0)
+            return self.interrupted()
         except Exception as exc:
             if self.cancelled.is_set():  # Ctrl-C reached ffmpeg too: not the title's fault
-                return self._interrupted(t0)
+                return self.interrupted()
             reason, kind = failure_reason(exc)
             if isinstance(exc, FfmpegError) and os.environ.get("PERTITLE_DEBUG"):
                 reason = exc.details()
@@ -823,16 +824,23 @@ class _TitleRun:
             cache_hits=result.cache_hits,
         )
 
-    def _interrupted(self, t0: float) -> TitleOutcome:
+    def interrupted(self) -> TitleOutcome:
+        """Where the title stands when the batch is interrupted: the time it ran, the encodes it did."""
         return TitleOutcome(
             self.title.name,
             self.title.source,
             "interrupted",
             "the batch was interrupted; a rerun resumes from the cache",
-            time_s=round(time.perf_counter() - t0, 3),
+            time_s=round(time.perf_counter() - self.started, 3),
             encodes=self.encodes,
             cache_hits=self.cache_hits,
         )
+
+
+# The event that ends a title, by its outcome's status.
+_END_EVENTS = {"ok": "title_finished", "skipped": "title_skipped", "interrupted": "title_failed"}
+
+NOT_STARTED = "not started: the batch was interrupted first; a rerun runs it"
 
 
 def run_batch(
@@ -854,8 +862,10 @@ def run_batch(
     about `cores` ffmpeg processes in all.
 
     A title's failure is recorded on its outcome and the others go on. KeyboardInterrupt (Ctrl-C)
-    stops the titles after the encodes in flight; the result then says `interrupted`, with every
-    title that had not ended marked so (the caller exits 130).
+    stops the titles after the encodes in flight; the result then says `interrupted`, every title
+    that was running is `interrupted` (with the time it ran) and every title that had not started
+    stays `pending` (the caller exits 130). The outcomes are final at the interrupt: a title thread
+    that stops later neither changes nor reports its outcome again.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -867,6 +877,7 @@ def run_batch(
     lock = threading.Lock()
     outcomes: dict[str, TitleOutcome] = {t.name: TitleOutcome(t.name, t.source, "pending") for t in titles}
     ended = 0
+    final_at_interrupt = False  # under the lock
     cancelled = threading.Event()
     started = time.perf_counter()
     runs: dict[str, _TitleRun] = {}
@@ -889,13 +900,21 @@ def run_batch(
         with lock:
             runs[title.name] = runner
         outcome = runner.run()
-        kind = {"ok": "title_finished", "skipped": "title_skipped", "interrupted": "title_failed"}.get(
-            outcome.status, "title_failed"
-        )
         with lock:
+            if final_at_interrupt:  # the interrupt said where this title stood
+                return outcome
             outcomes[title.name] = outcome
             ended += 1
-            on_event(BatchEvent(kind, title.name, outcome.reason or "", ended, len(titles), outcome))
+            on_event(
+                BatchEvent(
+                    _END_EVENTS.get(outcome.status, "title_failed"),
+                    title.name,
+                    outcome.reason or "",
+                    ended,
+                    len(titles),
+                    outcome,
+                )
+            )
         return outcome
 
     on_event(
@@ -929,15 +948,27 @@ def run_batch(
         cancelled.set()
         pool.shutdown(wait=False, cancel_futures=True)
         with lock:
+            final_at_interrupt = True
             for name, o in outcomes.items():
-                if o.status in ("pending", "running"):
+                if o.status == "pending":
+                    outcomes[name] = replace(o, reason=NOT_STARTED)
+                elif o.status == "running":
                     run = runs.get(name)  # what a running title had done: its encodes are cached
-                    outcomes[name] = replace(
-                        o,
-                        status="interrupted",
-                        reason="the batch was interrupted",
-                        encodes=run.encodes if run else 0,
-                        cache_hits=run.cache_hits if run else 0,
+                    outcomes[name] = (
+                        run.interrupted()
+                        if run
+                        else replace(o, status="interrupted", reason="the batch was interrupted")
+                    )
+                    ended += 1
+                    on_event(
+                        BatchEvent(
+                            "title_failed",
+                            name,
+                            outcomes[name].reason or "",
+                            ended,
+                            len(titles),
+                            outcomes[name],
+                        )
                     )
     finally:
         if not interrupted:
