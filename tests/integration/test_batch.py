@@ -437,6 +437,33 @@ def test_junit_and_events_never_overwrite_an_input_or_a_file_the_batch_writes(
     assert not out.exists()
 
 
+@pytest.mark.parametrize("option", ["--junit", "--events"])
+@pytest.mark.parametrize("where", ["under_a_file", "uncreatable_dir", "unwritable_dir", "long_name"])
+def test_a_report_that_cannot_be_written_is_one_line_before_any_work(
+    good: Path, tmp_path: Path, option: str, where: str
+) -> None:
+    """--junit and --events make their missing folders (as --out does); a folder that cannot be
+    made, or one no file can be made in, is one line and exit 2 before any work (and before --out
+    is made), not a traceback nor a failure at the end, after every title ran."""
+    (tmp_path / "afile").write_bytes(b"")
+    target = {
+        "under_a_file": tmp_path / "afile" / "sub" / "report",
+        "uncreatable_dir": Path("/proc/pertitle-no-such-dir/report"),  # procfs makes no folders
+        "unwritable_dir": Path("/proc/report"),  # nor files
+        "long_name": tmp_path / ("x" * 300) / "report",
+    }[where]
+    if where in ("uncreatable_dir", "unwritable_dir") and not Path("/proc/self").is_dir():
+        pytest.skip("needs Linux procfs")
+    out = tmp_path / "out"
+    argv = ["batch", str(good / "alpha.mp4"), "--out", str(out), option, str(target), *GRID, *LOCAL]
+    result = CliRunner().invoke(app, [*argv, "--cache-dir", str(tmp_path / "cache")])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {option}: cannot write "), result.stderr
+    assert "Traceback" not in result.output
+    assert not out.exists() and not (tmp_path / "cache").exists()
+
+
 def test_manifest_overrides_apply_per_title(good: Path, tmp_path: Path) -> None:
     (tmp_path / "two-rungs.yaml").write_text("max_rungs: 2\nmin_rungs: 1\n", encoding="utf-8")
     shutil.copy(good / "alpha.mp4", tmp_path / "alpha.mp4")
@@ -582,7 +609,8 @@ def test_an_interrupted_batch_leaves_titles_that_never_started_pending(
     """Ctrl-C mid-title: the running title is `interrupted` with the time it ran; the titles after
     it never started and stay `pending` (JUnit `skipped`, not failures), in every output alike."""
     catalog, out = tmp_path / "catalog", tmp_path / "out"
-    events, junit = tmp_path / "events.ndjson", tmp_path / "junit.xml"
+    # Folders that are not there yet: made, with their parents, as --out's is.
+    events, junit = tmp_path / "reports" / "ev" / "events.ndjson", tmp_path / "reports" / "ju" / "junit.xml"
     catalog.mkdir()
     make_clip(
         ffmpeg_path, catalog / "a_long.mp4", "testsrc2=size=320x180:rate=24:duration=6,noise=alls=9:allf=t"
