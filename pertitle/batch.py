@@ -322,20 +322,23 @@ def entry_from_mapping(raw: Mapping[str, Any], base_dir: Path, where: str) -> En
     """One manifest title (a mapping of MANIFEST_KEYS) -> Entry; paths are relative to `base_dir`.
 
     Raises:
-        ConfigError: a missing path, an unknown key or a value of the wrong type, naming `where`.
+        BatchInputError: every missing path, unknown key and value of the wrong type of the title,
+            each naming `where` (so that one run lists them all).
     """
-    unknown = [str(k) for k in raw if k not in MANIFEST_KEYS]
-    if unknown:
-        raise ConfigError(f"{where}: unknown key {unknown[0]!r}; known keys: {', '.join(MANIFEST_KEYS)}")
+    problems = [
+        f"{where}: unknown key {str(k)!r}; known keys: {', '.join(MANIFEST_KEYS)}"
+        for k in raw
+        if k not in MANIFEST_KEYS
+    ]
     values = {k: v for k, v in raw.items() if v is not None and not (isinstance(v, str) and not v.strip())}
     path = values.get("path")
     if path is None:
-        raise ConfigError(f"{where}: 'path' is missing (the title's video file)")
-    if not isinstance(path, str):
-        raise ConfigError(f"{where}: path = {path!r} must be text (the title's video file)")
+        problems.append(f"{where}: 'path' is missing (the title's video file)")
+    elif not isinstance(path, str):
+        problems.append(f"{where}: path = {path!r} must be text (the title's video file)")
     name = values.get("name")
     if name is not None and not isinstance(name, str | int | float):
-        raise ConfigError(f"{where}: name = {name!r} must be text")
+        problems.append(f"{where}: name = {name!r} must be text")
 
     def text(key: str) -> str | None:
         value = values.get(key)
@@ -362,18 +365,27 @@ def entry_from_mapping(raw: Mapping[str, Any], base_dir: Path, where: str) -> En
             return False
         raise ConfigError(f"{where}: {key} = {value!r} must be true or false")
 
-    constraints = text("constraints")
+    def each(read: Callable[[], Any]) -> Any:
+        try:
+            return read()
+        except ConfigError as exc:
+            problems.append(str(exc))
+            return None
+
+    constraints = each(lambda: text("constraints"))
     overrides = Overrides(
-        codec=text("codec"),
-        preset=text("preset"),
-        heights=numbers("heights", integer=True),
-        crfs=numbers("crfs", integer=False),
+        codec=each(lambda: text("codec")),
+        preset=each(lambda: text("preset")),
+        heights=each(lambda: numbers("heights", integer=True)),
+        crfs=each(lambda: numbers("crfs", integer=False)),
         constraints=str(base_dir / constraints) if constraints else None,
-        sample_count=number("samples", integer=True),
-        sample_duration_s=number("sample_duration", integer=False),
-        encode_timeout_s=number("encode_timeout", integer=False),
-        fast=flag("fast"),
+        sample_count=each(lambda: number("samples", integer=True)),
+        sample_duration_s=each(lambda: number("sample_duration", integer=False)),
+        encode_timeout_s=each(lambda: number("encode_timeout", integer=False)),
+        fast=each(lambda: flag("fast")),
     )
+    if problems or not isinstance(path, str):
+        raise BatchInputError(problems)
     return Entry(
         path=base_dir / path.strip(),
         origin=where,
@@ -383,13 +395,23 @@ def entry_from_mapping(raw: Mapping[str, Any], base_dir: Path, where: str) -> En
 
 
 def read_manifest(path: Path) -> list[Entry]:
+    """`manifest_entries`, raising every bad title of the manifest together (BatchInputError)."""
+    entries, problems = manifest_entries(path)
+    if problems:
+        raise BatchInputError(problems)
+    return entries
+
+
+def manifest_entries(path: Path) -> tuple[list[Entry], list[str]]:
     """A YAML manifest (a list of titles, or a mapping with `titles:`; a title is a path or a mapping
     of MANIFEST_KEYS) or a CSV manifest (a header row naming MANIFEST_KEYS, `path` required; empty
     cells keep the batch's value). Relative paths are relative to the manifest's folder.
 
+    Returns the good titles and a problem for each bad one (named by its row or number), so that
+    the good ones can still be checked for the other kinds of problem.
+
     Raises:
-        ConfigError: unreadable or malformed manifest, naming the file; BatchInputError: every bad
-            title of a manifest that parses, each named by its row or number.
+        ConfigError: unreadable or malformed manifest, naming the file.
     """
     base = path.parent
     try:
@@ -402,6 +424,8 @@ def read_manifest(path: Path) -> list[Entry]:
     def add(raw: Mapping[str, Any], where: str) -> None:
         try:
             entries.append(entry_from_mapping(raw, base, where))
+        except BatchInputError as exc:
+            problems.extend(exc.problems)
         except ConfigError as exc:
             problems.append(str(exc))
 
@@ -424,9 +448,7 @@ def read_manifest(path: Path) -> list[Entry]:
                 continue
             raw = dict(zip(header, [cell.strip() for cell in row], strict=False))
             add(raw, f"{path} row {number}")
-        if problems:
-            raise BatchInputError(problems)
-        return entries
+        return entries, problems
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -448,9 +470,7 @@ def read_manifest(path: Path) -> list[Entry]:
             add(item, where)
         else:
             problems.append(f"{where}: expected a path or a mapping, got {item!r}")
-    if problems:
-        raise BatchInputError(problems)
-    return entries
+    return entries, problems
 
 
 def discover(inputs: Sequence[str | os.PathLike[str]], include: Sequence[str] | None = None) -> list[Entry]:
@@ -460,6 +480,16 @@ def discover(inputs: Sequence[str | os.PathLike[str]], include: Sequence[str] | 
     Raises:
         BatchInputError: every missing path, empty directory and bad manifest, together.
     """
+    entries, problems = found_entries(inputs, include)
+    if problems:
+        raise BatchInputError(problems)
+    return entries
+
+
+def found_entries(
+    inputs: Sequence[str | os.PathLike[str]], include: Sequence[str] | None = None
+) -> tuple[list[Entry], list[str]]:
+    """`discover`'s titles and its problems, apart: the good titles can still be planned."""
     patterns = parse_include(include)
     entries: list[Entry] = []
     problems: list[str] = []
@@ -472,18 +502,32 @@ def discover(inputs: Sequence[str | os.PathLike[str]], include: Sequence[str] | 
             entries += [Entry(path=f, origin=str(path)) for f in found]
         elif path.is_file() and path.suffix.lower() in MANIFEST_SUFFIXES:
             try:
-                entries += read_manifest(path)
-            except BatchInputError as exc:
-                problems += exc.problems
+                good, bad = manifest_entries(path)
+                entries += good
+                problems += bad
             except ConfigError as exc:
                 problems.append(str(exc))
         elif path.exists():
             entries.append(Entry(path=path, origin=str(path)))
         else:
             problems.append(f"{path}: no such file or directory")
-    if problems:
-        raise BatchInputError(problems)
-    return entries
+    return entries, problems
+
+
+def plan_inputs(
+    inputs: Sequence[str | os.PathLike[str]],
+    include: Sequence[str] | None,
+    base: Settings,
+    out_dir: str | os.PathLike[str],
+    ffmpeg: FfmpegInfo | None = None,
+) -> list[TitleSpec]:
+    """`discover` then `plan_titles`, with the problems of both in one BatchInputError: a bad
+    manifest title must not hide another title's missing file (all listed at once, README)."""
+    entries, problems = found_entries(inputs, include)
+    titles, more = planned_titles(entries, base, out_dir, ffmpeg, said_already=bool(problems))
+    if problems or more:
+        raise BatchInputError([*problems, *more])
+    return titles
 
 
 def plan_titles(
@@ -502,12 +546,28 @@ def plan_titles(
     Raises:
         BatchInputError: every problem found, together.
     """
+    titles, problems = planned_titles(entries, base, out_dir, ffmpeg)
+    if problems:
+        raise BatchInputError(problems)
+    return titles
+
+
+def planned_titles(
+    entries: Sequence[Entry],
+    base: Settings,
+    out_dir: str | os.PathLike[str],
+    ffmpeg: FfmpegInfo | None = None,
+    *,
+    said_already: bool = False,
+) -> tuple[list[TitleSpec], list[str]]:
+    """`plan_titles`'s good titles and its problems, apart. `said_already`: titles were named but
+    all of them are bad (their problems are said already, not "no titles given")."""
     problems: list[str] = []
     titles: list[TitleSpec] = []
     seen_sources: set[tuple[str, Overrides]] = set()
     by_name: dict[str, TitleSpec] = {}
     out = Path(out_dir).resolve()
-    if not entries:
+    if not entries and not said_already:
         problems.append("no titles given")
     for entry in entries:
         source = entry.path.absolute()
@@ -558,9 +618,7 @@ def plan_titles(
             except PertitleError as exc:
                 users = [t.name for t in titles if t.settings.codec_defaults.encoder == encoder]
                 problems.append(f"{exc} (needed by {', '.join(users[:5])}{' ...' if len(users) > 5 else ''})")
-    if problems:
-        raise BatchInputError(problems)
-    return titles
+    return titles, problems
 
 
 # --------------------------------------------------------------------------------------------------
@@ -694,6 +752,7 @@ class _TitleRun:
         self.cancelled = cancelled
         self.encodes = 0
         self.cache_hits = 0
+        self.started = time.perf_counter()
 
     def on_event(self, event: Event) -> None:
         if self.cancelled.is_set():
@@ -715,7 +774,7 @@ class _TitleRun:
 
     def run(self) -> TitleOutcome:
         title = self.title
-        t0 = time.perf_counter()
+        t0 = self.started = time.perf_counter()
         why = "--force asked for a new one"
         if not self.force:
             doc, why = existing_ladder(self.out_dir, title)
@@ -737,10 +796,10 @@ class _TitleRun:
             doc = serialize.to_document(result)
             serialize.write_documents(doc, self.out_dir, title.name)
         except BatchCancelled:
-            return self._interrupted(t0)
+            return self.interrupted()
         except Exception as exc:
             if self.cancelled.is_set():  # Ctrl-C reached ffmpeg too: not the title's fault
-                return self._interrupted(t0)
+                return self.interrupted()
             reason, kind = failure_reason(exc)
             if isinstance(exc, FfmpegError) and os.environ.get("PERTITLE_DEBUG"):
                 reason = exc.details()
@@ -765,16 +824,23 @@ class _TitleRun:
             cache_hits=result.cache_hits,
         )
 
-    def _interrupted(self, t0: float) -> TitleOutcome:
+    def interrupted(self) -> TitleOutcome:
+        """Where the title stands when the batch is interrupted: the time it ran, the encodes it did."""
         return TitleOutcome(
             self.title.name,
             self.title.source,
             "interrupted",
             "the batch was interrupted; a rerun resumes from the cache",
-            time_s=round(time.perf_counter() - t0, 3),
+            time_s=round(time.perf_counter() - self.started, 3),
             encodes=self.encodes,
             cache_hits=self.cache_hits,
         )
+
+
+# The event that ends a title, by its outcome's status.
+_END_EVENTS = {"ok": "title_finished", "skipped": "title_skipped", "interrupted": "title_failed"}
+
+NOT_STARTED = "not started: the batch was interrupted first; a rerun runs it"
 
 
 def run_batch(
@@ -796,8 +862,10 @@ def run_batch(
     about `cores` ffmpeg processes in all.
 
     A title's failure is recorded on its outcome and the others go on. KeyboardInterrupt (Ctrl-C)
-    stops the titles after the encodes in flight; the result then says `interrupted`, with every
-    title that had not ended marked so (the caller exits 130).
+    stops the titles after the encodes in flight; the result then says `interrupted`, every title
+    that was running is `interrupted` (with the time it ran) and every title that had not started
+    stays `pending` (the caller exits 130). The outcomes are final at the interrupt: a title thread
+    that stops later neither changes nor reports its outcome again.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -809,6 +877,7 @@ def run_batch(
     lock = threading.Lock()
     outcomes: dict[str, TitleOutcome] = {t.name: TitleOutcome(t.name, t.source, "pending") for t in titles}
     ended = 0
+    final_at_interrupt = False  # under the lock
     cancelled = threading.Event()
     started = time.perf_counter()
     runs: dict[str, _TitleRun] = {}
@@ -831,13 +900,21 @@ def run_batch(
         with lock:
             runs[title.name] = runner
         outcome = runner.run()
-        kind = {"ok": "title_finished", "skipped": "title_skipped", "interrupted": "title_failed"}.get(
-            outcome.status, "title_failed"
-        )
         with lock:
+            if final_at_interrupt:  # the interrupt said where this title stood
+                return outcome
             outcomes[title.name] = outcome
             ended += 1
-            on_event(BatchEvent(kind, title.name, outcome.reason or "", ended, len(titles), outcome))
+            on_event(
+                BatchEvent(
+                    _END_EVENTS.get(outcome.status, "title_failed"),
+                    title.name,
+                    outcome.reason or "",
+                    ended,
+                    len(titles),
+                    outcome,
+                )
+            )
         return outcome
 
     on_event(
@@ -871,15 +948,27 @@ def run_batch(
         cancelled.set()
         pool.shutdown(wait=False, cancel_futures=True)
         with lock:
+            final_at_interrupt = True
             for name, o in outcomes.items():
-                if o.status in ("pending", "running"):
+                if o.status == "pending":
+                    outcomes[name] = replace(o, reason=NOT_STARTED)
+                elif o.status == "running":
                     run = runs.get(name)  # what a running title had done: its encodes are cached
-                    outcomes[name] = replace(
-                        o,
-                        status="interrupted",
-                        reason="the batch was interrupted",
-                        encodes=run.encodes if run else 0,
-                        cache_hits=run.cache_hits if run else 0,
+                    outcomes[name] = (
+                        run.interrupted()
+                        if run
+                        else replace(o, status="interrupted", reason="the batch was interrupted")
+                    )
+                    ended += 1
+                    on_event(
+                        BatchEvent(
+                            "title_failed",
+                            name,
+                            outcomes[name].reason or "",
+                            ended,
+                            len(titles),
+                            outcomes[name],
+                        )
                     )
     finally:
         if not interrupted:

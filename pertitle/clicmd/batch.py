@@ -11,9 +11,11 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import tempfile
 import threading
 import warnings
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any
@@ -44,7 +46,6 @@ from pertitle.clicmd.common import (
     interrupt_said,
     nonempty_path,
     output_problem,
-    outputs_problem,
 )
 from pertitle.config import MAX_JOBS
 from pertitle.errors import PertitleError
@@ -70,6 +71,34 @@ def _stop_now(signum: int, frame: FrameType | None) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(130)
+
+
+def _os_problem(exc: OSError) -> str:
+    """An OSError as a short phrase that names the path it is about."""
+    where = f" ({exc.filename})" if exc.filename else ""
+    return f"{exc.strerror or exc}{where}"
+
+
+def _checked(check: Callable[[], str | None]) -> str | None:
+    """A path check's problem, or the OSError it ran into (a name too long to look up) as one."""
+    try:
+        return check()
+    except OSError as exc:
+        return _os_problem(exc)
+
+
+def _make_folder_of(path: Path) -> None:
+    """Make the folder of the report file `path` (and its parents) and make a file in it, as the
+    atomic write at the end will.
+
+    Raises:
+        OSError: the folder cannot be made, or no file can be made in it.
+    """
+    folder = path.absolute().parent
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, probe = tempfile.mkstemp(prefix=".pertitle-", suffix=".tmp", dir=folder)
+    os.close(fd)
+    os.unlink(probe)
 
 
 def batch(
@@ -229,7 +258,7 @@ def batch(
             encode_timeout=encode_timeout,
         )
         info = binary.detect(binary.locate(ffmpeg))
-        titles = core.plan_titles(core.discover([str(p) for p in inputs], include), settings, out, info)
+        titles = core.plan_inputs([str(p) for p in inputs], include, settings, out, info)
     except core.BatchInputError as exc:  # every problem on a line of its own
         raise fail(err, exc.headline, 2, more=exc.details) from None
     except PertitleError as exc:
@@ -243,21 +272,35 @@ def batch(
         ladder = core.ladder_path(out, t.name)
         written += [ladder, ladder.with_suffix(".yaml")]
     read = [*inputs, *(Path(t.source) for t in titles)]
-    reports = [p for p in (junit, events) if p is not None]
-    problem = output_problem(out, directory=True) or outputs_problem(reports, read, taken=written)
+    reports = [(option, p) for option, p in (("--junit", junit), ("--events", events)) if p is not None]
+    problem = _checked(lambda: output_problem(out, directory=True))
     if problem:
         raise fail(err, f"cannot write there: {problem}", 2)
+    for i, (option, path) in enumerate(reports):
+        others = [*written, *(p for _, p in reports[:i])]
+        problem = _checked(partial(output_problem, path, inputs=read, others=others))
+        if problem:
+            raise fail(err, f"{option}: cannot write there: {problem}", 2)
     n_cores = cores or max(1, os.cpu_count() or 1)
 
     sinks: list[Callable[[Any], None]] = []
     events_writer: batch_out.EventsWriter | None = None
+    # The reports' folders are made as --out is (with their parents), and tried, before any work:
+    # the JUnit file is written only at the end, after every title ran.
+    if junit is not None:
+        problem = _checked(partial(_make_folder_of, junit))
+        if problem:
+            raise fail(err, f"--junit: cannot write {junit}: {problem}", 2)
+    if events is not None:
+        try:
+            events_writer = batch_out.EventsWriter(events)
+        except OSError as exc:
+            raise fail(err, f"--events: cannot write {events}: {_os_problem(exc)}", 2) from None
     try:
         out.mkdir(parents=True, exist_ok=True)
-        if junit is not None:
-            junit.absolute().parent.mkdir(parents=True, exist_ok=True)
-        if events is not None:
-            events_writer = batch_out.EventsWriter(events)
     except OSError as exc:
+        if events_writer is not None:
+            events_writer.close()
         raise fail(err, f"cannot write there: {exc}", 2) from None
 
     if executor == "dask":

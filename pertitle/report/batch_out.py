@@ -6,7 +6,8 @@ summary.json (`pertitle.batch-summary/v1`) is written atomically when the batch 
 time a title starts or ends, and at the end, so a batch killed at any moment leaves a whole summary
 that says which titles had ended. The NDJSON events file gets one JSON object per line, flushed per
 line. The JUnit XML is written (atomically) at the end: one test case per title, a `failure` element
-with the reason for a failed title, `skipped` for a ladder kept from an earlier run.
+with the reason for a failed or interrupted title, `skipped` for a ladder kept from an earlier run
+and for a title an interrupt left `pending` (it never started: not a failure).
 """
 
 from __future__ import annotations
@@ -220,9 +221,10 @@ def _xml_text(text: str) -> str:
 
 def junit_xml(result: BatchResult, *, suite: str = "pertitle batch", timestamp: float | None = None) -> str:
     """JUnit XML for a batch: one `testcase` per title (classname `pertitle.batch`, name the title),
-    `failure` with the reason for a failed or interrupted title, `skipped` for a kept ladder. Pure."""
+    `failure` with the reason for a failed or interrupted title, `skipped` for a kept ladder and for
+    a title that never started (`pending`, an interrupted batch's). Pure."""
     failures = sum(1 for o in result.outcomes if o.status in ("failed", "interrupted"))
-    skipped = sum(1 for o in result.outcomes if o.status == "skipped")
+    skipped = sum(1 for o in result.outcomes if o.status in ("skipped", "pending"))
     attrs = {
         "name": suite,
         "tests": str(len(result.outcomes)),
@@ -244,8 +246,8 @@ def junit_xml(result: BatchResult, *, suite: str = "pertitle batch", timestamp: 
             reason = _xml_text(o.reason or o.status)
             failure = ET.SubElement(case, "failure", {"message": reason, "type": o.error_type or o.status})
             failure.text = reason
-        elif o.status == "skipped":
-            ET.SubElement(case, "skipped", {"message": _xml_text(o.reason or "skipped")})
+        elif o.status in ("skipped", "pending"):
+            ET.SubElement(case, "skipped", {"message": _xml_text(o.reason or o.status)})
         if o.status in ("ok", "skipped"):
             out = ET.SubElement(case, "system-out")
             out.text = _xml_text(describe_outcome(o))
@@ -403,7 +405,9 @@ def render_batch_table(result: BatchResult, console: Console, *, plain: bool) ->
         if o.status in ("failed", "interrupted"):
             console.print(Text(printable(f"{o.status} {o.name}: {o.reason}")), soft_wrap=True)
     counts = ", ".join(
-        f"{result.count(s)} {s}" for s in ("ok", "skipped", "failed", "interrupted") if result.count(s)
+        f"{result.count(s)} {s}"
+        for s in ("ok", "skipped", "failed", "interrupted", "pending")
+        if result.count(s)
     )
     n = len(result.outcomes)
     console.print(

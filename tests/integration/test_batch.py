@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 import warnings
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
@@ -436,6 +437,33 @@ def test_junit_and_events_never_overwrite_an_input_or_a_file_the_batch_writes(
     assert not out.exists()
 
 
+@pytest.mark.parametrize("option", ["--junit", "--events"])
+@pytest.mark.parametrize("where", ["under_a_file", "uncreatable_dir", "unwritable_dir", "long_name"])
+def test_a_report_that_cannot_be_written_is_one_line_before_any_work(
+    good: Path, tmp_path: Path, option: str, where: str
+) -> None:
+    """--junit and --events make their missing folders (as --out does); a folder that cannot be
+    made, or one no file can be made in, is one line and exit 2 before any work (and before --out
+    is made), not a traceback nor a failure at the end, after every title ran."""
+    (tmp_path / "afile").write_bytes(b"")
+    target = {
+        "under_a_file": tmp_path / "afile" / "sub" / "report",
+        "uncreatable_dir": Path("/proc/pertitle-no-such-dir/report"),  # procfs makes no folders
+        "unwritable_dir": Path("/proc/report"),  # nor files
+        "long_name": tmp_path / ("x" * 300) / "report",
+    }[where]
+    if where in ("uncreatable_dir", "unwritable_dir") and not Path("/proc/self").is_dir():
+        pytest.skip("needs Linux procfs")
+    out = tmp_path / "out"
+    argv = ["batch", str(good / "alpha.mp4"), "--out", str(out), option, str(target), *GRID, *LOCAL]
+    result = CliRunner().invoke(app, [*argv, "--cache-dir", str(tmp_path / "cache")])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {option}: cannot write "), result.stderr
+    assert "Traceback" not in result.output
+    assert not out.exists() and not (tmp_path / "cache").exists()
+
+
 def test_manifest_overrides_apply_per_title(good: Path, tmp_path: Path) -> None:
     (tmp_path / "two-rungs.yaml").write_text("max_rungs: 2\nmin_rungs: 1\n", encoding="utf-8")
     shutil.copy(good / "alpha.mp4", tmp_path / "alpha.mp4")
@@ -573,6 +601,73 @@ def test_an_interrupted_title_keeps_the_count_of_the_encodes_it_finished(
     (title,) = summary(out)["titles"]
     assert title["status"] == "interrupted"
     assert title["encodes"] >= len(done) >= 1  # those encodes happened (without a cache: redone)
+
+
+def test_an_interrupted_batch_leaves_titles_that_never_started_pending(
+    tmp_path: Path, ffmpeg_path: str
+) -> None:
+    """Ctrl-C mid-title: the running title is `interrupted` with the time it ran; the titles after
+    it never started and stay `pending` (JUnit `skipped`, not failures), in every output alike."""
+    catalog, out = tmp_path / "catalog", tmp_path / "out"
+    # Folders that are not there yet: made, with their parents, as --out's is.
+    events, junit = tmp_path / "reports" / "ev" / "events.ndjson", tmp_path / "reports" / "ju" / "junit.xml"
+    catalog.mkdir()
+    make_clip(
+        ffmpeg_path, catalog / "a_long.mp4", "testsrc2=size=320x180:rate=24:duration=6,noise=alls=9:allf=t"
+    )
+    for name in ("b", "c"):
+        make_clip(ffmpeg_path, catalog / f"{name}.mp4", SOURCES["alpha"])
+    grid = ["--heights", "90,136,180", "--crfs", "22,26,30,34,38,42", "--preset", "medium"]
+    argv = batch_argv(catalog, "--out", out, "--no-cache", "--events", events, "--junit", junit, *grid)
+    proc = subprocess.Popen(
+        [*argv, "--cores", "1", "--jobs", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "NO_COLOR": "1"},
+        # SIGINT as a terminal sends it, even where pytest runs with SIGINT ignored (a background job)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        deadline = time.monotonic() + 120
+        done: list[dict[str, Any]] = []
+        while not done:
+            assert time.monotonic() < deadline, "no encode finished in time"
+            assert proc.poll() is None, "the batch ended before it could be stopped"
+            time.sleep(0.1)
+            lines = events.read_text(encoding="utf-8").splitlines() if events.exists() else []
+            done = [e for e in map(json.loads, lines) if e["event"] == "job_done"]
+        proc.send_signal(signal.SIGINT)
+        stdout, _ = proc.communicate(timeout=120)
+        assert proc.returncode == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    doc = summary(out)
+    assert doc["state"] == "interrupted"
+    assert statuses(doc) == {"a_long": "interrupted", "b": "pending", "c": "pending"}
+    by_name = {t["name"]: t for t in doc["titles"]}
+    assert by_name["a_long"]["time_s"] > 0 and by_name["a_long"]["encodes"] >= 1
+    assert by_name["b"]["encodes"] == 0 and by_name["b"]["time_s"] == 0
+    assert doc["counts"]["pending"] == 2 and doc["counts"]["interrupted"] == 1
+
+    cases = {c.get("name"): c for c in ET.parse(junit).getroot().iter("testcase")}
+    assert cases["a_long"].find("failure") is not None and float(cases["a_long"].get("time", 0)) > 0
+    for name in ("b", "c"):
+        assert cases[name].find("failure") is None and cases[name].find("skipped") is not None
+    suite = ET.parse(junit).getroot()
+    assert (suite.get("failures"), suite.get("skipped")) == ("1", "2")
+
+    seen = [json.loads(line) for line in events.read_text(encoding="utf-8").splitlines()]
+    ends = [e for e in seen if e["event"] in ("title_finished", "title_failed", "title_skipped")]
+    assert [(e["title"], e["status"]) for e in ends] == [("a_long", "interrupted")]
+    assert ends[0]["time_s"] == by_name["a_long"]["time_s"]
+    assert seen[-1]["event"] == "batch_finished"
+
+    cells = [[c.strip() for c in line.split("|")] for line in stdout.decode().splitlines() if "|" in line]
+    rows = {c[0]: c for c in cells}
+    assert rows["b"][1] == "pending" and rows["a_long"][1] == "interrupted"
+    assert float(rows["a_long"][5]) > 0
+    assert "2 pending" in stdout.decode()
 
 
 def test_a_second_stop_leaves_no_work_directory_behind(tmp_path: Path, ffmpeg_path: str) -> None:

@@ -227,6 +227,47 @@ def test_every_problem_is_reported_before_any_work(tmp_path: Path) -> None:
     assert "crfs: 99" in text
 
 
+def test_problems_of_every_kind_are_listed_in_one_run(tmp_path: Path) -> None:
+    """A manifest's parse problems (types, unknown keys) must not hide the other titles' missing
+    files, bad names, bad values and collisions: one run lists them all."""
+    touch(tmp_path / "good.mp4")
+    touch(tmp_path / "a" / "dup.mp4")
+    touch(tmp_path / "b" / "dup.mp4")
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(
+        "titles:\n"
+        "  - path: nope.mp4\n"  # 1: missing file
+        "  - {path: good.mp4, name: q, colour: red, crfs: [abc]}\n"  # 2: unknown key, bad type
+        "  - {path: good.mp4, name: f, fast: maybe}\n"  # 3: bad flag
+        "  - {path: good.mp4, name: ../esc}\n"  # 4: name leaves the output directory
+        "  - {path: good.mp4, name: c, codec: mpeg2}\n"  # 5: unknown codec
+        "  - {path: good.mp4, name: s, samples: -1}\n"  # 6: bad value
+        "  - a/dup.mp4\n"  # 7 and 8: the same stem twice
+        "  - b/dup.mp4\n",
+        encoding="utf-8",
+    )
+    missing_arg = tmp_path / "gone.mp4"
+    with pytest.raises(BatchInputError) as info:
+        batch.plan_inputs([manifest, missing_arg], None, Settings(), tmp_path / "out")
+    text = str(info.value)
+    expected = [
+        "title 1: " + str(tmp_path / "nope.mp4") + ": no such file",
+        "title 2: unknown key 'colour'",
+        "title 2: crfs",
+        "title 3: fast = 'maybe'",
+        "title 4: output name '../esc'",
+        "title 5: ",
+        "'mpeg2' is not supported",
+        "title 6: ",
+        "collide on the output name 'dup'",
+        f"{missing_arg}: no such file or directory",
+    ]
+    missed = [e for e in expected if e not in text]
+    assert not missed, text
+    assert len(info.value.problems) == 9, info.value.problems
+    assert not (tmp_path / "out").exists()
+
+
 def test_same_file_twice_is_one_title_but_named_copies_are_separate(tmp_path: Path) -> None:
     f = touch(tmp_path / "cat" / "a.mp4")
     manifest = tmp_path / "m.yaml"
