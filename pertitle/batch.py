@@ -36,7 +36,7 @@ from typing import Any
 import yaml
 
 from pertitle.cache import remove_stale_temps, utf8_text
-from pertitle.config import Settings, load_constraints, parse_number_list, renamed_field, validate
+from pertitle.config import Settings, load_constraints, parse_number_list, renamed_field, settings_problems
 from pertitle.errors import ConfigError, FfmpegError, FfmpegTimeout, PertitleError
 from pertitle.ffmpeg.binary import FfmpegInfo
 from pertitle.pipeline import Event, analyze, settings_document
@@ -115,7 +115,8 @@ class Overrides:
         """The batch's settings with these overrides, validated.
 
         Raises:
-            ConfigError: an override is invalid (or makes the settings invalid).
+            ConfigError: the constraints file cannot be read. BatchInputError: every override that
+                is invalid (or makes the settings invalid), each naming its manifest key.
         """
         values: dict[str, Any] = {
             f.name: getattr(self, f.name)
@@ -126,11 +127,12 @@ class Overrides:
             values["constraints"] = load_constraints(self.constraints)
         if "codec" in values:
             values["codec"] = str(values["codec"]).lower()
-        try:
-            return validate(replace(base, **values))
-        except ConfigError as exc:  # name the manifest key that was written, not the field
+        settings = replace(base, **values)
+        problems = settings_problems(settings)
+        if problems:  # name the manifest key that was written, not the field
             written = {k: v for k, v in _MANIFEST_KEY_OF.items() if k in values}
-            raise renamed_field(exc, written) from None
+            raise BatchInputError([str(renamed_field(ConfigError(p), written)) for p in problems])
+        return settings
 
 
 # Overrides fields whose manifest key is spelled otherwise (`entry_from_mapping`).
@@ -593,6 +595,9 @@ def planned_titles(
             continue
         try:
             settings = entry.overrides.apply(base)
+        except BatchInputError as exc:
+            problems += [f"{entry.origin}: {p}" for p in exc.problems]
+            continue
         except ConfigError as exc:
             problems.append(f"{entry.origin}: {exc}")
             continue

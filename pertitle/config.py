@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -213,77 +213,85 @@ def validate(settings: Settings) -> Settings:
     """Check every field; raise ConfigError naming the field and the bad value.
 
     Raises:
-        ConfigError: on the first bad value.
+        ConfigError: on the first bad value (`settings_problems` lists them all).
     """
+    for problem in settings_problems(settings):
+        raise ConfigError(problem)
+    return settings
+
+
+def settings_problems(settings: Settings) -> list[str]:
+    """Every bad value of `settings`, each a line naming the field (a batch lists them at once)."""
+    return list(_problems(settings))
+
+
+def _problems(settings: Settings) -> Iterator[str]:
     s = settings
     if s.codec not in CODECS:
-        raise ConfigError(f"codec: {s.codec!r} is not supported; choose one of {', '.join(CODECS)}")
+        yield f"codec: {s.codec!r} is not supported; choose one of {', '.join(CODECS)}"
+        return  # the checks below need the codec's facts
     d = CODECS[s.codec]
     if s.preset is not None and s.preset not in d.presets:
-        raise ConfigError(
-            f"preset: {s.preset!r} is not a {s.codec} preset; choose one of {', '.join(d.presets)}"
-        )
+        yield (f"preset: {s.preset!r} is not a {s.codec} preset; choose one of {', '.join(d.presets)}")
     if s.codec == "vp9" and s.effective_preset == "realtime" and s.deploy_rate_control == "abr2pass":
-        raise ConfigError(
+        yield (
             "preset: libvpx cannot do two-pass encodes at 'realtime'; use --preset good or best, "
             "or --rate-control capped_crf"
         )
     if s.heights is not None:
         if not s.heights:
-            raise ConfigError("heights: the list is empty")
+            yield "heights: the list is empty"
         for h in s.heights:
             if h < 16 or h > 8640:
-                raise ConfigError(f"heights: {h} is out of range (16-8640)")
-            if h % 2:
-                raise ConfigError(f"heights: {h} is odd; 4:2:0 video needs even heights ({h - 1} or {h + 1})")
+                yield f"heights: {h} is out of range (16-8640)"
+            elif h % 2:
+                yield f"heights: {h} is odd; 4:2:0 video needs even heights ({h - 1} or {h + 1})"
     if s.crfs is not None:
         if not s.crfs:
-            raise ConfigError("crfs: the list is empty")
+            yield "crfs: the list is empty"
         lo, hi = d.crf_range
         for c in s.crfs:
             if not lo <= c <= hi:
-                raise ConfigError(f"crfs: {c:g} is outside {s.codec}'s range {lo:g}-{hi:g}")
-            if d.whole_crfs and not float(c).is_integer():
+                yield f"crfs: {c:g} is outside {s.codec}'s range {lo:g}-{hi:g}"
+            elif d.whole_crfs and not float(c).is_integer():
                 # ffmpeg rounds them: the point would be recorded at a CRF never encoded.
-                raise ConfigError(f"crfs: {c:g}: {d.encoder} takes whole CRFs only")
+                yield f"crfs: {c:g}: {d.encoder} takes whole CRFs only"
     if s.sample_count < 1:
-        raise ConfigError(f"sample_count: {s.sample_count} must be at least 1")
+        yield f"sample_count: {s.sample_count} must be at least 1"
     if not (math.isfinite(s.sample_duration_s) and s.sample_duration_s >= MIN_SAMPLE_DURATION_S):
-        raise ConfigError(
+        yield (
             f"sample_duration_s: {s.sample_duration_s:g} must be at least {MIN_SAMPLE_DURATION_S:g} s "
             "(a window needs frames to encode and score)"
         )
     if math.isnan(s.full_pass_below_s) or s.full_pass_below_s < 0:
-        raise ConfigError(
+        yield (
             f"full_pass_below_s: {s.full_pass_below_s:g} must be 0 or more seconds (inf: every title whole)"
         )
     if not (math.isfinite(s.encode_timeout_s) and s.encode_timeout_s > 0):
-        raise ConfigError(f"encode_timeout_s: {s.encode_timeout_s:g} must be a positive number of seconds")
+        yield f"encode_timeout_s: {s.encode_timeout_s:g} must be a positive number of seconds"
     if s.sample_selection not in SAMPLE_SELECTIONS:
-        raise ConfigError(
-            f"sample_selection: {s.sample_selection!r} is not one of {', '.join(SAMPLE_SELECTIONS)}"
-        )
+        yield (f"sample_selection: {s.sample_selection!r} is not one of {', '.join(SAMPLE_SELECTIONS)}")
     if s.scaler not in SCALERS:
-        raise ConfigError(f"scaler: {s.scaler!r} is not one of {', '.join(SCALERS)}")
+        yield f"scaler: {s.scaler!r} is not one of {', '.join(SCALERS)}"
     if s.vmaf_model is not None and s.vmaf_model not in VMAF_MODELS:
-        raise ConfigError(f"vmaf_model: {s.vmaf_model!r} is not one of {', '.join(VMAF_MODELS)}")
+        yield f"vmaf_model: {s.vmaf_model!r} is not one of {', '.join(VMAF_MODELS)}"
     if s.metric not in METRICS:
-        raise ConfigError(f"metric: {s.metric!r} is not one of {', '.join(METRICS)}")
+        yield f"metric: {s.metric!r} is not one of {', '.join(METRICS)}"
     problem = _metric_units_problem(s.metric, s.constraints)
     if problem:
-        raise ConfigError(problem)
+        yield problem
     if not (math.isfinite(s.gop_s) and 0 < s.gop_s <= MAX_GOP_S):
-        raise ConfigError(
-            f"gop_s: {s.gop_s:g} must be a number of seconds in 0-{MAX_GOP_S:g} (HLS uses 1-10)"
-        )
+        yield (f"gop_s: {s.gop_s:g} must be a number of seconds in 0-{MAX_GOP_S:g} (HLS uses 1-10)")
     if s.deploy_rate_control not in DEPLOY_RATE_CONTROLS:
-        raise ConfigError(
+        yield (
             f"deploy_rate_control: {s.deploy_rate_control!r} is not one of {', '.join(DEPLOY_RATE_CONTROLS)}"
         )
     if not 0 <= s.jobs <= MAX_JOBS:
-        raise ConfigError(f"jobs: {s.jobs} must be 0 (all cores) to {MAX_JOBS}")
-    validate_constraints(s.constraints, where="constraints")
-    return s
+        yield f"jobs: {s.jobs} must be 0 (all cores) to {MAX_JOBS}"
+    try:
+        validate_constraints(s.constraints, where="constraints")
+    except ConfigError as exc:
+        yield str(exc)
 
 
 def validate_constraints(c: Constraints, where: str) -> Constraints:

@@ -241,7 +241,7 @@ def test_problems_of_every_kind_are_listed_in_one_run(tmp_path: Path) -> None:
         "  - {path: good.mp4, name: f, fast: maybe}\n"  # 3: bad flag
         "  - {path: good.mp4, name: ../esc}\n"  # 4: name leaves the output directory
         "  - {path: good.mp4, name: c, codec: mpeg2}\n"  # 5: unknown codec
-        "  - {path: good.mp4, name: s, samples: -1}\n"  # 6: bad value
+        "  - {path: good.mp4, name: s, samples: -1, sample_duration: 0, heights: [0]}\n"  # 6: 3 bad values
         "  - a/dup.mp4\n"  # 7 and 8: the same stem twice
         "  - b/dup.mp4\n",
         encoding="utf-8",
@@ -258,13 +258,15 @@ def test_problems_of_every_kind_are_listed_in_one_run(tmp_path: Path) -> None:
         "title 4: output name '../esc'",
         "title 5: ",
         "'mpeg2' is not supported",
-        "title 6: ",
+        "title 6: samples: -1 must be at least 1",
+        "title 6: sample_duration: 0 must be at least",
+        "title 6: heights: 0 is out of range",
         "collide on the output name 'dup'",
         f"{missing_arg}: no such file or directory",
     ]
     missed = [e for e in expected if e not in text]
     assert not missed, text
-    assert len(info.value.problems) == 9, info.value.problems
+    assert len(info.value.problems) == 11, info.value.problems
     assert not (tmp_path / "out").exists()
 
 
