@@ -140,7 +140,8 @@ def run_complexity(job: ComplexityJob) -> tuple[float, ...]:
 
 @dataclass(frozen=True)
 class InContextJob:
-    """The two-pass encodes of `specs` over the whole title (see commands.in_context_argv)."""
+    """The encodes of `specs` over the whole title, two-pass or capped CRF, all of one kind (see
+    commands.in_context_argv)."""
 
     ffmpeg: str
     source: str
@@ -154,8 +155,8 @@ class InContextJob:
 
 @dataclass(frozen=True)
 class InContextRates:
-    """What one two-pass encode of the whole title spent: its average, its sampled windows'
-    average, and its busiest `SEGMENT_S` segment (what HLS declares as BANDWIDTH), kbit/s."""
+    """What one encode of the whole title spent: its average, its sampled windows' average, and
+    its busiest `SEGMENT_S` segment (what HLS declares as BANDWIDTH), kbit/s."""
 
     title_kbps: float
     windows_kbps: float
@@ -163,7 +164,8 @@ class InContextRates:
 
 
 def run_in_context(job: InContextJob) -> tuple[InContextRates, ...]:
-    """What each spec's two-pass encode of the whole title spent (`InContextRates`).
+    """What each spec's encode of the whole title spent (`InContextRates`): two passes for
+    two-pass specs, one for capped CRF.
 
     Raises:
         FfmpegError: the title cannot be decoded or encoded.
@@ -173,8 +175,10 @@ def run_in_context(job: InContextJob) -> tuple[InContextRates, ...]:
         n = len(job.specs)
         outs = [os.path.join(tmp, f"e{i}.mkv") for i in range(n)]
         logs = [os.path.join(tmp, f"pass{i}") for i in range(n)]
-        what = f"the whole-title two-pass of {os.path.basename(job.source)} failed"
-        for pass_number in (1, 2):
+        two_pass = all(spec.rate_control == "abr2pass" for spec in job.specs)
+        how = "two-pass" if two_pass else "capped-CRF encode"
+        what = f"the whole-title {how} of {os.path.basename(job.source)} failed"
+        for pass_number in (1, 2) if two_pass else (None,):
             argv = commands.in_context_argv(
                 job.ffmpeg, job.source, job.specs, outs, logs, fps=job.fps, pass_number=pass_number
             )

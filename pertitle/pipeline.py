@@ -778,11 +778,19 @@ def calibrate(runner: Runner, settings: Settings, targets: Sequence[Any]) -> lis
         )
     how = "two-pass" if settings.deploy_rate_control == "abr2pass" else "capped-CRF"
     label = f"checking {len(specs)} rungs with deployed {how} encodes"
-    if runner.full_pass or settings.deploy_rate_control != "abr2pass":
+    if runner.full_pass:
         measured = runner.run(list(specs.values()), label)
         by_target = {t: measured[spec] for t, spec in specs.items()}
         title_kbps = {t: m.bitrate_kbps for t, m in by_target.items()}
         title_peak = {t: m.peak_bitrate_kbps for t, m in by_target.items()}
+    elif settings.deploy_rate_control != "abr2pass":
+        # Capped CRF: the windows' encode reaches the quality the rung's CRF gives them inside the
+        # title, but spends what the windows need; the title's average and peak are the title's.
+        measured = runner.run(list(specs.values()), label)
+        by_target = {t: measured[spec] for t, spec in specs.items()}
+        rates = in_context_rates(runner, settings, list(specs.values()))
+        title_kbps = {t: rates[spec].title_kbps for t, spec in specs.items()}
+        title_peak = {t: rates[spec].peak_kbps for t, spec in specs.items()}
     else:
         rates = in_context_rates(runner, settings, list(specs.values()))
         title_kbps = {t: rates[spec].title_kbps for t, spec in specs.items()}
@@ -851,17 +859,21 @@ def _windows_at_their_share(
 def in_context_rates(
     runner: Runner, settings: Settings, specs: Sequence[EncodeSpec]
 ) -> dict[EncodeSpec, InContextRates]:
-    """spec -> what a two-pass encode of the whole title at the spec's bitrate and VBV spends
-    (average, sampled windows' average, peak segment), with a faster preset where one is known to
-    split the bits as the real one does (`config.IN_CONTEXT_PRESETS`). The title is decoded once
+    """spec -> what an encode of the whole title at the spec's bitrate (or CRF) and VBV spends
+    (average, sampled windows' average, peak segment); a two-pass with a faster preset where one
+    is known to split the bits as the real one does (`config.IN_CONTEXT_PRESETS`). The title is decoded once
     per pass for all specs (or per `memory_chunks` of them, for large sizes). Cached by content,
     per spec, like every measurement.
 
     Raises:
         FfmpegError: the title cannot be decoded or encoded.
     """
+    # The stand-in preset splits a two-pass budget as the real one does; at a CRF it would spend
+    # other bits, so a capped-CRF rung is encoded at its own preset.
     fast = {
         spec: dataclasses.replace(spec, preset=IN_CONTEXT_PRESETS.get(spec.codec, spec.preset))
+        if spec.rate_control == "abr2pass"
+        else spec
         for spec in specs
     }
     rates: dict[EncodeSpec, InContextRates] = {}
@@ -874,7 +886,7 @@ def in_context_rates(
     misses = [spec for spec in specs if spec not in rates]
     if misses:
         runner.on_event(
-            Event("stage", f"reading how a two-pass of the whole title shares {len(misses)} rungs' bits")
+            Event("stage", f"reading what {len(misses)} rungs' encodes of the whole title spend, and where")
         )
     for chunk in memory_chunks(misses):
         job = InContextJob(

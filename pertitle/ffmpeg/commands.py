@@ -429,11 +429,12 @@ def in_context_argv(
     passlogs: Sequence[str],
     *,
     fps: float,
-    pass_number: int,
+    pass_number: int | None,
 ) -> list[str]:
-    """One pass of the two-pass encodes of `specs` over the whole title, decoded once and split to
-    every encoder (pass 1 writes only its logs). What each encode spends on the sampled windows,
-    against the whole title, is how a deployed two-pass shares its bits between them."""
+    """One pass of the two-pass encodes of `specs` over the whole title (or, `pass_number` None,
+    their one-pass capped-CRF encodes), decoded once and split to every encoder (pass 1 writes
+    only its logs). What each encode spends on the sampled windows, against the whole title, is
+    how a deployed encode shares its bits between them; its busiest segment is its peak."""
     n = len(specs)
     if n == 0 or len(out_paths) != n or len(passlogs) != n:
         raise ValueError("in_context_argv needs one output path and one pass log per spec")
