@@ -44,6 +44,13 @@ class CodecDefaults:
     # The smallest side its rate control takes: SVT-AV1 turns adaptive quantization off under 64 px
     # and then refuses every bitrate-driven mode ("can not be turned OFF when RC ON").
     min_side: int = 2
+    # What a capped-CRF encode takes of maxrate/bufsize (`commands.applied_vbv`): "both" (x264 and
+    # x265 apply VBV only given both), "maxrate" (SVT-AV1 has no buffer) or "maxrate_and_any_buffer"
+    # (libvpx caps on maxrate alone; its buffer is optional).
+    capped_vbv: str = "both"
+    # The highest frame rate the encoder is told (`commands.encoder_frame_rate`); SVT-AV1 refuses
+    # more than 240.
+    max_told_fps: float = math.inf
 
 
 _X26X_PRESETS = (
@@ -95,6 +102,8 @@ CODECS: dict[str, CodecDefaults] = {
         whole_crfs=True,
         strict_two_pass_vbv=False,
         min_side=64,
+        capped_vbv="maxrate",
+        max_told_fps=240,
     ),
     "vp9": CodecDefaults(
         "vp9",
@@ -107,6 +116,7 @@ CODECS: dict[str, CodecDefaults] = {
         "mkv",
         whole_crfs=True,
         strict_two_pass_vbv=False,
+        capped_vbv="maxrate_and_any_buffer",
     ),
 }
 

@@ -133,10 +133,6 @@ def complexity_argv(ffmpeg: str, source: str, out_path: str, threads: int) -> li
 MEASURED_ENCODER_THREADS = 1
 
 
-# SVT-AV1 refuses a frame rate above this.
-_SVT_MAX_FPS = 240
-
-
 def encoder_frame_rate(fps: float) -> tuple[int, int] | None:
     """The title's average frame rate as the fraction x265 and SVT-AV1 are given, or None.
 
@@ -173,7 +169,8 @@ def _codec_args(spec: EncodeSpec, fps: float, threads: int | None) -> list[str]:
     elif spec.codec == "av1":
         args += ["-preset", spec.preset, "-g", str(gop)]
         rate = encoder_frame_rate(fps)
-        svt = [] if rate is None or fps > _SVT_MAX_FPS else [f"fps-denom={rate[1]}", f"fps-num={rate[0]}"]
+        told = rate is not None and fps <= defaults.max_told_fps
+        svt = [f"fps-denom={rate[1]}", f"fps-num={rate[0]}"] if rate and told else []
         if threads is not None:
             svt.append(f"lp={threads}")
         if svt:
@@ -196,11 +193,14 @@ def applied_vbv(
     bufsize = bufsize_kbps or None
     if rate_control == "crf":
         return None, None
-    if rate_control == "capped_crf":
-        if codec in ("av1", "vp9"):  # a cap on its own (SVT-AV1 has no buffer; libvpx's is optional)
-            return maxrate, (None if codec == "av1" else bufsize)
-        return (maxrate, bufsize) if maxrate and bufsize else (None, None)  # x26x: VBV needs both
     known = CODECS.get(codec)
+    if rate_control == "capped_crf":
+        takes = known.capped_vbv if known else "both"
+        if takes == "maxrate":
+            return maxrate, None
+        if takes == "maxrate_and_any_buffer":
+            return maxrate, bufsize
+        return (maxrate, bufsize) if maxrate and bufsize else (None, None)
     takes_vbv = known.supports_maxrate if known else True
     return (maxrate, bufsize) if takes_vbv and maxrate and bufsize else (None, None)
 

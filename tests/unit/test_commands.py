@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Any
 
 import pytest
 
 from pertitle.ffmpeg.commands import (
+    applied_vbv,
     encode_argv,
     escape_filter_value,
     file_arg,
@@ -489,3 +491,31 @@ def test_prepare_argv_without_seeking_reads_from_the_start_and_cuts_by_timestamp
     assert graph.startswith("[0:V:0]split=2[s0][s1];[s0]trim=start=1.250:duration=1.000,scale=640:360")
     assert "[s1]trim=start=7.250:duration=0.500," in graph
     assert graph.endswith("[w0][w1]concat=n=2:v=1:a=0[out]")
+
+
+@pytest.mark.parametrize(
+    ("codec", "rate_control", "maxrate", "bufsize", "applied"),
+    [
+        ("h264", "capped_crf", 150.0, 200.0, (150.0, 200.0)),
+        ("h264", "capped_crf", 150.0, None, (None, None)),  # x264 applies VBV only given both
+        ("hevc", "capped_crf", None, 200.0, (None, None)),
+        ("av1", "capped_crf", 150.0, 200.0, (150.0, None)),  # SVT-AV1 has no buffer
+        ("vp9", "capped_crf", 150.0, None, (150.0, None)),  # libvpx caps on maxrate alone
+        ("vp9", "capped_crf", 150.0, 200.0, (150.0, 200.0)),
+        ("av1", "abr2pass", 150.0, 200.0, (None, None)),  # nor a maxrate in two-pass
+        ("h264", "abr2pass", 150.0, 200.0, (150.0, 200.0)),
+        ("h264", "crf", 150.0, 200.0, (None, None)),
+    ],
+)
+def test_applied_vbv_is_what_each_encoder_takes(
+    codec: str, rate_control: str, maxrate: float | None, bufsize: float | None, applied: tuple[Any, Any]
+) -> None:
+    assert applied_vbv(codec, rate_control, maxrate, bufsize) == applied
+
+
+def test_svt_av1_is_told_the_frame_rate_up_to_240_fps_only() -> None:
+    spec = EncodeSpec("av1", "8", 320, 180, "crf", crf=30)
+    told = encode_argv("ffmpeg", "in.mp4", spec, "out.mkv", fps=240.0, threads=1)
+    assert "fps-denom=1:fps-num=240:lp=1" in told
+    above = encode_argv("ffmpeg", "in.mp4", spec, "out.mkv", fps=480.0, threads=1)
+    assert "lp=1" in above and not any("fps-num" in a for a in above)
