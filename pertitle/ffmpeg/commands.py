@@ -56,12 +56,12 @@ def prepare_argv(
 
     Every probe encode reads this instead of the source, so the source is decoded (and seeked,
     rotated, range-converted) once. x264 at qp 0 is mathematically lossless, so the reference for
-    scoring is still exactly the decoded source. Windows count from the video's first frame and
-    the file's timestamps from its start, so each window starts `start_offset_s` later
-    (`MediaInfo`). With `seek`, each window is an input seek: cheap, and frame-exact where the
-    container seeks to keyframes. Without, the title is decoded from its start to the last
-    window's end and the windows are cut out by timestamp: MPEG-TS and MPEG-PS seek by timestamp
-    and land past the window, or on no keyframe at all (`MediaInfo.seeks_exactly`).
+    scoring is still exactly the decoded source. Windows count from the video's first frame. With
+    `seek`, each window is an input seek: cheap, and frame-exact where the container seeks to
+    keyframes; input -ss counts from the file's start, so each seek adds `start_offset_s`
+    (`MediaInfo`). Without, the title is decoded from its start to the last window's end and
+    the windows are cut out by their time from the first frame: MPEG-TS and MPEG-PS seek by
+    timestamp and land past the window, or on no keyframe at all (`MediaInfo.seeks_exactly`).
     """
     argv = [ffmpeg, *_BASE]
     legs: list[str] = []
@@ -77,9 +77,11 @@ def prepare_argv(
         end = max(w.start_s + w.duration_s for w in windows) + start_offset_s
         argv += ["-t", f"{end:.3f}", "-i", file_arg(source)]
         split = "".join(f"[s{i}]" for i in range(len(windows)))
-        legs.append(f"[0:V:0]split={len(windows)}{split}")
+        # Timed from the video's first frame: where ffmpeg puts the file's start differs (for
+        # MPEG-TS it leaves out the streams that are not used, audio that starts earlier among them).
+        legs.append(f"[0:V:0]setpts=PTS-STARTPTS,split={len(windows)}{split}")
         for i, w in enumerate(windows):
-            cut = f"trim=start={w.start_s + start_offset_s:.3f}:duration={w.duration_s:.3f}"
+            cut = f"trim=start={w.start_s:.3f}:duration={w.duration_s:.3f}"
             legs.append(f"[s{i}]{cut},{norm},setpts=PTS-STARTPTS[w{i}]")
     if windows:
         joined = "".join(f"[w{i}]" for i in range(len(windows)))

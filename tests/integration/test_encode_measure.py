@@ -486,6 +486,39 @@ def test_windows_of_an_mpeg_ts_title_hold_every_frame_they_name(
     assert cut == wanted
 
 
+@pytest.mark.parametrize(("container", "seek"), [("mpegts", None), ("matroska", False)])
+def test_windows_read_from_the_start_count_from_the_videos_first_frame(
+    ffmpeg_path: str, tmp_path: Path, container: str, seek: bool | None
+) -> None:
+    """Video from 1 s, audio from 0 s: a window at 2.0 s of video is frames 50-59 however the
+    windows are read. Cut by the file's time, the TS window read frames 76-85: ffmpeg leaves the
+    unused audio out of a TS's start, so the video there starts at 0, not at its offset."""
+    from pertitle.probe import probe
+    from tests.conftest import run_ffmpeg
+
+    source = tmp_path / f"late.{container}"
+    run_ffmpeg(
+        ffmpeg_path,
+        *("-itsoffset", "1", "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25:duration=4"),
+        *("-f", "lavfi", "-i", "anullsrc=r=48000:cl=mono", "-map", "0:v", "-map", "1:a", "-t", "5"),
+        *("-c:v", "libx264", "-qp", "0", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac"),
+        *("-f", container, str(source)),
+    )
+    info = probe(source)
+    assert info.start_offset_s == pytest.approx(1.0, abs=0.03)
+    job = PrepareJob(
+        *(ffmpeg_path, str(source), (SampleWindow(0, 2.0, 0.4),), 160, 90, str(tmp_path / "ref.mkv")),
+        *(1, 60),
+        start_offset_s=info.start_offset_s,
+        seek=info.seeks_exactly if seek is None else seek,
+        fps=info.fps,
+    )
+    cut = _frame_hashes(ffmpeg_path, Path(run_prepare(job)))
+    wanted = _frame_hashes(ffmpeg_path, source, "select='between(n,50,59)'")
+    assert len(wanted) == 10
+    assert cut == wanted
+
+
 def test_windows_that_decode_to_nothing_are_an_input_error(ffmpeg_path: str, tmp_path: Path) -> None:
     from tests.conftest import run_ffmpeg
 

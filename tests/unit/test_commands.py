@@ -488,8 +488,10 @@ def test_prepare_argv_without_seeking_reads_from_the_start_and_cuts_by_timestamp
     assert argv.count("-i") == 1
     assert argv[argv.index("-i") - 2 : argv.index("-i")] == ["-t", "7.750"]  # the last window's end
     graph = argv[argv.index("-filter_complex") + 1]
-    assert graph.startswith("[0:V:0]split=2[s0][s1];[s0]trim=start=1.250:duration=1.000,scale=640:360")
-    assert "[s1]trim=start=7.250:duration=0.500," in graph
+    # Timed from the first frame (not the file's start, which ffmpeg places otherwise for TS).
+    head = "[0:V:0]setpts=PTS-STARTPTS,split=2[s0][s1];[s0]trim=start=1.000:duration=1.000,scale=640:360"
+    assert graph.startswith(head)
+    assert "[s1]trim=start=7.000:duration=0.500," in graph
     assert graph.endswith("[w0][w1]concat=n=2:v=1:a=0[out]")
 
 
