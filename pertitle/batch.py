@@ -896,6 +896,10 @@ def run_batch(
         if cancelled.is_set():
             raise BatchCancelled
         with lock:
+            # Ctrl-C may land between the check above and here: the interrupt has then said where
+            # this title stands (pending), and it must not start.
+            if final_at_interrupt or cancelled.is_set():
+                raise BatchCancelled
             outcomes[title.name] = replace(outcomes[title.name], status="running")
         emit(BatchEvent("title_started", title.name, title.source))
         spec = replace(title, settings=replace(title.settings, jobs=per_title))

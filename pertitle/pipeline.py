@@ -234,8 +234,9 @@ class Runner:
             "windows": None if full_pass else [dataclasses.astuple(w) for w in windows],
             # Only where windows are cut and the video starts late, so every other key stays.
             **({"start_offset_s": info.start_offset_s} if info.start_offset_s and not full_pass else {}),
-            # Windows of a container that does not seek exactly were cut wrong before revision 1.
-            **({"windows_read": 1} if not info.seeks_exactly and not full_pass else {}),
+            # Windows of a container that does not seek exactly were cut wrong before revision 1,
+            # and those of a late-starting video in one before revision 2 (timed from the file).
+            **({"windows_read": 2} if not info.seeks_exactly and not full_pass else {}),
             "reference_size": [info.width, info.height],
             "ffmpeg": ffmpeg.version,
             # The revision only where there is one, so the other codecs' keys stay as they were.
