@@ -579,20 +579,26 @@ def _start_a_slow_batch(tmp_path: Path, ffmpeg_path: str, *args: str | Path) -> 
     )
 
 
+def _first_encodes_done(proc: subprocess.Popen[Any], events: Path) -> list[dict[str, Any]]:
+    """The job_done events of a running batch's NDJSON, once there is one (within 120 s)."""
+    deadline = time.monotonic() + 120
+    done: list[dict[str, Any]] = []
+    while not done:
+        assert time.monotonic() < deadline, "no encode finished in time"
+        assert proc.poll() is None, "the batch ended before it could be stopped"
+        time.sleep(0.1)
+        lines = events.read_text(encoding="utf-8").splitlines() if events.exists() else []
+        done = [e for e in map(json.loads, lines) if e["event"] == "job_done"]
+    return done
+
+
 def test_an_interrupted_title_keeps_the_count_of_the_encodes_it_finished(
     tmp_path: Path, ffmpeg_path: str
 ) -> None:
     out, events = tmp_path / "out", tmp_path / "events.ndjson"
     proc = _start_a_slow_batch(tmp_path, ffmpeg_path, "--out", out, "--events", events)
     try:
-        deadline = time.monotonic() + 120
-        done: list[dict[str, Any]] = []
-        while not done:
-            assert time.monotonic() < deadline, "no encode finished in time"
-            assert proc.poll() is None, "the batch ended before it could be stopped"
-            time.sleep(0.2)
-            lines = events.read_text(encoding="utf-8").splitlines() if events.exists() else []
-            done = [e for e in map(json.loads, lines) if e["event"] == "job_done"]
+        done = _first_encodes_done(proc, events)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=120) == 130
     finally:
@@ -628,14 +634,7 @@ def test_an_interrupted_batch_leaves_titles_that_never_started_pending(
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
-        deadline = time.monotonic() + 120
-        done: list[dict[str, Any]] = []
-        while not done:
-            assert time.monotonic() < deadline, "no encode finished in time"
-            assert proc.poll() is None, "the batch ended before it could be stopped"
-            time.sleep(0.1)
-            lines = events.read_text(encoding="utf-8").splitlines() if events.exists() else []
-            done = [e for e in map(json.loads, lines) if e["event"] == "job_done"]
+        _first_encodes_done(proc, events)
         proc.send_signal(signal.SIGINT)
         stdout, _ = proc.communicate(timeout=120)
         assert proc.returncode == 130
