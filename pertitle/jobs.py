@@ -7,6 +7,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,29 +43,44 @@ def run_prepare(job: PrepareJob) -> str:
     Raises:
         FfmpegError: the source cannot be decoded.
     """
-    return prepare_reference(job)[0]
+    return prepare_reference(job).path
 
 
-def prepare_reference(job: PrepareJob) -> tuple[str, str | None]:
-    """`run_prepare`, and what the decoder said was wrong with the source, when it decoded the
-    whole title: ffmpeg conceals damaged data (a stretch of zeroed bytes decodes as smeared or
-    grey frames) and goes on, so a damaged title would be probed without a word. None when the
-    decoder said nothing, or when only windows were decoded (seeking into an open GOP makes
-    harmless complaints about the frames before the first keyframe).
+@dataclass(frozen=True)
+class PreparedReference:
+    """The lossless probe reference, and what writing it found out about the source."""
+
+    path: str
+    # What the decoder said was wrong with the source, when it decoded the whole title: ffmpeg
+    # conceals damaged data (a stretch of zeroed bytes decodes as smeared or grey frames) and goes
+    # on, so a damaged title would be probed without a word. None when the decoder said nothing,
+    # or when only windows were decoded (seeking into an open GOP makes harmless complaints about
+    # the frames before the first keyframe).
+    damage: str | None = None
+    # The windows were read again from the title's start because seeking to them came back short:
+    # the container's index does not match its frames. Correct, but slower.
+    reread_from_start: bool = False
+
+
+def prepare_reference(job: PrepareJob) -> PreparedReference:
+    """`run_prepare`, with what it found out (`PreparedReference`).
 
     Raises:
         FfmpegError: the source cannot be decoded.
+        InputError: the sampled windows decode to no frame.
     """
     if os.path.exists(job.out_path):
-        return job.out_path, None
+        return PreparedReference(job.out_path)
     tmp = job.out_path + f".{os.getpid()}.tmp.mkv"
+    reread = False
     try:
         said = _write_reference(job, tmp, seek=job.seek)
-        if job.windows and job.seek and _frames(tmp) < _WINDOW_FRAMES_HELD * window_frames(job):
+        if job.windows and job.seek and _span_s(tmp, job.fps) < _WINDOW_TIME_HELD * window_s(job):
             # The container did not seek to the windows (its index lies, or it has none): read
             # them from the title's start instead, which cannot miss.
             said = _write_reference(job, tmp, seek=False)
-        if job.windows and _frames(tmp) == 0:
+            reread = True
+        if job.windows and _span_s(tmp, job.fps) == 0:
             spans = ", ".join(f"{w.start_s:g}-{w.start_s + w.duration_s:g} s" for w in job.windows)
             raise InputError(
                 f"{job.source}: no frame could be decoded in the sampled windows ({spans}); the file "
@@ -73,17 +89,27 @@ def prepare_reference(job: PrepareJob) -> tuple[str, str | None]:
         os.replace(tmp, job.out_path)
     finally:
         Path(tmp).unlink(missing_ok=True)
-    return job.out_path, None if job.windows else decode_errors(said)
+    return PreparedReference(job.out_path, None if job.windows else decode_errors(said), reread)
 
 
-# A window reference holding fewer than this share of the frames the windows span at the title's
-# average rate was cut wrong. Loose, because a variable-rate title's windows hold what they hold.
-_WINDOW_FRAMES_HELD = 0.9
+# A window reference whose frames last less than this share of the windows' time was cut wrong.
+# Timed, not counted: a variable-rate title's windows hold fewer frames where its rate is low.
+_WINDOW_TIME_HELD = 0.9
 
 
-def window_frames(job: PrepareJob) -> float:
-    """About how many frames `job`'s windows span; 0 where the frame rate is unknown. Pure."""
-    return sum(w.duration_s for w in job.windows or ()) * max(0.0, job.fps)
+def window_s(job: PrepareJob) -> float:
+    """How long `job`'s windows are, together. Pure."""
+    return sum(w.duration_s for w in job.windows or ())
+
+
+def frames_span_s(packets: Sequence[tuple[float, float, int]], fps: float) -> float:
+    """How long the frames of `packets` ((pts, duration, bytes)) are shown, first to last; a frame
+    of unknown duration lasts 1/`fps` (nothing where that is unknown too). Pure."""
+    if not packets:
+        return 0.0
+    fallback = 1.0 / fps if fps > 0 else 0.0
+    end = max(t + (d if d > 0 else fallback) for t, d, _ in packets)
+    return max(0.0, end - min(t for t, _, _ in packets))
 
 
 def _write_reference(job: PrepareJob, out: str, *, seek: bool) -> str:
@@ -94,11 +120,11 @@ def _write_reference(job: PrepareJob, out: str, *, seek: bool) -> str:
     return runner.run(argv, timeout_s=job.timeout_s, what=f"decoding {os.path.basename(job.source)} failed")
 
 
-def _frames(path: str) -> int:
+def _span_s(path: str, fps: float) -> float:
     try:
-        return len(encode_mod.timed_packets(path))
+        return frames_span_s(encode_mod.timed_packets(path), fps)
     except FfmpegError:  # a Matroska file with no frame cannot be opened
-        return 0
+        return 0.0
 
 
 def decode_errors(stderr: str) -> str | None:

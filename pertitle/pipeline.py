@@ -128,6 +128,15 @@ def _unprobed_hard_line(missed_s: float, duration_s: float, windows: int) -> str
     )
 
 
+def _reread_line(path: str) -> str:
+    name = os.path.basename(path)
+    return (
+        f"seeking to the sample windows of {name} came back short (its index does not match its "
+        "frames): they were read from the title's start instead, which is slower; a remux "
+        f"(ffmpeg -i {name} -c copy fixed.mkv) makes probing it faster"
+    )
+
+
 def _ignore(_: Event) -> None:
     return None
 
@@ -299,8 +308,11 @@ class Runner:
                 seek=self.info.seeks_exactly,
                 fps=self.info.fps,
             )
-            self.reference, damage = prepare_reference(job)
+            prepared = prepare_reference(job)
+            self.reference, damage = prepared.path, prepared.damage
             self.prepare_s += time.perf_counter() - t0
+            if prepared.reread_from_start:
+                self.on_event(Event("notice", _reread_line(self.info.path)))
             if self._damage_key and damage:  # a clean title adds no entry
                 self.cache.put(self._damage_key, {"damage": damage})
             if damage and not self._damage_said:

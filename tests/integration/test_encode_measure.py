@@ -353,7 +353,7 @@ def test_a_title_with_damaged_data_is_said_to_be_damaged(ffmpeg_path: str, tmp_p
     def prepare(source: Path, windows: tuple[SampleWindow, ...] | None) -> str | None:
         out = tmp_path / f"{source.stem}-{bool(windows)}.mkv"
         job = PrepareJob(ffmpeg_path, str(source), windows, 320, 180, str(out), 1, 60)
-        return prepare_reference(job)[1]
+        return prepare_reference(job).damage
 
     said = prepare(damaged, None)
     assert said is not None and "decoder error(s), the first: " in said
@@ -479,10 +479,44 @@ def test_windows_of_an_mpeg_ts_title_hold_every_frame_they_name(
         seek=info.seeks_exactly if seek is None else seek,
         fps=info.fps,
     )
-    cut = _frame_hashes(ffmpeg_path, Path(run_prepare(job)))
+    prepared = prepare_reference(job)
+    cut = _frame_hashes(ffmpeg_path, Path(prepared.path))
     frames = "+".join(f"between(n,{a},{a + 24})" for a in (25, 75, 175))
     wanted = _frame_hashes(ffmpeg_path, source, f"select='{frames}'")
     assert len(wanted) == 75
+    assert cut == wanted
+    assert prepared.reread_from_start is bool(seek)  # seeked, it came back short
+
+
+def test_windows_where_a_variable_rate_title_runs_slow_are_not_read_again(
+    ffmpeg_path: str, tmp_path: Path
+) -> None:
+    """25 fps for 2 s, then every third frame (8.3 fps): 67 frames in 4 s, 16.75 fps on average.
+    The window at 2.5-3.5 s holds 9 frames, under 0.9 x 16.75: counted, the seek looked short
+    and the title was decoded again from its start. Its frames last the window's second."""
+    from pertitle.probe import probe
+    from tests.conftest import run_ffmpeg
+
+    source = tmp_path / "vfr.mp4"
+    run_ffmpeg(
+        ffmpeg_path,
+        *("-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25:duration=4"),
+        *("-vf", "select='lt(t,2)+not(mod(n,3))'", "-fps_mode", "vfr"),
+        *("-c:v", "libx264", "-qp", "0", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(source)),
+    )
+    info = probe(source)
+    assert info.seeks_exactly
+    job = PrepareJob(
+        *(ffmpeg_path, str(source), (SampleWindow(0, 2.5, 1.0),), 160, 90, str(tmp_path / "ref.mkv")),
+        *(1, 60),
+        fps=info.fps,
+    )
+    assert info.fps * 0.9 > 9  # what the frame count was held to
+    prepared = prepare_reference(job)
+    assert prepared.reread_from_start is False
+    cut = _frame_hashes(ffmpeg_path, Path(prepared.path))
+    wanted = _frame_hashes(ffmpeg_path, source, "select='between(t,2.5,3.49)'")
+    assert len(wanted) == 9
     assert cut == wanted
 
 

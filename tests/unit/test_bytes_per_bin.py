@@ -1,4 +1,5 @@
-"""bytes_per_bin and title_and_window_kbps: what an encode spent where, on hand-made packet lists."""
+"""bytes_per_bin, title_and_window_kbps and frames_span_s: what an encode spent where, and how
+long its frames last, on hand-made packet lists."""
 
 from __future__ import annotations
 
@@ -49,3 +50,17 @@ def test_window_rates_need_packets_windows_and_a_duration() -> None:
         title_and_window_kbps([], [SampleWindow(0, 0.0, 1.0)], 4.0)
     with pytest.raises(ValueError):
         title_and_window_kbps([(0.0, 1)], [], 4.0)
+
+
+# --- frames_span_s: how long a window reference's frames are shown ------------------------------
+
+
+def test_frames_span_runs_from_the_first_frame_to_the_last_ones_end() -> None:
+    from pertitle.jobs import frames_span_s
+
+    # Out of order, the last frame (t=0.9) shown 0.1 s: 0.5 -> 1.0.
+    assert frames_span_s([(0.9, 0.1, 5), (0.5, 0.04, 5), (0.7, 0.2, 5)], 25.0) == pytest.approx(0.5)
+    # A frame of unknown duration lasts 1/fps; with no fps either, nothing.
+    assert frames_span_s([(2.0, 0.0, 1), (3.0, 0.0, 1)], 4.0) == pytest.approx(1.25)
+    assert frames_span_s([(2.0, 0.0, 1), (3.0, 0.0, 1)], 0.0) == pytest.approx(1.0)
+    assert frames_span_s([], 25.0) == 0.0
