@@ -396,14 +396,6 @@ def entry_from_mapping(raw: Mapping[str, Any], base_dir: Path, where: str) -> En
     )
 
 
-def read_manifest(path: Path) -> list[Entry]:
-    """`manifest_entries`, raising every bad title of the manifest together (BatchInputError)."""
-    entries, problems = manifest_entries(path)
-    if problems:
-        raise BatchInputError(problems)
-    return entries
-
-
 def manifest_entries(path: Path) -> tuple[list[Entry], list[str]]:
     """A YAML manifest (a list of titles, or a mapping with `titles:`; a title is a path or a mapping
     of MANIFEST_KEYS) or a CSV manifest (a header row naming MANIFEST_KEYS, `path` required; empty
@@ -475,23 +467,13 @@ def manifest_entries(path: Path) -> tuple[list[Entry], list[str]]:
     return entries, problems
 
 
-def discover(inputs: Sequence[str | os.PathLike[str]], include: Sequence[str] | None = None) -> list[Entry]:
-    """Every title the inputs name, in order. A directory is searched recursively with the include
-    globs; a `.yaml`/`.yml`/`.csv` file is a manifest; any other file is a title as it is.
-
-    Raises:
-        BatchInputError: every missing path, empty directory and bad manifest, together.
-    """
-    entries, problems = found_entries(inputs, include)
-    if problems:
-        raise BatchInputError(problems)
-    return entries
-
-
 def found_entries(
     inputs: Sequence[str | os.PathLike[str]], include: Sequence[str] | None = None
 ) -> tuple[list[Entry], list[str]]:
-    """`discover`'s titles and its problems, apart: the good titles can still be planned."""
+    """Every title the inputs name, in order, and a problem for every missing path, empty
+    directory and bad manifest title, apart: the good titles can still be planned. A directory is
+    searched recursively with the include globs; a `.yaml`/`.yml`/`.csv` file is a manifest; any
+    other file is a title as it is."""
     patterns = parse_include(include)
     entries: list[Entry] = []
     problems: list[str] = []
@@ -523,34 +505,17 @@ def plan_inputs(
     out_dir: str | os.PathLike[str],
     ffmpeg: FfmpegInfo | None = None,
 ) -> list[TitleSpec]:
-    """`discover` then `plan_titles`, with the problems of both in one BatchInputError: a bad
-    manifest title must not hide another title's missing file (all listed at once, README)."""
-    entries, problems = found_entries(inputs, include)
-    titles, more = planned_titles(entries, base, out_dir, ffmpeg, said_already=bool(problems))
-    if problems or more:
-        raise BatchInputError([*problems, *more])
-    return titles
-
-
-def plan_titles(
-    entries: Sequence[Entry],
-    base: Settings,
-    out_dir: str | os.PathLike[str],
-    ffmpeg: FfmpegInfo | None = None,
-) -> list[TitleSpec]:
-    """Validate every entry; return the titles to run.
-
-    Each title gets the batch's settings with its overrides; its name (default: the file stem) must
-    be a plain file name, and no two titles may share one (compared case-insensitively, as a
-    case-insensitive filesystem would). The same file listed twice with no name of its own is one
-    title. With `ffmpeg`, every codec's encoder and libvmaf must be there.
+    """The titles to run, from `found_entries` then `planned_titles`, with the problems of both in
+    one BatchInputError: a bad manifest title must not hide another title's missing file (all
+    listed at once, README).
 
     Raises:
         BatchInputError: every problem found, together.
     """
-    titles, problems = planned_titles(entries, base, out_dir, ffmpeg)
-    if problems:
-        raise BatchInputError(problems)
+    entries, problems = found_entries(inputs, include)
+    titles, more = planned_titles(entries, base, out_dir, ffmpeg, said_already=bool(problems))
+    if problems or more:
+        raise BatchInputError([*problems, *more])
     return titles
 
 
@@ -562,8 +527,14 @@ def planned_titles(
     *,
     said_already: bool = False,
 ) -> tuple[list[TitleSpec], list[str]]:
-    """`plan_titles`'s good titles and its problems, apart. `said_already`: titles were named but
-    all of them are bad (their problems are said already, not "no titles given")."""
+    """The titles to run and a problem for every bad entry, apart.
+
+    Each title gets the batch's settings with its overrides; its name (default: the file stem) must
+    be a plain file name, and no two titles may share one (compared case-insensitively, as a
+    case-insensitive filesystem would). The same file listed twice with no name of its own is one
+    title. With `ffmpeg`, every codec's encoder and libvmaf must be there. `said_already`: titles
+    were named but all of them are bad (their problems are said already, not "no titles given").
+    """
     problems: list[str] = []
     titles: list[TitleSpec] = []
     seen_sources: set[tuple[str, Overrides]] = set()

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import distributed  # pertitle[dask]; the test extra installs it, so CI runs these
 import pytest
 
-from pertitle.batch import discover, plan_titles, run_batch
+from pertitle.batch import plan_inputs, run_batch
 from pertitle.config import Settings, validate
 from pertitle.errors import FfmpegError
 from pertitle.executors.dask import DaskExecutor
@@ -83,7 +83,7 @@ def local_ladders(
 ) -> dict[str, dict[str, Any]]:
     """The catalog through the local executor (two titles at once, one core each)."""
     root = tmp_path_factory.mktemp("local")
-    titles = plan_titles(discover([catalog]), settings(root / "cache"), root / "out", ffmpeg_info)
+    titles = plan_inputs([catalog], None, settings(root / "cache"), root / "out", ffmpeg_info)
     result = run_batch(titles, root / "out", ffmpeg_info, executor=LocalExecutor(2), cores=2, title_jobs=2)
     assert result.exit_code == 0, result.outcomes
     return ladders(root / "out")

@@ -23,10 +23,7 @@ from pertitle.batch import (
     Entry,
     Overrides,
     TitleOutcome,
-    discover,
     name_problem,
-    plan_titles,
-    read_manifest,
 )
 from pertitle.config import Settings
 from pertitle.errors import FfmpegError, FfmpegTimeout
@@ -35,6 +32,17 @@ from pertitle.executors.local import LocalExecutor
 from pertitle.models import EncodeSpec
 from pertitle.pipeline import group_specs
 from pertitle.report import batch_out
+
+
+def entries_of(inputs: list[Path], include: list[str] | None = None) -> list[Entry]:
+    """The titles that inputs without a problem name."""
+    entries, problems = batch.found_entries(inputs, include)
+    assert problems == []
+    return entries
+
+
+def plan(inputs: list[Path], out: Path) -> list[batch.TitleSpec]:
+    return batch.plan_inputs(inputs, None, Settings(), out)
 
 
 def touch(path: Path, data: bytes = b"x") -> Path:
@@ -85,7 +93,7 @@ def test_directory_is_searched_recursively_with_default_video_globs(tmp_path: Pa
     touch(tmp_path / "notes.txt")
     touch(tmp_path / ".hidden.mp4")
     touch(tmp_path / ".git" / "c.mp4")
-    entries = discover([tmp_path])
+    entries = entries_of([tmp_path])
     assert [e.path.relative_to(tmp_path).as_posix() for e in entries] == ["a.mp4", "sub/deeper/B.MKV"]
 
 
@@ -94,14 +102,14 @@ def test_include_globs_are_repeatable_comma_separated_and_may_name_paths(tmp_pat
     touch(tmp_path / "b.y4m")
     touch(tmp_path / "keep" / "c.mov")
     touch(tmp_path / "drop" / "d.mov")
-    found = discover([tmp_path], include=["*.y4m", "keep/*.mov,nothing"])
+    found = entries_of([tmp_path], include=["*.y4m", "keep/*.mov,nothing"])
     assert sorted(e.path.name for e in found) == ["b.y4m", "c.mov"]
 
 
 def test_every_missing_input_and_empty_directory_is_reported_together(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(BatchInputError) as info:
-        discover([tmp_path / "nope.mp4", tmp_path / "empty", tmp_path / "gone"])
+        plan([tmp_path / "nope.mp4", tmp_path / "empty", tmp_path / "gone"], tmp_path / "out")
     assert len(info.value.problems) == 3
     text = str(info.value)
     assert "nope.mp4: no such file" in text and "no files match" in text
@@ -110,7 +118,7 @@ def test_every_missing_input_and_empty_directory_is_reported_together(tmp_path: 
 
 def test_an_explicit_file_is_taken_whatever_its_extension(tmp_path: Path) -> None:
     f = touch(tmp_path / "title.weird")
-    assert [e.path for e in discover([f])] == [f]
+    assert [e.path for e in entries_of([f])] == [f]
 
 
 # -- manifests --------------------------------------------------------------------------------------
@@ -136,7 +144,7 @@ def test_yaml_manifest_with_overrides_relative_to_its_folder(tmp_path: Path) -> 
         "    fast: true\n",
         encoding="utf-8",
     )
-    a, b = read_manifest(manifest)
+    a, b = entries_of([manifest])
     assert a.path == tmp_path / "clips" / "a.mp4" and a.name is None and a.overrides == Overrides()
     assert b.name == "b-hevc"
     assert b.overrides.crfs == (24.0, 30.0) and b.overrides.heights == (360, 720)
@@ -154,7 +162,7 @@ def test_csv_manifest_empty_cells_keep_the_batch_value(tmp_path: Path) -> None:
         "path,name,codec,crfs,samples,fast\nx.mp4,,,,,\ny.mp4,why,vp9,30;40,2,yes\n",
         encoding="utf-8",
     )
-    x, y = read_manifest(manifest)
+    x, y = entries_of([manifest])
     assert x.name is None and x.overrides == Overrides()
     assert y.name == "why"
     assert y.overrides == Overrides(codec="vp9", crfs=(30.0, 40.0), sample_count=2, fast=True)
@@ -186,7 +194,7 @@ def test_bad_manifests_name_the_file_and_the_problem(
     manifest = tmp_path / f"m{suffix}"
     manifest.write_text(text, encoding="utf-8")
     with pytest.raises(BatchInputError) as info:
-        discover([manifest])
+        plan([manifest], tmp_path / "out")
     assert phrase in str(info.value)
     assert str(manifest) in str(info.value)
 
@@ -198,7 +206,7 @@ def test_stem_collisions_are_rejected_case_insensitively(tmp_path: Path) -> None
     a = touch(tmp_path / "one" / "Title.mp4")
     b = touch(tmp_path / "two" / "title.mov")
     with pytest.raises(BatchInputError) as info:
-        plan_titles(discover([a, b]), Settings(), tmp_path / "out")
+        plan([a, b], tmp_path / "out")
     text = str(info.value)
     assert "collide" in text and str(a) in text and str(b) in text and "manifest" in text
 
@@ -216,7 +224,7 @@ def test_every_problem_is_reported_before_any_work(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     with pytest.raises(BatchInputError) as info:
-        plan_titles(discover([manifest, good]), Settings(), tmp_path / "out")
+        plan([manifest, good], tmp_path / "out")
     problems = info.value.problems
     assert len(problems) == 6, problems
     text = str(info.value)
@@ -274,15 +282,16 @@ def test_same_file_twice_is_one_title_but_named_copies_are_separate(tmp_path: Pa
     f = touch(tmp_path / "cat" / "a.mp4")
     manifest = tmp_path / "m.yaml"
     manifest.write_text("- {path: cat/a.mp4, name: a-hevc, codec: hevc}\n", encoding="utf-8")
-    titles = plan_titles(discover([tmp_path / "cat", f, manifest]), Settings(), tmp_path / "out")
+    titles = plan([tmp_path / "cat", f, manifest], tmp_path / "out")
     assert [(t.name, t.settings.codec) for t in titles] == [("a", "h264"), ("a-hevc", "hevc")]
     assert all(Path(t.source).is_absolute() for t in titles)
 
 
 def test_a_directory_listed_in_a_manifest_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "d").mkdir()
-    with pytest.raises(BatchInputError, match="is a directory"):
-        plan_titles([Entry(path=tmp_path / "d", origin="m.yaml title 1")], Settings(), tmp_path / "out")
+    entry = Entry(path=tmp_path / "d", origin="m.yaml title 1")
+    titles, problems = batch.planned_titles([entry], Settings(), tmp_path / "out")
+    assert titles == [] and len(problems) == 1 and "is a directory" in problems[0]
 
 
 def test_auto_title_jobs() -> None:
@@ -530,7 +539,7 @@ def test_a_manifest_nested_too_deeply_is_one_config_error(tmp_path: Path) -> Non
     deep = tmp_path / "titles.yaml"
     deep.write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
     with pytest.raises(ConfigError, match="nested too deeply to be a manifest"):
-        batch.read_manifest(deep)
+        batch.manifest_entries(deep)
 
 
 def test_every_bad_title_of_a_manifest_is_listed_at_once(tmp_path: Path) -> None:
@@ -541,9 +550,7 @@ def test_every_bad_title_of_a_manifest_is_listed_at_once(tmp_path: Path) -> None
     )
     csv_manifest = tmp_path / "more.csv"
     csv_manifest.write_text("path,samples\na.mp4,abc\na.mp4,3,extra\na.mp4,2\n", encoding="utf-8")
-    with pytest.raises(BatchInputError) as caught:
-        discover([yaml_manifest, csv_manifest])
-    problems = caught.value.problems
+    _, problems = batch.found_entries([yaml_manifest, csv_manifest])
     assert len(problems) == 5, problems
     assert problems[0].startswith(f"{yaml_manifest} title 1: fast")
     assert problems[1].startswith(f"{yaml_manifest} title 2:") and "frobnicate" in problems[1]
@@ -567,4 +574,4 @@ def test_a_csv_manifest_with_a_doubled_column_or_no_rows_is_refused(
     manifest = tmp_path / "titles.csv"
     manifest.write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError, match=needle):
-        read_manifest(manifest)
+        batch.manifest_entries(manifest)
