@@ -729,6 +729,9 @@ class _TitleRun:
         self.encodes = 0
         self.cache_hits = 0
         self.started = time.perf_counter()
+        # The title's outcome once its ladder is written: a Ctrl-C that lands after that reports
+        # the ladder, not an interruption (read under run_batch's lock).
+        self.finished: TitleOutcome | None = None
 
     def on_event(self, event: Event) -> None:
         if self.cancelled.is_set():
@@ -755,9 +758,10 @@ class _TitleRun:
         if not self.force:
             doc, why = existing_ladder(self.out_dir, title)
             if doc is not None:
-                return _ladder_outcome(
+                self.finished = _ladder_outcome(
                     title, doc, "skipped", "ladder from an earlier run (--force redoes it)"
                 )
+                return self.finished
             if why != "no ladder yet":
                 self.emit(BatchEvent("title_stage", title.name, f"{why}; analysing again"))
         try:
@@ -792,13 +796,13 @@ class _TitleRun:
                 encodes=self.encodes,
                 cache_hits=self.cache_hits,
             )
-        outcome = _ladder_outcome(title, doc, "ok", None)
-        return replace(
-            outcome,
+        self.finished = replace(
+            _ladder_outcome(title, doc, "ok", None),
             time_s=round(time.perf_counter() - t0, 3),
             encodes=result.encodes,
             cache_hits=result.cache_hits,
         )
+        return self.finished
 
     def interrupted(self) -> TitleOutcome:
         """Where the title stands when the batch is interrupted: the time it ran, the encodes it did."""
@@ -934,15 +938,18 @@ def run_batch(
                     outcomes[name] = replace(o, reason=NOT_STARTED)
                 elif o.status == "running":
                     run = runs.get(name)  # what a running title had done: its encodes are cached
-                    outcomes[name] = (
-                        run.interrupted()
-                        if run
-                        else replace(o, status="interrupted", reason="the batch was interrupted")
-                    )
+                    if run is not None and run.finished is not None:  # its ladder is written
+                        outcomes[name] = run.finished
+                    else:
+                        outcomes[name] = (
+                            run.interrupted()
+                            if run
+                            else replace(o, status="interrupted", reason="the batch was interrupted")
+                        )
                     ended += 1
                     on_event(
                         BatchEvent(
-                            "title_failed",
+                            _END_EVENTS.get(outcomes[name].status, "title_failed"),
                             name,
                             outcomes[name].reason or "",
                             ended,

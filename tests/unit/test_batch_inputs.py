@@ -575,3 +575,46 @@ def test_a_csv_manifest_with_a_doubled_column_or_no_rows_is_refused(
     manifest.write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError, match=needle):
         batch.manifest_entries(manifest)
+
+
+def test_a_title_whose_ladder_is_written_when_ctrl_c_lands_is_reported_finished(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C after a title wrote its ladder but before the batch recorded it: the ladder is on
+    disk, so the title is ok, not interrupted. The analysis is stubbed: this is the batch's
+    bookkeeping."""
+    import _thread
+    from types import SimpleNamespace
+
+    source = touch(tmp_path / "a.mp4")
+    title = batch.TitleSpec(name="a", source=str(source), settings=Settings(), origin=str(source))
+    rung = {"width": 640, "height": 360, "bitrate_kbps": 480.0}
+    monkeypatch.setattr(batch, "analyze", lambda *a, **k: SimpleNamespace(encodes=3, cache_hits=1))
+    monkeypatch.setattr(batch.serialize, "to_document", lambda result: {"rungs": [rung]})
+    written: list[str] = []
+    monkeypatch.setattr(batch.serialize, "write_documents", lambda doc, out, name: written.append(name))
+    run = batch._TitleRun.run
+
+    def run_then_interrupt(self: batch._TitleRun) -> batch.TitleOutcome:
+        outcome = run(self)
+        _thread.interrupt_main()
+        time.sleep(1.5)  # the interrupt is handled before this title reports
+        return outcome
+
+    monkeypatch.setattr(batch._TitleRun, "run", run_then_interrupt)
+    events: list[BatchEvent] = []
+    result = batch.run_batch(
+        [title],
+        tmp_path / "out",
+        None,  # type: ignore[arg-type]
+        executor=SimpleNamespace(slots=1),
+        cores=1,
+        on_event=events.append,
+    )
+    assert result.interrupted and written == ["a"]
+    [outcome] = result.outcomes
+    assert (outcome.status, outcome.encodes, outcome.top_height) == ("ok", 3, 360)
+    assert [e.kind for e in events if e.title == "a" and e.kind.startswith("title_")] == [
+        "title_started",
+        "title_finished",
+    ]
