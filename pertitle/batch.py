@@ -151,6 +151,9 @@ class Entry:
     origin: str  # where it was found, for messages: the argument, or "manifest.csv row 4"
     name: str | None = None
     overrides: Overrides = field(default_factory=Overrides)
+    # Why it cannot be a title, found while reading the inputs (a missing path, a bad manifest
+    # title): kept in its place, so that every problem is listed in the order of the inputs.
+    problems: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -396,13 +399,13 @@ def entry_from_mapping(raw: Mapping[str, Any], base_dir: Path, where: str) -> En
     )
 
 
-def manifest_entries(path: Path) -> tuple[list[Entry], list[str]]:
+def manifest_entries(path: Path) -> list[Entry]:
     """A YAML manifest (a list of titles, or a mapping with `titles:`; a title is a path or a mapping
     of MANIFEST_KEYS) or a CSV manifest (a header row naming MANIFEST_KEYS, `path` required; empty
     cells keep the batch's value). Relative paths are relative to the manifest's folder.
 
-    Returns the good titles and a problem for each bad one (named by its row or number), so that
-    the good ones can still be checked for the other kinds of problem.
+    Returns every title in order, a bad one with its problems (named by its row or number), so
+    that the good ones can still be checked for the other kinds of problem.
 
     Raises:
         ConfigError: unreadable or malformed manifest, naming the file.
@@ -413,15 +416,17 @@ def manifest_entries(path: Path) -> tuple[list[Entry], list[str]]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read the manifest: {exc}") from None
     entries: list[Entry] = []
-    problems: list[str] = []
+
+    def bad(where: str, *problems: str) -> None:
+        entries.append(Entry(path=path, origin=where, problems=problems))
 
     def add(raw: Mapping[str, Any], where: str) -> None:
         try:
             entries.append(entry_from_mapping(raw, base, where))
         except BatchInputError as exc:
-            problems.extend(exc.problems)
+            bad(where, *exc.problems)
         except ConfigError as exc:
-            problems.append(str(exc))
+            bad(where, str(exc))
 
     if path.suffix.lower() == ".csv":
         rows = list(csv.reader(text.splitlines()))
@@ -438,11 +443,13 @@ def manifest_entries(path: Path) -> tuple[list[Entry], list[str]]:
             raise ConfigError(f"{path}: no titles under the header row")
         for number, row in enumerate(rows[1:], start=2):
             if len(row) > len(header):
-                problems.append(f"{path} row {number}: {len(row)} cells for {len(header)} columns")
+                bad(
+                    f"{path} row {number}", f"{path} row {number}: {len(row)} cells for {len(header)} columns"
+                )
                 continue
             raw = dict(zip(header, [cell.strip() for cell in row], strict=False))
             add(raw, f"{path} row {number}")
-        return entries, problems
+        return entries
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -463,39 +470,40 @@ def manifest_entries(path: Path) -> tuple[list[Entry], list[str]]:
         elif isinstance(item, dict):
             add(item, where)
         else:
-            problems.append(f"{where}: expected a path or a mapping, got {item!r}")
-    return entries, problems
+            bad(where, f"{where}: expected a path or a mapping, got {item!r}")
+    return entries
 
 
 def found_entries(
     inputs: Sequence[str | os.PathLike[str]], include: Sequence[str] | None = None
-) -> tuple[list[Entry], list[str]]:
-    """Every title the inputs name, in order, and a problem for every missing path, empty
-    directory and bad manifest title, apart: the good titles can still be planned. A directory is
-    searched recursively with the include globs; a `.yaml`/`.yml`/`.csv` file is a manifest; any
-    other file is a title as it is."""
+) -> list[Entry]:
+    """Every title the inputs name, in order, with a missing path, an empty directory and a bad
+    manifest title in their places as entries with `problems`: the good titles can still be
+    planned. A directory is searched recursively with the include globs; a `.yaml`/`.yml`/`.csv`
+    file is a manifest; any other file is a title as it is."""
     patterns = parse_include(include)
     entries: list[Entry] = []
-    problems: list[str] = []
     for raw in inputs:
         path = Path(raw)
         if path.is_dir():
             found = walk_directory(path, patterns)
             if not found:
-                problems.append(f"{path}: no files match {', '.join(patterns)} in this directory")
+                entries.append(_bad_input(path, f"no files match {', '.join(patterns)} in this directory"))
             entries += [Entry(path=f, origin=str(path)) for f in found]
         elif path.is_file() and path.suffix.lower() in MANIFEST_SUFFIXES:
             try:
-                good, bad = manifest_entries(path)
-                entries += good
-                problems += bad
+                entries += manifest_entries(path)
             except ConfigError as exc:
-                problems.append(str(exc))
+                entries.append(Entry(path=path, origin=str(path), problems=(str(exc),)))
         elif path.exists():
             entries.append(Entry(path=path, origin=str(path)))
         else:
-            problems.append(f"{path}: no such file or directory")
-    return entries, problems
+            entries.append(_bad_input(path, "no such file or directory"))
+    return entries
+
+
+def _bad_input(path: Path, why: str) -> Entry:
+    return Entry(path=path, origin=str(path), problems=(f"{path}: {why}",))
 
 
 def plan_inputs(
@@ -505,17 +513,16 @@ def plan_inputs(
     out_dir: str | os.PathLike[str],
     ffmpeg: FfmpegInfo | None = None,
 ) -> list[TitleSpec]:
-    """The titles to run, from `found_entries` then `planned_titles`, with the problems of both in
-    one BatchInputError: a bad manifest title must not hide another title's missing file (all
-    listed at once, README).
+    """The titles to run, from `found_entries` then `planned_titles`, with every problem in one
+    BatchInputError, in the order of the inputs: a bad manifest title must not hide another
+    title's missing file (all listed at once, README).
 
     Raises:
         BatchInputError: every problem found, together.
     """
-    entries, problems = found_entries(inputs, include)
-    titles, more = planned_titles(entries, base, out_dir, ffmpeg, said_already=bool(problems))
-    if problems or more:
-        raise BatchInputError([*problems, *more])
+    titles, problems = planned_titles(found_entries(inputs, include), base, out_dir, ffmpeg)
+    if problems:
+        raise BatchInputError(problems)
     return titles
 
 
@@ -524,25 +531,26 @@ def planned_titles(
     base: Settings,
     out_dir: str | os.PathLike[str],
     ffmpeg: FfmpegInfo | None = None,
-    *,
-    said_already: bool = False,
 ) -> tuple[list[TitleSpec], list[str]]:
     """The titles to run and a problem for every bad entry, apart.
 
     Each title gets the batch's settings with its overrides; its name (default: the file stem) must
     be a plain file name, and no two titles may share one (compared case-insensitively, as a
     case-insensitive filesystem would). The same file listed twice with no name of its own is one
-    title. With `ffmpeg`, every codec's encoder and libvmaf must be there. `said_already`: titles
-    were named but all of them are bad (their problems are said already, not "no titles given").
+    title. With `ffmpeg`, every codec's encoder and libvmaf must be there. An entry found with
+    `problems` gives them in its place.
     """
     problems: list[str] = []
     titles: list[TitleSpec] = []
     seen_sources: set[tuple[str, Overrides]] = set()
     by_name: dict[str, TitleSpec] = {}
     out = Path(out_dir).resolve()
-    if not entries and not said_already:
+    if not entries:
         problems.append("no titles given")
     for entry in entries:
+        if entry.problems:
+            problems += entry.problems
+            continue
         source = entry.path.absolute()
         # A broken link found in a directory is a bad title, as an empty file is: it fails alone.
         found_broken = entry.path.is_symlink() and Path(entry.origin).is_dir()

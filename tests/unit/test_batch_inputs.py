@@ -36,8 +36,8 @@ from pertitle.report import batch_out
 
 def entries_of(inputs: list[Path], include: list[str] | None = None) -> list[Entry]:
     """The titles that inputs without a problem name."""
-    entries, problems = batch.found_entries(inputs, include)
-    assert problems == []
+    entries = batch.found_entries(inputs, include)
+    assert [e.problems for e in entries if e.problems] == []
     return entries
 
 
@@ -237,7 +237,7 @@ def test_every_problem_is_reported_before_any_work(tmp_path: Path) -> None:
 
 def test_problems_of_every_kind_are_listed_in_one_run(tmp_path: Path) -> None:
     """A manifest's parse problems (types, unknown keys) must not hide the other titles' missing
-    files, bad names, bad values and collisions: one run lists them all."""
+    files, bad names, bad values and collisions: one run lists them all, title by title."""
     touch(tmp_path / "good.mp4")
     touch(tmp_path / "a" / "dup.mp4")
     touch(tmp_path / "b" / "dup.mp4")
@@ -266,14 +266,16 @@ def test_problems_of_every_kind_are_listed_in_one_run(tmp_path: Path) -> None:
         "title 4: output name '../esc'",
         "title 5: ",
         "'mpeg2' is not supported",
+        "title 6: heights: 0 is out of range",
         "title 6: samples: -1 must be at least 1",
         "title 6: sample_duration: 0 must be at least",
-        "title 6: heights: 0 is out of range",
         "collide on the output name 'dup'",
         f"{missing_arg}: no such file or directory",
     ]
     missed = [e for e in expected if e not in text]
     assert not missed, text
+    at = [text.index(e) for e in expected]
+    assert at == sorted(at), text  # in the order of the inputs, not grouped by kind
     assert len(info.value.problems) == 11, info.value.problems
     assert not (tmp_path / "out").exists()
 
@@ -550,7 +552,7 @@ def test_every_bad_title_of_a_manifest_is_listed_at_once(tmp_path: Path) -> None
     )
     csv_manifest = tmp_path / "more.csv"
     csv_manifest.write_text("path,samples\na.mp4,abc\na.mp4,3,extra\na.mp4,2\n", encoding="utf-8")
-    _, problems = batch.found_entries([yaml_manifest, csv_manifest])
+    problems = [p for e in batch.found_entries([yaml_manifest, csv_manifest]) for p in e.problems]
     assert len(problems) == 5, problems
     assert problems[0].startswith(f"{yaml_manifest} title 1: fast")
     assert problems[1].startswith(f"{yaml_manifest} title 2:") and "frobnicate" in problems[1]
