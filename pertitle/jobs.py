@@ -75,12 +75,14 @@ def prepare_reference(job: PrepareJob) -> PreparedReference:
     reread = False
     try:
         said = _write_reference(job, tmp, seek=job.seek)
-        if job.windows and job.seek and _span_s(tmp, job.fps) < _WINDOW_TIME_HELD * window_s(job):
+        packets = _packets(tmp) if job.windows else []
+        if job.windows and job.seek and frames_span_s(packets, job.fps) < _WINDOW_TIME_HELD * window_s(job):
             # The container did not seek to the windows (its index lies, or it has none): read
             # them from the title's start instead, which cannot miss.
             said = _write_reference(job, tmp, seek=False)
             reread = True
-        if job.windows and _span_s(tmp, job.fps) == 0:
+            packets = _packets(tmp)
+        if job.windows and not packets:
             spans = ", ".join(f"{w.start_s:g}-{w.start_s + w.duration_s:g} s" for w in job.windows)
             raise InputError(
                 f"{job.source}: no frame could be decoded in the sampled windows ({spans}); the file "
@@ -120,11 +122,11 @@ def _write_reference(job: PrepareJob, out: str, *, seek: bool) -> str:
     return runner.run(argv, timeout_s=job.timeout_s, what=f"decoding {os.path.basename(job.source)} failed")
 
 
-def _span_s(path: str, fps: float) -> float:
+def _packets(path: str) -> list[tuple[float, float, int]]:
     try:
-        return frames_span_s(encode_mod.timed_packets(path), fps)
+        return encode_mod.timed_packets(path)
     except FfmpegError:  # a Matroska file with no frame cannot be opened
-        return 0.0
+        return []
 
 
 def decode_errors(stderr: str) -> str | None:
