@@ -16,9 +16,9 @@ from pertitle.cache import ResultCache
 from pertitle.config import Settings
 from pertitle.ffmpeg.binary import detect, locate
 from pertitle.models import SampleWindow
-from pertitle.pipeline import Runner, title_complexity
 from pertitle.plan import deployed_spec, fit_into_box, plan_windows
 from pertitle.probe import probe
+from pertitle.probes import Runner, title_complexity
 
 
 def main() -> int:

@@ -39,7 +39,8 @@ from pertitle.cache import remove_stale_temps, utf8_text
 from pertitle.config import Settings, load_constraints, parse_number_list, renamed_field, settings_problems
 from pertitle.errors import ConfigError, FfmpegError, FfmpegTimeout, PertitleError
 from pertitle.ffmpeg.binary import FfmpegInfo
-from pertitle.pipeline import Event, analyze, settings_document
+from pertitle.pipeline import analyze, settings_document
+from pertitle.probes import Event
 from pertitle.report import printable, serialize
 
 VIDEO_EXTENSIONS = (

@@ -45,9 +45,9 @@ from pertitle.config import CODECS, Settings, settings_from_ladder, validate
 from pertitle.errors import ConfigError, InputError
 from pertitle.ffmpeg.binary import FfmpegInfo
 from pertitle.models import Constraints, EncodeSpec, Measurement, MediaInfo
-from pertitle.pipeline import EventSink, Runner, whole_title_runner
 from pertitle.plan import deployed_spec, vmaf_model_for
 from pertitle.probe import probe
+from pertitle.probes import EventSink, Runner, whole_title_runner
 from pertitle.reference import (
     BUNDLED_LADDERS,
     ReferenceLadder,

@@ -122,7 +122,7 @@ CODECS: dict[str, CodecDefaults] = {
 
 
 # The whole-title pass that shares a rung's bits between the sampled windows and the rest of the
-# title (`pipeline.in_context_rates`) may run a faster preset than the real one where one splits
+# title (`calibrate.in_context_rates`) may run a faster preset than the real one where one splits
 # the bits as the real one does. x264, share of the title's average the windows got in a two-pass
 # at 100 kbps, against medium's: a 43 s title of four kinds of content 0.895 (medium), faster
 # 0.899, veryfast 0.921, superfast 0.898, ultrafast 0.853; a 30 s traffic camera 1.018 (medium),

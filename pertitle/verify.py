@@ -8,7 +8,7 @@ A rung passes when
 - its peak bitrate over 6 s segments (`SEGMENT_S`; what HLS writes as BANDWIDTH) is at most
   `MAX_PEAK_RATIO` (2x) its average bitrate.
 
-Encodes go through `pipeline.Runner` over the whole title, so they are cached and run in parallel,
+Encodes go through `probes.Runner` over the whole title, so they are cached and run in parallel,
 and are scored like analyze's (same VMAF model, scaler and upscaling to the source's size). The
 result is data; `to_document` gives the `pertitle.verify/v1` document; nothing here prints.
 """
@@ -29,9 +29,9 @@ from pertitle.config import settings_from_ladder
 from pertitle.errors import ConfigError, InputError
 from pertitle.ffmpeg.binary import FfmpegInfo
 from pertitle.models import MAX_PEAK_RATIO, SEGMENT_S, EncodeSpec, Measurement, MediaInfo, Rung, TitleResult
-from pertitle.pipeline import EventSink, whole_title_runner
 from pertitle.plan import rung_spec
 from pertitle.probe import probe
+from pertitle.probes import EventSink, whole_title_runner
 
 SCHEMA_ID = "pertitle.verify/v1"
 DEFAULT_TOLERANCE_VMAF = 2.0

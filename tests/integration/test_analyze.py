@@ -28,6 +28,7 @@ from pertitle.cli import app
 from pertitle.config import Settings, load_constraints, validate
 from pertitle.ffmpeg import runner
 from pertitle.ffmpeg.binary import FfmpegInfo
+from pertitle.probes import Event
 from pertitle.report import serialize
 
 if TYPE_CHECKING:
@@ -106,14 +107,12 @@ def detailed_again(detailed: dict[str, Any], clips: Clips, work: Path) -> dict[s
 
 
 @pytest.fixture(scope="module")
-def flat_events() -> list[pipeline.Event]:
+def flat_events() -> list[Event]:
     return []
 
 
 @pytest.fixture(scope="module")
-def flat(
-    clips: Clips, work: Path, ffmpeg_info: FfmpegInfo, flat_events: list[pipeline.Event]
-) -> dict[str, Any]:
+def flat(clips: Clips, work: Path, ffmpeg_info: FfmpegInfo, flat_events: list[Event]) -> dict[str, Any]:
     """The flat clip through pertitle.pipeline.analyze directly, same grid and constraints,
     uncalibrated (the rungs' bitrates come from the hull either way)."""
     settings = validate(
@@ -316,7 +315,7 @@ def test_flat_analysis_reuses_nothing_of_the_detailed_one(flat: dict[str, Any]) 
     assert flat["timings"]["encodes"] == len(flat["points"]) == 6
 
 
-def test_pipeline_reports_progress_as_events(flat: dict[str, Any], flat_events: list[pipeline.Event]) -> None:
+def test_pipeline_reports_progress_as_events(flat: dict[str, Any], flat_events: list[Event]) -> None:
     kinds = [e.kind for e in flat_events]
     assert kinds[0] == "stage"
     assert "planned" in kinds

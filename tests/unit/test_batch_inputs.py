@@ -30,7 +30,7 @@ from pertitle.errors import FfmpegError, FfmpegTimeout
 from pertitle.executors.dask import DaskExecutor, RemoteFfmpegError, call_remote
 from pertitle.executors.local import LocalExecutor
 from pertitle.models import EncodeSpec
-from pertitle.pipeline import group_specs
+from pertitle.probes import group_specs
 from pertitle.report import batch_out
 
 

@@ -1,5 +1,5 @@
 """The result cache: keys, atomic entries, faults as misses. No ffmpeg is run here: the analysis
-keys are built by a pipeline Runner over a fake ffmpeg path (its encoder version is pinned)."""
+keys are built by a probes Runner over a fake ffmpeg path (its encoder version is pinned)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from pertitle import pipeline
+from pertitle import probes
 from pertitle.cache import (
     CACHE_SCHEMA,
     STALE_TEMP_S,
@@ -95,7 +95,7 @@ def source(tmp_path: Path) -> Path:
 @pytest.fixture(autouse=True)
 def encoder_version(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     versions = {"libx264": "164 r3108"}
-    monkeypatch.setattr(pipeline, "encoder_version", lambda path, enc: versions.get(enc, "unknown"))
+    monkeypatch.setattr(probes, "encoder_version", lambda path, enc: versions.get(enc, "unknown"))
     yield versions
 
 
@@ -133,7 +133,7 @@ def analysis_key(
     wins = windows or (SampleWindow(0, 0.0, info.duration_s),)
     settings = settings or Settings(jobs=2)
     cache = ResultCache(None, enabled=False)
-    runner = pipeline.Runner(info, wins, full, settings, ffmpeg, cache, lambda e: None)
+    runner = probes.Runner(info, wins, full, settings, ffmpeg, cache, lambda e: None)
     try:
         for name, value in (tweak or {}).items():
             setattr(runner, name, value)

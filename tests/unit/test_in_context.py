@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from pertitle.calibrate import _windows_at_their_share, memory_chunks
 from pertitle.models import EncodeSpec, Measurement
-from pertitle.pipeline import _windows_at_their_share, memory_chunks
 
 
 def spec(width: int, height: int, kbps: float) -> EncodeSpec:

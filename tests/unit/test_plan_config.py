@@ -463,7 +463,7 @@ def test_bad_number_lists_name_the_option_and_the_item(text: str, integer: bool,
 
 
 def test_fast_subsampling_keeps_at_least_60_scored_frames() -> None:
-    from pertitle.pipeline import fast_subsample
+    from pertitle.search import fast_subsample
 
     assert fast_subsample(48, 4) == 1  # a 2 s clip at 24 fps is scored whole
     assert fast_subsample(163, 4) == 2  # 163 // 60 = 2: 82 frames scored

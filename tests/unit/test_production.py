@@ -35,8 +35,9 @@ from pertitle.ffmpeg.commands import (
     rendition_script,
 )
 from pertitle.models import EncodeSpec, Measurement, Quality, Rung
-from pertitle.pipeline import measurement_from_dict, settings_document
+from pertitle.pipeline import settings_document
 from pertitle.plan import deployed_spec, rung_spec
+from pertitle.probes import measurement_from_dict
 from pertitle.verify import check_rung, no_more_quality
 
 HEAD = ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]

@@ -296,7 +296,7 @@ def test_progress_printer_keeps_counting_past_a_stage_line_within_a_batch() -> N
     """The lossless reference is decoded (and said so) after the encodes are planned; the count
     of those encodes must go on below that line, not stop with it."""
     from pertitle.clicmd.common import ProgressPrinter
-    from pertitle.pipeline import Event
+    from pertitle.probes import Event
 
     out = io.StringIO()
     printer = ProgressPrinter(Console(file=out, width=100, force_terminal=False), quiet=False)

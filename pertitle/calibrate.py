@@ -1,0 +1,259 @@
+"""The deployed-encode check: each chosen rung encoded as it will be deployed (two-pass or
+capped CRF with VBV) on the probed part of the title, at the share of the bits it gets within
+the whole title where the title was sampled, and scored; its score is the rung's prediction."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from pertitle.config import IN_CONTEXT_PRESETS, Settings
+from pertitle.jobs import InContextJob, InContextRates, run_in_context
+from pertitle.ladder import select_rungs
+from pertitle.models import EncodeSpec, LadderPlan, Measurement, Quality, RdPoint, Rung
+from pertitle.plan import deployed_spec
+from pertitle.probes import Event, Runner
+
+
+def _quality(m: Measurement) -> Quality:
+    return Quality(
+        vmaf=m.vmaf, psnr=m.psnr, ssim=m.ssim, vmaf_hmean=m.vmaf_hmean, vmaf_p1=m.vmaf_p1, vmaf_p5=m.vmaf_p5
+    )
+
+
+def calibrate(runner: Runner, settings: Settings, targets: Sequence[Any]) -> list[Rung]:
+    """Encode each chosen rung the way it will be deployed (two-pass, VBV) on the probed part of
+    the title and take that score as the prediction: CRF probes overstate what a capped
+    average-bitrate encode reaches, and a ladder is judged on the deployed encode.
+
+    On sampled windows of a long title, a two-pass at the rung's bitrate gives the windows the
+    whole budget, while within the title they get their share of it: the hard parts outside them
+    take more. So the windows are encoded at the bitrate a two-pass of the whole title gives them
+    (`in_context_rates`), and the prediction's bitrate is the title's."""
+    c = settings.constraints
+    specs = {}
+    for t in targets:
+        specs[t] = deployed_spec(
+            settings,
+            t.width,
+            t.height,
+            t.bitrate_kbps,
+            round(t.bitrate_kbps * c.maxrate_factor),
+            round(t.bitrate_kbps * c.bufsize_factor),
+            crf=round(t.crf, 2),
+        )
+    how = "two-pass" if settings.deploy_rate_control == "abr2pass" else "capped-CRF"
+    label = f"checking {len(specs)} rungs with deployed {how} encodes"
+    if runner.full_pass:
+        measured = runner.run(list(specs.values()), label)
+        by_target = {t: measured[spec] for t, spec in specs.items()}
+        title_kbps = {t: m.bitrate_kbps for t, m in by_target.items()}
+        title_peak = {t: m.peak_bitrate_kbps for t, m in by_target.items()}
+    elif settings.deploy_rate_control != "abr2pass":
+        # Capped CRF: the windows' encode reaches the quality the rung's CRF gives them inside the
+        # title, but spends what the windows need; the title's average and peak are the title's.
+        measured = runner.run(list(specs.values()), label)
+        by_target = {t: measured[spec] for t, spec in specs.items()}
+        rates = in_context_rates(runner, settings, list(specs.values()))
+        title_kbps = {t: rates[spec].title_kbps for t, spec in specs.items()}
+        title_peak = {t: rates[spec].peak_kbps for t, spec in specs.items()}
+    else:
+        rates = in_context_rates(runner, settings, list(specs.values()))
+        title_kbps = {t: rates[spec].title_kbps for t, spec in specs.items()}
+        # The windows' encode runs at their share of the budget: its peak is not the title's.
+        title_peak = {t: rates[spec].peak_kbps for t, spec in specs.items()}
+        by_target = _windows_at_their_share(
+            runner, specs, {t: rates[spec].windows_kbps for t, spec in specs.items()}, label
+        )
+    rungs = []
+    for t, spec in specs.items():
+        m = by_target[t]
+        rungs.append(
+            Rung(
+                width=t.width,
+                height=t.height,
+                bitrate_kbps=t.bitrate_kbps,
+                maxrate_kbps=float(spec.maxrate_kbps or 0),
+                bufsize_kbps=float(spec.bufsize_kbps or 0),
+                codec=settings.codec,
+                preset=settings.effective_preset,
+                crf=round(t.crf, 2),
+                predicted=_quality(m),
+                hull_predicted=t.hull_predicted,
+                vmaf_per_frame=m.vmaf_per_frame,
+                predicted_bitrate_kbps=round(title_kbps[t], 3),
+                predicted_peak_kbps=round(title_peak[t], 3),
+            )
+        )
+    return rungs
+
+
+# Two-pass encodes of a few seconds miss their target (by +5% on 12 s of windows at 100 kbps), so a
+# windows' encode that lands further than this from the bitrate they get within the title is
+# encoded once more, at a target corrected by that miss.
+IN_CONTEXT_RATE_TOLERANCE = 0.03
+
+
+def _windows_at_their_share(
+    runner: Runner, specs: dict[Any, EncodeSpec], windows_kbps: dict[Any, float], label: str
+) -> dict[Any, Measurement]:
+    """Each rung's deployed encode of the windows, at the bitrate the windows get within the title
+    (its VBV kept: maxrate and bufsize are absolute limits, the same inside the title)."""
+
+    def at(t: Any, kbps: float) -> EncodeSpec:
+        return dataclasses.replace(specs[t], bitrate_kbps=float(max(1, round(kbps))))
+
+    # Windows the whole-title pass spent (next to) nothing on: 1 kbps, the least an encoder takes.
+    windows_kbps = {t: max(1.0, kbps) for t, kbps in windows_kbps.items()}
+    first = {t: at(t, windows_kbps[t]) for t in specs}
+    measured = runner.run(list(first.values()), label)
+    chosen = {t: measured[spec] for t, spec in first.items()}
+    retry = {}
+    for t, spec in first.items():
+        landed = chosen[t].bitrate_kbps
+        if landed > 0 and abs(landed / windows_kbps[t] - 1) > IN_CONTEXT_RATE_TOLERANCE:
+            retry[t] = at(t, (spec.bitrate_kbps or 0) * windows_kbps[t] / landed)
+    if retry:
+        again = runner.run(list(retry.values()), f"re-aiming {len(retry)} of them at the windows' bitrate")
+        for t, spec in retry.items():
+            miss_before = abs(chosen[t].bitrate_kbps / windows_kbps[t] - 1)
+            if abs(again[spec].bitrate_kbps / windows_kbps[t] - 1) < miss_before:
+                chosen[t] = again[spec]
+    return chosen
+
+
+def in_context_rates(
+    runner: Runner, settings: Settings, specs: Sequence[EncodeSpec]
+) -> dict[EncodeSpec, InContextRates]:
+    """spec -> what an encode of the whole title at the spec's bitrate (or CRF) and VBV spends
+    (average, sampled windows' average, peak segment); a two-pass with a faster preset where one
+    is known to split the bits as the real one does (`config.IN_CONTEXT_PRESETS`). The title is decoded once
+    per pass for all specs (or per `memory_chunks` of them, for large sizes). Cached by content,
+    per spec, like every measurement.
+
+    Raises:
+        FfmpegError: the title cannot be decoded or encoded.
+    """
+    # The stand-in preset splits a two-pass budget as the real one does; at a CRF it would spend
+    # other bits, so a capped-CRF rung is encoded at its own preset.
+    fast = {
+        spec: dataclasses.replace(spec, preset=IN_CONTEXT_PRESETS.get(spec.codec, spec.preset))
+        if spec.rate_control == "abr2pass"
+        else spec
+        for spec in specs
+    }
+    rates: dict[EncodeSpec, InContextRates] = {}
+    fields = ("title_kbps", "windows_kbps", "peak_kbps")
+    for spec, stand_in in fast.items():
+        hit = runner.cache.get(runner.in_context_key(stand_in))
+        if hit is not None and _usable_rates(hit, fields):
+            rates[spec] = InContextRates(*(float(hit[k]) for k in fields))
+    # Only the rungs not met before (a re-planned ladder shares most of its rungs) are encoded.
+    misses = [spec for spec in specs if spec not in rates]
+    if misses:
+        runner.on_event(
+            Event("stage", f"reading what {len(misses)} rungs' encodes of the whole title spend, and where")
+        )
+    for chunk in memory_chunks(misses):
+        job = InContextJob(
+            ffmpeg=runner.ffmpeg.path,
+            source=runner.info.path,
+            specs=tuple(fast[spec] for spec in chunk),
+            windows=runner.windows,
+            duration_s=runner.info.duration_s,
+            fps=runner.info.fps,
+            workdir=runner.workdir,
+            timeout_s=runner.settings.encode_timeout_s,
+        )
+        for spec, rate in zip(chunk, run_in_context(job), strict=True):
+            rates[spec] = rate
+            entry = {k: getattr(rate, k) for k in fields}
+            runner.cache.put(runner.in_context_key(fast[spec]), entry)
+    return rates
+
+
+def _usable_rates(entry: dict[str, Any], fields: Sequence[str]) -> bool:
+    """Whether a cached in-context entry holds every rate, finite and positive; a peak may be 0.0
+    (a title with no time span has none), or such a title is encoded again on every run."""
+    for k in fields:
+        v = entry.get(k)
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v < math.inf:
+            return False
+        if v == 0 and k != "peak_kbps":
+            return False
+    return True
+
+
+def memory_chunks(
+    specs: Sequence[EncodeSpec], budget_bytes: float = 2e9, frames_in_flight: int = 40
+) -> list[tuple[EncodeSpec, ...]]:
+    """Consecutive runs of `specs` whose encoders together hold at most `budget_bytes` of frames
+    (each about `frames_in_flight` 4:2:0 frames of its size: lookahead, B-frames, references),
+    at least one spec each: a ladder of 4K rungs is not encoded in one process. Pure."""
+    chunks: list[tuple[EncodeSpec, ...]] = []
+    current: list[EncodeSpec] = []
+    held = 0.0
+    for spec in specs:
+        need = spec.width * spec.height * 1.5 * frames_in_flight
+        if current and held + need > budget_bytes:
+            chunks.append(tuple(current))
+            current, held = [], 0.0
+        current.append(spec)
+        held += need
+    if current:
+        chunks.append(tuple(current))
+    return chunks
+
+
+def reach_ceiling(
+    runner: Runner,
+    settings: Settings,
+    points: Sequence[RdPoint],
+    plan: LadderPlan,
+    rungs: list[Rung],
+    *,
+    source_height: int | None = None,
+) -> tuple[LadderPlan, list[Rung]]:
+    """When the deployed top rung falls well short of the quality ceiling the hull promised (screen
+    content under VBV loses most: its bits sit in keyframes that the buffer caps), plan the ladder
+    once more for a ceiling raised by that shortfall and keep it if its top rung gets closer."""
+    c, metric = settings.constraints, settings.metric
+    top = rungs[-1]
+    reached = getattr(top.predicted, metric)
+    shortfall = getattr(top.hull_predicted, metric) - reached
+    if shortfall <= 1.0 or reached >= c.quality_ceiling - 1.0 or top.bitrate_kbps >= c.max_bitrate_kbps:
+        return plan, rungs
+    raised = dataclasses.replace(c, quality_ceiling=min(100.0, c.quality_ceiling + shortfall))
+    plan2 = select_rungs(points, raised, metric, source_height=source_height)
+    if not plan2.targets or plan2.targets[-1].bitrate_kbps <= top.bitrate_kbps * 1.05:
+        return plan, rungs
+    rungs2 = calibrate(runner, settings, plan2.targets)
+    if getattr(rungs2[-1].predicted, metric) <= reached:
+        return plan, rungs
+    note = (
+        f"quality_ceiling: deployed encodes reach {shortfall:.1f} {metric} less than the CRF hull at the "
+        f"top rung, so the ladder was planned for {raised.quality_ceiling:.1f} on the hull to come closer "
+        f"to {c.quality_ceiling:g} deployed"
+    )
+    return dataclasses.replace(plan2, gave_way=(*plan2.gave_way, note)), rungs2
+
+
+def uncalibrated_rungs(settings: Settings, plan: Any) -> list[Rung]:
+    c = settings.constraints
+    return [
+        Rung(
+            width=t.width,
+            height=t.height,
+            bitrate_kbps=t.bitrate_kbps,
+            maxrate_kbps=round(t.bitrate_kbps * c.maxrate_factor),
+            bufsize_kbps=round(t.bitrate_kbps * c.bufsize_factor),
+            codec=settings.codec,
+            preset=settings.effective_preset,
+            crf=round(t.crf, 2),
+            predicted=t.hull_predicted,
+            hull_predicted=t.hull_predicted,
+        )
+        for t in plan.targets
+    ]
