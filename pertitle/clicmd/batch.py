@@ -232,6 +232,7 @@ def batch(
         raise fail(err, f"--dask-workers: {dask_workers} must be at least 1", 2)
 
     from pertitle import batch as core
+    from pertitle import catalog
     from pertitle.ffmpeg import binary
 
     try:
@@ -258,8 +259,8 @@ def batch(
             encode_timeout=encode_timeout,
         )
         info = binary.detect(binary.locate(ffmpeg))
-        titles = core.plan_inputs([str(p) for p in inputs], include, settings, out, info)
-    except core.BatchInputError as exc:  # every problem on a line of its own
+        titles = catalog.plan_inputs([str(p) for p in inputs], include, settings, out, info)
+    except catalog.BatchInputError as exc:  # every problem on a line of its own
         raise fail(err, exc.headline, 2, more=exc.details) from None
     except PertitleError as exc:
         raise fail(err, str(exc), 2) from None

@@ -30,8 +30,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 from rich.text import Text
 
-from pertitle.batch import BatchEvent, BatchResult, TitleOutcome, TitleSpec
+from pertitle.batch import BatchEvent, BatchResult, TitleOutcome
 from pertitle.cache import atomic_write_text, utf8_text
+from pertitle.catalog import TitleSpec
 from pertitle.report import printable
 
 SUMMARY_SCHEMA = "pertitle.batch-summary/v1"

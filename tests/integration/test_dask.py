@@ -21,7 +21,8 @@ from typing import Any, TypeVar
 import distributed  # pertitle[dask]; the test extra installs it, so CI runs these
 import pytest
 
-from pertitle.batch import plan_inputs, run_batch
+from pertitle.batch import run_batch
+from pertitle.catalog import plan_inputs
 from pertitle.config import Settings, validate
 from pertitle.errors import FfmpegError
 from pertitle.executors.dask import DaskExecutor

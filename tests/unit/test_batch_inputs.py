@@ -15,16 +15,9 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from pertitle import batch
-from pertitle.batch import (
-    BatchEvent,
-    BatchInputError,
-    BatchResult,
-    Entry,
-    Overrides,
-    TitleOutcome,
-    name_problem,
-)
+from pertitle import batch, catalog
+from pertitle.batch import BatchEvent, BatchResult, TitleOutcome
+from pertitle.catalog import BatchInputError, Entry, Overrides, name_problem
 from pertitle.config import Settings
 from pertitle.errors import FfmpegError, FfmpegTimeout
 from pertitle.executors.dask import DaskExecutor, RemoteFfmpegError, call_remote
@@ -36,13 +29,13 @@ from pertitle.report import batch_out
 
 def entries_of(inputs: list[Path], include: list[str] | None = None) -> list[Entry]:
     """The titles that inputs without a problem name."""
-    entries = batch.found_entries(inputs, include)
+    entries = catalog.found_entries(inputs, include)
     assert [e.problems for e in entries if e.problems] == []
     return entries
 
 
-def plan(inputs: list[Path], out: Path) -> list[batch.TitleSpec]:
-    return batch.plan_inputs(inputs, None, Settings(), out)
+def plan(inputs: list[Path], out: Path) -> list[catalog.TitleSpec]:
+    return catalog.plan_inputs(inputs, None, Settings(), out)
 
 
 def touch(path: Path, data: bytes = b"x") -> Path:
@@ -256,7 +249,7 @@ def test_problems_of_every_kind_are_listed_in_one_run(tmp_path: Path) -> None:
     )
     missing_arg = tmp_path / "gone.mp4"
     with pytest.raises(BatchInputError) as info:
-        batch.plan_inputs([manifest, missing_arg], None, Settings(), tmp_path / "out")
+        catalog.plan_inputs([manifest, missing_arg], None, Settings(), tmp_path / "out")
     text = str(info.value)
     expected = [
         "title 1: " + str(tmp_path / "nope.mp4") + ": no such file",
@@ -292,7 +285,7 @@ def test_same_file_twice_is_one_title_but_named_copies_are_separate(tmp_path: Pa
 def test_a_directory_listed_in_a_manifest_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "d").mkdir()
     entry = Entry(path=tmp_path / "d", origin="m.yaml title 1")
-    titles, problems = batch.planned_titles([entry], Settings(), tmp_path / "out")
+    titles, problems = catalog.planned_titles([entry], Settings(), tmp_path / "out")
     assert titles == [] and len(problems) == 1 and "is a directory" in problems[0]
 
 
@@ -361,7 +354,7 @@ def test_summary_counts_and_totals() -> None:
 
 
 def test_summary_writer_rewrites_the_file_whole_as_titles_end(tmp_path: Path) -> None:
-    specs = [batch.TitleSpec(o.name, o.source, Settings(), "x") for o in outcomes()]
+    specs = [catalog.TitleSpec(o.name, o.source, Settings(), "x") for o in outcomes()]
     writer = batch_out.SummaryWriter(tmp_path, specs, {"executor": "local"})
     first = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
     assert first["state"] == "running" and {t["status"] for t in first["titles"]} == {"pending"}
@@ -541,7 +534,7 @@ def test_a_manifest_nested_too_deeply_is_one_config_error(tmp_path: Path) -> Non
     deep = tmp_path / "titles.yaml"
     deep.write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
     with pytest.raises(ConfigError, match="nested too deeply to be a manifest"):
-        batch.manifest_entries(deep)
+        catalog.manifest_entries(deep)
 
 
 def test_every_bad_title_of_a_manifest_is_listed_at_once(tmp_path: Path) -> None:
@@ -552,7 +545,7 @@ def test_every_bad_title_of_a_manifest_is_listed_at_once(tmp_path: Path) -> None
     )
     csv_manifest = tmp_path / "more.csv"
     csv_manifest.write_text("path,samples\na.mp4,abc\na.mp4,3,extra\na.mp4,2\n", encoding="utf-8")
-    problems = [p for e in batch.found_entries([yaml_manifest, csv_manifest]) for p in e.problems]
+    problems = [p for e in catalog.found_entries([yaml_manifest, csv_manifest]) for p in e.problems]
     assert len(problems) == 5, problems
     assert problems[0].startswith(f"{yaml_manifest} title 1: fast")
     assert problems[1].startswith(f"{yaml_manifest} title 2:") and "frobnicate" in problems[1]
@@ -576,7 +569,7 @@ def test_a_csv_manifest_with_a_doubled_column_or_no_rows_is_refused(
     manifest = tmp_path / "titles.csv"
     manifest.write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError, match=needle):
-        batch.manifest_entries(manifest)
+        catalog.manifest_entries(manifest)
 
 
 def test_a_title_whose_ladder_is_written_when_ctrl_c_lands_is_reported_finished(
@@ -589,7 +582,7 @@ def test_a_title_whose_ladder_is_written_when_ctrl_c_lands_is_reported_finished(
     from types import SimpleNamespace
 
     source = touch(tmp_path / "a.mp4")
-    title = batch.TitleSpec(name="a", source=str(source), settings=Settings(), origin=str(source))
+    title = catalog.TitleSpec(name="a", source=str(source), settings=Settings(), origin=str(source))
     rung = {"width": 640, "height": 360, "bitrate_kbps": 480.0}
     monkeypatch.setattr(batch, "analyze", lambda *a, **k: SimpleNamespace(encodes=3, cache_hits=1))
     monkeypatch.setattr(batch.serialize, "to_document", lambda result: {"rungs": [rung]})

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pertitle.batch import BatchEvent, BatchResult, TitleOutcome, TitleSpec
+from pertitle.batch import BatchEvent, BatchResult, TitleOutcome
+from pertitle.catalog import TitleSpec
 from pertitle.config import Settings
 from pertitle.report import batch_out
 
