@@ -1031,6 +1031,35 @@ def test_a_sampled_mpeg_ts_title_is_probed_on_the_frames_of_its_windows(
     assert all(len(r["vmaf_per_frame"]) == 50 for r in doc["rungs"])
 
 
+def test_windows_that_seeking_misses_are_read_from_the_start_with_a_warning(
+    ffmpeg_path: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A container whose index lies about its frames, played by an MPEG-TS capture with one
+    keyframe that the probe is made to trust: seeking to its windows decodes nothing, so they are
+    read from the title's start (50 frames in each rung's check) and the run says it was slower."""
+    import dataclasses
+
+    from pertitle import pipeline
+    from pertitle.probe import probe
+    from tests.conftest import run_ffmpeg
+
+    clip = tmp_path / "capture.ts"
+    run_ffmpeg(
+        ffmpeg_path,
+        *("-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25:duration=4", "-c:v", "libx264"),
+        *("-preset", "ultrafast", "-g", "1000", "-pix_fmt", "yuv420p", "-f", "mpegts", str(clip)),
+    )
+    monkeypatch.setattr(pipeline, "probe", lambda path: dataclasses.replace(probe(path), seeks_exactly=True))
+    args = ["analyze", str(clip), "--heights", "90", "--crfs", "30,40", "--preset", "veryfast"]
+    args += ["--full-pass-below", "1", "--samples", "2", "--sample-duration", "1", "--sample-selection"]
+    run = invoke(*args, "even", "--json", "--no-cache")
+    doc = json_of(run)
+    assert doc["rungs"] and all(len(r["vmaf_per_frame"]) == 50 for r in doc["rungs"])
+    said = [line for line in run.stderr.splitlines() if "came back short" in line]
+    assert len(said) == 1, run.stderr
+    assert said[0].startswith("warning: seeking to the sample windows of capture.ts")
+
+
 def test_a_title_harder_than_every_sample_window_is_said_to_be(ffmpeg_path: str, tmp_path: Path) -> None:
     """3 s flat colour, 3 s pattern, 2 s noise, probed on two 1 s windows: one per stratum takes
     the colour and the pattern, and the noise (a quarter of the title, over twice the pattern's
