@@ -60,6 +60,9 @@ class PreparedReference:
     # The windows were read again from the title's start because seeking to them came back short:
     # the container's index does not match its frames. Correct, but slower.
     reread_from_start: bool = False
+    # Read from the start too, the windows hold less than their time: the title has gaps, or is
+    # shorter than it says. The probes cover what is there.
+    still_short: bool = False
 
 
 def prepare_reference(job: PrepareJob) -> PreparedReference:
@@ -76,12 +79,14 @@ def prepare_reference(job: PrepareJob) -> PreparedReference:
     try:
         said = _write_reference(job, tmp, seek=job.seek)
         packets = _packets(tmp) if job.windows else []
-        if job.windows and job.seek and frames_span_s(packets, job.fps) < _WINDOW_TIME_HELD * window_s(job):
+        short = bool(job.windows) and cut_short(packets, job.fps, window_s(job))
+        if short and job.seek:
             # The container did not seek to the windows (its index lies, or it has none): read
             # them from the title's start instead, which cannot miss.
             said = _write_reference(job, tmp, seek=False)
             reread = True
             packets = _packets(tmp)
+            short = cut_short(packets, job.fps, window_s(job))
         if job.windows and not packets:
             spans = ", ".join(f"{w.start_s:g}-{w.start_s + w.duration_s:g} s" for w in job.windows)
             raise InputError(
@@ -91,12 +96,22 @@ def prepare_reference(job: PrepareJob) -> PreparedReference:
         os.replace(tmp, job.out_path)
     finally:
         Path(tmp).unlink(missing_ok=True)
-    return PreparedReference(job.out_path, None if job.windows else decode_errors(said), reread)
+    return PreparedReference(job.out_path, None if job.windows else decode_errors(said), reread, short)
 
 
-# A window reference whose frames last less than this share of the windows' time was cut wrong.
-# Timed, not counted: a variable-rate title's windows hold fewer frames where its rate is low.
-_WINDOW_TIME_HELD = 0.9
+# A window reference holding under this share of both the windows' time and the frames they span
+# at the title's average rate was cut wrong (a seek that missed reads a window short or empty).
+# Either alone misfires: a variable-rate title's slow stretch holds fewer frames, and a frame held
+# across a window's edge (a screen capture) loses its time before the window's first frame.
+_WINDOW_SHARE_HELD = 0.9
+
+
+def cut_short(packets: Sequence[tuple[float, float, int]], fps: float, windows_s: float) -> bool:
+    """Whether a window reference's frames ((pts, duration, bytes)) fall short of the windows'
+    `windows_s` in both time and count (`_WINDOW_SHARE_HELD`); never where the rate is unknown.
+    Pure."""
+    held = _WINDOW_SHARE_HELD * windows_s
+    return len(packets) < held * fps and frames_span_s(packets, fps) < held
 
 
 def window_s(job: PrepareJob) -> float:

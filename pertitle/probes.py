@@ -43,6 +43,14 @@ class Event:
 EventSink = Callable[[Event], None]
 
 
+def _short_windows_line(path: str) -> str:
+    return (
+        f"the sample windows of {os.path.basename(path)} hold under 0.9 of their time and frames, "
+        "read from the title's start too: the title has gaps or is shorter than it says, and the "
+        "probes cover what is there; re-export it, or probe it whole (--full-pass-below)"
+    )
+
+
 def _reread_line(path: str) -> str:
     name = os.path.basename(path)
     return (
@@ -203,7 +211,8 @@ class Runner:
         return make_key({**self._key_base, "spec": dataclasses.asdict(spec), "n_subsample": subsample})
 
     def in_context_key(self, spec: EncodeSpec) -> str:
-        """The key of `spec`'s whole-title rates (`in_context_rates`), apart from its measurements."""
+        """The key of `spec`'s whole-title rates (`calibrate.in_context_rates`), apart from its
+        measurements."""
         return make_key({"in_context": 2, **self._key_base, "spec": dataclasses.asdict(spec)})
 
     def _prepare(self) -> str:
@@ -226,7 +235,9 @@ class Runner:
             prepared = prepare_reference(job)
             self.reference, damage = prepared.path, prepared.damage
             self.prepare_s += time.perf_counter() - t0
-            if prepared.reread_from_start:
+            if prepared.still_short:
+                self.on_event(Event("notice", _short_windows_line(self.info.path)))
+            elif prepared.reread_from_start:
                 self.on_event(Event("notice", _reread_line(self.info.path)))
             if self._damage_key and damage:  # a clean title adds no entry
                 self.cache.put(self._damage_key, {"damage": damage})

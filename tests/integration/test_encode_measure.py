@@ -486,6 +486,33 @@ def test_windows_of_an_mpeg_ts_title_hold_every_frame_they_name(
     assert len(wanted) == 75
     assert cut == wanted
     assert prepared.reread_from_start is bool(seek)  # seeked, it came back short
+    assert prepared.still_short is False
+
+
+def test_windows_across_a_held_frame_are_not_read_again(ffmpeg_path: str, tmp_path: Path) -> None:
+    """Frames from 1.2 s to 5 s dropped: one frame is held 3.9 s. Windows at 0, 3 and 5.5 s lose
+    that hold's time before their first frame, so their frames last 5.2 of 6 s, under 0.9, though
+    the seek was exact. Timed alone, the title was decoded again from its start and called badly
+    indexed; it holds its share of the frames (130 of 0.9 x 6 s x 13 fps), so it is not."""
+    from pertitle.probe import probe
+    from tests.conftest import run_ffmpeg
+
+    source = tmp_path / "held.mp4"
+    run_ffmpeg(
+        ffmpeg_path,
+        *("-f", "lavfi", "-i", "testsrc=size=160x90:rate=25:duration=8"),
+        *("-vf", "select='not(between(t,1.2,5))'", "-fps_mode", "vfr", "-g", "25"),
+        *("-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(source)),
+    )
+    info = probe(source)
+    assert info.seeks_exactly
+    windows = (SampleWindow(0, 0.0, 2.0), SampleWindow(1, 3.0, 2.0), SampleWindow(2, 5.5, 2.0))
+    job = PrepareJob(
+        *(ffmpeg_path, str(source), windows, 160, 90, str(tmp_path / "ref.mkv"), 1, 60),
+        fps=info.fps,
+    )
+    prepared = prepare_reference(job)
+    assert (prepared.reread_from_start, prepared.still_short) == (False, False)
 
 
 def test_windows_where_a_variable_rate_title_runs_slow_are_not_read_again(

@@ -64,3 +64,19 @@ def test_frames_span_runs_from_the_first_frame_to_the_last_ones_end() -> None:
     assert frames_span_s([(2.0, 0.0, 1), (3.0, 0.0, 1)], 4.0) == pytest.approx(1.25)
     assert frames_span_s([(2.0, 0.0, 1), (3.0, 0.0, 1)], 0.0) == pytest.approx(1.0)
     assert frames_span_s([], 25.0) == 0.0
+
+
+def test_a_window_reference_is_short_only_in_both_time_and_frames() -> None:
+    from pertitle.jobs import cut_short
+
+    # 2 s of windows at 25 fps: short means under 45 frames and under 1.8 s.
+    evenly = [(i / 25, 0.04, 1) for i in range(50)]
+    assert not cut_short(evenly, 25.0, 2.0)
+    slow = [(i / 8, 0.125, 1) for i in range(16)]  # a slow stretch: 16 frames over 2 s
+    assert not cut_short(slow, 25.0, 2.0)
+    held = [(i / 25, 0.04, 1) for i in range(40)] + [(1.6, 0.04, 1)] * 10  # 50 frames in 1.64 s
+    assert not cut_short(held, 25.0, 2.0)
+    missed = [(i / 25, 0.04, 1) for i in range(25)]  # a seek that read one second of two
+    assert cut_short(missed, 25.0, 2.0)
+    assert cut_short([], 25.0, 2.0)
+    assert not cut_short([], 0.0, 2.0)  # the rate unknown: nothing to hold it to
