@@ -220,6 +220,7 @@ class _TitleRun:
         force: bool,
         emit: BatchSink,
         cancelled: threading.Event,
+        commit_lock: threading.Lock,
     ) -> None:
         self.title = title
         self.out_dir = out_dir
@@ -228,11 +229,12 @@ class _TitleRun:
         self.force = force
         self.emit = emit
         self.cancelled = cancelled
+        self.commit_lock = commit_lock
         self.encodes = 0
         self.cache_hits = 0
         self.started = time.perf_counter()
-        # The title's outcome once its ladder is written: a Ctrl-C that lands after that reports
-        # the ladder, not an interruption (read under run_batch's lock).
+        # The title's outcome once its ladder is written (or kept): a Ctrl-C that lands after that
+        # reports the ladder, not an interruption. Set and read under run_batch's lock.
         self.finished: TitleOutcome | None = None
 
     def on_event(self, event: Event) -> None:
@@ -260,10 +262,12 @@ class _TitleRun:
         if not self.force:
             doc, why = existing_ladder(self.out_dir, title)
             if doc is not None:
-                self.finished = _ladder_outcome(
+                kept = _ladder_outcome(
                     title, doc, "skipped", "ladder from an earlier run (--force redoes it)"
                 )
-                return self.finished
+                with self.commit_lock:
+                    self.finished = kept
+                return kept
             if why != "no ladder yet":
                 self.emit(BatchEvent("title_stage", title.name, f"{why}; analysing again"))
         try:
@@ -276,7 +280,19 @@ class _TitleRun:
                 title=title.name,
             )
             doc = serialize.to_document(result)
-            serialize.write_documents(doc, self.out_dir, title.name)
+            done = replace(
+                _ladder_outcome(title, doc, "ok", None),
+                time_s=round(time.perf_counter() - t0, 3),
+                encodes=result.encodes,
+                cache_hits=result.cache_hits,
+            )
+            # Under the batch's lock, so that an interrupt finds the ladder either not written
+            # (and the title interrupted) or written and the title finished, never between.
+            with self.commit_lock:
+                if self.cancelled.is_set():
+                    raise BatchCancelled
+                serialize.write_documents(doc, self.out_dir, title.name)
+                self.finished = done
         except BatchCancelled:
             return self.interrupted()
         except Exception as exc:
@@ -298,13 +314,7 @@ class _TitleRun:
                 encodes=self.encodes,
                 cache_hits=self.cache_hits,
             )
-        self.finished = replace(
-            _ladder_outcome(title, doc, "ok", None),
-            time_s=round(time.perf_counter() - t0, 3),
-            encodes=result.encodes,
-            cache_hits=result.cache_hits,
-        )
-        return self.finished
+        return done
 
     def interrupted(self) -> TitleOutcome:
         """Where the title stands when the batch is interrupted: the time it ran, the encodes it did."""
@@ -346,9 +356,10 @@ def run_batch(
 
     A title's failure is recorded on its outcome and the others go on. KeyboardInterrupt (Ctrl-C)
     stops the titles after the encodes in flight; the result then says `interrupted`, every title
-    that was running is `interrupted` (with the time it ran) and every title that had not started
-    stays `pending` (the caller exits 130). The outcomes are final at the interrupt: a title thread
-    that stops later neither changes nor reports its outcome again.
+    that was running is `interrupted` (with the time it ran) unless its ladder was already written
+    or kept (then `ok` or `skipped`; an interrupted title writes none), and every title that had
+    not started stays `pending` (the caller exits 130). The outcomes are final at the interrupt: a
+    title thread that stops later neither changes nor reports its outcome again.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -382,7 +393,14 @@ def run_batch(
         emit(BatchEvent("title_started", title.name, title.source))
         spec = replace(title, settings=replace(title.settings, jobs=per_title))
         runner = _TitleRun(
-            spec, out_dir=out, ffmpeg=ffmpeg, executor=executor, force=force, emit=emit, cancelled=cancelled
+            spec,
+            out_dir=out,
+            ffmpeg=ffmpeg,
+            executor=executor,
+            force=force,
+            emit=emit,
+            cancelled=cancelled,
+            commit_lock=lock,
         )
         with lock:
             runs[title.name] = runner

@@ -11,6 +11,7 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.console import Console
@@ -572,6 +573,33 @@ def test_a_csv_manifest_with_a_doubled_column_or_no_rows_is_refused(
         catalog.manifest_entries(manifest)
 
 
+def _one_stubbed_title(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, analyze: Any
+) -> tuple[Any, list[str]]:
+    """A title whose analysis is `analyze` and whose ladder writes are recorded, not made."""
+    source = touch(tmp_path / "a.mp4")
+    title = catalog.TitleSpec(name="a", source=str(source), settings=Settings(), origin=str(source))
+    rung = {"width": 640, "height": 360, "bitrate_kbps": 480.0}
+    monkeypatch.setattr(batch, "analyze", analyze)
+    monkeypatch.setattr(batch.serialize, "to_document", lambda result: {"rungs": [rung]})
+    written: list[str] = []
+    monkeypatch.setattr(batch.serialize, "write_documents", lambda doc, out, name: written.append(name))
+    return title, written
+
+
+def _run_one(title: Any, tmp_path: Path, events: list[BatchEvent]) -> batch.BatchResult:
+    from types import SimpleNamespace
+
+    return batch.run_batch(
+        [title],
+        tmp_path / "out",
+        None,  # type: ignore[arg-type]
+        executor=SimpleNamespace(slots=1),
+        cores=1,
+        on_event=events.append,
+    )
+
+
 def test_a_title_whose_ladder_is_written_when_ctrl_c_lands_is_reported_finished(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -581,31 +609,19 @@ def test_a_title_whose_ladder_is_written_when_ctrl_c_lands_is_reported_finished(
     import _thread
     from types import SimpleNamespace
 
-    source = touch(tmp_path / "a.mp4")
-    title = catalog.TitleSpec(name="a", source=str(source), settings=Settings(), origin=str(source))
-    rung = {"width": 640, "height": 360, "bitrate_kbps": 480.0}
-    monkeypatch.setattr(batch, "analyze", lambda *a, **k: SimpleNamespace(encodes=3, cache_hits=1))
-    monkeypatch.setattr(batch.serialize, "to_document", lambda result: {"rungs": [rung]})
-    written: list[str] = []
-    monkeypatch.setattr(batch.serialize, "write_documents", lambda doc, out, name: written.append(name))
+    stub = SimpleNamespace(encodes=3, cache_hits=1)
+    title, written = _one_stubbed_title(tmp_path, monkeypatch, lambda *a, **k: stub)
     run = batch._TitleRun.run
 
     def run_then_interrupt(self: batch._TitleRun) -> batch.TitleOutcome:
         outcome = run(self)
         _thread.interrupt_main()
-        time.sleep(1.5)  # the interrupt is handled before this title reports
+        time.sleep(3)  # the interrupt is handled before this title reports
         return outcome
 
     monkeypatch.setattr(batch._TitleRun, "run", run_then_interrupt)
     events: list[BatchEvent] = []
-    result = batch.run_batch(
-        [title],
-        tmp_path / "out",
-        None,  # type: ignore[arg-type]
-        executor=SimpleNamespace(slots=1),
-        cores=1,
-        on_event=events.append,
-    )
+    result = _run_one(title, tmp_path, events)
     assert result.interrupted and written == ["a"]
     [outcome] = result.outcomes
     assert (outcome.status, outcome.encodes, outcome.top_height) == ("ok", 3, 360)
@@ -613,3 +629,33 @@ def test_a_title_whose_ladder_is_written_when_ctrl_c_lands_is_reported_finished(
         "title_started",
         "title_finished",
     ]
+
+
+def test_a_title_interrupted_before_its_ladder_is_written_writes_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C after the analysis, before the write: the title is interrupted, and it must not
+    then write a ladder that the summary says it does not have."""
+    import _thread
+    from types import SimpleNamespace
+
+    def analyze_then_interrupt(*a: Any, **k: Any) -> Any:
+        _thread.interrupt_main()
+        time.sleep(3)  # the interrupt is handled before the write
+        return SimpleNamespace(encodes=3, cache_hits=0)
+
+    title, written = _one_stubbed_title(tmp_path, monkeypatch, analyze_then_interrupt)
+    ended = threading.Event()
+    run = batch._TitleRun.run
+
+    def run_and_say(self: batch._TitleRun) -> batch.TitleOutcome:
+        try:
+            return run(self)
+        finally:
+            ended.set()
+
+    monkeypatch.setattr(batch._TitleRun, "run", run_and_say)
+    result = _run_one(title, tmp_path, [])
+    assert result.interrupted and result.outcomes[0].status == "interrupted"
+    assert ended.wait(10)
+    assert written == []
