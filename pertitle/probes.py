@@ -46,7 +46,7 @@ EventSink = Callable[[Event], None]
 def _short_windows_line(path: str) -> str:
     return (
         f"the sample windows of {os.path.basename(path)} hold under 0.9 of their time and frames, "
-        "read from the title's start too: the title has gaps or is shorter than it says, and the "
+        "read from the title's start: the title has gaps or is shorter than it says, and the "
         "probes cover what is there; re-export it, or probe it whole (--full-pass-below)"
     )
 

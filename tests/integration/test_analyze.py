@@ -1060,6 +1060,30 @@ def test_windows_that_seeking_misses_are_read_from_the_start_with_a_warning(
     assert said[0].startswith("warning: seeking to the sample windows of capture.ts")
 
 
+def test_windows_that_hold_less_than_their_time_are_said_to_be_short(
+    ffmpeg_path: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 4 s title that the probe is made to read as 8 s: its windows past 4 s hold nothing, read
+    from the start too, and the run says the title is shorter than it says (not badly indexed)."""
+    import dataclasses
+
+    from pertitle import pipeline
+    from pertitle.probe import probe
+    from tests.conftest import run_ffmpeg
+
+    clip = tmp_path / "four.mp4"
+    run_ffmpeg(ffmpeg_path, "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25:duration=4", str(clip))
+    longer = lambda path: dataclasses.replace(probe(path), duration_s=8.0, frame_count=200)  # noqa: E731
+    monkeypatch.setattr(pipeline, "probe", longer)
+    args = ["analyze", str(clip), "--heights", "90", "--crfs", "30,40", "--preset", "veryfast", "--json"]
+    args += ["--full-pass-below", "1", "--samples", "2", "--sample-duration", "2", "--no-calibrate"]
+    run = invoke(*args, "--sample-selection", "even", "--no-cache")
+    assert run.exit_code == 0, run.stderr
+    said = [line for line in run.stderr.splitlines() if "hold under 0.9 of their time" in line]
+    assert len(said) == 1 and "shorter than it says" in said[0], run.stderr
+    assert "came back short" not in run.stderr
+
+
 def test_a_title_harder_than_every_sample_window_is_said_to_be(ffmpeg_path: str, tmp_path: Path) -> None:
     """3 s flat colour, 3 s pattern, 2 s noise, probed on two 1 s windows: one per stratum takes
     the colour and the pattern, and the noise (a quarter of the title, over twice the pattern's

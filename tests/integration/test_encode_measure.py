@@ -580,6 +580,21 @@ def test_windows_read_from_the_start_count_from_the_videos_first_frame(
     assert cut == wanted
 
 
+def test_windows_past_the_end_are_read_again_and_said_to_be_short(ffmpeg_path: str, tmp_path: Path) -> None:
+    """A 4 s title whose last window runs to 4.5 s: its windows hold 2.5 of their 3 s. Seeking is
+    not to blame, so after the read from the start the reference is kept as it is and said to be
+    short (not badly indexed)."""
+    from tests.conftest import run_ffmpeg
+
+    source = tmp_path / "short.mp4"
+    run_ffmpeg(ffmpeg_path, "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25:duration=4", str(source))
+    windows = (SampleWindow(0, 0.0, 1.0), SampleWindow(1, 2.0, 1.0), SampleWindow(2, 3.5, 1.0))
+    job = PrepareJob(ffmpeg_path, str(source), windows, 160, 90, str(tmp_path / "ref.mkv"), 1, 60, fps=25.0)
+    prepared = prepare_reference(job)
+    assert (prepared.reread_from_start, prepared.still_short) == (True, True)
+    assert len(_frame_hashes(ffmpeg_path, Path(prepared.path))) == 25 + 25 + 12
+
+
 def test_windows_that_decode_to_nothing_are_an_input_error(ffmpeg_path: str, tmp_path: Path) -> None:
     from tests.conftest import run_ffmpeg
 
