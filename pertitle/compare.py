@@ -38,6 +38,7 @@ from pertitle.bdrate import (
     bd_quality,
     bd_rate,
     bits_saved_at_equal_quality,
+    hull_bd_rate,
     rate_for_quality,
 )
 from pertitle.cache import utf8_text
@@ -135,6 +136,8 @@ class CompareResult:
     bd_rate_vmaf: BdResult
     bd_rate_psnr: BdResult
     bd_vmaf: BdQualityResult
+    # BD-rate on VMAF read linearly between rungs (`switching_bd_rate`), beside pchip's reading.
+    bd_rate_vmaf_switching: BdResult
     equal_quality: tuple[EqualQualityPoint, ...]
     bits_saved_pct: float | None
     # What the reference spends to reach the ladder's best VMAF (None: it never does). BD-rate only
@@ -355,6 +358,15 @@ def bd_summary(
     return rate_vmaf, rate_psnr, quality, equal, saved, tuple(reasons)
 
 
+def switching_bd_rate(ladder: MeasuredLadder, reference: MeasuredLadder) -> BdResult:
+    """BD-rate on VMAF with each ladder read linearly in (bitrate, VMAF) between its rungs: what a
+    player that shares its time between two neighbouring rungs delivers (average bits and average
+    VMAF both mix linearly). pchip, the standard reading, bends between sparse rungs: on the film
+    sample Apple's 145 and 365 kbps rungs read 5-6% cheaper than the title's own encodes over VMAF
+    80-87, which took the per-title ladder from -11.1% on this reading to +2.3% on pchip's. Pure."""
+    return hull_bd_rate(reference.curve("vmaf"), ladder.curve("vmaf"))
+
+
 def compare(
     title: str | Path,
     ladder: str,
@@ -436,6 +448,12 @@ def compare(
     test_measured = _measured(test_src, test_settings, test_specs, measured)
     ref_measured = _measured(ref_src, ref_settings, ref_specs, measured)
     rate_vmaf, rate_psnr, quality, equal, saved, reasons = bd_summary(test_measured, ref_measured)
+    switching = switching_bd_rate(test_measured, ref_measured)
+    if switching.reason:
+        why = switching.reason.replace("test curve", test_measured.name)
+        reasons += (
+            f"BD-rate (VMAF), linear between rungs: {why.replace('reference curve', ref_measured.name)}",
+        )
     return CompareResult(
         title=utf8_text(Path(title).stem),
         source=info,
@@ -444,6 +462,7 @@ def compare(
         bd_rate_vmaf=rate_vmaf,
         bd_rate_psnr=rate_psnr,
         bd_vmaf=quality,
+        bd_rate_vmaf_switching=switching,
         equal_quality=equal,
         bits_saved_pct=saved,
         reference_kbps_at_ladder_best=rate_for_quality(
@@ -554,6 +573,8 @@ def to_document(result: CompareResult) -> dict[str, Any]:
             "psnr_pct": _num(result.bd_rate_psnr.value_pct, 2),
             "vmaf_range": _range(result.bd_rate_vmaf),
             "psnr_range": _range(result.bd_rate_psnr),
+            # Read linearly between rungs, as switching between them delivers (`switching_bd_rate`).
+            "vmaf_switching_pct": _num(result.bd_rate_vmaf_switching.value_pct, 2),
             "reasons": list(result.reasons),
         },
         "bd_vmaf": _num(result.bd_vmaf.value, 3),

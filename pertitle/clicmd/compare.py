@@ -170,6 +170,7 @@ def render(result: CompareResult, console: Console) -> None:
 
     rows = [
         ("BD-rate (VMAF)", pct(result.bd_rate_vmaf.value_pct, True)),
+        ("BD-rate (VMAF), linear between rungs", pct(result.bd_rate_vmaf_switching.value_pct, True)),
         ("BD-rate (PSNR)", pct(result.bd_rate_psnr.value_pct, True)),
         (
             "BD-VMAF (quality at equal bitrate)",

@@ -258,7 +258,7 @@ def test_compare_with_apple_hls_capped_to_the_clip(analysed: Analysed) -> None:
     assert len(doc["ladder"]["measured"]) == len(analysed.doc["rungs"])
 
     bd = doc["bd_rate"]
-    assert set(bd) == {"vmaf_pct", "psnr_pct", "vmaf_range", "psnr_range", "reasons"}
+    assert set(bd) == {"vmaf_pct", "psnr_pct", "vmaf_range", "psnr_range", "vmaf_switching_pct", "reasons"}
     if bd["vmaf_pct"] is not None:
         # The range BD-rate averages over is where both ladders' VMAF curves reach.
         lo, hi = bd["vmaf_range"]

@@ -668,6 +668,23 @@ def test_bd_summary_of_a_ladder_that_needs_half_the_bits() -> None:
     assert test.total_kbps == 1875.0
 
 
+def test_switching_bd_rate_reads_each_ladder_linearly_between_its_rungs() -> None:
+    from pertitle.compare import switching_bd_rate
+
+    ref = _measured("ref", [(250, 60, 32), (500, 75, 36), (1000, 85, 39), (2000, 92, 42)])
+    half = _measured("half", [(125, 60, 32), (250, 75, 36), (500, 85, 39), (1000, 92, 42)])
+    assert switching_bd_rate(half, ref).value_pct == pytest.approx(-50.0)
+    # Rungs on the reference's chords (375 kbps is halfway from 250 to 500: 67.5 VMAF) read the
+    # same, though pchip, bending between the reference's rungs, does not.
+    on_chords = _measured("chords", [(250, 60, 32), (375, 67.5, 34), (500, 75, 36), (2000, 92, 42)])
+    on_chords_with_the_rest = _measured(
+        "chords+", [(250, 60, 32), (375, 67.5, 34), (500, 75, 36), (1000, 85, 39), (2000, 92, 42)]
+    )
+    assert switching_bd_rate(on_chords_with_the_rest, ref).value_pct == pytest.approx(0.0, abs=1e-9)
+    assert switching_bd_rate(on_chords, ref).value_pct > 0  # the chord 500 -> 2000 passes under 1000
+    assert bd_summary(on_chords_with_the_rest, ref)[0].value_pct != pytest.approx(0.0, abs=0.01)
+
+
 def test_bd_summary_without_enough_rungs_gives_reasons_not_numbers() -> None:
     ref = _measured("Apple", [(250, 60, 32), (500, 75, 36), (1000, 85, 39), (2000, 92, 42)])
     test = _measured("per-title", [(300, 70, 35), (700, 84, 39)])
