@@ -322,6 +322,12 @@ def _comparison_section(c: plots.Comparison) -> str:
                 _num(c.bd_rate_vmaf_pct, "+.2f", suffix=" %") if c.bd_rate_vmaf_pct is not None else "n/a",
             ),
             (
+                "BD-rate on VMAF, linear between rungs",
+                _num(c.bd_rate_vmaf_switching_pct, "+.2f", suffix=" %")
+                if c.bd_rate_vmaf_switching_pct is not None
+                else "n/a",
+            ),
+            (
                 "BD-rate on PSNR",
                 _num(c.bd_rate_psnr_pct, "+.2f", suffix=" %") if c.bd_rate_psnr_pct is not None else "n/a",
             ),

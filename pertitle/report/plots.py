@@ -113,6 +113,8 @@ class Comparison:
     bd_vmaf_range: tuple[float, float] | None = None
     reference_kbps_at_ladder_best: float | None = None
     codec: str | None = None  # the codec the ladder's rungs were encoded in (settings.codec)
+    # BD-rate on VMAF read linearly between rungs (`compare.switching_bd_rate`); None before it was.
+    bd_rate_vmaf_switching_pct: float | None = None
 
 
 def comparison_from_document(doc: Any) -> Comparison:
@@ -140,6 +142,9 @@ def comparison_from_document(doc: Any) -> Comparison:
         reference=_measured_ladder(doc.get("reference"), "reference"),
         bd_rate_vmaf_pct=_optional_number(bd.get("vmaf_pct"), "bd_rate.vmaf_pct"),
         bd_rate_psnr_pct=_optional_number(bd.get("psnr_pct"), "bd_rate.psnr_pct"),
+        bd_rate_vmaf_switching_pct=_optional_number(
+            bd.get("vmaf_switching_pct"), "bd_rate.vmaf_switching_pct"
+        ),
         reasons=tuple(" ".join(str(r).split()) for r in reasons),
         bd_vmaf=_optional_number(doc.get("bd_vmaf"), "bd_vmaf"),
         bits_saved_pct=_optional_number(doc.get("bits_saved_pct"), "bits_saved_pct"),
@@ -522,6 +527,8 @@ def _comparison_text(c: Comparison) -> str:
         lines.append("BD-rate (VMAF): n/a")
     if c.bd_vmaf_range is not None:
         lines.append(f"  averaged over VMAF {c.bd_vmaf_range[0]:.1f}-{c.bd_vmaf_range[1]:.1f}")
+    if c.bd_rate_vmaf_switching_pct is not None:
+        lines.append(f"  linear between rungs: {c.bd_rate_vmaf_switching_pct:+.1f}%")
     if c.bd_rate_psnr_pct is not None:
         lines.append(f"BD-rate (PSNR): {c.bd_rate_psnr_pct:+.1f}%")
     if c.bd_vmaf is not None:

@@ -499,10 +499,18 @@ def test_comparison_reads_the_bd_range_and_the_reference_cost_of_the_ladder_top(
     text = plots._comparison_text(c)
     assert "averaged over VMAF 42.4-95.5" in text  # 95.55 rounds half to even
     assert "best rung VMAF 95.5 at 1,385 kbps; the reference needs 1,495" in text
+    assert "linear between rungs" not in text
+    doc["bd_rate"]["vmaf_switching_pct"] = -11.11
+    assert "  linear between rungs: -11.1%" in plots._comparison_text(plots.comparison_from_document(doc))
     # A document written before compare reported them still reads, without those lines.
-    del doc["reference_kbps_at_ladder_best"], doc["bd_rate"]["vmaf_range"]
+    del (
+        doc["reference_kbps_at_ladder_best"],
+        doc["bd_rate"]["vmaf_range"],
+        doc["bd_rate"]["vmaf_switching_pct"],
+    )
     old = plots.comparison_from_document(doc)
     assert old.bd_vmaf_range is None and old.reference_kbps_at_ladder_best is None
+    assert old.bd_rate_vmaf_switching_pct is None
     assert "averaged over" not in plots._comparison_text(old)
     doc["bd_rate"]["vmaf_range"] = [95.0, 42.0]
     with pytest.raises(InputError, match=r"bd_rate\.vmaf_range: expected \[low, high\] with low <= high"):
