@@ -239,6 +239,7 @@ def _run_analysis(
         title,
         lambda progress: analyze(title, settings, info, on_event=progress),
         keep_warnings=keep_warnings,
+        cached=settings.use_cache,
     )
 
 

@@ -116,12 +116,13 @@ def consoles() -> tuple[Console, Console]:
     )
 
 
-def print_literal(console: Console, text: str, *, style: str = "", soft_wrap: bool = False) -> None:
+def print_literal(console: Console, text: str, *, style: str = "", soft_wrap: bool = True) -> None:
     """Print a line that may quote text from outside (a file name, a document's title or names, a
     message that quotes them) exactly as it is: as a Rich Text, so that neither `[...]` (Rich
     markup, which can also fail to parse) nor `:name:` (an emoji code) changes it, and with its
     control characters made visible (`printable`), so that it stays one line and sends the
-    terminal no escape sequence."""
+    terminal no escape sequence. Soft-wrapped: a terminal folds a long line on screen, and a log
+    (CI, a pipe, no width to fit) keeps it whole, where Rich would cut it at 80 columns."""
     console.print(Text(printable(text), style=style), soft_wrap=soft_wrap)
 
 
@@ -268,9 +269,11 @@ def run_core(
     call: Callable[[ProgressPrinter], T],
     *,
     keep_warnings: bool = False,
+    cached: bool = True,
 ) -> T:
     """Run a core function with progress; its errors become one 'error:' line and the exit code of
-    their family (2 for bad input, 1 for a failed encode, 130 for Ctrl-C)."""
+    their family (2 for bad input, 1 for a failed encode, 130 for Ctrl-C). `cached`: results go
+    to the cache, so a rerun after Ctrl-C resumes (the message says so only then)."""
     progress = ProgressPrinter(err, quiet, keep_warnings)
     try:
         with warnings.catch_warnings():
@@ -288,9 +291,12 @@ def run_core(
         raise fail(err, str(exc), exc.exit_code) from None
     except KeyboardInterrupt:
         progress.close()
-        raise fail(
-            err, "interrupted; finished encodes are cached and a rerun resumes from them", 130
-        ) from None
+        resume = (
+            "finished encodes are cached and a rerun resumes from them"
+            if cached
+            else "--no-cache: a rerun starts over"
+        )
+        raise fail(err, f"interrupted; {resume}", 130) from None
     finally:
         progress.close()
 

@@ -97,6 +97,7 @@ def compare(
             on_event=progress,
         ),
         keep_warnings=json_out and not quiet,
+        cached=not no_cache,
     )
     if json_out:
         from pertitle.report.serialize import to_json

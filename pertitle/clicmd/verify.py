@@ -90,6 +90,7 @@ def verify(
             on_event=progress,
         ),
         keep_warnings=json_out and not quiet,
+        cached=not no_cache,
     )
     if json_out:
         from pertitle.report.serialize import to_json

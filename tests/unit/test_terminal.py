@@ -375,3 +375,35 @@ def test_signed_numbers_show_no_sign_on_what_rounds_to_zero() -> None:
         "-0.01",
     ]
     assert signed(-0.04, 1) == "0.0" and signed(12.0, 0) == "+12"
+
+
+def test_a_literal_line_stays_one_line_in_a_log() -> None:
+    """Off a terminal Rich fits output to 80 columns: a stage line or a note cut in two is no
+    longer one line that a CI log can be grepped for."""
+    from pertitle.clicmd.common import print_literal
+
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=40, no_color=True)
+    text = "encoding and scoring 8 h264 rungs of both ladders on the whole title (8 from cache)"
+    print_literal(console, text)
+    assert buffer.getvalue() == text + "\n"
+
+
+@pytest.mark.parametrize(
+    ("cached", "said"), [(True, "a rerun resumes from them"), (False, "a rerun starts over")]
+)
+def test_ctrl_c_says_a_rerun_resumes_only_when_results_are_cached(cached: bool, said: str) -> None:
+    import typer
+
+    from pertitle.clicmd.common import run_core
+
+    buffer = io.StringIO()
+    err = Console(file=buffer, width=200, no_color=True)
+
+    def interrupted(progress: object) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(typer.Exit) as exit_info:
+        run_core(err, True, "t.mp4", interrupted, cached=cached)
+    assert exit_info.value.exit_code == 130
+    assert buffer.getvalue().startswith("error: interrupted; ") and said in buffer.getvalue()
