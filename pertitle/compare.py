@@ -46,7 +46,7 @@ from pertitle.config import CODECS, Settings, settings_from_ladder, validate
 from pertitle.errors import ConfigError, InputError
 from pertitle.ffmpeg.binary import FfmpegInfo
 from pertitle.models import Constraints, EncodeSpec, Measurement, MediaInfo
-from pertitle.plan import deployed_spec, vmaf_model_for
+from pertitle.plan import deployed_spec, too_small_for_the_codec, vmaf_model_for
 from pertitle.probe import probe
 from pertitle.probes import EventSink, Runner, whole_title_runner
 from pertitle.reference import (
@@ -317,11 +317,16 @@ def rung_specs(ladder: LadderSource, settings: Settings) -> tuple[EncodeSpec, ..
 
     Raises:
         ConfigError: capped CRF is asked for a rung without a CRF.
+        InputError: a rung is smaller than the codec takes (`plan.too_small_for_the_codec`).
     """
-    return tuple(
+    specs = tuple(
         deployed_spec(settings, r.width, r.height, r.bitrate_kbps, r.maxrate_kbps, r.bufsize_kbps, crf=r.crf)
         for r in ladder.rungs
     )
+    problem = too_small_for_the_codec(specs, settings)
+    if problem:
+        raise InputError(f"{ladder.origin}: {problem}; leave them out of the ladder, or use another codec")
+    return specs
 
 
 def bd_summary(

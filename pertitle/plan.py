@@ -251,6 +251,17 @@ def deployed_spec(
     )
 
 
+def too_small_for_the_codec(specs: Sequence[EncodeSpec], settings: Settings) -> str | None:
+    """What is wrong when a rung is smaller than the codec's rate control takes (SVT-AV1 under
+    64 px a side refuses every bitrate-driven mode), or None. Pure."""
+    d = settings.codec_defaults
+    small = sorted({(s.width, s.height) for s in specs if min(s.width, s.height) < d.min_side})
+    if not small:
+        return None
+    sizes = ", ".join(f"{w}x{h}" for w, h in small)
+    return f"{d.encoder} needs a picture at least {d.min_side} px a side; rung(s) {sizes} are smaller"
+
+
 def rung_spec(settings: Settings, rung: Rung) -> EncodeSpec:
     """The production encode of a ladder rung (`deployed_spec` with the rung's own numbers).
 

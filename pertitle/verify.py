@@ -29,7 +29,7 @@ from pertitle.config import settings_from_ladder
 from pertitle.errors import ConfigError, InputError
 from pertitle.ffmpeg.binary import FfmpegInfo
 from pertitle.models import MAX_PEAK_RATIO, SEGMENT_S, EncodeSpec, Measurement, MediaInfo, Rung, TitleResult
-from pertitle.plan import rung_spec
+from pertitle.plan import rung_spec, too_small_for_the_codec
 from pertitle.probe import probe
 from pertitle.probes import EventSink, whole_title_runner
 
@@ -274,6 +274,9 @@ def verify(
     ffmpeg.require_libvmaf()
     info = probe(title)
     specs = [rung_spec(settings, r) for r in ladder.ladder.rungs]
+    problem = too_small_for_the_codec(specs, settings)
+    if problem:
+        raise InputError(f"{ladder_path}: {problem}; leave them out of the ladder, or use another codec")
     runner = whole_title_runner(info, settings, ffmpeg, on_event=on_event, executor=executor)
     try:
         unique = list(dict.fromkeys(specs))

@@ -705,3 +705,16 @@ def test_the_document_says_av1_rungs_get_no_vbv_in_two_pass() -> None:
     assert "no VBV" in av1 and "with VBV" not in av1
     capped = rate_control_text(validate(Settings(codec="av1", deploy_rate_control="capped_crf")))
     assert "no bufsize" in capped
+
+
+def test_rungs_smaller_than_the_codec_takes_are_bad_input_before_any_encode() -> None:
+    """SVT-AV1 refuses every bitrate-driven mode under 64 px a side: a reference's 64x36 rung
+    started the encodes and failed them (exit 1) with SVT's own message. Refused up front now."""
+    from pertitle.compare import rung_specs
+    from pertitle.errors import InputError
+
+    rungs = (PlannedRung(64, 36, 50, 75, 100), PlannedRung(320, 180, 150, 225, 300))
+    av1 = LadderSource("AV1 small", "reference", "lad/av1small.yaml", "av1", rungs)
+    with pytest.raises(InputError, match=r"lad/av1small\.yaml: libsvtav1 needs a picture at least 64 px"):
+        rung_specs(av1, Settings(codec="av1"))
+    assert len(rung_specs(replace(av1, codec="h264"), Settings())) == 2  # x264 takes it
