@@ -363,6 +363,17 @@ def bd_summary(
     return rate_vmaf, rate_psnr, quality, equal, saved, tuple(reasons)
 
 
+def reference_kbps_for(reference: MeasuredLadder, vmaf: float) -> float | None:
+    """The bitrate at which `reference` reaches `vmaf`: read off its curve, or where every rung is
+    above it, its cheapest rung that reaches it; None where no rung does. Pure."""
+    curve = reference.curve("vmaf")
+    rate = rate_for_quality(curve, vmaf)
+    if rate is None:
+        reaching = [kbps for kbps, q in curve if q >= vmaf]
+        rate = min(reaching) if reaching and all(q >= vmaf for _, q in curve) else None
+    return rate
+
+
 def switching_bd_rate(ladder: MeasuredLadder, reference: MeasuredLadder) -> BdResult:
     """BD-rate on VMAF with each ladder read linearly in (bitrate, VMAF) between its rungs: what a
     player that shares its time between two neighbouring rungs delivers (average bits and average
@@ -470,9 +481,7 @@ def compare(
         bd_rate_vmaf_switching=switching,
         equal_quality=equal,
         bits_saved_pct=saved,
-        reference_kbps_at_ladder_best=rate_for_quality(
-            ref_measured.curve("vmaf"), test_measured.best.measured.vmaf
-        ),
+        reference_kbps_at_ladder_best=reference_kbps_for(ref_measured, test_measured.best.measured.vmaf),
         reasons=reasons,
         settings={
             "codec": test_settings.codec,

@@ -718,3 +718,16 @@ def test_rungs_smaller_than_the_codec_takes_are_bad_input_before_any_encode() ->
     with pytest.raises(InputError, match=r"lad/av1small\.yaml: libsvtav1 needs a picture at least 64 px"):
         rung_specs(av1, Settings(codec="av1"))
     assert len(rung_specs(replace(av1, codec="h264"), Settings())) == 2  # x264 takes it
+
+
+def test_the_reference_reaching_the_ladders_best_vmaf_at_every_rung_says_its_cheapest() -> None:
+    """Every reference rung above the ladder's best VMAF (96.16): it was "never reached"; its
+    cheapest rung reaches it. Above every rung it is never reached; inside, it is read off."""
+    from pertitle.compare import reference_kbps_for
+
+    ref = _measured("ref", [(600, 97.10, 40), (1200, 98.86, 44), (2400, 99.43, 48)])
+    assert reference_kbps_for(ref, 96.16) == 600
+    assert reference_kbps_for(ref, 99.9) is None
+    inside = reference_kbps_for(ref, 97.98)
+    assert inside is not None and 600 < inside < 1200  # pchip of log-rate, as BD-rate reads it
+    assert reference_kbps_for(_measured("one", [(500, 97.0, 40)]), 96.16) == 500
