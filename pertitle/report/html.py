@@ -440,17 +440,36 @@ def _points_section(result: TitleResult) -> str:
             _num(p.psnr, ".2f"),
             _num(p.ssim, ".4f"),
             "yes" if (p.height, p.crf, p.bitrate_kbps) in on_hull else "",
+            "read off the curve" if p.estimated else "encoded",
         ]
         for p in pts
     ]
     highlight = [(p.height, p.crf, p.bitrate_kbps) in on_hull for p in pts]
     table = _table(
-        ["Resolution", "CRF", "kbps", "VMAF", "VMAF hmean", "p5", "p1", "PSNR dB", "SSIM", "On hull"],
+        [
+            "Resolution",
+            "CRF",
+            "kbps",
+            "VMAF",
+            "VMAF hmean",
+            "p5",
+            "p1",
+            "PSNR dB",
+            "SSIM",
+            "On hull",
+            "Point",
+        ],
         rows,
         highlight=highlight,
     )
+    read_off = sum(1 for p in pts if p.estimated)
+    heading = (
+        f"Points ({len(pts)}: {len(pts) - read_off} encoded, {read_off} read off the curves by --fast)"
+        if read_off
+        else f"Measured points ({len(pts)})"
+    )
     return (
-        f"<section><h2>Measured points ({len(pts)})</h2>"
+        f"<section><h2>{_esc(heading)}</h2>"
         "<details><summary>Show every CRF probe (hull vertices highlighted)</summary>"
         f"{table}</details></section>"
     )

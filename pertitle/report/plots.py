@@ -332,16 +332,24 @@ def _draw_rate_quality(
     xs: list[float] = []
     ys: list[float] = []
 
-    by_size: dict[tuple[int, int], list[tuple[float, float]]] = {}
+    by_size: dict[tuple[int, int], list[tuple[float, float, bool]]] = {}
     for p in result.points:
         if _finite(p.bitrate_kbps, p.vmaf) and p.bitrate_kbps > 0:
-            by_size.setdefault((p.height, p.width), []).append((p.bitrate_kbps, p.vmaf))
-    for i, ((h, w), pts) in enumerate(sorted(by_size.items())):
-        pts.sort()
-        x, y = zip(*pts, strict=True)
-        ax.plot(x, y, marker="o", ms=5, lw=1.6, color=_COLOURS[i % len(_COLOURS)], label=f"{w}x{h}", zorder=3)
-        xs += x
-        ys += y
+            by_size.setdefault((p.height, p.width), []).append((p.bitrate_kbps, p.vmaf, p.estimated))
+    for i, ((h, w), size_points) in enumerate(sorted(by_size.items())):
+        size_points.sort()
+        curve_x = [b for b, _, _ in size_points]
+        curve_y = [v for _, v, _ in size_points]
+        colour = _COLOURS[i % len(_COLOURS)]
+        ax.plot(curve_x, curve_y, marker="o", ms=5, lw=1.6, color=colour, label=f"{w}x{h}", zorder=3)
+        read_off = [(b, v) for b, v, estimated in size_points if estimated]
+        if read_off:  # --fast's points read off the curve, not encoded: hollow
+            ex, ey = zip(*read_off, strict=True)
+            ax.scatter(ex, ey, s=26, facecolor="white", edgecolor=colour, linewidths=1.4, zorder=4)
+        xs += curve_x
+        ys += curve_y
+    if any(p.estimated for p in result.points):
+        ax.scatter([], [], s=26, facecolor="white", edgecolor="#555555", label="read off the curve (--fast)")
 
     hull = [
         (v.bitrate_kbps, v.vmaf)

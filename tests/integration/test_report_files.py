@@ -585,3 +585,28 @@ def test_a_matplotlib_config_dir_it_cannot_write_puts_no_line_on_stderr(
     assert run.returncode == 0, run.stderr
     assert run.stderr.splitlines() == [f"wrote {png}"]
     _check_png(png)
+
+
+def test_points_fast_read_off_the_curves_are_told_apart_from_encoded_ones(analysed: Path) -> None:
+    """--fast reads some points off each size's curve instead of encoding them: the HTML listed
+    them under "Measured points" and the PNG drew them as encoded dots."""
+    import dataclasses
+
+    from pertitle.report import html, plots, serialize
+
+    result = serialize.from_document(_doc(analysed))
+    first = result.points[0]
+    points = (dataclasses.replace(first, estimated=True), *result.points[1:])
+    result = dataclasses.replace(result, points=points)
+    page = html.render_html(result)
+    n = len(points)
+    assert f"Points ({n}: {n - 1} encoded, 1 read off the curves by --fast)" in page
+    assert page.count("<td>read off the curve</td>") == 1 and "Measured points" not in page
+    fig = plots.rate_quality_figure(result)
+    hollow = [
+        c
+        for c in fig.axes[0].collections
+        if len(c.get_offsets()) == 1 and tuple(c.get_facecolor()[0]) == (1.0, 1.0, 1.0, 1.0)
+    ]
+    assert [tuple(c.get_offsets()[0]) for c in hollow] == [(first.bitrate_kbps, first.vmaf)]
+    assert "read off the curve (--fast)" in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
