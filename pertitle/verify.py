@@ -261,6 +261,12 @@ def verify(
     if not math.isfinite(tolerance_vmaf) or tolerance_vmaf < 0:
         raise ConfigError(f"--tolerance: {tolerance_vmaf:g} must be a non-negative number of VMAF points")
     ladder = load_ladder(ladder_path)
+    unpredicted = [i for i, r in enumerate(ladder.ladder.rungs) if not math.isfinite(r.predicted.vmaf)]
+    if unpredicted:  # a rung with nothing to check against cannot fail, so would pass unseen
+        raise ConfigError(
+            f"{ladder_path}: rungs/{unpredicted[0]}: no predicted VMAF to verify against; "
+            "make the ladder again with pertitle analyze"
+        )
     settings = settings_from_ladder(
         ladder.settings,
         where=str(ladder_path),

@@ -113,6 +113,21 @@ def test_verify_fails_a_rung_whose_prediction_is_too_high(analysed: Analysed, tm
     assert len(report["failures"]) == 1 and report["failures"][0].startswith(f"rung {last} (")
 
 
+@pytest.mark.parametrize("value", [float("nan"), None])
+def test_a_rung_with_no_predicted_vmaf_is_refused_not_passed(
+    analysed: Analysed, tmp_path: Path, value: float | None
+) -> None:
+    """A rung with nothing to check against cannot fail: verify marked it ok and exited 0."""
+    doc = json.loads(analysed.ladder_json.read_text(encoding="utf-8"))
+    doc["rungs"][0]["predicted"]["vmaf"] = value
+    doctored = tmp_path / "doctored.ladder.json"
+    doctored.write_text(json.dumps(doc), encoding="utf-8")  # NaN as JSON's NaN, as Python reads it
+    r = invoke("verify", str(doctored), str(analysed.clip), "--cache-dir", str(analysed.cache), "-q")
+    assert r.exit_code == 2, r.output
+    said = f"error: {doctored}: rungs/0: no predicted VMAF to verify against; "
+    assert r.stderr.strip() == said + "make the ladder again with pertitle analyze"
+
+
 def test_no_color_in_a_terminal_gives_plain_lines_and_no_escape_codes(
     analysed: Analysed, tmp_path: Path
 ) -> None:
