@@ -225,11 +225,24 @@ def source_mismatch(
             f"the ladder was made for a {made_for.duration_s:.1f} s source; "
             f"this title is {title.duration_s:.1f} s"
         )
-    above = [f"{w}x{h}" for w, h in sizes if w > title.width or h > title.height]
-    if above:
+    outside = [(w, h) for w, h in sizes if w > title.width or h > title.height]
+    # More pixels, or no side smaller, is upscaled; the rest (as many pixels or fewer, one side
+    # smaller) is another shape, a landscape ladder on a portrait title: the picture is stretched.
+    larger = [
+        f"{w}x{h}"
+        for w, h in outside
+        if w * h > title.width * title.height or min(w - title.width, h - title.height) >= 0
+    ]
+    other_shape = [f"{w}x{h}" for w, h in outside if f"{w}x{h}" not in larger]
+    if larger:
         out.append(
-            f"{len(above)} rung(s) larger than the title's {title.width}x{title.height} are encoded "
-            f"upscaled: {', '.join(above)}"
+            f"{len(larger)} rung(s) larger than the title's {title.width}x{title.height} are encoded "
+            f"upscaled: {', '.join(larger)}"
+        )
+    if other_shape:
+        out.append(
+            f"{len(other_shape)} rung(s) do not fit the title's {title.width}x{title.height} (another "
+            f"shape): its picture is stretched to {', '.join(other_shape)}"
         )
     return tuple(out)
 

@@ -731,3 +731,22 @@ def test_the_reference_reaching_the_ladders_best_vmaf_at_every_rung_says_its_che
     inside = reference_kbps_for(ref, 97.98)
     assert inside is not None and 600 < inside < 1200  # pchip of log-rate, as BD-rate reads it
     assert reference_kbps_for(_measured("one", [(500, 97.0, 40)]), 96.16) == 500
+
+
+def test_rungs_of_another_shape_are_said_to_be_stretched_not_upscaled() -> None:
+    """A 320x180 ladder on a 180x320 title: as many pixels, stretched to another shape. It was
+    called "larger than the title ... encoded upscaled"."""
+    from pertitle.models import MediaInfo
+    from pertitle.verify import source_mismatch
+
+    def info(w: int, h: int) -> MediaInfo:
+        return MediaInfo("x", w, h, w / h, 25.0, 2.0, 50, "yuv420p", 8, 0, "h264", 1)
+
+    said = source_mismatch(info(320, 180), info(180, 320), [(320, 180), (160, 90)])
+    assert (
+        said[-1]
+        == "1 rung(s) do not fit the title's 180x320 (another shape): its picture is stretched to 320x180"
+    )
+    assert not any("upscaled" in s for s in said)
+    said = source_mismatch(info(640, 360), info(320, 180), [(640, 360), (320, 180)])
+    assert said[-1] == "1 rung(s) larger than the title's 320x180 are encoded upscaled: 640x360"
