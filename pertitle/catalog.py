@@ -330,7 +330,7 @@ def manifest_entries(path: Path) -> list[Entry]:
     entries: list[Entry] = []
 
     def bad(where: str, *problems: str) -> None:
-        entries.append(Entry(path=path, origin=where, problems=problems))
+        entries.append(_with_problems(path, where, *problems))
 
     def add(raw: Mapping[str, Any], where: str) -> None:
         try:
@@ -400,22 +400,27 @@ def found_entries(
         if path.is_dir():
             found = walk_directory(path, patterns)
             if not found:
-                entries.append(_bad_input(path, f"no files match {', '.join(patterns)} in this directory"))
+                entries.append(
+                    _with_problems(
+                        path, str(path), f"{path}: no files match {', '.join(patterns)} in this directory"
+                    )
+                )
             entries += [Entry(path=f, origin=str(path)) for f in found]
         elif path.is_file() and path.suffix.lower() in MANIFEST_SUFFIXES:
             try:
                 entries += manifest_entries(path)
             except ConfigError as exc:
-                entries.append(Entry(path=path, origin=str(path), problems=(str(exc),)))
+                entries.append(_with_problems(path, str(path), str(exc)))
         elif path.exists():
             entries.append(Entry(path=path, origin=str(path)))
         else:
-            entries.append(_bad_input(path, "no such file or directory"))
+            entries.append(_with_problems(path, str(path), f"{path}: no such file or directory"))
     return entries
 
 
-def _bad_input(path: Path, why: str) -> Entry:
-    return Entry(path=path, origin=str(path), problems=(f"{path}: {why}",))
+def _with_problems(path: Path, origin: str, *problems: str) -> Entry:
+    """An input that cannot be a title, kept in its place with why (`Entry.problems`)."""
+    return Entry(path=path, origin=origin, problems=problems)
 
 
 def plan_inputs(

@@ -46,9 +46,9 @@ from pertitle.config import CODECS, Settings, settings_from_ladder, validate
 from pertitle.errors import ConfigError, InputError
 from pertitle.ffmpeg.binary import FfmpegInfo
 from pertitle.models import Constraints, EncodeSpec, Measurement, MediaInfo
-from pertitle.plan import deployed_spec, too_small_for_the_codec, vmaf_model_for
+from pertitle.plan import check_rung_sizes, deployed_spec, vmaf_model_for
 from pertitle.probe import probe
-from pertitle.probes import EventSink, Runner, whole_title_runner
+from pertitle.probes import EventSink, Runner, ignore_event, whole_title_runner
 from pertitle.reference import (
     BUNDLED_LADDERS,
     ReferenceLadder,
@@ -63,10 +63,6 @@ from pertitle.verify import source_mismatch
 SCHEMA_ID = "pertitle.compare/v1"
 BD_MIN_POINTS = 4
 LADDER_SCHEMA_ID = "pertitle.ladder/v1"
-
-
-def _ignore(_: Any) -> None:
-    return None
 
 
 @dataclass(frozen=True)
@@ -317,15 +313,13 @@ def rung_specs(ladder: LadderSource, settings: Settings) -> tuple[EncodeSpec, ..
 
     Raises:
         ConfigError: capped CRF is asked for a rung without a CRF.
-        InputError: a rung is smaller than the codec takes (`plan.too_small_for_the_codec`).
+        InputError: a rung is smaller than the codec takes (`plan.check_rung_sizes`).
     """
     specs = tuple(
         deployed_spec(settings, r.width, r.height, r.bitrate_kbps, r.maxrate_kbps, r.bufsize_kbps, crf=r.crf)
         for r in ladder.rungs
     )
-    problem = too_small_for_the_codec(specs, settings)
-    if problem:
-        raise InputError(f"{ladder.origin}: {problem}; leave them out of the ladder, or use another codec")
+    check_rung_sizes(specs, settings, ladder.origin)
     return specs
 
 
@@ -346,7 +340,7 @@ def bd_summary(
     saved = -sum(p.rate_change_pct for p in equal) / len(equal) if equal else None
 
     def said(reason: str) -> str:
-        return reason.replace("test curve", f"{ladder.name}").replace("reference curve", f"{reference.name}")
+        return _named(reason, ladder, reference)
 
     reasons = []
     if rate_vmaf.reason:
@@ -361,6 +355,11 @@ def bd_summary(
             "(or a ladder has fewer than 2 efficient rungs)"
         )
     return rate_vmaf, rate_psnr, quality, equal, saved, tuple(reasons)
+
+
+def _named(reason: str, ladder: MeasuredLadder, reference: MeasuredLadder) -> str:
+    """A `bdrate` reason with the ladders' names for its "test curve" and "reference curve"."""
+    return reason.replace("test curve", ladder.name).replace("reference curve", reference.name)
 
 
 def reference_kbps_for(reference: MeasuredLadder, vmaf: float) -> float | None:
@@ -393,7 +392,7 @@ def compare(
     use_cache: bool = True,
     cache_dir: str | None = None,
     encode_timeout_s: float = 1800.0,
-    on_event: EventSink = _ignore,
+    on_event: EventSink = ignore_event,
     executor: Any | None = None,
 ) -> CompareResult:
     """Encode and score both ladders on the whole title and compare them (see the module docstring).
@@ -466,9 +465,8 @@ def compare(
     rate_vmaf, rate_psnr, quality, equal, saved, reasons = bd_summary(test_measured, ref_measured)
     switching = switching_bd_rate(test_measured, ref_measured)
     if switching.reason:
-        why = switching.reason.replace("test curve", test_measured.name)
         reasons += (
-            f"BD-rate (VMAF), linear between rungs: {why.replace('reference curve', ref_measured.name)}",
+            f"BD-rate (VMAF), linear between rungs: {_named(switching.reason, test_measured, ref_measured)}",
         )
     return CompareResult(
         title=utf8_text(Path(title).stem),

@@ -242,7 +242,7 @@ def _problems(settings: Settings) -> Iterator[str]:
         return  # the checks below need the codec's facts
     d = CODECS[s.codec]
     if s.preset is not None and s.preset not in d.presets:
-        yield (f"preset: {s.preset!r} is not a {s.codec} preset; choose one of {', '.join(d.presets)}")
+        yield f"preset: {s.preset!r} is not a {s.codec} preset; choose one of {', '.join(d.presets)}"
     if s.codec == "vp9" and s.effective_preset == "realtime" and s.deploy_rate_control == "abr2pass":
         yield (
             "preset: libvpx cannot do two-pass encodes at 'realtime'; use --preset good or best, "
@@ -280,7 +280,7 @@ def _problems(settings: Settings) -> Iterator[str]:
     if not (math.isfinite(s.encode_timeout_s) and s.encode_timeout_s > 0):
         yield f"encode_timeout_s: {s.encode_timeout_s:g} must be a positive number of seconds"
     if s.sample_selection not in SAMPLE_SELECTIONS:
-        yield (f"sample_selection: {s.sample_selection!r} is not one of {', '.join(SAMPLE_SELECTIONS)}")
+        yield f"sample_selection: {s.sample_selection!r} is not one of {', '.join(SAMPLE_SELECTIONS)}"
     if s.scaler not in SCALERS:
         yield f"scaler: {s.scaler!r} is not one of {', '.join(SCALERS)}"
     if s.vmaf_model is not None and s.vmaf_model not in VMAF_MODELS:
@@ -291,7 +291,7 @@ def _problems(settings: Settings) -> Iterator[str]:
     if problem:
         yield problem
     if not (math.isfinite(s.gop_s) and 0 < s.gop_s <= MAX_GOP_S):
-        yield (f"gop_s: {s.gop_s:g} must be a number of seconds in 0-{MAX_GOP_S:g} (HLS uses 1-10)")
+        yield f"gop_s: {s.gop_s:g} must be a number of seconds in 0-{MAX_GOP_S:g} (HLS uses 1-10)"
     if s.deploy_rate_control not in DEPLOY_RATE_CONTROLS:
         yield (
             f"deploy_rate_control: {s.deploy_rate_control!r} is not one of {', '.join(DEPLOY_RATE_CONTROLS)}"

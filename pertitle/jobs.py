@@ -79,14 +79,15 @@ def prepare_reference(job: PrepareJob) -> PreparedReference:
     try:
         said = _write_reference(job, tmp, seek=job.seek)
         packets = _packets(tmp) if job.windows else []
-        short = bool(job.windows) and cut_short(packets, job.fps, window_s(job))
+        windows_s = window_s(job)
+        short = bool(job.windows) and cut_short(packets, job.fps, windows_s)
         if short and job.seek:
             # The container did not seek to the windows (its index lies, or it has none): read
             # them from the title's start instead, which cannot miss.
             said = _write_reference(job, tmp, seek=False)
             reread = True
             packets = _packets(tmp)
-            short = cut_short(packets, job.fps, window_s(job))
+            short = cut_short(packets, job.fps, windows_s)
         if job.windows and not packets:
             spans = ", ".join(f"{w.start_s:g}-{w.start_s + w.duration_s:g} s" for w in job.windows)
             raise InputError(

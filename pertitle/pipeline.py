@@ -20,7 +20,14 @@ from pertitle.ffmpeg.binary import FfmpegInfo
 from pertitle.hull import upper_hull
 from pertitle.ladder import over_peak, rising_deployed, select_rungs
 from pertitle.models import EncodeSpec, Ladder, MediaInfo, Timings, TitleResult
-from pertitle.plan import heights_above_source, plan_grid, plan_resolutions, plan_windows, unprobed_hard_s
+from pertitle.plan import (
+    heights_above_source,
+    plan_grid,
+    plan_resolutions,
+    plan_windows,
+    too_small_for_the_codec,
+    unprobed_hard_s,
+)
 from pertitle.probe import probe
 from pertitle.probes import Event, EventSink, Runner, ignore_event, points_of, title_complexity
 from pertitle.search import below_cheapest_probes, probe_fast, refine_fast
@@ -194,7 +201,7 @@ def _check_sizes_for_the_codec(
     """Refuse up front a size the codec's rate control will not take, rather than fail the
     rungs' two-pass encodes after every probe (exit 2, not 1)."""
     d = settings.codec_defaults
-    small = sorted({(s.width, s.height) for s in specs if min(s.width, s.height) < d.min_side})
+    small = too_small_for_the_codec(specs, settings)
     if not small:
         return
     names = [name for name, c in CODECS.items() if c.min_side <= min(small[0])]

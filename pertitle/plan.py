@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from pertitle.config import STANDARD_HEIGHTS, Settings
-from pertitle.errors import ConfigError
+from pertitle.errors import ConfigError, InputError
 from pertitle.models import EncodeSpec, MediaInfo, RateControl, Resolution, Rung, SampleWindow
 
 
@@ -251,15 +251,27 @@ def deployed_spec(
     )
 
 
-def too_small_for_the_codec(specs: Sequence[EncodeSpec], settings: Settings) -> str | None:
-    """What is wrong when a rung is smaller than the codec's rate control takes (SVT-AV1 under
-    64 px a side refuses every bitrate-driven mode), or None. Pure."""
-    d = settings.codec_defaults
-    small = sorted({(s.width, s.height) for s in specs if min(s.width, s.height) < d.min_side})
-    if not small:
-        return None
-    sizes = ", ".join(f"{w}x{h}" for w, h in small)
-    return f"{d.encoder} needs a picture at least {d.min_side} px a side; rung(s) {sizes} are smaller"
+def too_small_for_the_codec(specs: Sequence[EncodeSpec], settings: Settings) -> list[tuple[int, int]]:
+    """The sizes among `specs` smaller than the codec's rate control takes (SVT-AV1 under 64 px a
+    side refuses every bitrate-driven mode), in order. Pure."""
+    side = settings.codec_defaults.min_side
+    return sorted({(s.width, s.height) for s in specs if min(s.width, s.height) < side})
+
+
+def check_rung_sizes(specs: Sequence[EncodeSpec], settings: Settings, where: str) -> None:
+    """Refuse a ladder whose rungs the codec will not encode, before any encode (exit 2, not 1).
+
+    Raises:
+        InputError: naming `where` and the sizes.
+    """
+    small = too_small_for_the_codec(specs, settings)
+    if small:
+        d = settings.codec_defaults
+        sizes = ", ".join(f"{w}x{h}" for w, h in small)
+        raise InputError(
+            f"{where}: {d.encoder} needs a picture at least {d.min_side} px a side; rung(s) {sizes} "
+            "are smaller; leave them out of the ladder, or use another codec"
+        )
 
 
 def rung_spec(settings: Settings, rung: Rung) -> EncodeSpec:

@@ -29,17 +29,13 @@ from pertitle.config import settings_from_ladder
 from pertitle.errors import ConfigError, InputError
 from pertitle.ffmpeg.binary import FfmpegInfo
 from pertitle.models import MAX_PEAK_RATIO, SEGMENT_S, EncodeSpec, Measurement, MediaInfo, Rung, TitleResult
-from pertitle.plan import rung_spec, too_small_for_the_codec
+from pertitle.plan import check_rung_sizes, rung_spec
 from pertitle.probe import probe
-from pertitle.probes import EventSink, whole_title_runner
+from pertitle.probes import EventSink, ignore_event, whole_title_runner
 
 SCHEMA_ID = "pertitle.verify/v1"
 DEFAULT_TOLERANCE_VMAF = 2.0
 MAX_BITRATE_ERROR = 0.10
-
-
-def _ignore(_: Any) -> None:
-    return None
 
 
 @dataclass(frozen=True)
@@ -225,15 +221,15 @@ def source_mismatch(
             f"the ladder was made for a {made_for.duration_s:.1f} s source; "
             f"this title is {title.duration_s:.1f} s"
         )
+
+    def upscaled(w: int, h: int) -> bool:
+        # More pixels, or no side smaller; the rest outside the title (as many pixels or fewer,
+        # one side smaller) is another shape, a landscape ladder on a portrait title: stretched.
+        return w * h > title.width * title.height or (w >= title.width and h >= title.height)
+
     outside = [(w, h) for w, h in sizes if w > title.width or h > title.height]
-    # More pixels, or no side smaller, is upscaled; the rest (as many pixels or fewer, one side
-    # smaller) is another shape, a landscape ladder on a portrait title: the picture is stretched.
-    larger = [
-        f"{w}x{h}"
-        for w, h in outside
-        if w * h > title.width * title.height or min(w - title.width, h - title.height) >= 0
-    ]
-    other_shape = [f"{w}x{h}" for w, h in outside if f"{w}x{h}" not in larger]
+    larger = [f"{w}x{h}" for w, h in outside if upscaled(w, h)]
+    other_shape = [f"{w}x{h}" for w, h in outside if not upscaled(w, h)]
     if larger:
         out.append(
             f"{len(larger)} rung(s) larger than the title's {title.width}x{title.height} are encoded "
@@ -257,7 +253,7 @@ def verify(
     use_cache: bool = True,
     cache_dir: str | None = None,
     encode_timeout_s: float = 1800.0,
-    on_event: EventSink = _ignore,
+    on_event: EventSink = ignore_event,
     executor: Any | None = None,
 ) -> VerifyResult:
     """Encode every rung of the ladder on the whole title with the production settings the ladder
@@ -293,9 +289,7 @@ def verify(
     ffmpeg.require_libvmaf()
     info = probe(title)
     specs = [rung_spec(settings, r) for r in ladder.ladder.rungs]
-    problem = too_small_for_the_codec(specs, settings)
-    if problem:
-        raise InputError(f"{ladder_path}: {problem}; leave them out of the ladder, or use another codec")
+    check_rung_sizes(specs, settings, str(ladder_path))
     runner = whole_title_runner(info, settings, ffmpeg, on_event=on_event, executor=executor)
     try:
         unique = list(dict.fromkeys(specs))
