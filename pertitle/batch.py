@@ -33,6 +33,7 @@ from pertitle.ffmpeg.binary import FfmpegInfo
 from pertitle.pipeline import analyze, settings_document
 from pertitle.probes import Event
 from pertitle.report import printable, serialize
+from pertitle.yamltext import load_yaml
 
 STATUSES = ("pending", "running", "ok", "failed", "skipped", "interrupted")
 
@@ -129,7 +130,7 @@ def existing_ladder(out_dir: str | os.PathLike[str], title: TitleSpec) -> tuple[
     # them apart, and a kept title must have both.
     twin = path.parent / f"{title.name}.ladder.yaml"
     try:
-        same = yaml.safe_load(twin.read_text(encoding="utf-8")) == doc
+        same = load_yaml(twin.read_text(encoding="utf-8")) == doc
     except (OSError, ValueError, RecursionError, yaml.YAMLError):
         same = False
     if not same:

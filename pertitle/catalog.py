@@ -22,6 +22,7 @@ from pertitle.cache import utf8_text
 from pertitle.config import Settings, load_constraints, parse_number_list, renamed_field, settings_problems
 from pertitle.errors import ConfigError, PertitleError
 from pertitle.ffmpeg.binary import FfmpegInfo
+from pertitle.yamltext import load_yaml
 
 VIDEO_EXTENSIONS = (
     "mp4",
@@ -363,7 +364,7 @@ def manifest_entries(path: Path) -> list[Entry]:
             add(raw, f"{path} row {number}")
         return entries
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
     except RecursionError:

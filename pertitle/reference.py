@@ -26,6 +26,7 @@ import yaml
 from pertitle.errors import ConfigError
 from pertitle.models import MAX_RUNGS, RUNG_KBPS_RANGE, deployable_kbps, deployed_kbps, side_problem
 from pertitle.plan import fit_into_box
+from pertitle.yamltext import load_yaml
 
 BUNDLED_LADDERS = ("apple_hls_h264", "apple_hls_hevc_sdr", "netflix_2015")
 
@@ -83,7 +84,7 @@ def parse_reference(text: str, *, origin: str) -> ReferenceLadder:
         ConfigError: as `load_reference`.
     """
     try:
-        doc = yaml.safe_load(text)
+        doc = load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""

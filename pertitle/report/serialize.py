@@ -33,6 +33,7 @@ from pertitle.models import (
     side_problem,
 )
 from pertitle.report import deployed_encode
+from pertitle.yamltext import load_yaml
 
 SCHEMA_ID = "pertitle.ladder/v1"
 # A rung's predicted.basis when no deployed encode checked it (--no-calibrate).
@@ -504,7 +505,7 @@ def read_document(path: str | Path, what: str = "document") -> Any:
         except RecursionError:
             raise InputError(f"{p}: nested too deeply to be a {what}") from None
     try:
-        return yaml.safe_load(text)
+        return load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
