@@ -77,6 +77,10 @@ def report(
 ) -> None:
     """Show a saved analysis; with --html/--png, write it as a report file."""
     out, err = consoles()
+    if quiet and html_out is None and png_out is None:
+        raise fail(
+            err, "--quiet with neither --html nor --png would do nothing: give --html FILE or --png FILE", 2
+        )
     inputs = [ladder, *([compare] if compare else []), *([Path(reference)] if reference else [])]
     problem = outputs_problem([p for p in (png_out, html_out) if p is not None], inputs)
     if problem:
@@ -119,6 +123,15 @@ def report(
             out.print()
             print_literal(
                 out, f"BD-rate on VMAF against {comparison.reference.name}: {shown}", soft_wrap=True
+            )
+        if ref is not None:
+            rungs = " ".join(f"{r.width}x{r.height}@{r.bitrate_kbps:g}" for r in ref.rungs)
+            drawn = (
+                "drawn over the curves" if html_out or png_out else "drawn over the curves with --html/--png"
+            )
+            out.print()
+            print_literal(
+                out, f"Reference {ref.name} at this source (kbps): {rungs}; {drawn}", soft_wrap=True
             )
 
     target: Path | None = None

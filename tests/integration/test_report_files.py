@@ -610,3 +610,21 @@ def test_points_fast_read_off_the_curves_are_told_apart_from_encoded_ones(analys
     ]
     assert [tuple(c.get_offsets()[0]) for c in hollow] == [(first.bitrate_kbps, first.vmaf)]
     assert "read off the curve (--fast)" in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+
+
+def test_a_reference_alone_is_listed_in_the_terminal_view(analysed: Path) -> None:
+    # Without --html/--png, --reference used to be read and then shown nowhere.
+    result = runner.invoke(app, ["report", str(analysed), "--reference", "apple_hls_h264"])
+    assert result.exit_code == 0, result.output
+    width, height = (_doc(analysed)["source"][k] for k in ("width", "height"))
+    line = next(ln for ln in result.stdout.splitlines() if ln.startswith("Reference Apple HLS H.264"))
+    # Every rung of Apple's ladder is above 320x180: each is capped at the source's size.
+    assert line.count(f"{width}x{height}@") == 9 and "@145 " in line and "@7800;" in line, line
+    assert line.endswith("drawn over the curves with --html/--png"), line
+
+
+def test_quiet_with_nothing_to_write_is_bad_usage(analysed: Path) -> None:
+    result = runner.invoke(app, ["report", str(analysed), "--quiet"])
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    assert "--quiet with neither --html nor --png" in result.stderr
