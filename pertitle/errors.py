@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 import signal
 from collections.abc import Sequence
@@ -26,6 +27,10 @@ _GENERIC = (
 _CHATTER = ("svt[info]", "svt[warn]", "x265 [info]", "x265 [warning]")
 
 
+# "[libx264 @ 0x55fe812972c0]": the context's address, different every run and of no use to a reader.
+_ADDRESS = re.compile(r" @ 0x[0-9a-f]+\]")
+
+
 def cause_line(stderr: str) -> str:
     """The most telling line of ffmpeg's stderr: the first that is neither a generic closing remark
     nor an encoder library's own banner or note."""
@@ -35,8 +40,26 @@ def cause_line(stderr: str) -> str:
     for line in lines:
         low = line.lower()
         if not any(g in low for g in _GENERIC) and not low.startswith(_CHATTER):
-            return line[:300]
-    return lines[-1][:300]
+            return _ADDRESS.sub("]", line)[:300]
+    return _ADDRESS.sub("]", lines[-1])[:300]
+
+
+# Causes whose fix the encoder's own words leave unsaid: (pattern, advice with the groups).
+_ADVICE = (
+    (
+        re.compile(r"requested bitrate is too low\. estimated minimum is (\d+) kbps"),
+        "x264 cannot encode this title at so low a bitrate: give the rung at least {0} kbit/s",
+    ),
+)
+
+
+def advice_for(stderr: str) -> str | None:
+    """What to do about a failure whose cause is known, or None."""
+    for pattern, advice in _ADVICE:
+        found = pattern.search(stderr)
+        if found:
+            return advice.format(*found.groups())
+    return None
 
 
 def _how_it_ended(returncode: int) -> str:
@@ -90,7 +113,9 @@ class FfmpegError(PertitleError):
         self.returncode = returncode
         self.stderr_tail = stderr_tail
         self.what = what or "ffmpeg failed"
-        super().__init__(f"{self.what} ({_how_it_ended(returncode)}): {cause_line(stderr_tail)}")
+        advice = advice_for(stderr_tail)
+        said = f"{self.what} ({_how_it_ended(returncode)}): {cause_line(stderr_tail)}"
+        super().__init__(f"{said}; {advice}" if advice else said)
 
     def details(self) -> str:
         return f"{self}\n---cmd---\n{shlex.join(self.argv)}\n---stderr---\n{self.stderr_tail}"

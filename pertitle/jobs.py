@@ -386,9 +386,9 @@ def run_group(job: GroupJob) -> tuple[Measurement, ...]:
             if not all(s.rate_control == "abr2pass" for s in job.specs):
                 raise ValueError("a group mixes two-pass and one-pass specs")
             argv = argv_for(1)
-            runner.run(argv, timeout_s=job.timeout_s, what=f"first pass of {n} encodes at {label} failed")
+            runner.run(argv, timeout_s=job.timeout_s, what=f"first pass of {_encodes(n)} at {label} failed")
         argv = argv_for(2 if two_pass else None)
-        runner.run(argv, timeout_s=job.timeout_s, what=f"{n} encodes at {label} failed")
+        runner.run(argv, timeout_s=job.timeout_s, what=f"{_encodes(n)} at {label} failed")
         elapsed = time.perf_counter() - t0
         results = []
         for out, log in zip(outs, logs, strict=True):
@@ -398,3 +398,7 @@ def run_group(job: GroupJob) -> tuple[Measurement, ...]:
         return tuple(results)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _encodes(n: int) -> str:
+    return "1 encode" if n == 1 else f"{n} encodes"

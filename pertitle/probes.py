@@ -300,7 +300,8 @@ class Runner:
             if error is not None or group_result is None:
                 done += len(job.specs)
                 first_error = first_error or error
-                what = f"{len(job.specs)} encodes at {job.specs[0].width}x{job.specs[0].height}"
+                n = len(job.specs)
+                what = f"{n} encode{'s' if n != 1 else ''} at {job.specs[0].width}x{job.specs[0].height}"
                 # An ffmpeg failure already says which encodes failed (`jobs.run_group`).
                 said = str(error) if isinstance(error, FfmpegError) else f"{what} failed: {error}"
                 self.on_event(Event("warning", said, done, total))

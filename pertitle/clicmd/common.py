@@ -250,7 +250,8 @@ class ProgressPrinter:
             if event.kind == "warning":
                 self.warn(event.message)
             if self.sink is not None:
-                self.sink.advance(event.message)
+                # A failure is said once, in its warning line; the bar only counts it.
+                self.sink.advance(event.message if event.kind == "done" else "failed (the warning above)")
 
     def warn(self, message: str) -> None:
         if not self.quiet or self.keep_warnings:

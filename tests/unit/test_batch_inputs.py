@@ -19,12 +19,13 @@ from rich.console import Console
 from pertitle import batch, catalog
 from pertitle.batch import BatchEvent, BatchResult, TitleOutcome
 from pertitle.catalog import BatchInputError, Entry, Overrides, name_problem
+from pertitle.clicmd.common import ProgressPrinter
 from pertitle.config import Settings
-from pertitle.errors import FfmpegError, FfmpegTimeout
+from pertitle.errors import FfmpegError, FfmpegTimeout, advice_for
 from pertitle.executors.dask import DaskExecutor, RemoteFfmpegError, call_remote
 from pertitle.executors.local import LocalExecutor
 from pertitle.models import EncodeSpec
-from pertitle.probes import group_specs
+from pertitle.probes import Event, group_specs
 from pertitle.report import batch_out
 
 
@@ -459,6 +460,31 @@ def test_the_cause_named_is_the_encoders_error_not_its_banner() -> None:
         str(exc)
         == "first pass failed (exit 234): Svt[error]: Adaptive quantization can not be turned OFF when RC ON"
     )
+
+
+def test_a_known_cause_comes_with_what_to_do_and_no_context_address() -> None:
+    # x264's own line, as it refused a two-pass 416x234 rung of 3 kbps on the 2 s Sintel.
+    stderr = "[libx264 @ 0x558eec775280] requested bitrate is too low. estimated minimum is 5 kbps\n"
+    exc = FfmpegError(["ffmpeg"], 187, stderr, "1 encode at 416x234 failed")
+    assert str(exc) == (
+        "1 encode at 416x234 failed (exit 187): [libx264] requested bitrate is too low. estimated "
+        "minimum is 5 kbps; x264 cannot encode this title at so low a bitrate: give the rung at "
+        "least 5 kbit/s"
+    )
+    assert advice_for("Error while opening encoder") is None
+
+
+def test_a_failed_encode_is_said_once_and_only_counted_by_the_bar() -> None:
+    buf = io.StringIO()
+    err = Console(file=buf, force_terminal=False, color_system=None, width=200)
+    printer = ProgressPrinter(err, quiet=False)
+    printer(Event("planned", "encoding 2 points", 0, 2))
+    printer(Event("warning", "1 encode at 416x234 failed (exit 187): cause", 1, 2))
+    printer(Event("done", "640x360 crf 30: 300 kbps, VMAF 90.0", 2, 2))
+    printer.close()
+    text = buf.getvalue()
+    assert text.count("cause") == 1, text
+    assert "failed (the warning above)" in text and "VMAF 90.0" in text, text
 
 
 def test_plain_progress_prints_a_heartbeat_when_quiet_for_long() -> None:
