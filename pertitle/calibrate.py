@@ -12,7 +12,7 @@ from typing import Any
 from pertitle.config import IN_CONTEXT_PRESETS, Settings
 from pertitle.jobs import InContextJob, InContextRates, run_in_context
 from pertitle.ladder import select_rungs
-from pertitle.models import EncodeSpec, LadderPlan, Measurement, Quality, RdPoint, Rung
+from pertitle.models import EncodeSpec, LadderPlan, Measurement, Quality, RdPoint, Rung, counted
 from pertitle.plan import deployed_spec
 from pertitle.probes import Event, Runner
 
@@ -45,7 +45,7 @@ def calibrate(runner: Runner, settings: Settings, targets: Sequence[Any]) -> lis
             crf=round(t.crf, 2),
         )
     how = "two-pass" if settings.deploy_rate_control == "abr2pass" else "capped-CRF"
-    label = f"checking {len(specs)} rungs with deployed {how} encodes"
+    label = f"checking {counted(len(specs), 'rung')} with deployed {how} encodes"
     if runner.full_pass:
         measured = runner.run(list(specs.values()), label)
         by_target = {t: measured[spec] for t, spec in specs.items()}
@@ -154,7 +154,11 @@ def in_context_rates(
     misses = [spec for spec in specs if spec not in rates]
     if misses:
         runner.on_event(
-            Event("stage", f"reading what {len(misses)} rungs' encodes of the whole title spend, and where")
+            Event(
+                "stage",
+                f"reading what the encodes of {counted(len(misses), 'rung')} spend on the whole title, "
+                "and where",
+            )
         )
     for chunk in memory_chunks(misses):
         job = InContextJob(

@@ -16,7 +16,7 @@ from pertitle import measure
 from pertitle.config import CODECS
 from pertitle.errors import FfmpegError, InputError
 from pertitle.ffmpeg import commands, runner
-from pertitle.models import SEGMENT_S, EncodeSpec, Measurement, SampleWindow
+from pertitle.models import SEGMENT_S, EncodeSpec, Measurement, SampleWindow, counted
 from pertitle.workdir import make_workdir, remove_workdir
 
 
@@ -386,9 +386,11 @@ def run_group(job: GroupJob) -> tuple[Measurement, ...]:
             if not all(s.rate_control == "abr2pass" for s in job.specs):
                 raise ValueError("a group mixes two-pass and one-pass specs")
             argv = argv_for(1)
-            runner.run(argv, timeout_s=job.timeout_s, what=f"first pass of {_encodes(n)} at {label} failed")
+            runner.run(
+                argv, timeout_s=job.timeout_s, what=f"first pass of {counted(n, 'encode')} at {label} failed"
+            )
         argv = argv_for(2 if two_pass else None)
-        runner.run(argv, timeout_s=job.timeout_s, what=f"{_encodes(n)} at {label} failed")
+        runner.run(argv, timeout_s=job.timeout_s, what=f"{counted(n, 'encode')} at {label} failed")
         elapsed = time.perf_counter() - t0
         results = []
         for out, log in zip(outs, logs, strict=True):
@@ -398,7 +400,3 @@ def run_group(job: GroupJob) -> tuple[Measurement, ...]:
         return tuple(results)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _encodes(n: int) -> str:
-    return "1 encode" if n == 1 else f"{n} encodes"

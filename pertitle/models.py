@@ -291,3 +291,8 @@ class TitleResult:
     timings: Timings
     encodes: int
     cache_hits: int
+
+
+def counted(n: int, noun: str) -> str:
+    """'1 rung', '3 rungs': a count in messages (the nouns here take an s)."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

@@ -21,7 +21,7 @@ from pertitle.errors import FfmpegError
 from pertitle.executors.local import LocalExecutor
 from pertitle.ffmpeg.binary import FfmpegInfo, encoder_version
 from pertitle.jobs import ComplexityJob, GroupJob, PrepareJob, prepare_reference, run_complexity, run_group
-from pertitle.models import METRIC_RANGES, EncodeSpec, Measurement, MediaInfo, RdPoint, SampleWindow
+from pertitle.models import METRIC_RANGES, EncodeSpec, Measurement, MediaInfo, RdPoint, SampleWindow, counted
 from pertitle.plan import vmaf_model_for
 from pertitle.workdir import make_workdir, remove_workdir
 
@@ -301,7 +301,7 @@ class Runner:
                 done += len(job.specs)
                 first_error = first_error or error
                 n = len(job.specs)
-                what = f"{n} encode{'s' if n != 1 else ''} at {job.specs[0].width}x{job.specs[0].height}"
+                what = f"{counted(n, 'encode')} at {job.specs[0].width}x{job.specs[0].height}"
                 # An ffmpeg failure already says which encodes failed (`jobs.run_group`).
                 said = str(error) if isinstance(error, FfmpegError) else f"{what} failed: {error}"
                 self.on_event(Event("warning", said, done, total))

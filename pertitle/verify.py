@@ -28,7 +28,16 @@ from pertitle.cache import utf8_text
 from pertitle.config import settings_from_ladder
 from pertitle.errors import ConfigError, InputError
 from pertitle.ffmpeg.binary import FfmpegInfo
-from pertitle.models import MAX_PEAK_RATIO, SEGMENT_S, EncodeSpec, Measurement, MediaInfo, Rung, TitleResult
+from pertitle.models import (
+    MAX_PEAK_RATIO,
+    SEGMENT_S,
+    EncodeSpec,
+    Measurement,
+    MediaInfo,
+    Rung,
+    TitleResult,
+    counted,
+)
 from pertitle.plan import check_rung_sizes, rung_spec
 from pertitle.probe import probe
 from pertitle.probes import EventSink, ignore_event, whole_title_runner
@@ -232,12 +241,14 @@ def source_mismatch(
     other_shape = [f"{w}x{h}" for w, h in outside if not upscaled(w, h)]
     if larger:
         out.append(
-            f"{len(larger)} rung(s) larger than the title's {title.width}x{title.height} are encoded "
+            f"{counted(len(larger), 'rung')} larger than the title's {title.width}x{title.height} "
+            f"{'is' if len(larger) == 1 else 'are'} encoded "
             f"upscaled: {', '.join(larger)}"
         )
     if other_shape:
         out.append(
-            f"{len(other_shape)} rung(s) do not fit the title's {title.width}x{title.height} (another "
+            f"{counted(len(other_shape), 'rung')} {'does' if len(other_shape) == 1 else 'do'} not fit "
+            f"the title's {title.width}x{title.height} (another "
             f"shape): its picture is stretched to {', '.join(other_shape)}"
         )
     return tuple(out)
@@ -295,7 +306,7 @@ def verify(
         unique = list(dict.fromkeys(specs))
         measured = runner.run(
             unique,
-            f"encoding and scoring {len(unique)} rungs on the whole title",
+            f"encoding and scoring {counted(len(unique), 'rung')} on the whole title",
             require=("peak_bitrate_kbps",),
         )
     finally:
@@ -399,6 +410,10 @@ def _rung_document(c: RungCheck) -> dict[str, Any]:
 def summary_lines(result: VerifyResult) -> Sequence[str]:
     """The verdict in plain lines, for a terminal or a log."""
     if result.ok:
-        return (f"PASS: all {len(result.checks)} rungs are within tolerance",)
+        return (
+            f"PASS: all {len(result.checks)} rungs are within tolerance"
+            if len(result.checks) != 1
+            else "PASS: the rung is within tolerance",
+        )
     failed = sum(1 for c in result.checks if not c.ok)
-    return (f"FAIL: {failed} of {len(result.checks)} rungs missed", *result.failures)
+    return (f"FAIL: {failed} of {counted(len(result.checks), 'rung')} missed", *result.failures)

@@ -34,6 +34,7 @@ from pertitle.clicmd.common import (
     warn_lines,
 )
 from pertitle.config import MAX_JOBS
+from pertitle.models import counted
 from pertitle.report import printable
 
 if TYPE_CHECKING:
@@ -130,7 +131,8 @@ def _ladder_table(ladder: MeasuredLadder, caption: str) -> Table:
     target = sum(r.target_kbps for r in ladder.rungs)
     table.caption = Text(
         printable(
-            f"{len(ladder.rungs)} rungs, {ladder.codec} preset {ladder.preset}, {ladder.rate_control}; "
+            f"{counted(len(ladder.rungs), 'rung')}, {ladder.codec} preset {ladder.preset}, "
+            f"{ladder.rate_control}; "
             f"total {ladder.total_kbps:.0f} kbps measured ({target:.0f} kbps targeted)"
         ),
         style="table.caption",

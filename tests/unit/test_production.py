@@ -613,8 +613,8 @@ def test_reference_rungs_above_the_title_are_capped_and_said_so() -> None:
         (640, 360, 3000),
     ]
     assert notes == (
-        "Apple HLS H.264: 1 rung(s) above the title's 640x360 are encoded at that size, keeping their "
-        "bitrates: 1280x720 at 3000 kbps",
+        "Apple HLS H.264: 1 rung above the title's 640x360 is encoded at that size, keeping its "
+        "bitrate: 1280x720 at 3000 kbps",
     )
     assert cap_ladder(_reference_source(), 1920, 1080)[1] == ()
 
@@ -625,9 +625,9 @@ def test_reference_rungs_fitted_to_the_title_s_shape_are_not_called_above_it() -
     capped, notes = cap_ladder(_reference_source(), 768, 576)
     assert [(r.width, r.height) for r in capped.rungs] == [(312, 234), (480, 360), (768, 576)]
     assert notes == (
-        "Apple HLS H.264: 1 rung(s) above the title's 768x576 are encoded at that size, keeping their "
-        "bitrates: 1280x720 at 3000 kbps",
-        "Apple HLS H.264: 2 rung(s) fitted to the title's shape, keeping their bitrates: 416x234 as "
+        "Apple HLS H.264: 1 rung above the title's 768x576 is encoded at that size, keeping its "
+        "bitrate: 1280x720 at 3000 kbps",
+        "Apple HLS H.264: 2 rungs fitted to the title's shape, keeping their bitrates: 416x234 as "
         "312x234 at 145, 640x360 as 480x360 at 365 kbps",
     )
 
@@ -745,8 +745,8 @@ def test_rungs_of_another_shape_are_said_to_be_stretched_not_upscaled() -> None:
     said = source_mismatch(info(320, 180), info(180, 320), [(320, 180), (160, 90)])
     assert (
         said[-1]
-        == "1 rung(s) do not fit the title's 180x320 (another shape): its picture is stretched to 320x180"
+        == "1 rung does not fit the title's 180x320 (another shape): its picture is stretched to 320x180"
     )
     assert not any("upscaled" in s for s in said)
     said = source_mismatch(info(640, 360), info(320, 180), [(640, 360), (320, 180)])
-    assert said[-1] == "1 rung(s) larger than the title's 320x180 are encoded upscaled: 640x360"
+    assert said[-1] == "1 rung larger than the title's 320x180 is encoded upscaled: 640x360"
