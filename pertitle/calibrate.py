@@ -170,6 +170,7 @@ def in_context_rates(
             fps=runner.info.fps,
             workdir=runner.workdir,
             timeout_s=runner.settings.encode_timeout_s,
+            keyframes_timed=runner.info.frame_rate_varies,  # the whole title, as deployed
         )
         for spec, rate in zip(chunk, run_in_context(job), strict=True):
             rates[spec] = rate

@@ -220,6 +220,7 @@ def _rendition_script(result: Any, settings: Settings, info: binary.FfmpegInfo, 
         [rung_spec(settings, r) for r in result.ladder.rungs],
         fps=src.fps,
         stem=result.title,
+        keyframes_timed=src.frame_rate_varies,
         header=(
             f"Source: {os.path.abspath(title)} "
             f"({src.width}x{src.height}, {src.fps:g} fps, {src.duration_s:g} s)",

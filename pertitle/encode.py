@@ -33,6 +33,7 @@ def encode(
     fps: float,
     threads: int,
     timeout_s: float | None = None,
+    keyframes_timed: bool = False,
 ) -> None:
     """Encode `input_path` per `spec` into `out_path` (two passes for abr2pass, one otherwise).
 
@@ -41,14 +42,24 @@ def encode(
     """
     what = f"encode {spec.width}x{spec.height} {spec.codec}"
     if spec.rate_control in ("crf", "capped_crf"):
-        argv = commands.encode_argv(ffmpeg, input_path, spec, out_path, fps=fps, threads=threads)
+        argv = commands.encode_argv(
+            ffmpeg, input_path, spec, out_path, fps=fps, threads=threads, keyframes_timed=keyframes_timed
+        )
         runner.run(argv, timeout_s=timeout_s, what=what + f" crf {spec.crf:g} failed")
         return
     passlog = out_path + ".pass"
     try:
         for n in (1, 2):
             argv = commands.encode_argv(
-                ffmpeg, input_path, spec, out_path, fps=fps, threads=threads, pass_number=n, passlog=passlog
+                ffmpeg,
+                input_path,
+                spec,
+                out_path,
+                fps=fps,
+                threads=threads,
+                pass_number=n,
+                passlog=passlog,
+                keyframes_timed=keyframes_timed,
             )
             runner.run(
                 argv, timeout_s=timeout_s, what=what + f" {spec.bitrate_kbps:.0f} kbps pass {n} failed"

@@ -195,6 +195,7 @@ class InContextJob:
     fps: float
     workdir: str | None
     timeout_s: float
+    keyframes_timed: bool = False  # the title's frame rate varies (`MediaInfo.frame_rate_varies`)
 
 
 @dataclass(frozen=True)
@@ -224,7 +225,14 @@ def run_in_context(job: InContextJob) -> tuple[InContextRates, ...]:
         what = f"the whole-title {how} of {os.path.basename(job.source)} failed"
         for pass_number in (1, 2) if two_pass else (None,):
             argv = commands.in_context_argv(
-                job.ffmpeg, job.source, job.specs, outs, logs, fps=job.fps, pass_number=pass_number
+                job.ffmpeg,
+                job.source,
+                job.specs,
+                outs,
+                logs,
+                fps=job.fps,
+                pass_number=pass_number,
+                keyframes_timed=job.keyframes_timed,
             )
             runner.run(argv, timeout_s=job.timeout_s, what=what)
         rates = []
@@ -256,6 +264,7 @@ class PointJob:
     threads: int
     timeout_s: float
     n_subsample: int = 1
+    keyframes_timed: bool = False
 
 
 def run_point(job: PointJob) -> Measurement:
@@ -279,6 +288,7 @@ def run_point(job: PointJob) -> Measurement:
             fps=job.fps,
             threads=commands.MEASURED_ENCODER_THREADS,
             timeout_s=job.timeout_s,
+            keyframes_timed=job.keyframes_timed,
         )
         t1 = time.perf_counter()
         stats = encode_mod.stream_stats(out_path, segment_s=SEGMENT_S)
@@ -346,6 +356,8 @@ class GroupJob:
     threads: int
     timeout_s: float
     n_subsample: int = 1
+    # Keyframes by time, not by count: a whole title whose frame rate varies (`Runner`).
+    keyframes_timed: bool = False
 
 
 def run_group(job: GroupJob) -> tuple[Measurement, ...]:
@@ -377,6 +389,7 @@ def run_group(job: GroupJob) -> tuple[Measurement, ...]:
             n_subsample=job.n_subsample,
             pass_number=pass_number,
             passlogs=passlogs if pass_number else (),
+            keyframes_timed=job.keyframes_timed,
         )
 
     label = f"{job.specs[0].width}x{job.specs[0].height}"

@@ -52,6 +52,8 @@ class MediaInfo:
     # Whether the container seeks to the keyframe before a time, so a window is cut exactly by
     # input seeking; MPEG-TS and MPEG-PS seek by timestamp and miss (`commands.prepare_argv`).
     seeks_exactly: bool = True
+    # Frames at a varying rate (a phone's video): its keyframes are placed by time, not by count.
+    frame_rate_varies: bool = False
 
 
 @dataclass(frozen=True)

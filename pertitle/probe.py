@@ -6,6 +6,7 @@ Every way a file can be unusable becomes one InputError line that says what to d
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import os
 from fractions import Fraction
@@ -22,6 +23,9 @@ _MAX_FRAMES_TO_DECODE = 3
 # counts as truncated: the shared clips differ by at most 13 ms.
 _END_SLACK_S = 0.5
 _END_SLACK_SHARE = 0.05
+# Packets whose timestamps say whether the frame rate varies (`_frame_rate_varies`): a minute or
+# more of video, read in tens of milliseconds.
+_FRAMES_FOR_RATE = 3000
 # The highest average frame rate taken as measured (high-speed cameras record 1000 fps).
 _MAX_AVERAGE_FPS = 10_000.0
 # libvmaf crashes (SIGSEGV) on pictures under 18 pixels a side; a title this small has no ladder
@@ -155,6 +159,7 @@ def _describe(p: Path, size: int, container: Any, stream: Any) -> MediaInfo:
             f"{p}: the video has zero or unknown duration; remux it (ffmpeg -i IN -c copy {out})"
         )
     fps = _fps(stream, duration)
+    frame_rate_varies = _frame_rate_varies(container, stream)
     duration = _checked_length_s(p, container, stream, duration, per_stream=per_stream, fps=fps)
     frames = int(stream.frames or 0) or max(1, round(duration * fps))
 
@@ -178,8 +183,39 @@ def _describe(p: Path, size: int, container: Any, stream: Any) -> MediaInfo:
         size_bytes=size,
         interlaced=interlaced,
         start_offset_s=_start_offset_s(container, stream),
+        frame_rate_varies=frame_rate_varies,
         seeks_exactly=bool(_EXACT_SEEK_FORMATS & set(str(container.format.name or "").split(","))),
     )
+
+
+def _frame_rate_varies(container: Any, stream: Any) -> bool:
+    """Whether the frames come at a varying rate (a phone's video): then a fixed count of frames
+    is not a fixed time, and keyframes are placed by time (`commands.keyframe_args`).
+
+    Said by the stream where its average rate is not its base rate (MP4 from phones: 29.9 against
+    120), else by the spacing of the first packets' timestamps (Matroska states no rate): each
+    within a tick and 1% of the usual spacing, or the rate varies. Demuxing reads no pictures.
+    """
+    average, guessed = stream.average_rate, stream.guessed_rate
+    if average and guessed and abs(float(average) / float(guessed) - 1.0) > 0.01:
+        return True
+    if not stream.time_base:
+        return False
+    stamps: list[int] = []
+    with contextlib.suppress(Exception):  # unseekable or unreadable: judged on what was read
+        container.seek(stream.start_time or 0, stream=stream, backward=True)
+        for packet in container.demux(stream):
+            if packet.pts is not None:  # an empty packet is a frame too (Theora's repeats)
+                stamps.append(int(packet.pts))
+                if len(stamps) >= _FRAMES_FOR_RATE:
+                    break
+    stamps.sort()
+    steps = sorted(b - a for a, b in itertools.pairwise(stamps) if b > a)
+    if len(steps) < 2:
+        return False
+    usual = steps[len(steps) // 2]
+    slack = max(1.5, 0.01 * usual)
+    return steps[0] < usual - slack or steps[-1] > usual + slack
 
 
 def _start_offset_s(container: Any, stream: Any) -> float:

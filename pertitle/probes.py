@@ -138,6 +138,9 @@ class Runner:
         self.info = info
         self.windows = windows
         self.full_pass = full_pass
+        # Keyframes by time where the frame rate varies, as the deployed encodes place them; only on
+        # the whole title: cut windows each start a GOP of their own, counted in frames.
+        self.keyframes_timed = full_pass and info.frame_rate_varies
         self.settings = settings
         self.ffmpeg = ffmpeg
         self.cache = cache
@@ -175,6 +178,8 @@ class Runner:
             "encoder": f"{enc} {encoder_version(ffmpeg.path, enc)}"
             + (f" args {revision}" if revision else ""),
             "vmaf_model": self.model,
+            # Only where they are, so every other key stays.
+            **({"keyframes": "timed"} if self.keyframes_timed else {}),
         }
         # What the decoder said of the whole title, kept so that a run served from the cache
         # (which decodes nothing) still says it; windows are not judged (`prepare_reference`).
@@ -213,7 +218,8 @@ class Runner:
     def in_context_key(self, spec: EncodeSpec) -> str:
         """The key of `spec`'s whole-title rates (`calibrate.in_context_rates`), apart from its
         measurements."""
-        return make_key({"in_context": 2, **self._key_base, "spec": dataclasses.asdict(spec)})
+        timed = {"keyframes": "timed"} if self.info.frame_rate_varies else {}
+        return make_key({"in_context": 2, **self._key_base, **timed, "spec": dataclasses.asdict(spec)})
 
     def _prepare(self) -> str:
         if self.reference is None:
@@ -292,6 +298,7 @@ class Runner:
                 threads=threads,
                 timeout_s=self.settings.encode_timeout_s,
                 n_subsample=self.n_subsample if group[0].rate_control == "crf" else 1,
+                keyframes_timed=self.keyframes_timed,
             )
             for group in groups
         ]

@@ -150,26 +150,47 @@ def encoder_frame_rate(fps: float) -> tuple[int, int] | None:
     return rate.numerator, rate.denominator
 
 
-def _codec_args(spec: EncodeSpec, fps: float, threads: int | None) -> list[str]:
-    """Encoder, preset and the fixed GOP; `threads` None leaves threading to the encoder."""
+# Where the frame rate varies, a keyframe every `gop` frames is not one every gop_s seconds: ffmpeg
+# forces one on the first frame of each gop_s slot of the timeline instead, and the encoders' own
+# interval is raised out of the way (a stretch at 4x the average rate still gets no extra ones).
+_VARYING_RATE_GOP_CAP = 10
+# A frame due on a slot's edge is stamped a hair before it in floating point (1.9999999 s).
+_KEY_SLACK_S = 0.001
+
+
+def keyframes_by_time(gop_s: float) -> list[str]:
+    """ffmpeg's options that force a keyframe at the first frame of every `gop_s` seconds."""
+    slot = f"floor((t+{_KEY_SLACK_S:g})/{gop_s:g})"
+    last = f"floor((prev_forced_t+{_KEY_SLACK_S:g})/{gop_s:g})"
+    return ["-force_key_frames", f"expr:if(isnan(prev_forced_t),1,gt({slot},{last}))"]
+
+
+def _codec_args(spec: EncodeSpec, fps: float, threads: int | None, *, by_time: bool = False) -> list[str]:
+    """Encoder, preset and the fixed GOP (every gop_s seconds of frames at `fps`, or with `by_time`
+    at every gop_s seconds of the timeline); `threads` None leaves threading to the encoder."""
     defaults = CODECS[spec.codec]
     gop = gop_frames(fps, spec.gop_s)
+    most = gop * _VARYING_RATE_GOP_CAP if by_time else gop
     args = ["-c:v", defaults.encoder]
+    if by_time:
+        args += keyframes_by_time(spec.gop_s)
+        if spec.codec in ("h264", "hevc"):
+            args += ["-forced-idr", "1"]  # a forced keyframe starts a closed GOP
     if spec.codec == "h264":
         # Fixed GOP, no scene-cut keyframes: segments align across rungs as HLS authoring requires.
-        args += ["-preset", spec.preset, "-g", str(gop), "-keyint_min", str(gop), "-sc_threshold", "0"]
+        args += ["-preset", spec.preset, "-g", str(most), "-keyint_min", str(gop), "-sc_threshold", "0"]
         if threads is not None:
             args += ["-threads", str(threads)]
     elif spec.codec == "hevc":
-        args += ["-preset", spec.preset, "-g", str(gop)]
+        args += ["-preset", spec.preset, "-g", str(most)]
         pools = "" if threads is None else f":pools={threads}"
         rate = encoder_frame_rate(fps)
         frame_rate = "" if rate is None else f":fps={rate[0]}/{rate[1]}"
         # open-gop=0: x265 opens GOPs by default (CRA with leading pictures); HLS wants them closed.
-        x265 = f"keyint={gop}:min-keyint={gop}:scenecut=0:open-gop=0:log-level=error{frame_rate}{pools}"
+        x265 = f"keyint={most}:min-keyint={gop}:scenecut=0:open-gop=0:log-level=error{frame_rate}{pools}"
         args += ["-x265-params", x265]
     elif spec.codec == "av1":
-        args += ["-preset", spec.preset, "-g", str(gop)]
+        args += ["-preset", spec.preset, "-g", str(most)]
         rate = encoder_frame_rate(fps)
         told = rate is not None and fps <= defaults.max_told_fps
         svt = [f"fps-denom={rate[1]}", f"fps-num={rate[0]}"] if rate and told else []
@@ -178,7 +199,7 @@ def _codec_args(spec: EncodeSpec, fps: float, threads: int | None) -> list[str]:
         if svt:
             args += ["-svtav1-params", ":".join(svt)]
     elif spec.codec == "vp9":
-        args += ["-deadline", spec.preset, "-cpu-used", "4", "-row-mt", "1", "-g", str(gop)]
+        args += ["-deadline", spec.preset, "-cpu-used", "4", "-row-mt", "1", "-g", str(most)]
         args += ["-keyint_min", str(gop)]
         if threads is not None:
             args += ["-threads", str(threads)]
@@ -245,15 +266,17 @@ def encode_argv(
     threads: int | None,
     pass_number: int | None = None,
     passlog: str | None = None,
+    keyframes_timed: bool = False,
 ) -> list[str]:
-    """One encode of `input_path` at the spec's size and rate control.
+    """One encode of `input_path` at the spec's size and rate control (keyframes placed by time
+    with `keyframes_timed`, for a title whose frame rate varies).
 
     For two-pass (`abr2pass`) call it with pass_number 1 (output discarded) and then 2.
     `threads` None leaves the thread count to the encoder (for commands run elsewhere).
     """
     argv = [ffmpeg, *_BASE, "-i", file_arg(input_path), "-map", "0:V:0", "-an", "-sn", "-dn"]
     argv += ["-vf", _scale_filter(spec)]
-    argv += _codec_args(spec, fps, threads) + _rate_args(spec)
+    argv += _codec_args(spec, fps, threads, by_time=keyframes_timed) + _rate_args(spec)
     if pass_number is not None:
         assert passlog is not None
         argv += ["-pass", str(pass_number), "-passlogfile", passlog]
@@ -368,10 +391,11 @@ def _fan_out(head: str, specs: Sequence[EncodeSpec]) -> str:
 
 
 def _encoder_output(
-    i: int, spec: EncodeSpec, fps: float, pass_number: int | None, passlog: str | None
+    i: int, spec: EncodeSpec, fps: float, pass_number: int | None, passlog: str | None, by_time: bool
 ) -> list[str]:
     """The options of the output encoding pad [e<i>] (`_fan_out`), up to its destination."""
-    args = ["-map", f"[e{i}]", *_codec_args(spec, fps, MEASURED_ENCODER_THREADS), *_rate_args(spec)]
+    codec = _codec_args(spec, fps, MEASURED_ENCODER_THREADS, by_time=by_time)
+    args = ["-map", f"[e{i}]", *codec, *_rate_args(spec)]
     if pass_number is not None:
         assert passlog is not None
         args += ["-pass", str(pass_number), "-passlogfile", passlog]
@@ -393,6 +417,7 @@ def group_argv(
     n_subsample: int = 1,
     pass_number: int | None = None,
     passlogs: Sequence[str] = (),
+    keyframes_timed: bool = False,
 ) -> list[str]:
     """Several encodes of one reference and their scores in a single ffmpeg process.
 
@@ -407,7 +432,8 @@ def group_argv(
         raise ValueError("group_argv needs one output path and one log path per spec")
     argv = [ffmpeg, *_BASE, "-i", file_arg(reference), "-filter_complex", _fan_out("[0:V:0]", specs)]
     for i, spec in enumerate(specs):
-        argv += _encoder_output(i, spec, fps, pass_number, passlogs[i] if pass_number else None)
+        passlog = passlogs[i] if pass_number else None
+        argv += _encoder_output(i, spec, fps, pass_number, passlog, keyframes_timed)
         argv += ["-f", "null", "-"] if pass_number == 1 else [file_arg(out_paths[i])]
     if pass_number == 1:
         return argv
@@ -432,6 +458,7 @@ def in_context_argv(
     *,
     fps: float,
     pass_number: int | None,
+    keyframes_timed: bool = False,
 ) -> list[str]:
     """One pass of the two-pass encodes of `specs` over the whole title (or, `pass_number` None,
     their one-pass capped-CRF encodes), decoded once and split to every encoder (pass 1 writes
@@ -443,7 +470,7 @@ def in_context_argv(
     graph = _fan_out("[0:V:0]setpts=PTS-STARTPTS,", specs)
     argv = [ffmpeg, *_BASE, "-i", file_arg(source), "-filter_complex", graph]
     for i, spec in enumerate(specs):
-        argv += _encoder_output(i, spec, fps, pass_number, passlogs[i])
+        argv += _encoder_output(i, spec, fps, pass_number, passlogs[i], keyframes_timed)
         argv += ["-f", "null", "-"] if pass_number == 1 else ["-f", "matroska", file_arg(out_paths[i])]
     return argv
 
@@ -456,6 +483,7 @@ def rendition_commands(
     fps: float,
     out_path: str,
     threads: int | None = None,
+    keyframes_timed: bool = False,
 ) -> list[list[str]]:
     """The commands that make one final rendition from the whole `source`, in order.
 
@@ -467,11 +495,21 @@ def rendition_commands(
         passlog = out_path + ".pass"
         return [
             encode_argv(
-                ffmpeg, source, spec, out_path, fps=fps, threads=threads, pass_number=n, passlog=passlog
+                ffmpeg,
+                source,
+                spec,
+                out_path,
+                fps=fps,
+                threads=threads,
+                pass_number=n,
+                passlog=passlog,
+                keyframes_timed=keyframes_timed,
             )
             for n in (1, 2)
         ]
-    return [encode_argv(ffmpeg, source, spec, out_path, fps=fps, threads=threads)]
+    return [
+        encode_argv(ffmpeg, source, spec, out_path, fps=fps, threads=threads, keyframes_timed=keyframes_timed)
+    ]
 
 
 def rendition_name(stem: str, spec: EncodeSpec) -> str:
@@ -482,9 +520,14 @@ def rendition_name(stem: str, spec: EncodeSpec) -> str:
     return f"{stem}_{spec.width}x{spec.height}_{rate}_{spec.codec}.{CODECS[spec.codec].container}"
 
 
-def describe_rendition(spec: EncodeSpec, fps: float) -> str:
+def describe_rendition(spec: EncodeSpec, fps: float, keyframes_timed: bool = False) -> str:
     """One line naming what decides the bits of a rendition (for script comments and logs)."""
     gop = gop_frames(fps, spec.gop_s)
+    gop_said = (
+        f"closed GOP of {spec.gop_s:g} s (keyframes by time: the frame rate varies)"
+        if keyframes_timed
+        else f"closed GOP of {gop} frames ({spec.gop_s:g} s)"
+    )
     maxrate, bufsize = applied_vbv(spec.codec, spec.rate_control, spec.maxrate_kbps, spec.bufsize_kbps)
     limits = [f"{name} {kbps:.0f}k" for name, kbps in (("maxrate", maxrate), ("bufsize", bufsize)) if kbps]
     vbv = ", ".join(limits) or "no VBV"
@@ -502,7 +545,7 @@ def describe_rendition(spec: EncodeSpec, fps: float) -> str:
         rate = f"CRF {spec.crf or 0:g}"
     return (
         f"{spec.width}x{spec.height} {spec.codec} ({CODECS[spec.codec].encoder} preset {spec.preset}), "
-        f"{rate}, closed GOP of {gop} frames ({spec.gop_s:g} s), {spec.scaler} scaling"
+        f"{rate}, {gop_said}, {spec.scaler} scaling"
     )
 
 
@@ -525,6 +568,7 @@ def rendition_script(
     fps: float,
     stem: str,
     header: Sequence[str] = (),
+    keyframes_timed: bool = False,
 ) -> str:
     """A POSIX shell script that makes every rendition of a ladder without pertitle.
 
@@ -548,13 +592,17 @@ def rendition_script(
         lines.append('export SVT_LOG="${SVT_LOG:-1}"  # SVT-AV1: errors only')
     for i, spec in enumerate(specs, 1):
         name = file_arg(rendition_name(stem, spec))
-        lines += ["", f"# rung {i}/{len(specs)}: {describe_rendition(spec, fps)}"]
-        lines += [
-            shlex.join(argv)
-            for argv in rendition_commands(
-                ffmpeg, source, spec, fps=fps, out_path=name, threads=MEASURED_ENCODER_THREADS
-            )
-        ]
+        lines += ["", f"# rung {i}/{len(specs)}: {describe_rendition(spec, fps, keyframes_timed)}"]
+        commands = rendition_commands(
+            ffmpeg,
+            source,
+            spec,
+            fps=fps,
+            out_path=name,
+            threads=MEASURED_ENCODER_THREADS,
+            keyframes_timed=keyframes_timed,
+        )
+        lines += [shlex.join(argv) for argv in commands]
         if spec.rate_control == "abr2pass":
             lines.append(f"rm -f -- {shlex.quote(name + '.pass')}*")
     return "\n".join(lines) + "\n"

@@ -660,6 +660,29 @@ def test_the_written_files_are_named_as_they_are(clips: Clips, tmp_path: Path) -
     assert f"wrote {script} (ffmpeg commands for " in run.stderr
 
 
+def test_the_emitted_commands_place_a_varying_rate_titles_keyframes_by_time(
+    ffmpeg_path: str, tmp_path: Path
+) -> None:
+    """A title at 30 then 10 frames a second: the renditions the script makes have a keyframe
+    every 2 s of time, as the renditions pertitle measured do, not every 37 frames."""
+    from tests.integration.test_encode_measure import _fast_then_slow, _keyframe_times
+
+    title = _fast_then_slow(ffmpeg_path, tmp_path / "vfr.mp4")
+    script = tmp_path / "renditions" / "make.sh"
+    run = invoke(
+        "analyze", str(title), *("--heights", "90", "--crfs", "22,30,38,46", "--preset", "veryfast"),
+        "--emit-commands", str(script), "--cache-dir", str(tmp_path / "c"), "-q",
+    )  # fmt: skip
+    assert run.exit_code == 0, run.stderr
+    text = script.read_text(encoding="utf-8")
+    assert "keyframes by time: the frame rate varies" in text and "-force_key_frames" in text
+    subprocess.run(["sh", str(script)], cwd=script.parent, check=True, capture_output=True, timeout=300)
+    renditions = sorted(script.parent.glob("*.mp4"))
+    assert renditions
+    for rendition in renditions:
+        assert _keyframe_times(rendition) == pytest.approx([0.0, 2.0, 4.0, 6.0], abs=0.001), rendition
+
+
 def test_emit_commands_refuses_a_title_whose_name_a_script_cannot_hold(clips: Clips, tmp_path: Path) -> None:
     try:
         title = tmp_path / os.fsdecode(b"x\xfey.mp4")

@@ -446,6 +446,90 @@ def test_a_variable_rate_title_gets_the_bits_a_constant_rate_one_gets(
     assert variable == pytest.approx(constant, rel=0.15)
 
 
+def _fast_then_slow(ffmpeg_path: str, path: Path) -> Path:
+    """3 s at 30 frames a second, then 4 s at 10: 18.6 a second on average, so a GOP of 37 frames
+    lasts 1.2 s in the fast part and 3.7 s in the slow one."""
+    from tests.conftest import run_ffmpeg
+
+    graph = (
+        "testsrc2=size=160x90:rate=30:duration=3[a];testsrc2=size=160x90:rate=10:duration=4[b];"
+        "[a][b]concat=n=2:v=1[v]"
+    )
+    run_ffmpeg(
+        ffmpeg_path,
+        "-filter_complex",
+        graph,
+        "-map",
+        "[v]",
+        "-fps_mode",
+        "passthrough",
+        "-crf",
+        "10",
+        str(path),
+    )
+    return path
+
+
+def _keyframe_times(path: Path) -> list[float]:
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        return [
+            float(p.pts * p.time_base) for p in container.demux(stream) if p.is_keyframe and p.pts is not None
+        ]
+
+
+def test_the_probe_tells_a_varying_frame_rate_from_a_constant_one(ffmpeg_path: str, tmp_path: Path) -> None:
+    from pertitle.probe import probe
+    from tests.conftest import run_ffmpeg
+
+    assert probe(str(_fast_then_slow(ffmpeg_path, tmp_path / "vfr.mp4"))).frame_rate_varies
+    # Matroska states no average rate: said by the timestamps (33 and 34 ms apart at 30 fps).
+    assert probe(str(_fast_then_slow(ffmpeg_path, tmp_path / "vfr.mkv"))).frame_rate_varies
+    for name, rate in (("cfr.mkv", "30000/1001"), ("cfr.mp4", "25")):
+        run_ffmpeg(
+            ffmpeg_path,
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc2=size=160x90:rate={rate}:duration=3",
+            str(tmp_path / name),
+        )
+        assert not probe(str(tmp_path / name)).frame_rate_varies, name
+
+
+@pytest.mark.parametrize("codec", ["h264", "hevc", "av1", "vp9"])
+def test_a_varying_frame_rate_gets_a_keyframe_every_2_s_of_time(
+    codec: str, ffmpeg_path: str, tmp_path: Path
+) -> None:
+    """HLS wants a keyframe every 2 s; a GOP counted in frames at the average rate put them 1.2 s
+    apart where the title runs fast and 3.7 s apart where it runs slow."""
+    from pertitle.probe import probe
+
+    source = _fast_then_slow(ffmpeg_path, tmp_path / "vfr.mp4")
+    info = probe(str(source))
+    d = CODECS[codec]
+    preset = {"av1": "12", "vp9": "realtime"}.get(codec, "ultrafast")
+    spec = EncodeSpec(codec, preset, 160, 90, "crf", crf=d.crfs[len(d.crfs) // 2])
+    times = {}
+    for timed in (True, False):
+        out = tmp_path / f"{timed}.{d.container}"
+        encode.encode(
+            ffmpeg_path,
+            str(source),
+            spec,
+            str(out),
+            fps=info.fps,
+            threads=1,
+            timeout_s=300,
+            keyframes_timed=timed,
+        )
+        times[timed] = _keyframe_times(out)
+    assert times[True] == pytest.approx([0.0, 2.0, 4.0, 6.0], abs=0.001), times
+    assert times[False] != pytest.approx(times[True], abs=0.001), times  # counted in frames: off
+
+
 @pytest.mark.parametrize(
     ("gop", "seek"),
     [(1000, None), (50, None), (1000, True), (50, True)],

@@ -28,6 +28,7 @@ from pertitle.encode import peak_bitrate_kbps
 from pertitle.errors import ConfigError
 from pertitle.ffmpeg.commands import (
     applied_vbv,
+    describe_rendition,
     encode_argv,
     encoder_frame_rate,
     rendition_commands,
@@ -215,6 +216,26 @@ def test_threads_none_leaves_threading_to_the_encoder() -> None:
     assert "keyint=48:min-keyint=48:scenecut=0:open-gop=0:log-level=error:fps=24/1:pools=3" in encode_argv(
         "ffmpeg", "in", hevc, "o", fps=24, threads=3
     )
+
+
+@pytest.mark.parametrize("codec", ["h264", "hevc", "av1", "vp9"])
+def test_keyframes_by_time_raise_the_encoders_own_interval_out_of_the_way(codec: str) -> None:
+    spec = deployed_spec(_settings(codec=codec), 640, 360, 800, 1200, 1600)
+    counted = encode_argv("ffmpeg", "in", spec, "o", fps=24, threads=1)
+    timed = encode_argv("ffmpeg", "in", spec, "o", fps=24, threads=1, keyframes_timed=True)
+    assert "-force_key_frames" not in counted and "-forced-idr" not in counted
+    at = timed.index("-force_key_frames")
+    assert (
+        timed[at + 1]
+        == "expr:if(isnan(prev_forced_t),1,gt(floor((t+0.001)/2),floor((prev_forced_t+0.001)/2)))"
+    )
+    assert ("-forced-idr" in timed) == (codec in ("h264", "hevc"))  # forced keyframes start closed GOPs
+    if codec == "hevc":
+        assert any(a.startswith("keyint=480:min-keyint=48:") for a in timed)
+    else:
+        assert timed[timed.index("-g") + 1] == "480"  # 10x the 48 frames: never before the forced one
+    assert "closed GOP of 2 s (keyframes by time" in describe_rendition(spec, 24, keyframes_timed=True)
+    assert "closed GOP of 48 frames (2 s)" in describe_rendition(spec, 24)
 
 
 def test_applied_vbv_is_what_the_encoder_is_given() -> None:
