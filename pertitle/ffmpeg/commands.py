@@ -152,7 +152,7 @@ def encoder_frame_rate(fps: float) -> tuple[int, int] | None:
 
 # Where the frame rate varies, a keyframe every `gop` frames is not one every gop_s seconds: ffmpeg
 # forces one on the first frame of each gop_s slot of the timeline instead, and the encoders' own
-# interval is raised out of the way (a stretch at 4x the average rate still gets no extra ones).
+# interval is raised out of the way (a stretch at up to 10x the average rate gets no extra ones).
 _VARYING_RATE_GOP_CAP = 10
 # A frame due on a slot's edge is stamped a hair before it in floating point (1.9999999 s).
 _KEY_SLACK_S = 0.001
