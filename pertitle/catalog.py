@@ -22,7 +22,7 @@ from pertitle.cache import utf8_text
 from pertitle.config import Settings, load_constraints, parse_number_list, renamed_field, settings_problems
 from pertitle.errors import ConfigError, PertitleError
 from pertitle.ffmpeg.binary import FfmpegInfo
-from pertitle.yamltext import load_yaml
+from pertitle.yamltext import load_yaml, yaml_problem
 
 VIDEO_EXTENSIONS = (
     "mp4",
@@ -366,7 +366,7 @@ def manifest_entries(path: Path) -> list[Entry]:
     try:
         data = load_yaml(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+        raise ConfigError(f"{path}: not valid YAML {yaml_problem(exc)}") from None
     except RecursionError:
         raise ConfigError(f"{path}: nested too deeply to be a manifest") from None
     if isinstance(data, dict):

@@ -14,7 +14,7 @@ import yaml
 
 from pertitle.errors import ConfigError
 from pertitle.models import DEPLOY_RATE_CONTROLS, MAX_RUNGS, METRICS, RUNG_KBPS_RANGE, Constraints, Rung
-from pertitle.yamltext import load_yaml
+from pertitle.yamltext import load_yaml, yaml_problem
 
 STANDARD_HEIGHTS = (234, 288, 360, 432, 540, 720, 1080, 1440, 2160)
 VMAF_MODELS = ("vmaf_v0.6.1", "vmaf_4k_v0.6.1", "vmaf_v0.6.1neg")
@@ -387,8 +387,10 @@ def load_constraints(path: str | Path) -> Constraints:
         raise ConfigError(f"constraints file {str(p)!r} does not exist")
     try:
         data = load_yaml(p.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"constraints file {str(p)!r} is not valid YAML: {exc}".splitlines()[0]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"constraints file {str(p)!r} is not valid YAML {yaml_problem(exc)}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"constraints file {str(p)!r} is not UTF-8 text ({exc.reason})") from None
     except RecursionError:
         raise ConfigError(f"constraints file {str(p)!r} is nested too deeply to be constraints") from None
     if data is None:

@@ -26,7 +26,7 @@ import yaml
 from pertitle.errors import ConfigError
 from pertitle.models import MAX_RUNGS, RUNG_KBPS_RANGE, deployable_kbps, deployed_kbps, side_problem
 from pertitle.plan import fit_into_box
-from pertitle.yamltext import load_yaml
+from pertitle.yamltext import load_yaml, yaml_problem
 
 BUNDLED_LADDERS = ("apple_hls_h264", "apple_hls_hevc_sdr", "netflix_2015")
 
@@ -86,10 +86,7 @@ def parse_reference(text: str, *, origin: str) -> ReferenceLadder:
     try:
         doc = load_yaml(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or type(exc).__name__
-        raise ConfigError(f"{origin}: invalid YAML{where}: {problem}") from None
+        raise ConfigError(f"{origin}: invalid YAML {yaml_problem(exc)}") from None
     except RecursionError:
         raise ConfigError(f"{origin}: nested too deeply to be a reference ladder") from None
     if not isinstance(doc, dict):

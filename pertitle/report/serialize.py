@@ -33,7 +33,7 @@ from pertitle.models import (
     side_problem,
 )
 from pertitle.report import deployed_encode
-from pertitle.yamltext import load_yaml
+from pertitle.yamltext import dump_yaml, load_yaml, yaml_problem
 
 SCHEMA_ID = "pertitle.ladder/v1"
 # A rung's predicted.basis when no deployed encode checked it (--no-calibrate).
@@ -174,7 +174,7 @@ def to_json(doc: dict[str, Any]) -> str:
 
 
 def to_yaml(doc: dict[str, Any]) -> str:
-    return utf8_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=110))
+    return utf8_text(dump_yaml(doc))
 
 
 def write_documents(doc: dict[str, Any], out_dir: str | Path, name: str) -> tuple[Path, Path]:
@@ -507,9 +507,6 @@ def read_document(path: str | Path, what: str = "document") -> Any:
     try:
         return load_yaml(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or type(exc).__name__
-        raise InputError(f"{p}: invalid YAML{where}: {problem}") from None
+        raise InputError(f"{p}: invalid YAML {yaml_problem(exc)}") from None
     except RecursionError:
         raise InputError(f"{p}: nested too deeply to be a {what}") from None
