@@ -57,8 +57,20 @@ def _close(pool: Any) -> None:
         close()
 
 
-def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
+class _Interrupts:
+    """SIGINT and SIGTERM while the batch runs: the first stops it (KeyboardInterrupt: titles in
+    flight end as interrupted, the summary and JUnit say so); any more while that is being wound
+    up are counted, not raised, so the summary is still written (a second KeyboardInterrupt had
+    escaped mid-way, leaving summary.json 'running' and no JUnit report), and then stop at once."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.running = True  # False once the batch has returned: from then on, only counted
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        self.count += 1
+        if self.count == 1 and self.running:
+            raise KeyboardInterrupt
 
 
 def _stop_now(signum: int, frame: FrameType | None) -> None:
@@ -352,9 +364,10 @@ def batch(
         for sink in sinks:
             sink(event)
 
-    previous_term = None
+    interrupts = _Interrupts()
+    previous: dict[int, Any] = {}
     if threading.current_thread() is threading.main_thread():
-        previous_term = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+        previous = {sig: signal.signal(sig, interrupts) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("always")
@@ -371,12 +384,49 @@ def batch(
                 on_event=fan_out,
             )
     finally:
-        if previous_term is not None:
-            signal.signal(signal.SIGTERM, previous_term)
+        interrupts.running = False
         progress.close()
         _close(pool)
         if events_writer is not None:
             events_writer.close()
+    try:
+        _wind_up(result, summary, junit, events_writer, out_console, err, plain_out)
+    finally:
+        if not result.interrupted:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+    if result.interrupted:
+        interrupt_said.set()
+        err.print(
+            "interrupted; finished ladders are kept and finished encodes are cached: a rerun resumes "
+            "(encodes in flight finish first; interrupt again to stop them now)",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        if interrupts.count > 1:  # interrupted again while the summary was written: stop now
+            _stop_now(signal.SIGINT, None)
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, _stop_now)
+            signal.signal(signal.SIGTERM, _stop_now)
+    elif interrupts.count:  # asked to stop as the batch ended: every title ran, but say it was asked
+        raise typer.Exit(130)
+    raise typer.Exit(result.exit_code)
+
+
+def _wind_up(
+    result: Any,
+    summary: Any,
+    junit: Path | None,
+    events_writer: Any,
+    out_console: Console,
+    err: Console,
+    plain_out: bool,
+) -> None:
+    """The batch's records once it has returned: summary.json, JUnit, the table, and what could
+    not be written (exit 2)."""
+    from pertitle.report import batch_out
+
     try:
         summary.finish(result)
         unwritten = None
@@ -393,16 +443,3 @@ def batch(
     if events_writer is not None and events_writer.error is not None:
         problem = events_writer.error.strerror or str(events_writer.error)
         raise fail(err, f"cannot write the events file {events_writer.path}: {problem}; it stops there", 2)
-    if result.interrupted:
-        interrupt_said.set()
-        err.print(
-            "interrupted; finished ladders are kept and finished encodes are cached: a rerun resumes "
-            "(encodes in flight finish first; interrupt again to stop them now)",
-            markup=False,
-            highlight=False,
-            soft_wrap=True,
-        )
-        if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGINT, _stop_now)
-            signal.signal(signal.SIGTERM, _stop_now)
-    raise typer.Exit(result.exit_code)

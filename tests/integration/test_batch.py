@@ -688,3 +688,29 @@ def test_a_second_stop_leaves_no_work_directory_behind(tmp_path: Path, ffmpeg_pa
         if proc.poll() is None:
             proc.kill()
     assert list(work.glob("pertitle-*")) == []
+
+
+@pytest.mark.parametrize("gap_s", [0.0, 0.02])
+def test_a_second_stop_right_after_the_first_still_leaves_the_records(
+    tmp_path: Path, ffmpeg_path: str, gap_s: float
+) -> None:
+    """A CI runner that cancels a job sends SIGTERM twice; a user double-taps Ctrl-C. The second
+    signal landed while the first was being wound up and escaped it: summary.json said 'running',
+    no JUnit report was written and the events had no batch_finished."""
+    out, events, junit = tmp_path / "out", tmp_path / "events.ndjson", tmp_path / "junit.xml"
+    proc = _start_a_slow_batch(tmp_path, ffmpeg_path, "--out", out, "--events", events, "--junit", junit)
+    try:
+        _first_encodes_done(proc, events)
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(gap_s)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    doc = summary(out)
+    assert doc["state"] == "interrupted" and doc["exit_code"] == 130
+    assert statuses(doc) == {"long": "interrupted"}
+    assert ET.parse(junit).getroot().get("failures") == "1"
+    seen = [json.loads(line) for line in events.read_text(encoding="utf-8").splitlines()]
+    assert seen[-1]["event"] == "batch_finished"
