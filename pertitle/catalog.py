@@ -439,8 +439,8 @@ def plan_inputs(
         BatchInputError: every problem found, together.
     """
     titles, problems = planned_titles(found_entries(inputs, include), base, out_dir, ffmpeg)
-    if problems:
-        raise BatchInputError(problems)
+    if problems:  # a directory's titles share its origin: the same problem of each, said once
+        raise BatchInputError(list(dict.fromkeys(problems)))
     return titles
 
 

@@ -220,23 +220,25 @@ def renamed_field(exc: ConfigError, names: Mapping[str, str]) -> ConfigError:
     return ConfigError(f"{names[field_name]}{sep}{rest}") if sep and field_name in names else exc
 
 
-def validate(settings: Settings) -> Settings:
-    """Check every field; raise ConfigError naming the field and the bad value.
+def validate(settings: Settings, *, quality_units: bool = True) -> Settings:
+    """Check every field; raise ConfigError naming the field and the bad value. Without
+    `quality_units` the constraints' quality bounds are not held against the metric: a batch's
+    titles may each bring constraints of their own, and are checked one by one.
 
     Raises:
         ConfigError: on the first bad value (`settings_problems` lists them all).
     """
-    for problem in settings_problems(settings):
+    for problem in _problems(settings, quality_units=quality_units):
         raise ConfigError(problem)
     return settings
 
 
 def settings_problems(settings: Settings) -> list[str]:
     """Every bad value of `settings`, each a line naming the field (a batch lists them at once)."""
-    return list(_problems(settings))
+    return list(_problems(settings, quality_units=True))
 
 
-def _problems(settings: Settings) -> Iterator[str]:
+def _problems(settings: Settings, *, quality_units: bool) -> Iterator[str]:
     s = settings
     if s.codec not in CODECS:
         yield f"codec: {s.codec!r} is not supported; choose one of {', '.join(CODECS)}"
@@ -288,7 +290,7 @@ def _problems(settings: Settings) -> Iterator[str]:
         yield f"vmaf_model: {s.vmaf_model!r} is not one of {', '.join(VMAF_MODELS)}"
     if s.metric not in METRICS:
         yield f"metric: {s.metric!r} is not one of {', '.join(METRICS)}"
-    problem = _metric_units_problem(s.metric, s.constraints)
+    problem = _metric_units_problem(s.metric, s.constraints) if quality_units else None
     if problem:
         yield problem
     if not (math.isfinite(s.gop_s) and 0 < s.gop_s <= MAX_GOP_S):

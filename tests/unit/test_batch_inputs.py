@@ -46,6 +46,45 @@ def touch(path: Path, data: bytes = b"x") -> Path:
     return path
 
 
+def test_a_batchs_quality_bounds_are_checked_against_the_metric_per_title(tmp_path: Path) -> None:
+    """--metric psnr: the batch's VMAF-scale default bounds are wrong only for the titles that
+    use them; a manifest title with PSNR constraints of its own was refused with them."""
+    from pertitle.clicmd.common import build_settings
+    from pertitle.errors import ConfigError
+
+    touch(tmp_path / "a.mp4")
+    (tmp_path / "psnr.yaml").write_text("quality_ceiling: 45\nquality_floor: 25\n", encoding="utf-8")
+    options: dict[str, Any] = {
+        "codec": "h264", "preset": None, "heights": None, "crfs": None, "samples": 3,
+        "sample_duration": 4.0, "full_pass_below": 20.0, "constraints": None, "metric": "psnr",
+        "vmaf_model": None, "scaler": "bicubic", "jobs": 0, "no_cache": True, "cache_dir": None,
+        "calibrate": True,
+    }  # fmt: skip
+    with pytest.raises(ConfigError, match="quality_ceiling: 95 is above what psnr reaches"):
+        build_settings(**options)  # analyze: one title, its bounds are these
+    base = build_settings(**options, per_title_quality_units=True)
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text("titles:\n  - {path: a.mp4, name: own, constraints: psnr.yaml}\n", encoding="utf-8")
+    (title,) = catalog.plan_inputs([manifest], None, base, tmp_path / "out")
+    assert title.settings.constraints.quality_ceiling == 45
+    manifest.write_text(
+        manifest.read_text(encoding="utf-8") + "  - {path: a.mp4, name: theirs}\n", encoding="utf-8"
+    )
+    with pytest.raises(BatchInputError) as info:
+        catalog.plan_inputs([manifest], None, base, tmp_path / "out")
+    assert info.value.problems == [
+        f"{manifest} title 2: quality_ceiling: 95 is above what psnr reaches (60); with --metric psnr the "
+        "constraints' quality bounds are psnr values: give --constraints with, e.g., quality_ceiling: 45, "
+        "quality_floor: 25"
+    ]
+    # A directory's titles share its origin: their one problem is said once.
+    touch(tmp_path / "d" / "x.mp4")
+    touch(tmp_path / "d" / "y.mp4")
+    with pytest.raises(BatchInputError) as info:
+        catalog.plan_inputs([tmp_path / "d"], None, base, tmp_path / "out")
+    assert len(info.value.problems) == 1
+
+
 # -- names ------------------------------------------------------------------------------------------
 
 
