@@ -23,6 +23,8 @@ _MAX_FRAMES_TO_DECODE = 3
 # counts as truncated: the shared clips differ by at most 13 ms.
 _END_SLACK_S = 0.5
 _END_SLACK_SHARE = 0.05
+# A first frame this much later than the stream's declared start means the start was guessed.
+_START_GUESSED_S = 1.0
 # Packets whose timestamps say whether the frame rate varies (`_frame_rate_varies`): a minute or
 # more of video, read in tens of milliseconds.
 _FRAMES_FOR_RATE = 3000
@@ -152,6 +154,14 @@ def _describe(p: Path, size: int, container: Any, stream: Any) -> MediaInfo:
         )
 
     duration, per_stream = _duration_s(container, stream)
+    video_start_s = _declared_start_s(stream)
+    if first_pts_s is not None and first_pts_s - (video_start_s or 0.0) > _START_GUESSED_S:
+        # The video's first frame lay past what libavformat analyses (5 s): it guessed the
+        # stream's start (0) and length (the file's). Matroska whose video starts 6 s after its
+        # audio read as 10 s of video, truncated at 8 s. Its first frame is the start, and its
+        # packets say where it ends.
+        video_start_s, per_stream = first_pts_s, False
+        duration = float(container.duration) / 1_000_000.0 if container.duration else duration
     if duration <= 0 or not math.isfinite(duration):
         fmt_name = str(getattr(container.format, "name", "") or "")
         out = "OUT.mp4" if _ELEMENTARY_FORMATS & set(fmt_name.split(",")) else "OUT.mkv"
@@ -160,7 +170,9 @@ def _describe(p: Path, size: int, container: Any, stream: Any) -> MediaInfo:
         )
     fps = _fps(stream, duration)
     frame_rate_varies = _frame_rate_varies(container, stream)
-    duration = _checked_length_s(p, container, stream, duration, per_stream=per_stream, fps=fps)
+    duration = _checked_length_s(
+        p, container, stream, duration, per_stream=per_stream, fps=fps, start=video_start_s or 0.0
+    )
     frames = int(stream.frames or 0) or max(1, round(duration * fps))
 
     fmt = ctx.format
@@ -182,7 +194,7 @@ def _describe(p: Path, size: int, container: Any, stream: Any) -> MediaInfo:
         codec=str(ctx.name),
         size_bytes=size,
         interlaced=interlaced,
-        start_offset_s=_start_offset_s(container, stream),
+        start_offset_s=_start_offset_s(container, video_start_s),
         frame_rate_varies=frame_rate_varies,
         seeks_exactly=bool(_EXACT_SEEK_FORMATS & set(str(container.format.name or "").split(","))),
     )
@@ -218,17 +230,23 @@ def _frame_rate_varies(container: Any, stream: Any) -> bool:
     return steps[0] < usual - slack or steps[-1] > usual + slack
 
 
-def _start_offset_s(container: Any, stream: Any) -> float:
+def _declared_start_s(stream: Any) -> float | None:
+    if stream.start_time is None or not stream.time_base:
+        return None
+    return float(stream.start_time * stream.time_base)
+
+
+def _start_offset_s(container: Any, video_start_s: float | None) -> float:
     """How far into the file the video starts: ffmpeg's input -ss counts from the file's start
     (its earliest stream's), pertitle's sample windows from the video's first frame."""
-    if stream.start_time is None or not stream.time_base or container.start_time is None:
+    if video_start_s is None or container.start_time is None:
         return 0.0
-    offset = float(stream.start_time * stream.time_base) - float(container.start_time) / 1_000_000.0
+    offset = video_start_s - float(container.start_time) / 1_000_000.0
     return round(offset, 6) if math.isfinite(offset) and offset > 0 else 0.0
 
 
 def _checked_length_s(
-    p: Path, container: Any, stream: Any, duration: float, *, per_stream: bool, fps: float
+    p: Path, container: Any, stream: Any, duration: float, *, per_stream: bool, fps: float, start: float
 ) -> float:
     """The video's length, after looking for packets near the end: a truncated file still
     declares its full duration.
@@ -243,7 +261,6 @@ def _checked_length_s(
     if duration < 1.0 or not stream.time_base:
         return duration
     tb = float(stream.time_base)
-    start = float(stream.start_time * stream.time_base) if stream.start_time else 0.0
     # The container's duration counts from its earliest stream's start, the video's from its own.
     container_start = float(container.start_time) / 1_000_000.0 if container.start_time else 0.0
     last_video = last_any_end = video_end = -1.0

@@ -146,6 +146,22 @@ def test_video_that_starts_after_its_audio_says_how_far_in(tmp_path: Path, ffmpe
     assert probe(on_time).start_offset_s == pytest.approx(0.0, abs=0.03)
 
 
+@pytest.mark.parametrize(("offset_s", "total_s"), [(6.0, 10.0), (6.0, 8.0), (12.0, 15.0)])
+def test_video_that_starts_past_what_libavformat_analyses_is_read_from_its_frames(
+    tmp_path: Path, ffmpeg_path: str, offset_s: float, total_s: float
+) -> None:
+    """Video 6 s or more after the audio: libavformat analyses 5 s, guesses the video's start
+    (0) and length (the file's), and the intact file was refused as truncated (10 s declared,
+    data to 8 s) or probed as 8 s of video (192 frames) where it holds 2 s (48)."""
+    clip = _mkv_with_audio(
+        ffmpeg_path, tmp_path / "late.mkv", video_s=2.0, total_s=total_s, offset_s=offset_s
+    )
+    info = probe(clip)
+    assert info.start_offset_s == pytest.approx(offset_s, abs=0.05)
+    assert info.duration_s == pytest.approx(2.0, abs=0.05)
+    assert info.frame_count == 48
+
+
 def _mkv_with_audio(
     ffmpeg_path: str, out: Path, *, video_s: float, total_s: float, offset_s: float = 0
 ) -> Path:
