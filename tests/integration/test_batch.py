@@ -532,6 +532,8 @@ def test_manifest_overrides_apply_per_title(good: Path, tmp_path: Path) -> None:
         ("- {path: alpha.mp4, sample_duration: .nan}\n", [], "title 1: sample_duration: nan"),
         ("- {path: alpha.mp4, samples: 0}\n", [], "title 1: samples: "),
         ("- {path: alpha.mp4, encode_timeout: -1}\n", [], "title 1: encode_timeout: "),
+        # A work directory that cannot be made failed every title as "cannot write the ladder".
+        (None, ["--work-dir", "/proc/pertitle-work"], "--work-dir: cannot write in /proc/pertitle-work"),
     ],
 )
 def test_bad_usage_exits_2_before_any_work(
