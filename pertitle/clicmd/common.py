@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import sys
 import threading
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import FrameType
 from typing import Annotated, Any, Literal, TypeVar
 
 import typer
@@ -289,6 +291,11 @@ def run_core(
     their family (2 for bad input, 1 for a failed encode, 130 for Ctrl-C). `cached`: results go
     to the cache, so a rerun after Ctrl-C resumes (the message says so only then)."""
     progress = ProgressPrinter(err, quiet, keep_warnings)
+    # SIGTERM (timeout, docker stop, a cancelled CI job) stops as Ctrl-C does: one line, exit 130,
+    # the work directory and its lossless reference removed; it had killed the process outright.
+    previous_term = None
+    if threading.current_thread() is threading.main_thread():
+        previous_term = signal.signal(signal.SIGTERM, _term_as_interrupt)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("always")
@@ -313,6 +320,12 @@ def run_core(
         raise fail(err, f"interrupted; {resume}", 130) from None
     finally:
         progress.close()
+        if previous_term is not None:
+            signal.signal(signal.SIGTERM, previous_term)
+
+
+def _term_as_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 def ffmpeg_info(path: str | None, err: Console) -> Any:

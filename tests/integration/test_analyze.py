@@ -683,6 +683,50 @@ def test_the_emitted_commands_place_a_varying_rate_titles_keyframes_by_time(
         assert _keyframe_times(rendition) == pytest.approx([0.0, 2.0, 4.0, 6.0], abs=0.001), rendition
 
 
+def test_sigterm_stops_analyze_as_ctrl_c_does(ffmpeg_path: str, tmp_path: Path) -> None:
+    """timeout, docker stop and a cancelled CI job send SIGTERM: it killed analyze outright (exit
+    143, no word), leaving its work directory and the lossless reference in it behind."""
+    import signal
+    import time
+
+    from tests.conftest import run_ffmpeg
+
+    title = tmp_path / "noisy.mp4"
+    run_ffmpeg(
+        ffmpeg_path,
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x180:rate=24:duration=6,noise=alls=9:allf=t",
+        str(title),
+    )
+    work = tmp_path / "tmp"
+    work.mkdir()
+    argv = [sys.executable, "-m", "pertitle", "analyze", str(title), "--no-cache", "--jobs", "1"]
+    argv += ["--heights", "90,136,180", "--crfs", "22,26,30,34,38,42", "--preset", "medium"]
+    proc = subprocess.Popen(
+        argv,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TMPDIR": str(work)},
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not list(work.glob("pertitle-*/reference.mkv")):
+            assert time.monotonic() < deadline, "no reference was made in time"
+            assert proc.poll() is None, "analyze ended before it could be stopped"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stderr
+    assert stderr.strip().splitlines()[-1] == "error: interrupted; --no-cache: a rerun starts over"
+    assert list(work.glob("pertitle-*")) == []
+
+
 def test_emit_commands_refuses_a_title_whose_name_a_script_cannot_hold(clips: Clips, tmp_path: Path) -> None:
     try:
         title = tmp_path / os.fsdecode(b"x\xfey.mp4")
