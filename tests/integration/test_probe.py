@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import struct
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -126,6 +127,22 @@ def test_an_mp4_cut_short_of_its_declared_end_is_an_input_error(tmp_path: Path, 
     data = whole.read_bytes()
     cut.write_bytes(data[: len(data) * 85 // 100])
     with pytest.raises(InputError, match=r"declares 6\.0 s of video but its data ends early \(5\.\d s\)"):
+        probe(cut)
+
+
+@pytest.mark.parametrize("kept", [85, 90, 95])
+def test_a_short_mp4_cut_by_a_few_frames_is_an_input_error(
+    tmp_path: Path, ffmpeg_path: str, kept: int
+) -> None:
+    # 4 s, index first: cut at 85% its data reaches 3.5 s, inside the 0.5 s of slack a file
+    # that does not index its frames gets, and it was analysed with 81 of its 96 frames.
+    graph = "testsrc2=size=320x180:rate=24:duration=4"
+    whole = _x264_clip(ffmpeg_path, tmp_path / "whole.mp4", graph, "-g", "24", "-movflags", "+faststart")
+    assert probe(whole).frame_count == 96
+    cut = tmp_path / f"cut{kept}.mp4"
+    data = whole.read_bytes()
+    cut.write_bytes(data[: len(data) * kept // 100])
+    with pytest.raises(InputError, match=r"declares 4\.0 s of video but its data ends early \(3\.\d s\)"):
         probe(cut)
 
 
@@ -274,6 +291,40 @@ def test_cover_art_first_is_passed_over_for_the_video(clips: Clips, tmp_path: Pa
     assert run.exit_code == 0, run.stderr
     doc = json.loads(run.stdout)
     assert all(len(r["vmaf_per_frame"]) == 24 for r in doc["rungs"])
+
+
+def test_unflagged_cover_art_first_in_matroska_says_how_to_put_the_video_first(
+    clips: Clips, tmp_path: Path, ffmpeg_path: str
+) -> None:
+    # Matroska keeps no attached_pic flag: the cover is the first video stream (0:V:0), and the
+    # title was refused as "a single picture, not a video" though it holds one.
+    from tests.conftest import run_ffmpeg
+
+    still, clip = tmp_path / "still.jpg", tmp_path / "cover.mkv"
+    run_ffmpeg(ffmpeg_path, "-i", str(clips.small), "-frames:v", "1", str(still))
+    run_ffmpeg(
+        ffmpeg_path,
+        "-i",
+        str(clips.small),
+        "-i",
+        str(still),
+        "-map",
+        "1",
+        "-map",
+        "0",
+        "-c",
+        "copy",
+        str(clip),
+    )
+    with pytest.raises(InputError) as caught:
+        probe(clip)
+    said = str(caught.value)
+    assert "first video stream is a single picture (cover art?) and another follows" in said
+    fixed = tmp_path / "OUT.mkv"
+    parts = shlex.split(said.split("remux with the video first: ")[1])  # the command, as said
+    parts[parts.index("IN")] = str(clip)
+    run_ffmpeg(ffmpeg_path, *parts[1:-1], str(fixed))
+    assert probe(fixed).frame_count == 24
 
 
 def test_a_pipe_and_a_broken_link_are_said_to_be_what_they_are(tmp_path: Path) -> None:
