@@ -258,10 +258,12 @@ def entry_from_mapping(raw: Mapping[str, Any], base_dir: Path, where: str) -> En
     if name is not None and not isinstance(name, str | int | float):
         problems.append(f"{where}: name = {name!r} must be text")
 
-    def text(key: str) -> str | None:
+    def text(key: str, *, numbered: bool = False) -> str | None:
         value = values.get(key)
         if value is None:
             return None
+        if numbered and isinstance(value, int) and not isinstance(value, bool):
+            return str(value)  # SVT-AV1's presets are numbers: `preset: 8`, as a CSV cell takes it
         if not isinstance(value, str):
             raise ConfigError(f"{where}: {key} = {value!r} must be text")
         return value.strip()
@@ -293,7 +295,7 @@ def entry_from_mapping(raw: Mapping[str, Any], base_dir: Path, where: str) -> En
     constraints = each(lambda: text("constraints"))
     overrides = Overrides(
         codec=each(lambda: text("codec")),
-        preset=each(lambda: text("preset")),
+        preset=each(lambda: text("preset", numbered=True)),
         heights=each(lambda: numbers("heights", integer=True)),
         crfs=each(lambda: numbers("crfs", integer=False)),
         constraints=str(base_dir / constraints) if constraints else None,
@@ -374,7 +376,9 @@ def manifest_entries(path: Path) -> list[Entry]:
         if unknown:
             raise ConfigError(f"{path}: unknown top-level key {unknown[0]!r}; expected 'titles'")
         data = data.get("titles")
-    if not isinstance(data, list) or not data:
+    if isinstance(data, list) and not data:
+        raise ConfigError(f"{path}: holds no titles; list at least one")
+    if not isinstance(data, list):
         raise ConfigError(f"{path}: expected a list of titles (or 'titles:' with a list)")
     for number, item in enumerate(data, start=1):
         where = f"{path} title {number}"

@@ -190,6 +190,16 @@ def test_yaml_manifest_with_overrides_relative_to_its_folder(tmp_path: Path) -> 
     assert "catalog.yaml title 2" in b.origin
 
 
+def test_a_numbered_preset_is_taken_as_svt_av1_names_its_presets(tmp_path: Path) -> None:
+    # `preset: 8` was refused as "must be text": SVT-AV1's presets are numbers.
+    touch(tmp_path / "a.mp4")
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text("- {path: a.mp4, codec: av1, preset: 8}\n", encoding="utf-8")
+    (entry,) = entries_of([manifest])
+    assert entry.overrides.preset == "8"
+    assert entry.overrides.apply(Settings()).preset == "8"
+
+
 def test_csv_manifest_empty_cells_keep_the_batch_value(tmp_path: Path) -> None:
     manifest = tmp_path / "catalog.csv"
     manifest.write_text(
@@ -218,6 +228,8 @@ def test_csv_manifest_empty_cells_keep_the_batch_value(tmp_path: Path) -> None:
         ("films: []\n", ".yaml", "unknown top-level key 'films'"),
         ("[unclosed\n", ".yaml", "not valid YAML"),
         ("", ".yaml", "expected a list of titles"),
+        ("titles: []\n", ".yaml", "m.yaml: holds no titles; list at least one"),  # was: "expected a list"
+        ("- path: a.mp4\n  preset: [8]\n", ".yaml", "preset = [8] must be text"),
         ("name,codec\nx,h264\n", ".csv", "'path' among them"),
         ("path,codec\na.mp4,h264,extra\n", ".csv", "3 cells for 2 columns"),
     ],
