@@ -105,6 +105,11 @@ def _short(exc: BaseException) -> str:
 
 def _describe(p: Path, size: int, container: Any, stream: Any) -> MediaInfo:
     ctx = stream.codec_context
+    if ctx is None:  # PyAV opens no decoder for a codec this FFmpeg does not know
+        raise InputError(
+            f"{p}: its video codec is one this ffmpeg cannot decode; transcode it to a common "
+            "codec first (H.264, HEVC, ProRes, FFV1)"
+        )
     coded_w, coded_h = int(ctx.width or 0), int(ctx.height or 0)
     rotation = 0
     decoded = 0

@@ -124,6 +124,11 @@ class DaskExecutor:
             # Dask's own setting bounds the wait (distributed.comm.timeouts.connect, 30 s by default;
             # DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT=5s in the environment changes it).
             self._client = distributed.Client(self.address)
+        except ValueError as exc:  # no port, an unknown scheme, a broken address: said, no traceback
+            raise ToolError(
+                f"--scheduler: {self.address!r} is not a Dask scheduler address ({exc}); give "
+                "tcp://HOST:PORT (a scheduler listens on 8786 unless told otherwise)"
+            ) from None
         except (OSError, TimeoutError) as exc:
             raise ToolError(
                 f"cannot reach the Dask scheduler at {self.address} ({exc}); "

@@ -214,3 +214,13 @@ def test_an_unreachable_scheduler_is_bad_usage(catalog: Path, tmp_path: Path) ->
     proc = cli(catalog, "--out", tmp_path / "out", "--executor", "dask", "--scheduler", "tcp://127.0.0.1:9")
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: cannot reach the Dask scheduler at tcp://127.0.0.1:9")
+
+
+@pytest.mark.parametrize("address", ["tcp://127.0.0.1", "notaurl", "foo://x:1", "tcp://[::1"])
+def test_a_malformed_scheduler_address_is_bad_usage(catalog: Path, tmp_path: Path, address: str) -> None:
+    # Forgetting the port was a 60-line traceback and exit 1 (distributed's ValueError).
+    proc = cli(catalog, "--out", tmp_path / "out", "--executor", "dask", "--scheduler", address)
+    assert proc.returncode == 2, proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith(f"error: --scheduler: {address!r} is not a Dask scheduler address"), line
+    assert "give tcp://HOST:PORT" in line

@@ -327,6 +327,14 @@ def test_unflagged_cover_art_first_in_matroska_says_how_to_put_the_video_first(
     assert probe(fixed).frame_count == 24
 
 
+def test_a_video_codec_ffmpeg_cannot_decode_is_an_input_error(clips: Clips, tmp_path: Path) -> None:
+    # An unknown FourCC: PyAV opens no codec context, and the probe died on its width (traceback).
+    unknown = tmp_path / "unknown.mp4"
+    unknown.write_bytes(clips.small.read_bytes().replace(b"avc1", b"zzzz"))
+    with pytest.raises(InputError, match="its video codec is one this ffmpeg cannot decode"):
+        probe(unknown)
+
+
 def test_a_pipe_and_a_broken_link_are_said_to_be_what_they_are(tmp_path: Path) -> None:
     fifo = tmp_path / "pipe.mp4"
     os.mkfifo(fifo)
