@@ -221,10 +221,14 @@ def _number(value: Any, key: str, where: str, *, integer: bool) -> float | int:
 
 
 def _number_list(value: Any, key: str, where: str, *, integer: bool) -> tuple[Any, ...]:
+    def written(v: Any) -> str:  # heights: [90.0] or 9e1 are whole numbers, as samples: 3e0 is
+        whole = integer and isinstance(v, float) and v.is_integer()
+        return str(int(v)) if whole else str(v)
+
     if isinstance(value, list | tuple):
-        text = ",".join(str(v) for v in value)
+        text = ",".join(written(v) for v in value)
     elif isinstance(value, int | float) and not isinstance(value, bool):
-        text = str(value)
+        text = written(value)
     elif isinstance(value, str):
         # CSV cells cannot hold bare commas: accept ';', '|' and spaces as separators too.
         text = value.replace(";", ",").replace("|", ",").replace(" ", ",")
@@ -492,7 +496,12 @@ def planned_titles(
         if why is None and (out / f"{name}.ladder.json").resolve().parent != out:
             why = "would leave the output directory"
         if why is not None:
-            problems.append(f"{entry.origin}: output name {name!r} {why}; give a plain name")
+            fix = (
+                "give a plain name"
+                if entry.name is not None
+                else f"rename {entry.path}, or list it in a manifest with a name: of its own"
+            )
+            problems.append(f"{entry.origin}: output name {name!r} {why}; {fix}")
             continue
         try:
             settings = entry.overrides.apply(base)

@@ -220,32 +220,33 @@ def renamed_field(exc: ConfigError, names: Mapping[str, str]) -> ConfigError:
     return ConfigError(f"{names[field_name]}{sep}{rest}") if sep and field_name in names else exc
 
 
-def validate(settings: Settings, *, quality_units: bool = True) -> Settings:
-    """Check every field; raise ConfigError naming the field and the bad value. Without
-    `quality_units` the constraints' quality bounds are not held against the metric: a batch's
-    titles may each bring constraints of their own, and are checked one by one.
+def validate(settings: Settings, *, per_title: bool = False) -> Settings:
+    """Check every field; raise ConfigError naming the field and the bad value. With `per_title`
+    (a batch's own settings), what a manifest title may change the meaning of is left to the
+    check of each title's settings: the preset and CRFs against the codec (a title may be vp9,
+    whose CRFs go to 63), the quality bounds against the metric (a title may bring constraints).
 
     Raises:
         ConfigError: on the first bad value (`settings_problems` lists them all).
     """
-    for problem in _problems(settings, quality_units=quality_units):
+    for problem in _problems(settings, per_title=per_title):
         raise ConfigError(problem)
     return settings
 
 
 def settings_problems(settings: Settings) -> list[str]:
     """Every bad value of `settings`, each a line naming the field (a batch lists them at once)."""
-    return list(_problems(settings, quality_units=True))
+    return list(_problems(settings, per_title=False))
 
 
-def _problems(settings: Settings, *, quality_units: bool) -> Iterator[str]:
+def _problems(settings: Settings, *, per_title: bool) -> Iterator[str]:
     s = settings
     if s.codec not in CODECS:
         yield f"codec: {s.codec!r} is not supported; choose one of {', '.join(CODECS)}"
         return  # the checks below need the codec's facts
     d = CODECS[s.codec]
-    if s.preset is not None and s.preset not in d.presets:
-        yield f"preset: {s.preset!r} is not a {s.codec} preset; choose one of {', '.join(d.presets)}"
+    if s.preset is not None and s.preset not in d.presets and not per_title:
+        yield f"preset: {s.preset!r} is not a preset of {s.codec}; choose one of {', '.join(d.presets)}"
     if s.codec == "vp9" and s.effective_preset == "realtime" and s.deploy_rate_control == "abr2pass":
         yield (
             "preset: libvpx cannot do two-pass encodes at 'realtime'; use --preset good or best, "
@@ -263,7 +264,7 @@ def _problems(settings: Settings, *, quality_units: bool) -> Iterator[str]:
         if not s.crfs:
             yield "crfs: the list is empty"
         lo, hi = d.crf_range
-        for c in s.crfs:
+        for c in () if per_title else s.crfs:
             if not lo <= c <= hi:
                 yield f"crfs: {c:g} is outside {s.codec}'s range {lo:g}-{hi:g}"
             elif d.whole_crfs and not float(c).is_integer():
@@ -290,7 +291,7 @@ def _problems(settings: Settings, *, quality_units: bool) -> Iterator[str]:
         yield f"vmaf_model: {s.vmaf_model!r} is not one of {', '.join(VMAF_MODELS)}"
     if s.metric not in METRICS:
         yield f"metric: {s.metric!r} is not one of {', '.join(METRICS)}"
-    problem = _metric_units_problem(s.metric, s.constraints) if quality_units else None
+    problem = None if per_title else _metric_units_problem(s.metric, s.constraints)
     if problem:
         yield problem
     if not (math.isfinite(s.gop_s) and 0 < s.gop_s <= MAX_GOP_S):

@@ -269,7 +269,7 @@ def batch(
             deploy_rate_control=rate_control,
             fast=fast,
             encode_timeout=encode_timeout,
-            per_title_quality_units=True,
+            per_title=True,
         )
         info = binary.detect(binary.locate(ffmpeg))
         titles = catalog.plan_inputs([str(p) for p in inputs], include, settings, out, info)

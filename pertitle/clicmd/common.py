@@ -370,11 +370,11 @@ def build_settings(
     fast: bool = False,
     work_dir: Path | None = None,
     encode_timeout: float = 1800.0,
-    per_title_quality_units: bool = False,
+    per_title: bool = False,
 ) -> Settings:
     """CLI values -> validated Settings. Raises ConfigError naming the option and value.
-    `per_title_quality_units`: the quality bounds are checked against the metric per title (a
-    batch, whose manifest titles may bring their own constraints), not here."""
+    `per_title`: what a manifest title may change the meaning of is checked per title (a batch;
+    `config.validate`), not here."""
     problem = cache_dir_problem(cache_dir, no_cache)
     if problem is None and work_dir is not None:
         why = output_problem(work_dir, directory=True) or _unwritable_dir(work_dir)
@@ -405,7 +405,7 @@ def build_settings(
         encode_timeout_s=encode_timeout,
     )
     try:
-        return validate(settings, quality_units=not per_title_quality_units)
+        return validate(settings, per_title=per_title)
     except ConfigError as exc:
         raise renamed_field(exc, _OPTION_OF) from None
 

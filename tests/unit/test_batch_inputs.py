@@ -46,7 +46,7 @@ def touch(path: Path, data: bytes = b"x") -> Path:
     return path
 
 
-def test_a_batchs_quality_bounds_are_checked_against_the_metric_per_title(tmp_path: Path) -> None:
+def test_a_batchs_settings_are_held_against_each_titles_codec_and_metric(tmp_path: Path) -> None:
     """--metric psnr: the batch's VMAF-scale default bounds are wrong only for the titles that
     use them; a manifest title with PSNR constraints of its own was refused with them."""
     from pertitle.clicmd.common import build_settings
@@ -62,7 +62,7 @@ def test_a_batchs_quality_bounds_are_checked_against_the_metric_per_title(tmp_pa
     }  # fmt: skip
     with pytest.raises(ConfigError, match="quality_ceiling: 95 is above what psnr reaches"):
         build_settings(**options)  # analyze: one title, its bounds are these
-    base = build_settings(**options, per_title_quality_units=True)
+    base = build_settings(**options, per_title=True)
     manifest = tmp_path / "m.yaml"
     manifest.write_text("titles:\n  - {path: a.mp4, name: own, constraints: psnr.yaml}\n", encoding="utf-8")
     (title,) = catalog.plan_inputs([manifest], None, base, tmp_path / "out")
@@ -77,6 +77,15 @@ def test_a_batchs_quality_bounds_are_checked_against_the_metric_per_title(tmp_pa
         "constraints' quality bounds are psnr values: give --constraints with, e.g., quality_ceiling: 45, "
         "quality_floor: 25"
     ]
+    # The CRFs and the preset are held against each title's codec, not the batch's.
+    crf55 = build_settings(**{**options, "metric": "vmaf", "crfs": "55"}, per_title=True)
+    manifest.write_text("titles:\n  - {path: a.mp4, codec: vp9}\n", encoding="utf-8")
+    (vp9,) = catalog.plan_inputs([manifest], None, crf55, tmp_path / "out")
+    assert (vp9.settings.codec, vp9.settings.crfs) == ("vp9", (55.0,))
+    manifest.write_text("titles:\n  - {path: a.mp4, codec: vp9}\n  - a.mp4\n", encoding="utf-8")
+    with pytest.raises(BatchInputError) as info:
+        catalog.plan_inputs([manifest], None, crf55, tmp_path / "out")
+    assert info.value.problems == [f"{manifest} title 2: crfs: 55 is outside h264's range 0-51"]
     # A directory's titles share its origin: their one problem is said once.
     touch(tmp_path / "d" / "x.mp4")
     touch(tmp_path / "d" / "y.mp4")
@@ -198,6 +207,17 @@ def test_a_numbered_preset_is_taken_as_svt_av1_names_its_presets(tmp_path: Path)
     (entry,) = entries_of([manifest])
     assert entry.overrides.preset == "8"
     assert entry.overrides.apply(Settings()).preset == "8"
+
+
+def test_whole_heights_written_as_floats_are_heights(tmp_path: Path) -> None:
+    touch(tmp_path / "a.mp4")
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text("- {path: a.mp4, heights: [90.0, 1.8e2], crfs: [24.5]}\n", encoding="utf-8")
+    (entry,) = entries_of([manifest])
+    assert entry.overrides.heights == (90, 180) and entry.overrides.crfs == (24.5,)
+    manifest.write_text("- {path: a.mp4, heights: [90.5]}\n", encoding="utf-8")
+    with pytest.raises(BatchInputError, match=r"heights: '90\.5' is not a whole number"):
+        plan([manifest], tmp_path / "out")
 
 
 def test_csv_manifest_empty_cells_keep_the_batch_value(tmp_path: Path) -> None:
@@ -736,3 +756,13 @@ def test_a_title_interrupted_before_its_ladder_is_written_writes_none(
     assert result.interrupted and result.outcomes[0].status == "interrupted"
     assert ended.wait(10)
     assert written == []
+
+
+def test_a_file_in_a_directory_whose_name_cannot_name_a_ladder_says_how_to_fix_it(tmp_path: Path) -> None:
+    # "give a plain name" cannot be done for a title found in a directory: it has no name: key.
+    touch(tmp_path / "cat" / "e\x1b[31mred.mp4")
+    with pytest.raises(BatchInputError) as info:
+        plan([tmp_path / "cat"], tmp_path / "out")
+    (said,) = info.value.problems
+    assert "contains a control character; rename " in said
+    assert said.endswith("or list it in a manifest with a name: of its own")
