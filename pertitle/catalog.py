@@ -1,5 +1,5 @@
 """A catalog's inputs, read and checked before any work: files, directories (searched recursively
-for names that match the include globs) and manifests (`.yaml`, `.yml`, `.csv`) that list titles
+for names that match the include globs) and manifests (`.yaml`, `.yml`, `.csv`, `.txt`) that list titles
 with per-title overrides. Every problem with the inputs (a missing path, a bad override, two
 titles that would write the same ladder, an output name that would leave the output directory)
 is found before any work starts and raised together as one BatchInputError, in the order of the
@@ -49,7 +49,7 @@ VIDEO_EXTENSIONS = (
 DEFAULT_INCLUDE = tuple(f"*.{ext}" for ext in VIDEO_EXTENSIONS)
 
 
-MANIFEST_SUFFIXES = (".yaml", ".yml", ".csv")
+MANIFEST_SUFFIXES = (".yaml", ".yml", ".csv", ".txt")
 
 
 MAX_NAME_CHARS = 200
@@ -320,8 +320,9 @@ def entry_from_mapping(raw: Mapping[str, Any], base_dir: Path, where: str) -> En
 
 def manifest_entries(path: Path) -> list[Entry]:
     """A YAML manifest (a list of titles, or a mapping with `titles:`; a title is a path or a mapping
-    of MANIFEST_KEYS) or a CSV manifest (a header row naming MANIFEST_KEYS, `path` required; empty
-    cells keep the batch's value). Relative paths are relative to the manifest's folder.
+    of MANIFEST_KEYS), a CSV manifest (a header row naming MANIFEST_KEYS, `path` required; empty
+    cells keep the batch's value) or a text file of paths, one a line. Relative paths are
+    relative to the manifest's folder.
 
     Returns every title in order, a bad one with its problems (named by its row or number), so
     that the good ones can still be checked for the other kinds of problem.
@@ -347,6 +348,13 @@ def manifest_entries(path: Path) -> list[Entry]:
         except ConfigError as exc:
             bad(where, str(exc))
 
+    if path.suffix.lower() == ".txt":
+        # One path per line, as `find ... > titles.txt` writes them; blank lines and # comments skipped.
+        listed = [(n, line.strip()) for n, line in enumerate(text.splitlines(), start=1)]
+        listed = [(n, line) for n, line in listed if line and not line.startswith("#")]
+        if not listed:
+            raise ConfigError(f"{path}: holds no titles; list one path per line")
+        return [Entry(path=base / line, origin=f"{path} line {n}") for n, line in listed]
     if path.suffix.lower() == ".csv":
         rows = list(csv.reader(text.splitlines()))
         rows = [r for r in rows if any(cell.strip() for cell in r)]
@@ -400,8 +408,8 @@ def found_entries(
 ) -> list[Entry]:
     """Every title the inputs name, in order, with a missing path, an empty directory and a bad
     manifest title in their places as entries with `problems`: the good titles can still be
-    planned. A directory is searched recursively with the include globs; a `.yaml`/`.yml`/`.csv`
-    file is a manifest; any other file is a title as it is."""
+    planned. A directory is searched recursively with the include globs; a `.yaml`/`.yml`/`.csv`/
+    `.txt` file is a manifest; any other file is a title as it is."""
     patterns = parse_include(include)
     entries: list[Entry] = []
     for raw in inputs:

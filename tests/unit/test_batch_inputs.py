@@ -766,3 +766,20 @@ def test_a_file_in_a_directory_whose_name_cannot_name_a_ladder_says_how_to_fix_i
     (said,) = info.value.problems
     assert "contains a control character; rename " in said
     assert said.endswith("or list it in a manifest with a name: of its own")
+
+
+def test_a_text_file_lists_one_title_a_line(tmp_path: Path) -> None:
+    # `pertitle batch list.txt` took the list for a video ("truncated or corrupt?").
+    touch(tmp_path / "clips" / "a.mp4")
+    touch(tmp_path / "clips" / "b c.mp4")
+    listing = tmp_path / "titles.txt"
+    listing.write_text("# made by find\nclips/a.mp4\n\n  clips/b c.mp4  \n", encoding="utf-8")
+    a, b = entries_of([listing])
+    assert (a.path, b.path) == (tmp_path / "clips" / "a.mp4", tmp_path / "clips" / "b c.mp4")
+    assert b.origin == f"{listing} line 4"
+    listing.write_text("clips/a.mp4\nclips/gone.mp4\n", encoding="utf-8")
+    with pytest.raises(BatchInputError, match=r"titles\.txt line 2: .*gone\.mp4: no such file"):
+        plan([listing], tmp_path / "out")
+    listing.write_text("# nothing yet\n", encoding="utf-8")
+    with pytest.raises(BatchInputError, match="holds no titles; list one path per line"):
+        plan([listing], tmp_path / "out")
