@@ -105,6 +105,18 @@ def measurement_from_dict(d: dict[str, Any]) -> Measurement:
     lo, hi = METRIC_RANGES["vmaf"]
     if any(not (math.isfinite(v) and lo <= v <= hi) for v in values.get("vmaf_per_frame", ())):
         raise ValueError(f"vmaf_per_frame holds a value outside {lo:g}-{hi:g}")
+    # What one encode's numbers say of each other (`jobs.to_measurement`): an entry whose 48
+    # frames had 4800 per-frame scores, or whose bitrate is not its bytes over its length, is
+    # no measurement of this encode.
+    frames, per_frame = values.get("frames", 1), values.get("vmaf_per_frame", ())
+    if frames < 1 or (per_frame and len(per_frame) != frames):
+        raise ValueError(f"frames = {frames} with {len(per_frame)} per-frame scores")
+    size, duration = values.get("size_bytes"), values.get("duration_s")
+    if size is not None and duration is not None:
+        if not (size >= 1 and math.isfinite(duration) and duration > 0):
+            raise ValueError(f"size_bytes = {size!r} over duration_s = {duration!r}")
+        if not math.isclose(size * 8.0 / duration / 1000.0, bitrate, rel_tol=1e-3, abs_tol=0.01):
+            raise ValueError(f"bitrate_kbps = {bitrate!r} is not its {size} bytes over {duration:g} s")
     return Measurement(**values)
 
 

@@ -456,7 +456,7 @@ def test_old_cache_entries_without_a_peak_still_load() -> None:
         "vmaf_p5": 85.0,
         "psnr": 40.0,
         "ssim": 0.98,
-        "vmaf_per_frame": [90.0, 90.0],
+        "vmaf_per_frame": [90.0] * 48,
     }
     assert measurement_from_dict(old).peak_bitrate_kbps == 0.0
     assert measurement_from_dict({**old, "peak_bitrate_kbps": 950.5}).peak_bitrate_kbps == 950.5
@@ -476,7 +476,12 @@ def test_old_cache_entries_without_a_peak_still_load() -> None:
         {"psnr": -1.0},
         {"vmaf_p1": 101.0},
         {"vmaf_hmean": float("inf")},
-        {"vmaf_per_frame": [90.0, 1e308]},
+        {"vmaf_per_frame": [90.0] * 47 + [1e308]},
+        # Numbers that do not belong together were a hit: 4800 per-frame scores went into the ladder.
+        {"vmaf_per_frame": [90.0] * 4800},
+        {"frames": 0, "vmaf_per_frame": []},
+        {"size_bytes": 1e30},
+        {"duration_s": 0.0},
     ):
         with pytest.raises(ValueError):
             measurement_from_dict({**old, **bad})
