@@ -20,6 +20,7 @@ from pertitle.compare import (
     MeasuredRung,
     PlannedRung,
     bd_summary,
+    both_settings,
     cap_ladder,
     production_settings,
 )
@@ -665,6 +666,24 @@ def test_a_reference_gets_the_tested_preset_only_for_the_same_codec_and_always_t
     hevc = replace(_reference_source(), codec="hevc")
     ref = production_settings(hevc, base, same_codec_preset="veryfast")
     assert (ref.codec, ref.effective_preset) == ("hevc", "medium")
+
+
+def test_a_fixed_ladder_takes_the_other_sides_preset_on_either_side() -> None:
+    # Given as --ladder against a document made at veryfast, a fixed ladder took medium: BD-rate
+    # read +8.5% one way round and -31% the other, measuring the presets.
+    document = replace(_reference_source(), name="per-title", settings=_settings(preset="veryfast"))
+    fixed = _reference_source()
+    base = _settings()  # analyze's default preset: medium
+    for test, reference in ((document, fixed), (fixed, document)):
+        a, b, notes = both_settings(test, reference, base)
+        assert (a.effective_preset, b.effective_preset, notes) == ("veryfast", "veryfast", ())
+    slow = replace(document, name="slow", settings=_settings(preset="slow"))
+    a, b, notes = both_settings(document, slow, base)
+    assert (a.effective_preset, b.effective_preset) == ("veryfast", "slow")
+    assert notes == (
+        "the ladders are encoded at different h264 presets (per-title: veryfast, slow: slow), as their "
+        "documents record: the BD-rate measures the presets as well as the ladders",
+    )
 
 
 def _measured(name: str, points: list[tuple[float, float, float]]) -> MeasuredLadder:
