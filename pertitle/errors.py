@@ -114,7 +114,17 @@ class FfmpegError(PertitleError):
         self.stderr_tail = stderr_tail
         self.what = what or "ffmpeg failed"
         advice = advice_for(stderr_tail)
-        said = f"{self.what} ({_how_it_ended(returncode)}): {cause_line(stderr_tail)}"
+        cause = cause_line(stderr_tail)
+        if returncode < -1 and cause.lower().startswith(_CHATTER):
+            # Killed with only the encoder's banner said (SVT-AV1 at preset 12 on a 160x90 picture):
+            # quoting the banner told nothing.
+            cause = "nothing said but the encoder's banner"
+            if returncode == -signal.SIGSEGV and any("libsvtav1" in a for a in self.argv):
+                advice = (
+                    "SVT-AV1's fastest presets (9-13) crash now and then on small pictures: "
+                    "use --preset 8 or slower"
+                )
+        said = f"{self.what} ({_how_it_ended(returncode)}): {cause}"
         super().__init__(f"{said}; {advice}" if advice else said)
 
     def details(self) -> str:

@@ -6,6 +6,7 @@ a `LadderPlan`, with one sentence in `gave_way` for every constraint it could no
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -164,7 +165,27 @@ def select_rungs(
     rounded = _round_bitrates(placed, b_bot, b_top, gave_way)
     widths = _widths(points)
     targets, dropped = rising_targets([_target(curves[h], h, widths[h], b) for h, b in rounded], metric)
+    _say_closest_rungs(gave_way, [t.bitrate_kbps for t in targets], c)
     return LadderPlan(targets=tuple(targets), gave_way=(*gave_way, *dropped))
+
+
+def _say_closest_rungs(gave_way: list[str], kbps: Sequence[float], c: Constraints) -> None:
+    """The min_ratio sentence as the final ladder has it: moving a rung for coverage can bring
+    two rungs closer than the plan's even steps (1.16x where the sentence said 1.31x)."""
+    if len(kbps) < 2:
+        return
+    closest, low, high = min((b / a, a, b) for a, b in itertools.pairwise(kbps))
+    planned = [g for g in gave_way if g.startswith("min_ratio: ")]
+    said = float(planned[0].split("min_ratio: ")[1].split("x")[0]) if planned else math.inf
+    if closest >= c.min_ratio * (1 - _EPS) or round(closest, 2) >= said:
+        return
+    for g in planned:
+        gave_way.remove(g)
+    why = f"min_rungs is {c.min_rungs}" if planned else "a rung was moved for coverage"
+    gave_way.append(
+        f"min_ratio: rungs as close as {closest:.2f}x ({low:.0f} and {high:.0f} kbps; min_ratio "
+        f"{c.min_ratio:g}x; {why})"
+    )
 
 
 def _single_rung_above_limit(

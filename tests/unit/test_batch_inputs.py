@@ -545,6 +545,25 @@ def test_a_known_cause_comes_with_what_to_do_and_no_context_address() -> None:
     assert advice_for("Error while opening encoder") is None
 
 
+def test_an_encoder_killed_with_only_its_banner_said_is_said_to_be_so() -> None:
+    # SVT-AV1 at preset 12 on 160x90 segfaults in its first pass now and then, saying only its
+    # banner: the error quoted "Svt[info]: -----", which told nothing.
+    import signal
+
+    banner = "Svt[info]: -------------------------------------------\nSvt[info]: SVT [version]: v4.2.0\n"
+    exc = FfmpegError(
+        ["ffmpeg", "-c:v", "libsvtav1"], -signal.SIGSEGV, banner, "first pass of 1 encode failed"
+    )
+    assert str(exc) == (
+        "first pass of 1 encode failed (killed by SIGSEGV): nothing said but the encoder's banner; "
+        "SVT-AV1's fastest presets (9-13) crash now and then on small pictures: use --preset 8 or slower"
+    )
+    other = FfmpegError(
+        ["ffmpeg", "-c:v", "libx265"], -signal.SIGKILL, "x265 [info]: HEVC encoder\n", "x failed"
+    )
+    assert str(other) == "x failed (killed by SIGKILL): nothing said but the encoder's banner"
+
+
 def test_a_failed_encode_is_said_once_and_only_counted_by_the_bar() -> None:
     buf = io.StringIO()
     err = Console(file=buf, force_terminal=False, color_system=None, width=200)

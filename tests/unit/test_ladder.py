@@ -294,9 +294,14 @@ def test_uncovered_low_rungs_move_up_or_drop() -> None:
     plan = select_rungs(points, Constraints(quality_ceiling=90))
     assert bitrates(plan) == [800, 1080, 1950, 3530, 6400]
     assert heights(plan) == [720, 720, 720, 720, 1080]
-    assert len(plan.gave_way) == 4
+    assert len(plan.gave_way) == 5
     assert plan.gave_way[0].startswith("coverage: no curve allowed for the rung planned at 594 kbps")
-    assert all(g.startswith("coverage: the rung planned at") for g in plan.gave_way[1:])
+    assert all(g.startswith("coverage: the rung planned at") for g in plan.gave_way[1:4])
+    # The move left 800 and 1080 kbps 1.35x apart, under min_ratio: the ladder says so.
+    assert plan.gave_way[4] == (
+        "min_ratio: rungs as close as 1.35x (800 and 1080 kbps; min_ratio 1.5x; "
+        "a rung was moved for coverage)"
+    )
     assert plan.targets[0].hull_predicted.vmaf == pytest.approx(70, abs=1e-9)
 
 
@@ -469,3 +474,24 @@ def test_past_the_end_of_the_rungs_own_curve_its_best_measured_counts() -> None:
     low = line(360, 40, 6, 40, range(0, 5))
     tall = [dataclasses.replace(p, width=1920, height=1080) for p in line(360, 43, 5, 40, range(5, 7))]
     assert uncovered_contenders([target(360, 100), target(360, 1500)], low + tall) == (1080,)
+
+
+def test_the_min_ratio_sentence_gives_the_final_ladders_closest_rungs() -> None:
+    # The plan said 1.31x; the coverage rule then moved the bottom rung up to 113 kbps, 1.16x
+    # under the next (a real ladder of a 2 s clip: 113, 131, 171, 224 kbps).
+    from pertitle.ladder import _say_closest_rungs
+
+    c = Constraints(min_rungs=4)
+    planned = (
+        "min_ratio: 1.31x between rungs to span 100-224 kbps in 4 rungs (min_ratio 1.5x; min_rungs is 4)"
+    )
+    moved = "coverage: no curve allowed for the rung planned at 100 kbps covers it; it moved to 113 kbps"
+    gave_way = [planned, moved]
+    _say_closest_rungs(gave_way, [113, 131, 171, 224], c)
+    assert gave_way == [
+        moved,
+        "min_ratio: rungs as close as 1.16x (113 and 131 kbps; min_ratio 1.5x; min_rungs is 4)",
+    ]
+    evenly = [planned]
+    _say_closest_rungs(evenly, [100, 131, 171, 224], c)  # as planned: the sentence stands
+    assert evenly == [planned]
