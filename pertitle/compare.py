@@ -262,15 +262,19 @@ def cap_ladder(ladder: LadderSource, width: int, height: int) -> tuple[LadderSou
     changed = [
         (r, c) for r, c in zip(ladder.rungs, rungs, strict=True) if (r.width, r.height) != (c.width, c.height)
     ]
-    # A box that holds the whole title gives the title's size; a smaller box of another shape gives
-    # the title's shape inside it (a 4:3 title in 416x234 is 312x234), which is no cap.
-    above = [
-        f"{r.width}x{r.height} at {r.bitrate_kbps:g}" for r, c in changed if (c.width, c.height) == title
-    ]
+
+    # A box larger than the title both ways gives the title's size: capped. Any other box gives
+    # the title's shape inside it (a 4:3 title in 416x234 is 312x234; a 480x360 title in 640x360 is
+    # itself; a portrait title in 640x360, whose boxes stand on end, is 360x640): no cap.
+    def capped_rung(r: PlannedRung, c: PlannedRung) -> bool:
+        box_w, box_h = (r.height, r.width) if height > width and r.width > r.height else (r.width, r.height)
+        return (c.width, c.height) == title and box_w > width and box_h > height
+
+    above = [f"{r.width}x{r.height} at {r.bitrate_kbps:g}" for r, c in changed if capped_rung(r, c)]
     fitted = [
         f"{r.width}x{r.height} as {c.width}x{c.height} at {r.bitrate_kbps:g}"
         for r, c in changed
-        if (c.width, c.height) != title
+        if not capped_rung(r, c)
     ]
     notes: list[str] = []
     if above:

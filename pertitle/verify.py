@@ -213,6 +213,10 @@ def no_more_quality(rungs: Sequence[Rung], measured: Sequence[Measurement]) -> d
     return notes
 
 
+# How far a rung's width/height may be from the title's (as a log ratio) and be the same shape.
+_SHAPE_TOLERANCE = 0.03
+
+
 def source_mismatch(
     made_for: MediaInfo, title: MediaInfo, sizes: Sequence[tuple[int, int]] = ()
 ) -> tuple[str, ...]:
@@ -231,25 +235,24 @@ def source_mismatch(
             f"this title is {title.duration_s:.1f} s"
         )
 
-    def upscaled(w: int, h: int) -> bool:
-        # More pixels, or no side smaller; the rest outside the title (as many pixels or fewer,
-        # one side smaller) is another shape, a landscape ladder on a portrait title: stretched.
-        return w * h > title.width * title.height or (w >= title.width and h >= title.height)
+    aspect = title.width / title.height
 
-    outside = [(w, h) for w, h in sizes if w > title.width or h > title.height]
-    larger = [f"{w}x{h}" for w, h in outside if upscaled(w, h)]
-    other_shape = [f"{w}x{h}" for w, h in outside if not upscaled(w, h)]
+    def other_shape(w: int, h: int) -> bool:
+        # A 16:9 rung of a 4:3 title stretches its picture, larger than it or not (even sizes
+        # round a small rung's shape by a percent or two).
+        return abs(math.log((w / h) / aspect)) > _SHAPE_TOLERANCE
+
+    stretched = [f"{w}x{h}" for w, h in sizes if other_shape(w, h)]
+    larger = [f"{w}x{h}" for w, h in sizes if not other_shape(w, h) and (w > title.width or h > title.height)]
     if larger:
         out.append(
             f"{counted(len(larger), 'rung')} larger than the title's {title.width}x{title.height} "
-            f"{'is' if len(larger) == 1 else 'are'} encoded "
-            f"upscaled: {', '.join(larger)}"
+            f"{'is' if len(larger) == 1 else 'are'} encoded upscaled: {', '.join(larger)}"
         )
-    if other_shape:
+    if stretched:
         out.append(
-            f"{counted(len(other_shape), 'rung')} {'does' if len(other_shape) == 1 else 'do'} not fit "
-            f"the title's {title.width}x{title.height} (another "
-            f"shape): its picture is stretched to {', '.join(other_shape)}"
+            f"{counted(len(stretched), 'rung')} of another shape than the title's "
+            f"{title.width}x{title.height}: its picture is stretched to {', '.join(stretched)}"
         )
     return tuple(out)
 

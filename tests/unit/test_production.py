@@ -659,6 +659,16 @@ def test_reference_rungs_fitted_to_the_title_s_shape_are_not_called_above_it() -
     )
 
 
+def test_a_box_that_only_meets_the_title_is_fitted_not_capped() -> None:
+    # 640x360 holds a 480x360 title as itself, and stands on end as 360x640 for a portrait one:
+    # neither is a rung "above the title", as the notes had said.
+    for width, height, fitted in ((480, 360, "640x360 as 480x360"), (360, 640, "640x360 as 360x640")):
+        _, notes = cap_ladder(_reference_source(), width, height)
+        assert fitted in notes[-1] and "fitted to the title's shape" in notes[-1], notes
+        assert notes[0].startswith("Apple HLS H.264: 1 rung above the title's"), notes
+        assert "1280x720 at 3000" in notes[0]
+
+
 def test_a_reference_gets_the_tested_preset_only_for_the_same_codec_and_always_two_pass() -> None:
     base = _settings(preset="veryfast", deploy_rate_control="capped_crf")
     ref = production_settings(_reference_source(), base, same_codec_preset="veryfast")
@@ -788,10 +798,17 @@ def test_rungs_of_another_shape_are_said_to_be_stretched_not_upscaled() -> None:
         return MediaInfo("x", w, h, w / h, 25.0, 2.0, 50, "yuv420p", 8, 0, "h264", 1)
 
     said = source_mismatch(info(320, 180), info(180, 320), [(320, 180), (160, 90)])
-    assert (
-        said[-1]
-        == "1 rung does not fit the title's 180x320 (another shape): its picture is stretched to 320x180"
+    assert said[-1] == (
+        "2 rungs of another shape than the title's 180x320: its picture is stretched to 320x180, 160x90"
     )
     assert not any("upscaled" in s for s in said)
+    # 4:3 under a 16:9 ladder: more pixels, but stretched sideways, which "upscaled" did not say.
+    said = source_mismatch(info(320, 180), info(240, 180), [(320, 180), (160, 90)])
+    assert said[-1] == (
+        "2 rungs of another shape than the title's 240x180: its picture is stretched to 320x180, 160x90"
+    )
+    assert not any("upscaled" in s for s in said)
+    # Even sizes round a small rung's shape: 416x234 is the 854x480 title's shape.
+    assert source_mismatch(info(854, 480), info(854, 480), [(416, 234), (854, 480)]) == ()
     said = source_mismatch(info(640, 360), info(320, 180), [(640, 360), (320, 180)])
     assert said[-1] == "1 rung larger than the title's 320x180 is encoded upscaled: 640x360"
