@@ -448,6 +448,13 @@ def _rungs_problem(rungs: Sequence[Rung], settings: Settings, where: str) -> str
             f"{where}: rungs use preset {', '.join(presets)} but settings.preset is "
             f"{settings.effective_preset}"
         )
+    if settings.deploy_rate_control == "capped_crf":  # the CRF is what the encoder is given
+        lo, hi = CODECS[settings.codec].crf_range
+        for i, r in enumerate(rungs):
+            if not (math.isfinite(r.crf) and lo <= r.crf <= hi):
+                return (
+                    f"{where}: rungs/{i}/crf: {r.crf:g} is outside {settings.codec}'s CRF range {lo:g}-{hi:g}"
+                )
     return None
 
 

@@ -602,6 +602,25 @@ def test_settings_come_back_from_the_ladder_document() -> None:
     assert settings_from_ladder(recorded, where="x.json").deploy_rate_control == "abr2pass"
 
 
+@pytest.mark.parametrize(("crf", "ok"), [(-5.0, False), (70.0, False), (51.0, True), (26.5, True)])
+def test_a_capped_crf_rung_outside_the_codecs_crf_range_is_bad_input(crf: float, ok: bool) -> None:
+    # CRF 70 was clamped by x264 (the rung "missed" by 25 VMAF, exit 1), -5 failed the encode.
+    recorded = settings_document(
+        _settings(deploy_rate_control="capped_crf"), "vmaf_v0.6.1", Settings().constraints
+    )
+    rung = replace(_rung(), crf=crf)
+    if ok:
+        assert (
+            settings_from_ladder(recorded, where="x.json", rungs=[rung]).deploy_rate_control == "capped_crf"
+        )
+        return
+    with pytest.raises(ConfigError, match=rf"x\.json: rungs/0/crf: {crf:g} is outside h264's CRF range 0-51"):
+        settings_from_ladder(recorded, where="x.json", rungs=[rung])
+    # A two-pass rung's CRF is the hull's, never given to the encoder: no range to keep.
+    two_pass = settings_document(_settings(), "vmaf_v0.6.1", Settings().constraints)
+    assert settings_from_ladder(two_pass, where="x.json", rungs=[rung]).deploy_rate_control == "abr2pass"
+
+
 @pytest.mark.parametrize(
     ("recorded", "message"),
     [
