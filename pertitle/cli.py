@@ -205,7 +205,9 @@ def analyze(
         return
     from pertitle.report.terminal import render_result
 
-    render_result(result, out_console)
+    # The view of what was saved, as `pertitle report` shows it: values rounded as the document
+    # keeps them (a rung averaging 123.464 kbps, kept as 123.5, read 123 here and 124 in report).
+    render_result(serialize.from_document(doc), out_console)
 
 
 def _rendition_script(result: Any, settings: Settings, info: binary.FfmpegInfo, title: Path) -> str:

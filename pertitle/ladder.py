@@ -166,7 +166,26 @@ def select_rungs(
     widths = _widths(points)
     targets, dropped = rising_targets([_target(curves[h], h, widths[h], b) for h, b in rounded], metric)
     _say_closest_rungs(gave_way, [t.bitrate_kbps for t in targets], c)
-    return LadderPlan(targets=tuple(targets), gave_way=(*gave_way, *dropped))
+    gap = _widest_gap_said(gave_way, dropped, [t.bitrate_kbps for t in targets], c)
+    return LadderPlan(targets=tuple(targets), gave_way=(*gave_way, *dropped, *gap))
+
+
+def _widest_gap_said(
+    gave_way: Sequence[str], dropped: Sequence[str], kbps: Sequence[float], c: Constraints
+) -> tuple[str, ...]:
+    """A gap over max_ratio that no sentence names: rungs dropped for keep_source_resolution or
+    for not rising left 100 and 566 kbps 5.7x apart with only the drops said."""
+    if len(kbps) < 2 or any(g.startswith("max_ratio: ") for g in gave_way):
+        return ()
+    widest, low, high = max((b / a, a, b) for a, b in itertools.pairwise(kbps))
+    if widest <= c.max_ratio * (1 + _EPS):
+        return ()
+    was_dropped = bool(dropped) or any("dropped" in g for g in gave_way)
+    why = "rungs between were dropped" if was_dropped else "no rung fits between"
+    return (
+        f"max_ratio: rungs as far apart as {widest:.2f}x ({low:.0f} and {high:.0f} kbps; max_ratio "
+        f"{c.max_ratio:g}x; {why})",
+    )
 
 
 def _say_closest_rungs(gave_way: list[str], kbps: Sequence[float], c: Constraints) -> None:

@@ -628,3 +628,17 @@ def test_quiet_with_nothing_to_write_is_bad_usage(analysed: Path) -> None:
     assert result.exit_code == 2, result.output
     assert result.stdout == ""
     assert "--quiet with neither --html nor --png" in result.stderr
+
+
+def test_report_shows_exactly_what_analyze_showed(analysed: Path, tmp_path: Path) -> None:
+    # analyze rendered its in-memory numbers and report the document's rounded ones: a rung that
+    # averaged 123.464 kbps (kept as 123.5) read 123 in one and 124 in the other.
+    clip = analysed.parent / "pattern.mp4"
+    args = ["--heights", "180", "--crfs", "26,34,42", "--preset", "veryfast", "--cache-dir"]
+    again = runner.invoke(
+        app, ["analyze", str(clip), *args, str(analysed.parent / "cache"), "--out", str(tmp_path)]
+    )
+    assert again.exit_code == 0, again.output
+    shown = runner.invoke(app, ["report", str(tmp_path / "pattern.ladder.json")])
+    assert shown.exit_code == 0, shown.output
+    assert again.stdout == shown.stdout

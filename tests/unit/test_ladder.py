@@ -440,6 +440,8 @@ def test_a_source_top_under_its_join_keeps_the_source_and_drops_the_rungs_that_l
         "max_bitrate_kbps 500; the top rung keeps 1080p at 500 kbps, where a lower resolution gives more",
         "keep_source_resolution: the 360p rung at 292 kbps was dropped: on the hull it does not stay "
         "below the 1080p rung at 500 kbps in vmaf (49.28 against 48.36)",
+        # The drop leaves 171 and 500 kbps 2.92x apart: max_ratio gave way too, and is named.
+        "max_ratio: rungs as far apart as 2.92x (171 and 500 kbps; max_ratio 2x; rungs between were dropped)",
     )
     values = [t.hull_predicted.vmaf for t in plan.targets]
     assert values == sorted(values)

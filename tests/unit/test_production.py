@@ -219,7 +219,15 @@ def test_threads_none_leaves_threading_to_the_encoder() -> None:
     )
 
 
-@pytest.mark.parametrize("codec", ["h264", "hevc", "av1", "vp9"])
+def test_svt_av1_keeps_its_gop_in_frames_on_a_varying_rate_title() -> None:
+    # SVT-AV1's two-pass undershot with forced keyframes (a 100 kbps rung at 39-64 kbps).
+    spec = deployed_spec(_settings(codec="av1"), 640, 360, 800, 1200, 1600)
+    counted = encode_argv("ffmpeg", "in", spec, "o", fps=24, threads=1)
+    assert encode_argv("ffmpeg", "in", spec, "o", fps=24, threads=1, keyframes_timed=True) == counted
+    assert "closed GOP of 48 frames (2 s)" in describe_rendition(spec, 24, keyframes_timed=True)
+
+
+@pytest.mark.parametrize("codec", ["h264", "hevc", "vp9"])
 def test_keyframes_by_time_raise_the_encoders_own_interval_out_of_the_way(codec: str) -> None:
     spec = deployed_spec(_settings(codec=codec), 640, 360, 800, 1200, 1600)
     counted = encode_argv("ffmpeg", "in", spec, "o", fps=24, threads=1)
