@@ -336,6 +336,20 @@ def both_settings(
     return test_settings, ref_settings, ()
 
 
+def told_apart(
+    test: LadderSource, test_settings: Settings, reference: LadderSource, ref_settings: Settings
+) -> tuple[LadderSource, LadderSource]:
+    """Two ladders of one name (two documents of the title: both 'per-title (t16x9)') named by
+    their codec and preset, or by their side, so that every view tells them apart. Pure."""
+    if test.name != reference.name:
+        return test, reference
+    a = f"{test_settings.codec} {test_settings.effective_preset}"
+    b = f"{ref_settings.codec} {ref_settings.effective_preset}"
+    if a == b:
+        a, b = "ladder", "reference"
+    return replace(test, name=f"{test.name}, {a}"), replace(reference, name=f"{reference.name}, {b}")
+
+
 def rung_specs(ladder: LadderSource, settings: Settings) -> tuple[EncodeSpec, ...]:
     """Production specs of every rung. Pure.
 
@@ -458,6 +472,7 @@ def compare(
     warnings += notes
     test_settings, ref_settings, notes = both_settings(test_src, ref_src, base)
     warnings += notes
+    test_src, ref_src = told_apart(test_src, test_settings, ref_src, ref_settings)
     test_specs = rung_specs(test_src, test_settings)
     ref_specs = rung_specs(ref_src, ref_settings)
     for s in {test_settings.codec, ref_settings.codec}:

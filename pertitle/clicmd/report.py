@@ -126,9 +126,14 @@ def report(
             )
         if ref is not None:
             rungs = " ".join(f"{r.width}x{r.height}@{r.bitrate_kbps:g}" for r in ref.rungs)
-            drawn = (
-                "drawn over the curves" if html_out or png_out else "drawn over the curves with --html/--png"
-            )
+            if comparison is not None:  # the comparison's measured reference is what is drawn
+                drawn = (
+                    f"not drawn: the curves show the compare document's measured {comparison.reference.name}"
+                )
+            elif html_out or png_out:
+                drawn = "drawn over the curves"
+            else:
+                drawn = "drawn over the curves with --html/--png"
             out.print()
             print_literal(
                 out, f"Reference {ref.name} at this source (kbps): {rungs}; {drawn}", soft_wrap=True

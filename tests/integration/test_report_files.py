@@ -203,6 +203,8 @@ def test_report_reads_yaml_and_overlays_a_comparison_and_a_reference(analysed: P
     result = runner.invoke(app, [*args, "--html", str(page_path), "--png", str(png)])
     assert result.exit_code == 0, result.output
     assert "BD-rate on VMAF against Apple HLS H.264: -31.5%" in result.stdout
+    # The PNG draws the comparison's measured reference, not --reference's bitrates: said so.
+    assert "not drawn: the curves show the compare document's measured Apple HLS H.264" in result.stdout
     _check_png(png)
     page = page_path.read_text(encoding="utf-8")
     _check_self_contained(page)

@@ -23,6 +23,7 @@ from pertitle.compare import (
     both_settings,
     cap_ladder,
     production_settings,
+    told_apart,
 )
 from pertitle.config import CODECS, Settings, settings_from_ladder, validate
 from pertitle.encode import peak_bitrate_kbps
@@ -703,6 +704,17 @@ def test_a_reference_gets_the_tested_preset_only_for_the_same_codec_and_always_t
     hevc = replace(_reference_source(), codec="hevc")
     ref = production_settings(hevc, base, same_codec_preset="veryfast")
     assert (ref.codec, ref.effective_preset) == ("hevc", "medium")
+
+
+def test_two_ladders_of_one_name_are_told_apart() -> None:
+    doc = replace(_reference_source(), name="per-title (t16x9)")
+    hevc, h264 = _settings(codec="hevc"), _settings(preset="veryfast")
+    a, b = told_apart(doc, hevc, doc, h264)
+    assert (a.name, b.name) == ("per-title (t16x9), hevc medium", "per-title (t16x9), h264 veryfast")
+    a, b = told_apart(doc, h264, doc, h264)
+    assert (a.name, b.name) == ("per-title (t16x9), ladder", "per-title (t16x9), reference")
+    other = replace(doc, name="Apple HLS H.264")
+    assert told_apart(doc, h264, other, h264) == (doc, other)
 
 
 def test_a_fixed_ladder_takes_the_other_sides_preset_on_either_side() -> None:
