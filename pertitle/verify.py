@@ -224,6 +224,12 @@ def source_mismatch(
     rungs (`sizes`) are larger than the title: they are encoded upscaled, bits spent on no detail
     the source has (a ladder edited by hand, or made for a larger source). Pure."""
     out = []
+    named, given = Path(made_for.path).name, Path(title.path).name
+    if named and named != given and made_for.size_bytes and made_for.size_bytes != title.size_bytes:
+        # Same size and length, other content: every rung "pessimistic", and a PASS.
+        out.append(
+            f"the ladder was made for {named} ({counted(made_for.size_bytes, 'byte')}); this title is {given}"
+        )
     if (made_for.width, made_for.height) != (title.width, title.height):
         out.append(
             f"the ladder was made for a {made_for.width}x{made_for.height} source; "

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import math
+import textwrap
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -549,7 +550,9 @@ def _comparison_text(c: Comparison) -> str:
             f"best rung VMAF {best.vmaf:.1f} at {best.bitrate_kbps:,.0f} kbps; "
             f"the reference needs {c.reference_kbps_at_ladder_best:,.0f}"
         )
-    lines += [f"note: {_short(r, 70)}" for r in c.reasons[:3]]
+    # Every reason, whole: cut at 70 characters they lost why a BD-rate is n/a (the PNG stands alone).
+    for reason in c.reasons:
+        lines += textwrap.wrap(f"note: {reason}", 72, subsequent_indent="  ")
     return "\n".join(lines)
 
 
@@ -741,7 +744,8 @@ def _draw_per_frame(fig: Figure | SubFigure, result: TitleResult) -> None:
         ax.tick_params(labelsize=8)
         ax.grid(True, color="#e4e4e4", lw=0.7)
         ax.set_title(
-            f"#{n} {rung.width}x{rung.height} at {_kbps_label(rung.bitrate_kbps)}",
+            # The target: the label on the curves gives what the deployed encode averaged.
+            f"#{n} {rung.width}x{rung.height}, target {_kbps_label(rung.bitrate_kbps)}",
             loc="left",
             fontsize=9.5,
             pad=3,

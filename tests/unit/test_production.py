@@ -849,5 +849,12 @@ def test_rungs_of_another_shape_are_said_to_be_stretched_not_upscaled() -> None:
     assert not any("upscaled" in s for s in said)
     # Even sizes round a small rung's shape: 416x234 is the 854x480 title's shape.
     assert source_mismatch(info(854, 480), info(854, 480), [(416, 234), (854, 480)]) == ()
+    # Another file of the same size and length: verify passed it, every rung "pessimistic".
+    other = replace(info(854, 480), path="/clips/other.mp4", size_bytes=2)
+    assert source_mismatch(replace(info(854, 480), path="/out/x.mp4"), other) == (
+        "the ladder was made for x.mp4 (1 byte); this title is other.mp4",
+    )
+    moved = replace(info(854, 480), path="/elsewhere/x.mp4")  # the same file, moved: no word
+    assert source_mismatch(replace(info(854, 480), path="/out/x.mp4"), moved) == ()
     said = source_mismatch(info(640, 360), info(320, 180), [(640, 360), (320, 180)])
     assert said[-1] == "1 rung larger than the title's 320x180 is encoded upscaled: 640x360"
