@@ -41,26 +41,15 @@ def encode(
         FfmpegError: the encoder failed.
     """
     what = f"encode {spec.width}x{spec.height} {spec.codec}"
-    if spec.rate_control in ("crf", "capped_crf"):
-        argv = commands.encode_argv(
-            ffmpeg, input_path, spec, out_path, fps=fps, threads=threads, keyframes_timed=keyframes_timed
-        )
-        runner.run(argv, timeout_s=timeout_s, what=what + f" crf {spec.crf:g} failed")
+    argvs = commands.rendition_commands(
+        ffmpeg, input_path, spec, fps=fps, out_path=out_path, threads=threads, keyframes_timed=keyframes_timed
+    )
+    if len(argvs) == 1:  # CRF or capped CRF: one pass
+        runner.run(argvs[0], timeout_s=timeout_s, what=what + f" crf {spec.crf:g} failed")
         return
-    passlog = out_path + ".pass"
+    passlog = out_path + ".pass"  # as rendition_commands names it
     try:
-        for n in (1, 2):
-            argv = commands.encode_argv(
-                ffmpeg,
-                input_path,
-                spec,
-                out_path,
-                fps=fps,
-                threads=threads,
-                pass_number=n,
-                passlog=passlog,
-                keyframes_timed=keyframes_timed,
-            )
+        for n, argv in enumerate(argvs, start=1):
             runner.run(
                 argv, timeout_s=timeout_s, what=what + f" {spec.bitrate_kbps:.0f} kbps pass {n} failed"
             )
