@@ -43,7 +43,7 @@ section { background: #fff; border: 1px solid #dde1e8; border-radius: 8px; paddi
 table { border-collapse: collapse; margin: 6px 0; font-size: 14px; font-variant-numeric: tabular-nums; }
 .scroll { overflow-x: auto; }
 th, td { padding: 4px 8px; border-bottom: 1px solid #e6e9ef; text-align: right; white-space: nowrap; }
-th { background: #eef1f6; font-size: 13px; }
+th { background: #eef1f6; font-size: 13px; white-space: normal; vertical-align: bottom; }
 td.l, th.l { text-align: left; white-space: normal; word-break: break-word; }
 tr.hl td { background: #fff8d0; }
 table.kv td:first-child { text-align: left; font-weight: 600; color: #39404d; }
