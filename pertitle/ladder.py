@@ -69,8 +69,9 @@ def select_rungs(
          than the rung above whose curve covers that bitrate, so resolution never falls as bitrate
          rises. A rung no allowed curve covers moves up to the nearest measured bitrate (dropped if
          that duplicates the rung above).
-      7. Bitrates are rounded to 3 significant figures, nudged back inside [bottom, top] when
-         rounding would push a rung out (so it never breaks a bitrate bound or the floor).
+      7. Bitrates are rounded to 3 significant figures (whole kbit/s under 100), nudged back
+         inside [bottom, top] when rounding would push a rung out (so it never breaks a bitrate
+         bound or the floor).
       8. Per rung: CRF read off its height's curve (linear in log bitrate), every quality metric
          interpolated on the same points (clamped to the nearest point at the curve's edges), and
          the width most common among that height's points.
@@ -438,15 +439,17 @@ def _place_heights(
 
 
 def _round_sig(value: float, digits: int = _SIG_FIGS) -> tuple[float, float]:
-    """`value` rounded to `digits` significant figures, and the size of one unit in the last one."""
-    places = digits - 1 - math.floor(math.log10(value))
+    """`value` rounded to `digits` significant figures but never finer than whole kbit/s (what
+    the encoders are given: a rung kept as 38.3 kbps ran at -b:v 38k), and the size of one unit
+    in the last place kept."""
+    places = min(0, digits - 1 - math.floor(math.log10(value)))
     return float(round(value, places)), 10.0**-places
 
 
 def _round_bitrates(
     placed: Sequence[tuple[int, float]], lo: float, hi: float, gave_way: list[str]
 ) -> list[tuple[int, float]]:
-    """Bitrates to 3 significant figures, order kept.
+    """Bitrates to 3 significant figures (whole kbit/s under 100), order kept.
 
     A rung inside [lo, hi] (the ladder's bottom and top) is nudged one unit back inside when
     rounding would push it out, so rounding never breaks min/max bitrate or the quality floor.

@@ -497,3 +497,13 @@ def test_the_min_ratio_sentence_gives_the_final_ladders_closest_rungs() -> None:
     evenly = [planned]
     _say_closest_rungs(evenly, [100, 131, 171, 224], c)  # as planned: the sentence stands
     assert evenly == [planned]
+
+
+def test_bitrates_under_100_kbps_are_whole_kbit_s_as_the_encoders_get_them() -> None:
+    # A rung kept as 38.3 kbps ran at -b:v 38k, its maxrate and bufsize worked out from 38.3.
+    from pertitle.ladder import _round_sig
+
+    assert _round_sig(38.3) == (38.0, 1.0)
+    assert _round_sig(99.6) == (100.0, 1.0)
+    assert _round_sig(123.4) == (123.0, 1.0)
+    assert _round_sig(4567.0) == (4570.0, 10.0)
