@@ -263,10 +263,10 @@ def _problems(settings: Settings, *, per_title: bool) -> Iterator[str]:
     if s.crfs is not None:
         if not s.crfs:
             yield "crfs: the list is empty"
-        lo, hi = d.crf_range
         for c in () if per_title else s.crfs:
-            if not lo <= c <= hi:
-                yield f"crfs: {c:g} is outside {s.codec}'s range {lo:g}-{hi:g}"
+            outside = crf_range_outside(s.codec, c)
+            if outside:
+                yield f"crfs: {c:g} is outside {s.codec}'s range {outside[0]:g}-{outside[1]:g}"
             elif d.whole_crfs and not float(c).is_integer():
                 # ffmpeg rounds them: the point would be recorded at a CRF never encoded.
                 yield f"crfs: {c:g}: {d.encoder} takes whole CRFs only"
@@ -449,13 +449,21 @@ def _rungs_problem(rungs: Sequence[Rung], settings: Settings, where: str) -> str
             f"{settings.effective_preset}"
         )
     if settings.deploy_rate_control == "capped_crf":  # the CRF is what the encoder is given
-        lo, hi = CODECS[settings.codec].crf_range
         for i, r in enumerate(rungs):
-            if not (math.isfinite(r.crf) and lo <= r.crf <= hi):
+            outside = crf_range_outside(settings.codec, r.crf)
+            if outside:
+                lo, hi = outside
                 return (
                     f"{where}: rungs/{i}/crf: {r.crf:g} is outside {settings.codec}'s CRF range {lo:g}-{hi:g}"
                 )
     return None
+
+
+def crf_range_outside(codec: str, crf: float) -> tuple[float, float] | None:
+    """`codec`'s CRF range where `crf` lies outside it (x264 clamps 70 to 51 and refuses -5), else
+    None: the one check of the grid's CRFs and of a capped-CRF rung's."""
+    lo, hi = CODECS[codec].crf_range
+    return None if math.isfinite(crf) and lo <= crf <= hi else (lo, hi)
 
 
 def settings_from_ladder(

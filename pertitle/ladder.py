@@ -166,46 +166,43 @@ def select_rungs(
     rounded = _round_bitrates(placed, b_bot, b_top, gave_way)
     widths = _widths(points)
     targets, dropped = rising_targets([_target(curves[h], h, widths[h], b) for h, b in rounded], metric)
-    _say_closest_rungs(gave_way, [t.bitrate_kbps for t in targets], c)
-    gap = _widest_gap_said(gave_way, dropped, [t.bitrate_kbps for t in targets], c)
-    return LadderPlan(targets=tuple(targets), gave_way=(*gave_way, *dropped, *gap))
+    said = _spacing_as_built(gave_way, dropped, planned, [t.bitrate_kbps for t in targets], c)
+    return LadderPlan(targets=tuple(targets), gave_way=said)
 
 
-def _widest_gap_said(
-    gave_way: Sequence[str], dropped: Sequence[str], kbps: Sequence[float], c: Constraints
+def _spacing_as_built(
+    gave_way: Sequence[str],
+    dropped: Sequence[str],
+    planned: Sequence[float],
+    kbps: Sequence[float],
+    c: Constraints,
 ) -> tuple[str, ...]:
-    """A gap over max_ratio that no sentence names: rungs dropped for keep_source_resolution or
-    for not rising left 100 and 566 kbps 5.7x apart with only the drops said."""
-    if len(kbps) < 2 or any(g.startswith("max_ratio: ") for g in gave_way):
-        return ()
-    widest, low, high = max((b / a, a, b) for a, b in itertools.pairwise(kbps))
-    if widest <= c.max_ratio * (1 + _EPS):
-        return ()
-    was_dropped = bool(dropped) or any("dropped" in g for g in gave_way)
-    why = "rungs between were dropped" if was_dropped else "no rung fits between"
-    return (
-        f"max_ratio: rungs as far apart as {widest:.2f}x ({low:.0f} and {high:.0f} kbps; max_ratio "
-        f"{c.max_ratio:g}x; {why})",
-    )
-
-
-def _say_closest_rungs(gave_way: list[str], kbps: Sequence[float], c: Constraints) -> None:
-    """The min_ratio sentence as the final ladder has it: moving a rung for coverage can bring
-    two rungs closer than the plan's even steps (1.16x where the sentence said 1.31x)."""
+    """Every sentence, with the spacing of the ladder as built rather than as planned (`planned`
+    the even steps, `kbps` the rungs kept): a rung moved for coverage left two rungs 1.16x apart
+    where the min_ratio sentence said 1.31x, and rungs dropped left 100 and 566 kbps 5.7x apart
+    with only the drops said."""
+    said = [*gave_way, *dropped]
     if len(kbps) < 2:
-        return
-    closest, low, high = min((b / a, a, b) for a, b in itertools.pairwise(kbps))
-    planned = [g for g in gave_way if g.startswith("min_ratio: ")]
-    said = float(planned[0].split("min_ratio: ")[1].split("x")[0]) if planned else math.inf
-    if closest >= c.min_ratio * (1 - _EPS) or round(closest, 2) >= said:
-        return
-    for g in planned:
-        gave_way.remove(g)
-    why = f"min_rungs is {c.min_rungs}" if planned else "a rung was moved for coverage"
-    gave_way.append(
-        f"min_ratio: rungs as close as {closest:.2f}x ({low:.0f} and {high:.0f} kbps; min_ratio "
-        f"{c.min_ratio:g}x; {why})"
-    )
+        return tuple(said)
+    steps = [(b / a, a, b) for a, b in itertools.pairwise(kbps)]
+    closest, low, high = min(steps)
+    even = min((b / a for a, b in itertools.pairwise(planned)), default=math.inf)
+    if closest < c.min_ratio * (1 - _EPS) and round(closest, 2) < round(even, 2):
+        forced = any(g.startswith("min_ratio: ") for g in said)  # min_rungs forced small steps
+        said = [g for g in said if not g.startswith("min_ratio: ")]
+        why = f"min_rungs is {c.min_rungs}" if forced else "a rung was moved for coverage"
+        said.append(
+            f"min_ratio: rungs as close as {closest:.2f}x ({low:.0f} and {high:.0f} kbps; min_ratio "
+            f"{c.min_ratio:g}x; {why})"
+        )
+    widest, low, high = max(steps)
+    if widest > c.max_ratio * (1 + _EPS) and not any(g.startswith("max_ratio: ") for g in said):
+        why = "rungs between were dropped" if any("dropped" in g for g in said) else "no rung fits between"
+        said.append(
+            f"max_ratio: rungs as far apart as {widest:.2f}x ({low:.0f} and {high:.0f} kbps; max_ratio "
+            f"{c.max_ratio:g}x; {why})"
+        )
+    return tuple(said)
 
 
 def _single_rung_above_limit(

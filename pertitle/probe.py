@@ -219,7 +219,7 @@ def _describe(p: Path, size: int, container: Any, stream: Any) -> MediaInfo:
 
 def _frame_rate_varies(container: Any, stream: Any) -> bool:
     """Whether the frames come at a varying rate (a phone's video): then a fixed count of frames
-    is not a fixed time, and keyframes are placed by time (`commands.keyframe_args`).
+    is not a fixed time, and keyframes are placed by time (`commands.keyframes_by_time`).
 
     Said by the stream where its average rate is not its base rate (MP4 from phones: 29.9 against
     120), else by the spacing of the first packets' timestamps (Matroska states no rate): each

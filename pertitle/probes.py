@@ -20,6 +20,7 @@ from pertitle.config import Settings
 from pertitle.errors import FfmpegError
 from pertitle.executors.local import LocalExecutor
 from pertitle.ffmpeg.binary import FfmpegInfo, encoder_version
+from pertitle.ffmpeg.commands import keyframes_by_time_for
 from pertitle.jobs import ComplexityJob, GroupJob, PrepareJob, prepare_reference, run_complexity, run_group
 from pertitle.models import METRIC_RANGES, EncodeSpec, Measurement, MediaInfo, RdPoint, SampleWindow, counted
 from pertitle.plan import vmaf_model_for
@@ -152,7 +153,11 @@ class Runner:
         self.full_pass = full_pass
         # Keyframes by time where the frame rate varies, as the deployed encodes place them; only on
         # the whole title: cut windows each start a GOP of their own, counted in frames.
-        self.keyframes_timed = full_pass and info.frame_rate_varies
+        timed = info.frame_rate_varies and keyframes_by_time_for(settings.codec)
+        self.keyframes_timed = full_pass and timed
+        # The cache keys say so only where it is, so every other key stays; the whole-title
+        # in-context encodes are timed wherever the title is.
+        self._timed_key = {"keyframes": "timed"} if timed else {}
         self.settings = settings
         self.ffmpeg = ffmpeg
         self.cache = cache
@@ -190,8 +195,7 @@ class Runner:
             "encoder": f"{enc} {encoder_version(ffmpeg.path, enc)}"
             + (f" args {revision}" if revision else ""),
             "vmaf_model": self.model,
-            # Only where they are, so every other key stays.
-            **({"keyframes": "timed"} if self.keyframes_timed else {}),
+            **(self._timed_key if full_pass else {}),
         }
         # What the decoder said of the whole title, kept so that a run served from the cache
         # (which decodes nothing) still says it; windows are not judged (`prepare_reference`).
@@ -230,8 +234,9 @@ class Runner:
     def in_context_key(self, spec: EncodeSpec) -> str:
         """The key of `spec`'s whole-title rates (`calibrate.in_context_rates`), apart from its
         measurements."""
-        timed = {"keyframes": "timed"} if self.info.frame_rate_varies else {}
-        return make_key({"in_context": 2, **self._key_base, **timed, "spec": dataclasses.asdict(spec)})
+        return make_key(
+            {"in_context": 2, **self._key_base, **self._timed_key, "spec": dataclasses.asdict(spec)}
+        )
 
     def _prepare(self) -> str:
         if self.reference is None:

@@ -22,13 +22,14 @@ _FLOAT = re.compile(
     |\.(?:nan|NaN|NAN))$""",
     re.X,
 )
-# YAML 1.1's timestamps go too: YAML 1.2 has none, and a name like 2024-01-01 stays text.
-_REPLACED = (
-    "tag:yaml.org,2002:bool",
-    "tag:yaml.org,2002:int",
-    "tag:yaml.org,2002:float",
-    "tag:yaml.org,2002:timestamp",
+# YAML 1.2's typed scalars, with the first characters PyYAML looks them up by.
+_RESOLVERS = (
+    ("tag:yaml.org,2002:bool", _BOOL, "tTfF"),
+    ("tag:yaml.org,2002:int", _INT, "-+0123456789"),
+    ("tag:yaml.org,2002:float", _FLOAT, "-+0123456789."),
 )
+# YAML 1.1's timestamps go too: YAML 1.2 has none, and a name like 2024-01-01 stays text.
+_REPLACED = (*(tag for tag, _, _ in _RESOLVERS), "tag:yaml.org,2002:timestamp")
 
 
 class _Loader(yaml.SafeLoader):
@@ -40,9 +41,8 @@ _Loader.yaml_implicit_resolvers = {
     first: [(tag, rx) for tag, rx in resolvers if tag not in _REPLACED]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
-_Loader.add_implicit_resolver("tag:yaml.org,2002:bool", _BOOL, list("tTfF"))
-_Loader.add_implicit_resolver("tag:yaml.org,2002:int", _INT, list("-+0123456789"))
-_Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
+for _tag, _rx, _firsts in _RESOLVERS:
+    _Loader.add_implicit_resolver(_tag, _rx, list(_firsts))
 
 
 def _int(loader: _Loader, node: Node) -> int:
@@ -119,11 +119,7 @@ class _Dumper(yaml.SafeDumper):
 _Dumper.yaml_implicit_resolvers = {
     first: list(resolvers) for first, resolvers in yaml.SafeDumper.yaml_implicit_resolvers.items()
 }
-for _tag, _rx, _firsts in (
-    ("tag:yaml.org,2002:bool", _BOOL, "tTfF"),
-    ("tag:yaml.org,2002:int", _INT, "-+0123456789"),
-    ("tag:yaml.org,2002:float", _FLOAT, "-+0123456789."),
-):
+for _tag, _rx, _firsts in _RESOLVERS:
     _Dumper.add_implicit_resolver(_tag, _rx, list(_firsts))
 
 

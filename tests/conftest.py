@@ -16,6 +16,7 @@ import termios
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -41,6 +42,16 @@ def make_damaged_mp4(ffmpeg: str, root: Path) -> tuple[Path, Path]:
     data[len(data) // 3 : len(data) // 3 + len(data) // 5] = bytes(len(data) // 5)
     damaged.write_bytes(bytes(data))
     return whole, damaged
+
+
+def wait_for_a_reference(proc: subprocess.Popen[Any], work: Path, what: str) -> None:
+    """Until a pertitle run in `work` has made its lossless reference (within 120 s): the moment a
+    signal finds real work to stop."""
+    deadline = time.monotonic() + 120
+    while not list(work.glob("pertitle-*/reference.mkv")):
+        assert time.monotonic() < deadline, "no reference was made in time"
+        assert proc.poll() is None, f"{what} ended before it could be stopped"
+        time.sleep(0.05)
 
 
 def run_in_terminal(args: list[str], env: dict[str, str], timeout: float = 120) -> tuple[int, bytes]:

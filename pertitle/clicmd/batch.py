@@ -99,18 +99,22 @@ def _checked(check: Callable[[], str | None]) -> str | None:
         return _os_problem(exc)
 
 
-def _make_folder_of(path: Path) -> None:
-    """Make the folder of the report file `path` (and its parents) and make a file in it, as the
-    atomic write at the end will.
+def _make_folder(folder: Path) -> None:
+    """Make `folder` (and its parents) and make a file in it, as a write into it later will.
 
     Raises:
         OSError: the folder cannot be made, or no file can be made in it.
     """
-    folder = path.absolute().parent
     folder.mkdir(parents=True, exist_ok=True)
     fd, probe = tempfile.mkstemp(prefix=".pertitle-", suffix=".tmp", dir=folder)
     os.close(fd)
     os.unlink(probe)
+
+
+def _make_folder_of(path: Path) -> None:
+    """`_make_folder` for the folder of the report file `path`, which the atomic write at the end
+    writes into."""
+    _make_folder(path.absolute().parent)
 
 
 def batch(
@@ -301,6 +305,10 @@ def batch(
     events_writer: batch_out.EventsWriter | None = None
     # The reports' folders are made as --out is (with their parents), and tried, before any work:
     # the JUnit file is written only at the end, after every title ran.
+    if work_dir is not None:  # one that cannot be made failed every title, "cannot write the ladder"
+        problem = _checked(partial(_make_folder, work_dir))
+        if problem:
+            raise fail(err, f"--work-dir: cannot write in {work_dir}: {problem}", 2)
     if junit is not None:
         problem = _checked(partial(_make_folder_of, junit))
         if problem:

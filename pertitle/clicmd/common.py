@@ -178,19 +178,6 @@ def output_problem(
     return None
 
 
-def _unwritable_dir(path: Path) -> str | None:
-    """Why no work can be written under `path` (made with its parents if missing), or None: a
-    --work-dir that cannot be made failed every title of a batch as 'cannot write the ladder'."""
-    import tempfile
-
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        tempfile.TemporaryDirectory(dir=path).cleanup()
-    except OSError as exc:
-        return f"cannot write in {path}: {exc.strerror or exc}"
-    return None
-
-
 def outputs_problem(
     outputs: Sequence[Path], inputs: Sequence[Path], taken: Sequence[Path] = ()
 ) -> str | None:
@@ -377,7 +364,7 @@ def build_settings(
     `config.validate`), not here."""
     problem = cache_dir_problem(cache_dir, no_cache)
     if problem is None and work_dir is not None:
-        why = output_problem(work_dir, directory=True) or _unwritable_dir(work_dir)
+        why = output_problem(work_dir, directory=True)
         problem = f"--work-dir: {why}" if why else None
     if problem:
         raise ConfigError(problem)

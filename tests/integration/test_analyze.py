@@ -687,9 +687,8 @@ def test_sigterm_stops_analyze_as_ctrl_c_does(ffmpeg_path: str, tmp_path: Path) 
     """timeout, docker stop and a cancelled CI job send SIGTERM: it killed analyze outright (exit
     143, no word), leaving its work directory and the lossless reference in it behind."""
     import signal
-    import time
 
-    from tests.conftest import run_ffmpeg
+    from tests.conftest import run_ffmpeg, wait_for_a_reference
 
     title = tmp_path / "noisy.mp4"
     run_ffmpeg(
@@ -712,11 +711,7 @@ def test_sigterm_stops_analyze_as_ctrl_c_does(ffmpeg_path: str, tmp_path: Path) 
         env={**os.environ, "TMPDIR": str(work)},
     )
     try:
-        deadline = time.monotonic() + 120
-        while not list(work.glob("pertitle-*/reference.mkv")):
-            assert time.monotonic() < deadline, "no reference was made in time"
-            assert proc.poll() is None, "analyze ended before it could be stopped"
-            time.sleep(0.05)
+        wait_for_a_reference(proc, work, "analyze")
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=120)
     finally:

@@ -29,6 +29,7 @@ from typer.testing import CliRunner
 from pertitle.cache import STALE_TEMP_S, ResultCache
 from pertitle.cli import app
 from pertitle.report import serialize
+from tests.conftest import wait_for_a_reference
 
 GRID = ["--heights", "90,180", "--crfs", "26,34,42", "--preset", "veryfast"]
 LOCAL = ["--cores", "2", "--jobs", "2"]
@@ -677,11 +678,7 @@ def test_a_second_stop_leaves_no_work_directory_behind(tmp_path: Path, ffmpeg_pa
     work = tmp_path / "work"
     proc = _start_a_slow_batch(tmp_path, ffmpeg_path, "--out", tmp_path / "out", "--work-dir", work)
     try:
-        deadline = time.monotonic() + 120
-        while not list(work.glob("pertitle-*/reference.mkv")):
-            assert time.monotonic() < deadline, "no reference was made in time"
-            assert proc.poll() is None, "the batch ended before it could be stopped"
-            time.sleep(0.05)
+        wait_for_a_reference(proc, work, "the batch")
         proc.send_signal(signal.SIGTERM)
         time.sleep(0.3)
         proc.send_signal(signal.SIGTERM)

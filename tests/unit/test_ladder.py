@@ -481,22 +481,21 @@ def test_past_the_end_of_the_rungs_own_curve_its_best_measured_counts() -> None:
 def test_the_min_ratio_sentence_gives_the_final_ladders_closest_rungs() -> None:
     # The plan said 1.31x; the coverage rule then moved the bottom rung up to 113 kbps, 1.16x
     # under the next (a real ladder of a 2 s clip: 113, 131, 171, 224 kbps).
-    from pertitle.ladder import _say_closest_rungs
+    from pertitle.ladder import _spacing_as_built
 
     c = Constraints(min_rungs=4)
     planned = (
         "min_ratio: 1.31x between rungs to span 100-224 kbps in 4 rungs (min_ratio 1.5x; min_rungs is 4)"
     )
     moved = "coverage: no curve allowed for the rung planned at 100 kbps covers it; it moved to 113 kbps"
-    gave_way = [planned, moved]
-    _say_closest_rungs(gave_way, [113, 131, 171, 224], c)
-    assert gave_way == [
+    steps = [100, 131, 171, 224]  # the plan's even steps, 1.31x
+    said = _spacing_as_built([planned, moved], (), steps, [113, 131, 171, 224], c)
+    assert said == (
         moved,
         "min_ratio: rungs as close as 1.16x (113 and 131 kbps; min_ratio 1.5x; min_rungs is 4)",
-    ]
-    evenly = [planned]
-    _say_closest_rungs(evenly, [100, 131, 171, 224], c)  # as planned: the sentence stands
-    assert evenly == [planned]
+    )
+    # As planned: the sentence stands.
+    assert _spacing_as_built([planned], (), steps, steps, c) == (planned,)
 
 
 def test_bitrates_under_100_kbps_are_whole_kbit_s_as_the_encoders_get_them() -> None:
