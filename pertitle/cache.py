@@ -259,6 +259,8 @@ class PruneResult:
     freed_bytes: int
     kept: int
     dry_run: bool
+    failed: int = 0  # files that could not be removed (a read-only shard): the prune went on past them
+    first_failure: str | None = None  # "PATH: reason" of the first
 
 
 def prune(
@@ -270,9 +272,15 @@ def prune(
 ) -> PruneResult:
     """Remove entries not used for `unused_for_s` seconds (None: every entry), and temp files
     that killed writes left. Safe beside a running analysis: an entry removed under it is a miss,
-    measured again; a temp file being written is younger than STALE_TEMP_S and stays."""
+    measured again; a temp file being written is younger than STALE_TEMP_S and stays. A file that
+    cannot be removed is counted and passed over, so one read-only shard does not stop the rest.
+
+    Raises:
+        OSError: the cache directory or a shard of it cannot be listed.
+    """
     now = time.time() if now_s is None else now_s
-    removed = freed = kept = 0
+    removed = freed = kept = failed = 0
+    first_failure: str | None = None
     for f in cache_files(root):
         age = now - f.last_used_s
         if f.is_entry and unused_for_s is not None and age <= unused_for_s:
@@ -285,9 +293,13 @@ def prune(
                 f.path.unlink()
             except FileNotFoundError:
                 continue
+            except OSError as exc:
+                failed += 1
+                first_failure = first_failure or f"{f.path}: {exc.strerror or exc}"
+                continue
         removed += 1
         freed += f.size_bytes
     for shard in [] if dry_run else _shards(Path(root)):
         with contextlib.suppress(OSError):  # only when empty
             shard.rmdir()
-    return PruneResult(removed, freed, kept, dry_run)
+    return PruneResult(removed, freed, kept, dry_run, failed, first_failure)

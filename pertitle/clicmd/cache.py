@@ -35,6 +35,10 @@ def _root(cache_dir: Path | None, err: Console) -> Path:
     return root
 
 
+def _unreadable(root: Path, exc: OSError) -> str:
+    return f"cannot read the cache {root}: {exc.strerror or exc}"
+
+
 def _when(epoch_s: float | None) -> str | None:
     if epoch_s is None:
         return None
@@ -56,7 +60,10 @@ def _size(n: int) -> str:
 def info(cache_dir: CacheDirOpt = None, json_out: JsonOpt = False) -> None:
     out, err = consoles()
     root = _root(cache_dir, err)
-    s = core.summarize(root)
+    try:
+        s = core.summarize(root)
+    except OSError as exc:
+        raise fail(err, _unreadable(root, exc), 2) from None
     if json_out:
         doc = {
             "schema": "pertitle.cache/v1",
@@ -105,7 +112,7 @@ def prune(
     try:
         r = core.prune(root, None if all_entries else older_than * _DAY_S, dry_run=dry_run)
     except OSError as exc:
-        raise fail(err, f"cannot prune {root}: {exc}", 1) from None
+        raise fail(err, _unreadable(root, exc), 2) from None
     if json_out:
         doc = {
             "schema": "pertitle.cache-prune/v1",
@@ -115,9 +122,18 @@ def prune(
             "removed": r.removed,
             "freed_bytes": r.freed_bytes,
             "kept": r.kept,
+            "failed": r.failed,
         }
         typer.echo(json.dumps(doc, indent=2))
-        return
-    verb = "would remove" if dry_run else "removed"
-    what = "every entry" if all_entries else f"entries unused for {older_than:g} days"
-    print_literal(out, f"{verb} {r.removed} files ({_size(r.freed_bytes)}; {what}), kept {r.kept}, in {root}")
+    else:
+        verb = "would remove" if dry_run else "removed"
+        what = "every entry" if all_entries else f"entries unused for {older_than:g} days"
+        print_literal(
+            out, f"{verb} {r.removed} files ({_size(r.freed_bytes)}; {what}), kept {r.kept}, in {root}"
+        )
+    if r.failed:  # what was removed is said above; the rest is an error of the cache directory
+        raise fail(
+            err,
+            f"could not remove {r.failed} of {r.removed + r.failed} files from {root} ({r.first_failure})",
+            2,
+        )

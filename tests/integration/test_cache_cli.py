@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import pytest
 
 from tests.integration.test_analyze import check_usage_error, invoke, json_of
 
@@ -92,3 +95,40 @@ def test_info_of_entries_from_a_clock_ahead_reads_no_negative_age(clips: Clips, 
     run = invoke("cache", "info", "--cache-dir", str(cache))
     assert run.exit_code == 0, run.stderr
     assert "last used 0.0 to 0.0 days ago" in run.stdout
+
+
+def test_an_unreadable_cache_is_named_and_a_partial_prune_reports_what_it_did(
+    clips: Clips, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache"
+    _analyze(clips, cache)
+    entries = sorted(cache.glob("??/*.json"))
+    real_iterdir, real_unlink = Path.iterdir, Path.unlink
+
+    def iterdir(self: Path) -> Iterator[Path]:
+        if self == cache:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_iterdir(self)
+
+    with monkeypatch.context() as m:
+        m.setattr(Path, "iterdir", iterdir)
+        for args in (["info"], ["info", "--json"], ["prune", "--all"]):
+            run = invoke("cache", *args, "--cache-dir", str(cache))
+            assert run.exit_code == 2, (args, run.stdout, run.stderr)
+            assert run.stderr.strip() == f"error: cannot read the cache {cache}: Permission denied"
+            assert run.stdout == ""
+
+    def unlink(self: Path, missing_ok: bool = False) -> None:
+        if self == entries[0]:
+            raise PermissionError(13, "Permission denied", str(self))
+        real_unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", unlink)
+    run = invoke("cache", "prune", "--all", "--cache-dir", str(cache), "--json")
+    assert run.exit_code == 2, run.stderr
+    doc = json.loads(run.stdout)  # what was done is still said, on stdout as a document
+    assert (doc["removed"], doc["failed"]) == (len(entries) - 1, 1)
+    assert run.stderr.strip() == (
+        f"error: could not remove 1 of {len(entries)} files from {cache} ({entries[0]}: Permission denied)"
+    )
+    assert [e for e in entries if e.exists()] == entries[:1]

@@ -476,3 +476,26 @@ def test_summarize_counts_entries_their_bytes_and_their_ages(tmp_path: Path) -> 
     assert (s.oldest_use_s, s.newest_use_s) == (NOW - 9 * DAY, NOW - 2 * DAY)
     missing = summarize(tmp_path / "never-made", now_s=NOW)
     assert (missing.entries, missing.size_bytes, missing.oldest_use_s) == (0, 0, None)
+
+
+def test_prune_goes_on_past_a_file_it_cannot_remove_and_counts_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read-only shard must not stop the prune half-way: what can go goes, the rest is counted."""
+    cache = ResultCache(str(tmp_path))
+    entries = sorted((_entry(cache, n, days_unused=0) for n in range(6)), key=lambda p: p.parent.name)
+    stuck = entries[2]
+    real_unlink = Path.unlink
+
+    def unlink(self: Path, missing_ok: bool = False) -> None:
+        if self == stuck:
+            raise PermissionError(13, "Permission denied", str(self))
+        real_unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", unlink)
+    result = prune(tmp_path, None, now_s=NOW)
+    assert (result.removed, result.kept, result.failed) == (5, 0, 1)
+    assert result.first_failure is not None and str(stuck) in result.first_failure
+    assert "Permission denied" in result.first_failure
+    assert [e for e in entries if e.exists()] == [stuck]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [stuck.parent.name]  # emptied shards went
