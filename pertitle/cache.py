@@ -18,7 +18,7 @@ import secrets
 import stat
 import time
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,6 +64,45 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, follow_link
     is written through: its target is replaced, as a plain write would change it, not the link.
     `follow_links=False` replaces a link at `path` itself instead (cache entries: nothing under
     the cache may reach a file outside it); the directories above it are still followed."""
+    tmp, target = _staged(path, data, follow_links=follow_links)
+    try:
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_all(files: Sequence[tuple[str | os.PathLike[str], str]]) -> None:
+    """Write several text files as one: every one is staged (written and synced beside its target)
+    before any is renamed into place, and if a rename fails those already renamed get their old
+    contents back (or go, where there were none). A full disk fails while staging, so no file
+    changes; either way the error names the file."""
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for path, text in files:
+            staged.append(_staged(path, utf8_text(text).encode("utf-8"), follow_links=True))
+        before = [(target, target.read_bytes() if target.is_file() else None) for _, target in staged]
+        done = 0
+        try:
+            for tmp, target in staged:
+                os.replace(tmp, target)
+                done += 1
+        except BaseException:
+            for target, old in before[:done]:
+                with contextlib.suppress(OSError):
+                    if old is None:
+                        target.unlink()
+                    else:
+                        atomic_write_bytes(target, old)
+            raise
+    finally:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+
+
+def _staged(path: str | os.PathLike[str], data: bytes, *, follow_links: bool) -> tuple[Path, Path]:
+    """`data` in a new temp file beside the target, synced, with the mode the target should get:
+    (temp, target). See `atomic_write_bytes`."""
     if follow_links:
         target = Path(os.path.realpath(path))
     else:
@@ -88,10 +127,10 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, follow_link
             os.fsync(f.fileno())
         if mode is not None:
             os.chmod(tmp, mode)
-        os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    return tmp, target
 
 
 _ANY_TEMP = re.compile(r"\..+\.[0-9a-f]{12}\.tmp")

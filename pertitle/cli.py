@@ -144,9 +144,13 @@ def analyze(
     if emit_commands is not None and shown != str(title):
         raise fail(err, f"--emit-commands: {shown} has a name that is not UTF-8, which no script names", 2)
     problem = output_problem(out, directory=True) if out is not None else None
+    ladders = [out / f"{utf8_text(title.stem)}.ladder.{ext}" for ext in ("json", "yaml")] if out else []
+    read = [title, *([constraints] if constraints else [])]
+    for ladder in ladders:  # a directory in the way is known now, not after the analysis
+        if ladder.is_dir():
+            problem = problem or f"{ladder} is a directory, where the ladder goes; move it away"
+        problem = problem or output_problem(ladder, inputs=read)
     if emit_commands is not None and not to_stdout:
-        ladders = [out / f"{utf8_text(title.stem)}.ladder.{ext}" for ext in ("json", "yaml")] if out else []
-        read = [title, *([constraints] if constraints else [])]
         problem = problem or output_problem(emit_commands, inputs=read, others=ladders)
     if problem:
         raise fail(err, f"cannot write there: {problem}", 2)
@@ -182,7 +186,7 @@ def analyze(
         try:
             y, j = serialize.write_documents(doc, out, result.title)
         except OSError as exc:
-            raise fail(err, f"cannot write to {out}: {exc.strerror or exc}", 2) from None
+            raise fail(err, f"cannot write {exc.filename or out}: {exc.strerror or exc}", 2) from None
         if not json_out:
             print_literal(err, f"wrote {y} and {j}", soft_wrap=True)
     if emit_commands is not None:

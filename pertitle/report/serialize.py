@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from pertitle.cache import atomic_write_text, utf8_text
+from pertitle.cache import atomic_write_all, utf8_text
 from pertitle.errors import InputError
 from pertitle.models import (
     METRIC_RANGES,
@@ -178,12 +178,13 @@ def to_yaml(doc: dict[str, Any]) -> str:
 
 
 def write_documents(doc: dict[str, Any], out_dir: str | Path, name: str) -> tuple[Path, Path]:
-    """Write `<name>.ladder.yaml` and `<name>.ladder.json`, each atomically."""
+    """Write `<name>.ladder.yaml` and `<name>.ladder.json`, both or neither (`atomic_write_all`):
+    the two are one document, and a failed second write must not leave a new YAML beside an old
+    JSON."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     y, j = out / f"{name}.ladder.yaml", out / f"{name}.ladder.json"
-    atomic_write_text(y, to_yaml(doc))
-    atomic_write_text(j, to_json(doc))
+    atomic_write_all([(y, to_yaml(doc)), (j, to_json(doc))])
     return y, j
 
 

@@ -646,6 +646,21 @@ def test_emit_commands_never_overwrites_the_ladder_out_writes(clips: Clips, tmp_
     assert not out.exists()
 
 
+def test_a_directory_where_the_ladder_goes_stops_analyze_before_any_work(
+    clips: Clips, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    (out / f"{clips.small.stem}.ladder.json").mkdir(parents=True)
+    run = invoke("analyze", str(clips.small), "--out", str(out), "--cache-dir", str(tmp_path / "c"), "-q")
+    assert run.exit_code == 2, run.output
+    assert run.stderr.splitlines() == [
+        f"error: cannot write there: {out / 'small.ladder.json'} is a directory, where the ladder goes; "
+        "move it away"
+    ]
+    assert not (tmp_path / "c").exists()  # nothing was measured
+    assert sorted(p.name for p in out.iterdir()) == ["small.ladder.json"]
+
+
 def test_the_written_files_are_named_as_they_are(clips: Clips, tmp_path: Path) -> None:
     """What analyze wrote is said with the names as given: brackets are no Rich markup and
     `:100:` no emoji code (a name that is bad markup would fail the run after the analysis)."""

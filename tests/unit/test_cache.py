@@ -17,6 +17,7 @@ from pertitle.cache import (
     CACHE_SCHEMA,
     STALE_TEMP_S,
     ResultCache,
+    atomic_write_all,
     atomic_write_bytes,
     atomic_write_text,
     fingerprint_file,
@@ -263,6 +264,45 @@ def test_atomic_write_replaces_whole_and_cleans_up_when_the_write_fails(
         atomic_write_text(target, "third, never complete")
     assert target.read_text() == "second"  # the old entry survives whole
     assert files_under(tmp_path) == ["d/entry.json"]  # and no temp file is left behind
+
+
+def test_files_written_as_one_change_together_or_not_at_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ladder's YAML and JSON are one document: a second file that cannot be written must not
+    leave the first one new beside the old other one."""
+    yaml_doc, json_doc = tmp_path / "t.ladder.yaml", tmp_path / "t.ladder.json"
+    atomic_write_all([(yaml_doc, "old yaml"), (json_doc, "old json")])
+    assert (yaml_doc.read_text(), json_doc.read_text()) == ("old yaml", "old json")
+
+    real_replace = os.replace
+
+    def replace(src: Any, dst: Any) -> None:  # the second rename fails (EPERM, an immutable file)
+        if Path(dst) == json_doc:
+            raise PermissionError(1, "Operation not permitted", str(dst))
+        real_replace(src, dst)
+
+    with monkeypatch.context() as m:
+        m.setattr(os, "replace", replace)
+        with pytest.raises(PermissionError) as failed:
+            atomic_write_all([(yaml_doc, "new yaml"), (json_doc, "new json")])
+    assert failed.value.filename == str(json_doc)
+    assert (yaml_doc.read_text(), json_doc.read_text()) == ("old yaml", "old json")
+    assert files_under(tmp_path) == ["t.ladder.json", "t.ladder.yaml"]  # no temp file left
+
+    # Where there were none, a failed pair leaves none: a directory in the second one's place.
+    fresh = tmp_path / "fresh"
+    (fresh / "t.ladder.json").mkdir(parents=True)
+    with pytest.raises(OSError):
+        atomic_write_all([(fresh / "t.ladder.yaml", "y"), (fresh / "t.ladder.json", "j")])
+    assert files_under(fresh) == []
+
+    # A full disk fails while staging, before anything is renamed.
+    monkeypatch.setattr(os, "fsync", lambda fd: (_ for _ in ()).throw(OSError(28, "No space left on device")))
+    with pytest.raises(OSError, match="No space"):
+        atomic_write_all([(yaml_doc, "newer yaml"), (json_doc, "newer json")])
+    assert (yaml_doc.read_text(), json_doc.read_text()) == ("old yaml", "old json")
+    assert files_under(tmp_path) == ["t.ladder.json", "t.ladder.yaml"]
 
 
 @pytest.mark.parametrize(
