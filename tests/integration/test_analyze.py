@@ -812,6 +812,23 @@ def test_doctor_json() -> None:
     assert doc["codecs"]["h264"]["available"] is True
 
 
+def test_doctor_json_is_a_document_also_when_there_is_no_usable_ffmpeg(tmp_path: Path) -> None:
+    """`pertitle doctor --json > doctor.json` in CI must give a document in the very case doctor
+    is for: an ffmpeg that is missing or is not ffmpeg at all."""
+    not_ffmpeg = tmp_path / "ffmpeg"
+    not_ffmpeg.write_text("#!/bin/sh\necho hello\n", encoding="utf-8")
+    not_ffmpeg.chmod(0o755)
+    for given in (tmp_path / "missing", not_ffmpeg):
+        run = invoke("doctor", "--json", "--ffmpeg", str(given))
+        assert run.exit_code == 2, run.stderr
+        doc = json.loads(run.stdout)
+        assert (doc["schema"], doc["ok"], doc["libvmaf"]) == ("pertitle.doctor/v1", False, False)
+        assert doc["ffmpeg"] == {"path": str(given), "version": None}
+        assert not any(c["available"] for c in doc["codecs"].values())
+        assert len(doc["problems"]) == 1 and str(given) in doc["problems"][0]
+        assert run.stderr.splitlines() == [f"error: {doc['problems'][0]}"]
+
+
 @pytest.mark.parametrize("args", [["--help"], ["analyze", "--help"], ["--version"]])
 def test_help_and_version_exit_0(args: list[str]) -> None:
     run = invoke(*args)
