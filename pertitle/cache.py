@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -112,7 +113,7 @@ def _staged(path: str | os.PathLike[str], data: bytes, *, follow_links: bool) ->
         mode = stat.S_IMODE(target.stat().st_mode) if follow_links else None
     except FileNotFoundError:
         mode = None
-    while True:
+    for attempt in itertools.count():
         tmp = target.parent / f".{target.name}.{secrets.token_hex(6)}.tmp"
         try:
             # O_EXCL: a name another writer holds is never reused; the kernel applies the umask.
@@ -120,6 +121,11 @@ def _staged(path: str | os.PathLike[str], data: bytes, *, follow_links: bool) ->
             break
         except FileExistsError:
             continue
+        except FileNotFoundError:
+            # Another run's `prune` removed the directory, empty, between mkdir and open.
+            if attempt >= 3:
+                raise
+            target.parent.mkdir(parents=True, exist_ok=True)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -254,7 +260,11 @@ def cache_files(root: str | os.PathLike[str]) -> Iterator[CacheFile]:
     """The entries (and leftover temp files) under `root`, and nothing else: only names the cache
     itself writes are listed, so a cache directory pointed at the wrong place loses nothing."""
     for shard in _shards(Path(root)):
-        for f in sorted(shard.iterdir()):
+        try:
+            names = sorted(shard.iterdir())
+        except FileNotFoundError:
+            continue  # emptied and removed by a concurrent prune
+        for f in names:
             entry = bool(_ENTRY.fullmatch(f.name)) and f.name.startswith(shard.name)
             if not (entry or _TEMP.fullmatch(f.name)):
                 continue

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -539,3 +540,51 @@ def test_prune_goes_on_past_a_file_it_cannot_remove_and_counts_it(
     assert "Permission denied" in result.first_failure
     assert [e for e in entries if e.exists()] == [stuck]
     assert sorted(p.name for p in tmp_path.iterdir()) == [stuck.parent.name]  # emptied shards went
+
+
+@pytest.mark.parametrize("walk", ["summarize", "prune"])
+def test_a_shard_a_concurrent_prune_removes_is_passed_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, walk: str
+) -> None:
+    """Batches may share a cache: one's prune empties and removes a shard while another lists it."""
+    cache = ResultCache(str(tmp_path))
+    entries = [_entry(cache, n, days_unused=0) for n in range(4)]
+    gone = entries[1].parent
+    left = [e for e in entries if e.parent != gone]
+    real_iterdir = Path.iterdir
+
+    def iterdir(self: Path) -> Iterator[Path]:
+        if self == gone:  # listed by _shards, removed by the other prune before it is read
+            for f in real_iterdir(self):
+                f.unlink()
+            self.rmdir()
+        return real_iterdir(self)
+
+    monkeypatch.setattr(Path, "iterdir", iterdir)
+    if walk == "summarize":
+        assert summarize(tmp_path, now_s=NOW).entries == len(left)
+    else:
+        assert prune(tmp_path, None, now_s=NOW).removed == len(left)
+
+
+def test_a_write_into_a_shard_a_concurrent_prune_removed_is_made_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """prune removes empty shards; a writer that had just made one finds it gone when it opens its
+    temp file there, and must make it again rather than lose the entry."""
+    cache = ResultCache(str(tmp_path))
+    real_open = os.open
+    removed: list[str] = []
+
+    def racing_open(path: Any, flags: int, mode: int = 0o777) -> int:
+        parent = os.path.dirname(path)
+        if not removed and os.path.isdir(parent) and not os.listdir(parent):
+            os.rmdir(parent)  # the other process's prune, between mkdir and open
+            removed.append(parent)
+        return real_open(path, flags, mode)
+
+    monkeypatch.setattr(os, "open", racing_open)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a lost entry says so with a warning
+        cache.put(KEY, VALUE)
+    assert removed and cache.get(KEY) == VALUE
