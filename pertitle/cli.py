@@ -343,7 +343,10 @@ def main() -> None:
             typer_rich.COLOR_SYSTEM = None
         code = app(standalone_mode=False)
         sys.stdout.flush()  # here, where a full disk can still be said in one line
-    except OSError as exc:  # stdout on a full disk, or gone
+    except OSError as exc:  # stdout on a full disk, or gone; or a file no command caught
+        if exc.filename is not None:  # a named file is not stdout: say which, not "the output"
+            sys.stderr.write(f"error: {exc.filename}: {exc.strerror or exc}\n")
+            sys.exit(2)
         _stdout_lost(exc)
     except (KeyboardInterrupt, typer.Abort):  # pragma: no cover - Ctrl-C outside a command
         sys.stderr.write("interrupted\n")

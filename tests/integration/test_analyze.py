@@ -882,6 +882,22 @@ def test_stdout_on_a_full_disk_is_one_error_line_not_a_traceback(args: list[str]
     assert run.stderr == "error: cannot write the output: No space left on device\n"
 
 
+def test_a_file_error_no_command_caught_names_the_file_not_stdout(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pertitle import cli
+
+    def locked(path: str | None) -> None:
+        raise PermissionError(13, "Permission denied", "/opt/locked/ffmpeg")
+
+    monkeypatch.setattr(cli.binary, "locate", locked)
+    monkeypatch.setattr(sys, "argv", ["pertitle", "doctor"])
+    with pytest.raises(SystemExit) as stopped:
+        cli.main()
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err == "error: /opt/locked/ffmpeg: Permission denied\n"
+
+
 @pytest.mark.parametrize("columns", ["0", "-5", "abc"])
 def test_a_columns_that_is_no_width_keeps_error_lines(columns: str, tmp_path: Path) -> None:
     # COLUMNS=0 made Rich draw every line 0 wide: the error vanished, exit 2 with nothing said.
