@@ -28,7 +28,7 @@ import yaml
 
 from pertitle.cache import remove_stale_temps
 from pertitle.catalog import TitleSpec
-from pertitle.errors import FfmpegError, FfmpegTimeout, PertitleError
+from pertitle.errors import ExecutorLost, FfmpegError, FfmpegTimeout, PertitleError
 from pertitle.ffmpeg.binary import FfmpegInfo
 from pertitle.pipeline import analyze, settings_document
 from pertitle.probes import Event
@@ -88,6 +88,9 @@ class BatchResult:
     outcomes: tuple[TitleOutcome, ...]
     wall_s: float
     interrupted: bool = False
+    # Why the batch stopped before its titles ended, when where they ran was lost (ExecutorLost):
+    # the titles stand as an interrupt leaves them, and a rerun resumes.
+    stopped: str | None = None
 
     def count(self, status: str) -> int:
         return sum(1 for o in self.outcomes if o.status == status)
@@ -102,10 +105,10 @@ class BatchResult:
 
     @property
     def exit_code(self) -> int:
-        """0: every title ok or skipped; 1: a title failed; 130: interrupted."""
+        """0: every title ok or skipped; 1: a title failed, or the executor was lost; 130: interrupted."""
         if self.interrupted:
             return 130
-        return 1 if self.count("failed") else 0
+        return 1 if self.count("failed") or self.stopped else 0
 
 
 def ladder_path(out_dir: str | os.PathLike[str], name: str) -> Path:
@@ -222,8 +225,11 @@ class _TitleRun:
         emit: BatchSink,
         cancelled: threading.Event,
         commit_lock: threading.Lock,
+        on_lost: Callable[[str], None],
     ) -> None:
         self.title = title
+        self.on_lost = on_lost
+        self.stop_reason: Callable[[], str] = lambda: "the batch was interrupted"
         self.out_dir = out_dir
         self.ffmpeg = ffmpeg
         self.executor = executor
@@ -296,6 +302,9 @@ class _TitleRun:
                 self.finished = done
         except BatchCancelled:
             return self.interrupted()
+        except ExecutorLost as exc:  # no title can go on: the batch stops here
+            self.on_lost(str(exc))
+            return self.interrupted()
         except Exception as exc:
             if self.cancelled.is_set():  # Ctrl-C reached ffmpeg too: not the title's fault
                 return self.interrupted()
@@ -323,7 +332,7 @@ class _TitleRun:
             self.title.name,
             self.title.source,
             "interrupted",
-            "the batch was interrupted; a rerun resumes from the cache",
+            f"{self.stop_reason()}; a rerun resumes from the cache",
             time_s=round(time.perf_counter() - self.started, 3),
             encodes=self.encodes,
             cache_hits=self.cache_hits,
@@ -335,6 +344,7 @@ _END_EVENTS = {"ok": "title_finished", "skipped": "title_skipped", "interrupted"
 
 
 NOT_STARTED = "not started: the batch was interrupted first; a rerun runs it"
+NOT_STARTED_LOST = "not started: the batch stopped first ({}); a rerun runs it"
 
 
 def run_batch(
@@ -376,6 +386,16 @@ def run_batch(
     cancelled = threading.Event()
     started = time.perf_counter()
     runs: dict[str, _TitleRun] = {}
+    lost: list[str] = []  # why the executor is gone, once it is (under the lock)
+
+    def on_lost(reason: str) -> None:
+        with lock:
+            if not lost:
+                lost.append(reason)
+        cancelled.set()  # the other titles stop at their next event, none starts
+
+    def stop_reason() -> str:  # called with the lock held too (the interrupt): reads without it
+        return f"the batch stopped: {lost[0]}" if lost else "the batch was interrupted"
 
     def emit(event: BatchEvent) -> None:
         with lock:
@@ -402,7 +422,9 @@ def run_batch(
             emit=emit,
             cancelled=cancelled,
             commit_lock=lock,
+            on_lost=on_lost,
         )
+        runner.stop_reason = stop_reason
         with lock:
             runs[title.name] = runner
         outcome = runner.run()
@@ -483,13 +505,18 @@ def run_batch(
         if not interrupted:
             pool.shutdown(wait=True)
     with lock:
+        stopped = None if interrupted or not lost else lost[0]
+        if stopped is not None:  # the titles the loss kept from starting say why
+            for name, o in outcomes.items():
+                if o.status == "pending":
+                    outcomes[name] = replace(o, reason=NOT_STARTED_LOST.format(stopped))
         final = tuple(outcomes[t.name] for t in titles)
-    result = BatchResult(final, round(time.perf_counter() - started, 3), interrupted)
+    result = BatchResult(final, round(time.perf_counter() - started, 3), interrupted, stopped)
     emit(
         BatchEvent(
             "batch_finished",
             None,
-            "interrupted" if interrupted else "finished",
+            "interrupted" if interrupted or stopped else "finished",
             sum(1 for o in final if o.status in ("ok", "failed", "skipped")),
             len(titles),
         )

@@ -97,6 +97,13 @@ class ToolError(PertitleError):
     exit_code = 2
 
 
+class ExecutorLost(PertitleError):
+    """Where the work runs is gone (the Dask scheduler lost): no title can go on, and none failed
+    of its own. A batch stops at the first, as an interrupt stops it."""
+
+    exit_code = 1
+
+
 class HullError(PertitleError):
     """The measurements cannot form a hull (too few usable points)."""
 

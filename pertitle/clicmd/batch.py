@@ -420,6 +420,13 @@ def batch(
             signal.signal(signal.SIGTERM, _stop_now)
     elif interrupts.count:  # asked to stop as the batch ended: every title ran, but say it was asked
         raise typer.Exit(130)
+    elif result.stopped:
+        raise fail(
+            err,
+            f"{result.stopped}: the batch stopped; finished ladders are kept and finished encodes are "
+            "cached: a rerun resumes",
+            result.exit_code,
+        )
     raise typer.Exit(result.exit_code)
 
 

@@ -18,11 +18,12 @@ import functools
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import CancelledError
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, TypeVar
 
-from pertitle.errors import FfmpegError, FfmpegTimeout, PertitleError, ToolError
+from pertitle.errors import ExecutorLost, FfmpegError, FfmpegTimeout, PertitleError, ToolError
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -167,8 +168,13 @@ class DaskExecutor:
         self.start()
         from distributed import as_completed
 
-        # pure=False: equal items are still separate tasks (Dask would otherwise merge them by hash).
-        futures = self._client.map(functools.partial(call_remote, fn), todo, pure=False)
+        try:
+            # pure=False: equal items are still separate tasks (Dask would otherwise merge them by hash).
+            futures = self._client.map(functools.partial(call_remote, fn), todo, pure=False)
+        except Exception as exc:
+            raise self._lost(exc) or DaskTaskError(
+                f"cannot send tasks to Dask: {type(exc).__name__}: {exc}"
+            ) from None
         by_key = {f.key: item for f, item in zip(futures, todo, strict=True)}
         pending = {f.key: f for f in futures}
         try:
@@ -181,6 +187,9 @@ class DaskExecutor:
                     yield item, None, exc
                     continue
                 except Exception as exc:  # a worker died (KilledWorker), a task could not run
+                    lost = self._lost(exc)
+                    if lost is not None:  # every other task is gone too: not this encode's failure
+                        raise lost from None
                     yield item, None, DaskTaskError(f"a Dask task failed: {type(exc).__name__}: {exc}")
                     continue
                 if isinstance(value, RemoteFfmpegError):
@@ -192,6 +201,19 @@ class DaskExecutor:
                 # An interrupted batch may have closed the client while this title still ran.
                 with contextlib.suppress(Exception):
                     self._client.cancel(list(pending.values()))
+
+    def _lost(self, exc: BaseException) -> ExecutorLost | None:
+        """An ExecutorLost when `exc` says the client lost its scheduler (its tasks were cancelled
+        for that reason, or the client is closed or reconnecting), else None."""
+        reason = str(getattr(exc, "reason", "") or "")
+        status = str(getattr(self._client, "status", "closed") or "closed")
+        gone = type(exc).__name__ == "ClosedClientError" or reason == "scheduler-connection-lost"
+        if isinstance(exc, CancelledError) and status != "running":
+            gone = True
+        if not gone:
+            return None
+        where = f"the Dask scheduler at {self.address}" if self.address else "the local Dask cluster"
+        return ExecutorLost(f"lost {where} ({type(exc).__name__}: {reason or exc})")
 
     def close(self) -> None:
         if self._client is not None:

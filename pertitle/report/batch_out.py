@@ -80,8 +80,10 @@ def summary_document(
     updated_at: float,
     meta: Mapping[str, Any],
     exit_code: int | None = None,
+    stopped: str | None = None,
 ) -> dict[str, Any]:
-    """The summary.json document. `state`: running | finished | interrupted. Pure."""
+    """The summary.json document. `state`: running | finished | interrupted (by a signal, or
+    `stopped` by the loss of where the titles ran, which says why). Pure."""
     counts = {s: 0 for s in ("ok", "failed", "skipped", "interrupted", "running", "pending")}
     for o in outcomes:
         counts[o.status] = counts.get(o.status, 0) + 1
@@ -89,6 +91,7 @@ def summary_document(
         "schema": SUMMARY_SCHEMA,
         "state": state,
         "exit_code": exit_code,
+        "stopped": stopped,
         "started_at": _iso(started_at),
         "updated_at": _iso(updated_at),
         "wall_s": round(updated_at - started_at, 3),
@@ -122,7 +125,7 @@ class SummaryWriter:
         self._finished = False
         self._write("running")
 
-    def _write(self, state: str, exit_code: int | None = None) -> None:
+    def _write(self, state: str, exit_code: int | None = None, stopped: str | None = None) -> None:
         doc = summary_document(
             [self._outcomes[n] for n in self._order],
             state=state,
@@ -130,6 +133,7 @@ class SummaryWriter:
             updated_at=self._clock(),
             meta=self._meta,
             exit_code=exit_code,
+            stopped=stopped,
         )
         atomic_write_text(self.path, json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
 
@@ -157,7 +161,11 @@ class SummaryWriter:
             self._finished = True
             for o in result.outcomes:
                 self._outcomes[o.name] = o
-            self._write("interrupted" if result.interrupted else "finished", result.exit_code)
+            self._write(
+                "interrupted" if result.interrupted or result.stopped else "finished",
+                result.exit_code,
+                result.stopped,
+            )
 
 
 def event_document(event: BatchEvent) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -224,3 +225,68 @@ def test_a_malformed_scheduler_address_is_bad_usage(catalog: Path, tmp_path: Pat
     (line,) = proc.stderr.strip().splitlines()
     assert line.startswith(f"error: --scheduler: {address!r} is not a Dask scheduler address"), line
     assert "give tcp://HOST:PORT" in line
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_a_scheduler_lost_mid_batch_stops_the_batch_instead_of_failing_every_title(
+    catalog: Path, tmp_path: Path
+) -> None:
+    """A lost scheduler is the cluster's failure, not the titles': the batch stops at once (the
+    title running is interrupted, the rest stay pending, none 'failed'), says so in one line and in
+    summary.json, and a rerun resumes. Before, every title failed in turn, each after waiting out
+    the connect timeout, with a warning per cancelled encode."""
+    titles = tmp_path / "titles"
+    titles.mkdir()
+    for i in range(4):
+        (titles / f"t{i}.mp4").write_bytes((catalog / "alpha.mp4").read_bytes())
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    dask = Path(sys.executable).with_name("dask")
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    scheduler = subprocess.Popen(
+        [str(dask), "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1],
+         "--dashboard-address", ":0"], **quiet,
+    )  # fmt: skip
+    worker = subprocess.Popen(
+        [str(dask), "worker", address, "--nworkers", "1", "--nthreads", "1", "--dashboard-address", ":0"],
+        **quiet,
+    )
+    out, events = tmp_path / "out", tmp_path / "events.ndjson"
+    argv = [sys.executable, "-m", "pertitle", "batch", str(titles), "--out", str(out), "--jobs", "1"]
+    argv += ["--cache-dir", str(tmp_path / "cache"), "--work-dir", str(tmp_path / "work"), "--events"]
+    argv += [str(events), "--executor", "dask", "--scheduler", address, "--dask-workers", "1", *GRID]
+    env = {**os.environ, "NO_COLOR": "1", "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "3s"}
+    try:
+        batch = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and batch.poll() is None:
+            if events.exists() and '"job_done"' in events.read_text(encoding="utf-8"):
+                break
+            time.sleep(0.1)
+        scheduler.kill()
+        _, stderr = batch.communicate(timeout=120)
+    finally:
+        for p in (scheduler, worker):
+            p.kill()
+            p.wait(timeout=30)
+    assert batch.returncode == 1, stderr
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: lost the Dask scheduler at {address}"), stderr
+    assert last.endswith(
+        "the batch stopped; finished ladders are kept and finished encodes are cached: a rerun resumes"
+    )
+    assert "warning" not in stderr  # no line per cancelled encode
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert (summary["state"], summary["exit_code"]) == ("interrupted", 1)
+    assert summary["stopped"].startswith(f"lost the Dask scheduler at {address}")
+    statuses = [t["status"] for t in summary["titles"]]
+    assert "failed" not in statuses and statuses.count("interrupted") <= 1, summary["titles"]
+    assert statuses.count("pending") >= 2
+    pending = next(t for t in summary["titles"] if t["status"] == "pending")
+    assert pending["reason"].startswith("not started: the batch stopped first (lost the Dask scheduler")
