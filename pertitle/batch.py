@@ -31,6 +31,7 @@ from pertitle.catalog import TitleSpec
 from pertitle.errors import ExecutorLost, FfmpegError, FfmpegTimeout, PertitleError
 from pertitle.ffmpeg.binary import FfmpegInfo
 from pertitle.pipeline import analyze, settings_document
+from pertitle.plan import default_vmaf_model
 from pertitle.probes import Event
 from pertitle.report import printable, serialize
 from pertitle.yamltext import load_yaml
@@ -119,7 +120,8 @@ def existing_ladder(out_dir: str | os.PathLike[str], title: TitleSpec) -> tuple[
     """The title's ladder from an earlier run, when it can stand: (document, "") or (None, why not).
 
     It must be a valid `pertitle.ladder/v1` document, of a source of the same size, made with the
-    same result-affecting settings (the VMAF model is compared only when one was chosen).
+    same result-affecting settings (with no VMAF model chosen, the model the source gets by default:
+    a ladder scored with another one is analysed again).
     """
     path = ladder_path(out_dir, title.name)
     if not path.is_file():
@@ -152,8 +154,9 @@ def existing_ladder(out_dir: str | os.PathLike[str], title: TitleSpec) -> tuple[
             (r.get("predicted") or {}).get("basis") != serialize.UNCALIBRATED_BASIS
             for r in doc.get("rungs") or []
         )
-    if not s.vmaf_model:
-        expected.pop("vmaf_model", None)
+    if not s.vmaf_model:  # the model this source gets by default, by its size as recorded
+        src = doc["source"]
+        expected["vmaf_model"] = default_vmaf_model(int(src["width"]), int(src["height"]))
     expected.pop("vmaf_subsample", None)  # what the title's length allowed; `fast` is the setting
     changed = sorted(k for k, v in expected.items() if recorded.get(k) != v)
     if changed:

@@ -292,9 +292,12 @@ def rung_spec(settings: Settings, rung: Rung) -> EncodeSpec:
 
 
 def vmaf_model_for(info: MediaInfo, settings: Settings) -> str:
-    if settings.vmaf_model:
-        return settings.vmaf_model
-    return "vmaf_4k_v0.6.1" if min(info.width, info.height) > 1440 else "vmaf_v0.6.1"
+    return settings.vmaf_model or default_vmaf_model(info.width, info.height)
+
+
+def default_vmaf_model(width: int, height: int) -> str:
+    """The model a title of this displayed size is scored with when none is chosen. Pure."""
+    return "vmaf_4k_v0.6.1" if min(width, height) > 1440 else "vmaf_v0.6.1"
 
 
 def coarse_crfs(crfs: Sequence[float]) -> tuple[float, ...]:

@@ -339,6 +339,27 @@ def test_finished_titles_are_kept_unless_forced(
     assert set(statuses(summary(out)).values()) == {"ok"}
 
 
+def test_a_ladder_scored_with_another_vmaf_model_is_stale_once_no_model_is_chosen(
+    reference: tuple[Path, Path], tmp_path: Path, good: Path
+) -> None:
+    """With no --vmaf-model a title gets its default model (vmaf_v0.6.1 here): a ladder in --out
+    scored with vmaf_v0.6.1neg is not this run's ladder, though no model was named."""
+    out = tmp_path / "out"
+    shutil.copytree(reference[0], out)
+    base = ["batch", str(good), "--out", str(out), "--cache-dir", str(reference[1]), *GRID, *LOCAL]
+    neg = CliRunner().invoke(app, [*base, "--vmaf-model", "vmaf_v0.6.1neg"])
+    assert neg.exit_code == 0, neg.output
+    assert set(statuses(summary(out)).values()) == {"ok"}
+    default = CliRunner().invoke(app, base)
+    assert default.exit_code == 0, default.output
+    assert set(statuses(summary(out)).values()) == {"ok"}  # redone: was kept with the neg scores
+    assert ladders(out) == ladders(reference[0])
+    assert {json.loads(p.read_text(encoding="utf-8"))["settings"]["vmaf_model"] for p in out.glob("*.json")
+            if p.name != "summary.json"} == {"vmaf_v0.6.1"}  # fmt: skip
+    again = CliRunner().invoke(app, base)
+    assert set(statuses(summary(out)).values()) == {"skipped"}, again.output
+
+
 def test_a_title_that_fails_on_a_rerun_says_its_earlier_ladder_is_stale(
     reference: tuple[Path, Path], tmp_path: Path, good: Path
 ) -> None:
