@@ -218,10 +218,31 @@ def from_document(doc: Any) -> TitleResult:
         result = _result_from(doc)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise InputError(f"not a valid {SCHEMA_ID} document: {_one_line(str(exc))}") from None
-    problem = _rung_problem(result.ladder.rungs) or _value_problem(result)
+    problem = _source_problem(result.source) or _rung_problem(result.ladder.rungs) or _value_problem(result)
     if problem:
         raise InputError(f"not a valid {SCHEMA_ID} document: {problem}")
     return result
+
+
+_MAX_DURATION_S = 1e7  # 115 days: past any title, and short of what the reports' arithmetic overflows
+_MAX_FPS = 10_000.0
+_MAX_COUNT = 2**63 - 1  # bytes and frames: what a file system and a 64-bit counter hold
+
+
+def _source_problem(src: MediaInfo) -> str | None:
+    """Source values no probe gives (a hand-edited 1e999 reads as infinity, 10**400 is a valid
+    JSON integer): the reports do arithmetic on them."""
+    for name, value, hi in (
+        ("duration_s", src.duration_s, _MAX_DURATION_S),
+        ("fps", src.fps, _MAX_FPS),
+        ("display_aspect", src.display_aspect, 100.0),
+    ):
+        if not (math.isfinite(value) and 0 < value <= hi):
+            return f"source: {name} {value:g} is not within 0-{hi:g}"
+    for name, count in (("size_bytes", src.size_bytes), ("frame_count", src.frame_count)):
+        if not 0 <= count <= _MAX_COUNT:
+            return f"source: {name} is outside 0-{_MAX_COUNT}"
+    return None
 
 
 def _rung_problem(rungs: Sequence[Rung]) -> str | None:

@@ -204,6 +204,11 @@ def _broken(mutate: Any) -> dict[str, Any]:
             "in the whole kbit/s encoders are given",
         ),
         (_broken(lambda d: d["rungs"][0].update(bufsize_kbps=1e300)), "rungs/0: bufsize_kbps 1e+300"),
+        # A hand-edited 1e999 is JSON's infinity, 10**400 a valid JSON integer: the report's
+        # arithmetic on them was a traceback.
+        (_broken(lambda d: d["source"].update(duration_s=math.inf)), "source: duration_s inf is not within"),
+        (_broken(lambda d: d["source"].update(fps=1e6)), "source: fps 1e+06 is not within 0-10000"),
+        (_broken(lambda d: d["source"].update(size_bytes=10**400)), "source: size_bytes is outside 0-"),
     ],
 )
 def test_not_a_ladder_document_is_one_line_input_error(doc: Any, needle: str) -> None:
