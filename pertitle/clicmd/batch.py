@@ -304,7 +304,7 @@ def batch(
     sinks: list[Callable[[Any], None]] = []
     events_writer: batch_out.EventsWriter | None = None
     # The reports' folders are made as --out is (with their parents), and tried, before any work:
-    # the JUnit file is written only at the end, after every title ran.
+    # the JUnit file is written with the summary, from the start, so it always describes this run.
     if work_dir is not None:  # one that cannot be made failed every title, "cannot write the ladder"
         problem = _checked(partial(_make_folder, work_dir))
         if problem:
@@ -313,16 +313,13 @@ def batch(
         problem = _checked(partial(_make_folder_of, junit))
         if problem:
             raise fail(err, f"--junit: cannot write {junit}: {problem}", 2)
-    if events is not None:
-        try:
-            events_writer = batch_out.EventsWriter(events)
-        except OSError as exc:
-            raise fail(err, f"--events: cannot write {events}: {_os_problem(exc)}", 2) from None
+    if events is not None:  # opened (truncated) once the executor is up: a failed start keeps the old
+        problem = _checked(partial(_make_folder_of, events))
+        if problem:
+            raise fail(err, f"--events: cannot write {events}: {problem}", 2)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        if events_writer is not None:
-            events_writer.close()
         raise fail(err, f"cannot write there: {exc}", 2) from None
 
     if executor == "dask":
@@ -332,8 +329,6 @@ def batch(
         try:
             pool.start()
         except PertitleError as exc:
-            if events_writer is not None:
-                events_writer.close()
             raise fail(err, str(exc), 2) from None
         if scheduler and not work_dir:
             err.print(
@@ -359,11 +354,20 @@ def batch(
         "heights": list(settings.heights) if settings.heights else None,
         "crfs": [float(c) for c in settings.effective_crfs],
     }
+    if events is not None:
+        try:
+            events_writer = batch_out.EventsWriter(events)
+        except OSError as exc:
+            _close(pool)
+            raise fail(err, f"--events: cannot write {events}: {_os_problem(exc)}", 2) from None
     try:
-        summary = batch_out.SummaryWriter(out, titles, meta)
+        summary = batch_out.SummaryWriter(out, titles, meta, junit=junit)
     except OSError as exc:
         _close(pool)
-        raise fail(err, f"cannot write the summary in {out}: {exc}", 2) from None
+        if events_writer is not None:
+            events_writer.close()
+        where = exc.filename or out / batch_out.SUMMARY_NAME
+        raise fail(err, f"cannot write {where}: {_os_problem(exc)}", 2) from None
     progress = batch_out.BatchProgress(err, len(titles), live=live, quiet=quiet, verbose=verbose)
     sinks += [progress, summary]
     if events_writer is not None:

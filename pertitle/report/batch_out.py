@@ -5,9 +5,11 @@ prints and a dashboard, a CI system and a terminal all read the same events.
 summary.json (`pertitle.batch-summary/v1`) is written atomically when the batch starts, again each
 time a title starts or ends, and at the end, so a batch killed at any moment leaves a whole summary
 that says which titles had ended. The NDJSON events file gets one JSON object per line, flushed per
-line. The JUnit XML is written (atomically) at the end: one test case per title, a `failure` element
-with the reason for a failed or interrupted title, `skipped` for a ladder kept from an earlier run
-and for a title an interrupt left `pending` (it never started: not a failure).
+line. The JUnit XML is written (atomically) with the summary, so it always describes this run: one
+test case per title, a `failure` element with the reason for a failed or interrupted title,
+`skipped` for a ladder kept from an earlier run and for a title an interrupt left `pending` (it
+never started: not a failure). While the batch runs, a title not yet ended is a `failure` ("not
+finished"): a batch killed with -9 leaves a report that is not green, never the last run's.
 """
 
 from __future__ import annotations
@@ -113,9 +115,11 @@ class SummaryWriter:
         titles: Sequence[TitleSpec],
         meta: Mapping[str, Any],
         *,
+        junit: str | Path | None = None,
         clock: Any = time.time,
     ) -> None:
         self.path = Path(out_dir) / SUMMARY_NAME
+        self.junit = Path(junit) if junit is not None else None
         self._meta = dict(meta)
         self._clock = clock
         self._started = clock()
@@ -136,6 +140,9 @@ class SummaryWriter:
             stopped=stopped,
         )
         atomic_write_text(self.path, json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+        if self.junit is not None and state == "running":  # the final one is the caller's
+            outcomes = tuple(self._outcomes[n] for n in self._order)
+            write_junit(self.junit, BatchResult(outcomes, doc["wall_s"]), running=True)
 
     def __call__(self, event: BatchEvent) -> None:
         with self._lock:
@@ -228,10 +235,30 @@ def _xml_text(text: str) -> str:
     return _XML_INVALID.sub("?", text)
 
 
-def junit_xml(result: BatchResult, *, suite: str = "pertitle batch", timestamp: float | None = None) -> str:
+UNFINISHED = "not finished: the batch was still running when this report was written (summary.json says more)"
+
+
+def junit_xml(
+    result: BatchResult,
+    *,
+    suite: str = "pertitle batch",
+    timestamp: float | None = None,
+    running: bool = False,
+) -> str:
     """JUnit XML for a batch: one `testcase` per title (classname `pertitle.batch`, name the title),
     `failure` with the reason for a failed or interrupted title, `skipped` for a kept ladder and for
-    a title that never started (`pending`, an interrupted batch's). Pure."""
+    a title that never started (`pending`, an interrupted batch's). `running`: the batch has not
+    ended, and every title not yet ended is a failure (UNFINISHED). Pure."""
+    if running:
+        result = BatchResult(
+            tuple(
+                o
+                if o.status not in ("pending", "running")
+                else TitleOutcome(o.name, o.source, "interrupted", UNFINISHED, error_type="unfinished")
+                for o in result.outcomes
+            ),
+            result.wall_s,
+        )
     failures = sum(1 for o in result.outcomes if o.status in ("failed", "interrupted"))
     skipped = sum(1 for o in result.outcomes if o.status in ("skipped", "pending"))
     attrs = {
@@ -264,8 +291,8 @@ def junit_xml(result: BatchResult, *, suite: str = "pertitle batch", timestamp: 
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
-def write_junit(path: str | Path, result: BatchResult) -> None:
-    atomic_write_text(path, junit_xml(result))
+def write_junit(path: str | Path, result: BatchResult, *, running: bool = False) -> None:
+    atomic_write_text(path, junit_xml(result, running=running))
 
 
 def describe_outcome(o: TitleOutcome) -> str:

@@ -212,8 +212,17 @@ def test_batch_starts_a_local_cluster_of_its_own(
 
 
 def test_an_unreachable_scheduler_is_bad_usage(catalog: Path, tmp_path: Path) -> None:
-    proc = cli(catalog, "--out", tmp_path / "out", "--executor", "dask", "--scheduler", "tcp://127.0.0.1:9")
+    """Nothing of the last run's records is touched by a run that could not start."""
+    events, junit = tmp_path / "events.ndjson", tmp_path / "junit.xml"
+    events.write_text('{"kind":"batch_finished"}\n', encoding="utf-8")
+    junit.write_text("<testsuites/>", encoding="utf-8")
+    proc = cli(
+        catalog, "--out", tmp_path / "out", "--executor", "dask", "--scheduler", "tcp://127.0.0.1:9",
+        "--events", events, "--junit", junit,
+    )  # fmt: skip
     assert proc.returncode == 2
+    assert events.read_text(encoding="utf-8") == '{"kind":"batch_finished"}\n'
+    assert junit.read_text(encoding="utf-8") == "<testsuites/>"
     assert proc.stderr.startswith("error: cannot reach the Dask scheduler at tcp://127.0.0.1:9")
 
 
