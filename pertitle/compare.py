@@ -55,7 +55,7 @@ from pertitle.reference import (
     ReferenceRung,
     cap_to_source,
     load_reference,
-    parse_reference,
+    reference_from_document,
 )
 from pertitle.report.serialize import read_document
 from pertitle.verify import source_mismatch
@@ -178,8 +178,8 @@ def load_ladder_source(name_or_path: str, what: str) -> LadderSource:
             f"{name_or_path}: neither a {LADDER_SCHEMA_ID} document nor a reference ladder "
             f"(name, source, codec, rungs); bundled ladders: {', '.join(BUNDLED_LADDERS)}"
         )
-    path = Path(name_or_path)
-    return _from_reference(parse_reference(path.read_text(encoding="utf-8"), origin=str(path)), str(path))
+    # The document read above: a second read of a pipe (`--reference <(...)`) would find it empty.
+    return _from_reference(reference_from_document(doc, origin=name_or_path), name_or_path)
 
 
 def _from_reference(ref: ReferenceLadder, origin: str) -> LadderSource:

@@ -386,7 +386,7 @@ def load_constraints(path: str | Path) -> Constraints:
     p = Path(path)
     if p.is_dir():
         raise ConfigError(f"constraints file {str(p)!r} is a directory; give a YAML file")
-    if not p.is_file():
+    if not p.exists():  # a pipe (`--constraints <(...)`) is read as a file is
         raise ConfigError(f"constraints file {str(p)!r} does not exist")
     try:
         data = load_yaml(p.read_text(encoding="utf-8"))

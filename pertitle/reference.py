@@ -89,6 +89,15 @@ def parse_reference(text: str, *, origin: str) -> ReferenceLadder:
         raise ConfigError(f"{origin}: invalid YAML {yaml_problem(exc)}") from None
     except RecursionError:
         raise ConfigError(f"{origin}: nested too deeply to be a reference ladder") from None
+    return reference_from_document(doc, origin=origin)
+
+
+def reference_from_document(doc: Any, *, origin: str) -> ReferenceLadder:
+    """`parse_reference` of a document already read (a pipe can be read only once).
+
+    Raises:
+        ConfigError: as `load_reference`.
+    """
     if not isinstance(doc, dict):
         raise ConfigError(f"{origin}: expected a mapping with {', '.join(_TOP_FIELDS)}, got {_show(doc)}")
     _reject_unknown(doc, _TOP_FIELDS, origin, "")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -536,3 +538,32 @@ def test_a_crf_past_the_grid_is_one_grid_step_on_within_the_codecs_range() -> No
     assert crf_past_the_grid(51.0, grid, 51) is None  # no room left
     assert crf_past_the_grid(56.0, (20, 26, 32, 38, 44, 50, 56), 63) == 62.0  # VP9's step of 6
     assert crf_past_the_grid(30.0, (30,), 51) == 34.0  # a lone CRF: steps of 4
+
+
+def _fifo_of(tmp_path: Path, text: str, times: int = 1) -> Path:
+    """A named pipe that gives `text` to each of the first `times` readers, as `<(...)` would once."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+
+    def feed() -> None:
+        for _ in range(times):
+            with open(fifo, "w", encoding="utf-8") as w:
+                w.write(text)
+
+    threading.Thread(target=feed, daemon=True).start()
+    return fifo
+
+
+def test_constraints_from_a_pipe_are_read(tmp_path: Path) -> None:
+    """`--constraints <(...)`: a pipe exists though it is no regular file (it said "does not exist")."""
+    assert load_constraints(_fifo_of(tmp_path, "max_rungs: 4\n")) == Constraints(max_rungs=4)
+
+
+def test_a_reference_ladder_from_a_pipe_is_read_once(tmp_path: Path) -> None:
+    """`compare --reference <(...)`: the file was parsed, then read again for its rungs, and the
+    second read of the pipe found nothing ("expected a mapping ..., got None")."""
+    from pertitle.compare import load_ladder_source
+
+    text = (REPO / "ladders" / "apple_hls_h264.yaml").read_text(encoding="utf-8")
+    source = load_ladder_source(str(_fifo_of(tmp_path, text)), "reference ladder")
+    assert [r.bitrate_kbps for r in source.rungs][:3] == [145.0, 365.0, 730.0]
