@@ -30,7 +30,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from matplotlib.transforms import Bbox, blended_transform_factory
 
 from pertitle.errors import InputError
-from pertitle.models import Rung, TitleResult
+from pertitle.models import RUNG_KBPS_RANGE, Rung, TitleResult
 from pertitle.reference import ReferenceLadder
 from pertitle.report import printable
 
@@ -214,8 +214,8 @@ def _measured_ladder(raw: Any, where: str) -> MeasuredLadder:
     if not isinstance(raw, dict):
         raise _bad(where, "expected a mapping", raw)
     measured = raw.get("measured")
-    if not isinstance(measured, list):
-        raise _bad(f"{where}.measured", "expected a list", measured)
+    if not isinstance(measured, list) or not measured:
+        raise _bad(f"{where}.measured", "expected a non-empty list of rungs", measured)
     rungs = [_measured_rung(item, f"{where}.measured[{i}]") for i, item in enumerate(measured)]
     best = raw.get("best")
     return MeasuredLadder(
@@ -235,6 +235,12 @@ def _measured_rung(item: Any, at: str) -> MeasuredRung:
             raise _bad(f"{at}.{key}", "expected a positive integer", v)
     kbps = _optional_number(item.get("bitrate_kbps"), f"{at}.bitrate_kbps")
     vmaf = _optional_number(item.get("vmaf"), f"{at}.vmaf")
+    # What no measurement gives (a hand edit): the ladder reader refuses the same
+    # (`serialize._value_problem`); drawn, such a rung fell off the plot with exit 0.
+    if kbps is not None and not 0 < kbps <= RUNG_KBPS_RANGE[1]:
+        raise _bad(f"{at}.bitrate_kbps", "expected a measured bitrate", kbps)
+    if vmaf is not None and not 0 <= vmaf <= 100:
+        raise _bad(f"{at}.vmaf", "expected a VMAF score, 0-100", vmaf)
     return MeasuredRung(
         width=item["width"],
         height=item["height"],

@@ -517,6 +517,20 @@ def test_comparison_reads_the_bd_range_and_the_reference_cost_of_the_ladder_top(
     doc["bd_rate"]["vmaf_range"] = [95.0, 42.0]
     with pytest.raises(InputError, match=r"bd_rate\.vmaf_range: expected \[low, high\] with low <= high"):
         plots.comparison_from_document(doc)
+    # Values no measurement gives, as the ladder reader refuses them: they were drawn (or fell off
+    # the plot) with exit 0, and an empty list garbled the warning that names the rungs.
+    doc["bd_rate"]["vmaf_range"] = [42.0, 95.0]
+    for field, value, problem in (
+        ("vmaf", 1e308, r"ladder\.measured\[0\]\.vmaf: expected a VMAF score, 0-100"),
+        ("bitrate_kbps", -5, r"ladder\.measured\[0\]\.bitrate_kbps: expected a measured bitrate"),
+    ):
+        edited = json.loads(json.dumps(doc))
+        edited["ladder"]["measured"][0][field] = value
+        with pytest.raises(InputError, match=problem):
+            plots.comparison_from_document(edited)
+    doc["reference"]["measured"] = []
+    with pytest.raises(InputError, match=r"reference\.measured: expected a non-empty list of rungs"):
+        plots.comparison_from_document(doc)
 
 
 def test_rung_labels_never_cover_each_other_when_rungs_crowd_the_top(analysed: Path) -> None:
