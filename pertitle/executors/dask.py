@@ -17,6 +17,7 @@ import contextlib
 import functools
 import logging
 import os
+import socket
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import CancelledError
 from dataclasses import dataclass
@@ -54,6 +55,43 @@ class RemoteFfmpegError:
     def rebuild(self) -> FfmpegError:
         kind = FfmpegTimeout if self.timeout else FfmpegError
         return kind(list(self.argv), self.returncode, self.stderr_tail, self.what)
+
+
+def _connect_timeout_s() -> float:
+    import dask.config
+    from dask.utils import parse_timedelta
+
+    value = parse_timedelta(dask.config.get("distributed.comm.timeouts.connect", "30s"), default="seconds")
+    return float(value or 30.0)
+
+
+def _expect_a_scheduler(address: str, timeout_s: float) -> None:
+    """A Dask server speaks first: on every new connection it sends its handshake before it reads
+    one. A port that accepts and stays silent (a dashboard, any HTTP server, a wrong service) made
+    `distributed.Client` wait forever, past its own timeout; here it is an error within the
+    connect timeout. Only plain `tcp://` addresses are probed (TLS and others go to Dask as given).
+
+    Raises:
+        ValueError: the address is broken (no port, an IPv6 host without brackets).
+        OSError: nothing accepts there, or what does sends nothing.
+    """
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    scheme, where = parse_address(address)  # ValueError, as Dask says it, for a broken address
+    if scheme != "tcp":
+        return
+    host, port = parse_host_port(where)
+    with socket.create_connection((host, port), timeout=timeout_s) as conn:
+        conn.settimeout(timeout_s)
+        try:
+            first = conn.recv(1)
+        except TimeoutError:
+            raise TimeoutError(
+                f"something listens there but sent nothing in {timeout_s:g} s: not a Dask scheduler "
+                "(a dashboard port? a scheduler listens on 8786 unless told otherwise)"
+            ) from None
+        if not first:
+            raise ConnectionError("the connection was closed at once: not a Dask scheduler")
 
 
 def call_remote(fn: Callable[[T], R], item: T) -> R | RemoteFfmpegError:
@@ -124,6 +162,7 @@ class DaskExecutor:
         try:
             # Dask's own setting bounds the wait (distributed.comm.timeouts.connect, 30 s by default;
             # DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT=5s in the environment changes it).
+            _expect_a_scheduler(self.address, _connect_timeout_s())
             self._client = distributed.Client(self.address)
         except ValueError as exc:  # no port, an unknown scheme, a broken address: said, no traceback
             raise ToolError(

@@ -236,6 +236,31 @@ def test_a_malformed_scheduler_address_is_bad_usage(catalog: Path, tmp_path: Pat
     assert "give tcp://HOST:PORT" in line
 
 
+def test_a_port_that_accepts_but_is_no_scheduler_is_bad_usage_within_the_timeout(
+    catalog: Path, tmp_path: Path
+) -> None:
+    """The dashboard's port (8787 for 8786) is an easy mistake: it accepts and never speaks Dask.
+    The client waited forever there, past its own connect timeout."""
+    import socket
+    import threading
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(4)
+    held: list[socket.socket] = []
+    threading.Thread(target=lambda: held.extend(silent.accept()[:1] for _ in range(4)), daemon=True).start()
+    address = f"tcp://127.0.0.1:{silent.getsockname()[1]}"
+    started = time.monotonic()
+    try:
+        proc = cli(catalog, "--out", tmp_path / "out", "--executor", "dask", "--scheduler", address)
+    finally:
+        silent.close()
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith(f"error: cannot reach the Dask scheduler at {address} (something listens")
+    assert "not a Dask scheduler" in proc.stderr
+    assert time.monotonic() - started < 60  # the connect timeout is 3 s here
+
+
 def _free_port() -> int:
     import socket
 
