@@ -116,12 +116,15 @@ def ladder_path(out_dir: str | os.PathLike[str], name: str) -> Path:
     return Path(out_dir) / f"{name}.ladder.json"
 
 
-def existing_ladder(out_dir: str | os.PathLike[str], title: TitleSpec) -> tuple[dict[str, Any] | None, str]:
+def existing_ladder(
+    out_dir: str | os.PathLike[str], title: TitleSpec, ffmpeg_version: str | None = None
+) -> tuple[dict[str, Any] | None, str]:
     """The title's ladder from an earlier run, when it can stand: (document, "") or (None, why not).
 
     It must be a valid `pertitle.ladder/v1` document, of a source of the same size, made with the
     same result-affecting settings (with no VMAF model chosen, the model the source gets by default:
-    a ladder scored with another one is analysed again).
+    a ladder scored with another one is analysed again) and, given `ffmpeg_version`, by that
+    ffmpeg: another build's encoders give other bits, as the cache's keys say.
     """
     path = ladder_path(out_dir, title.name)
     if not path.is_file():
@@ -161,6 +164,9 @@ def existing_ladder(out_dir: str | os.PathLike[str], title: TitleSpec) -> tuple[
     changed = sorted(k for k, v in expected.items() if recorded.get(k) != v)
     if changed:
         return None, f"the existing {path.name} was made with other settings ({', '.join(changed)})"
+    made_with = str((doc.get("tool") or {}).get("ffmpeg", ""))
+    if ffmpeg_version is not None and made_with != ffmpeg_version:
+        return None, f"the existing {path.name} was made with another ffmpeg ({made_with or 'unknown'})"
     return doc, ""
 
 
@@ -270,7 +276,7 @@ class _TitleRun:
         t0 = self.started = time.perf_counter()
         why = "--force asked for a new one"
         if not self.force:
-            doc, why = existing_ladder(self.out_dir, title)
+            doc, why = existing_ladder(self.out_dir, title, self.ffmpeg.version)
             if doc is not None:
                 kept = _ladder_outcome(
                     title, doc, "skipped", "ladder from an earlier run (--force redoes it)"

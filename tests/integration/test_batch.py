@@ -360,6 +360,28 @@ def test_a_ladder_scored_with_another_vmaf_model_is_stale_once_no_model_is_chose
     assert set(statuses(summary(out)).values()) == {"skipped"}, again.output
 
 
+def test_a_ladder_made_by_another_ffmpeg_build_is_analysed_again(
+    reference: tuple[Path, Path], tmp_path: Path, good: Path
+) -> None:
+    """Another ffmpeg's encoders give other bits (the cache's keys hold its version): a ladder in
+    --out that another build made is not this run's."""
+    from pertitle.report import serialize
+
+    out = tmp_path / "out"
+    shutil.copytree(reference[0], out)
+    path = out / "alpha.ladder.json"
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    doc["tool"]["ffmpeg"] = "n8.0-older-build"
+    path.write_text(serialize.to_json(doc), encoding="utf-8")
+    path.with_suffix(".yaml").write_text(serialize.to_yaml(doc), encoding="utf-8")
+    base = ["batch", str(good), "--out", str(out), "--cache-dir", str(tmp_path / "cache"), *GRID, *LOCAL]
+    run = CliRunner().invoke(app, [*base, "--verbose"])
+    assert run.exit_code == 0, run.output
+    status = statuses(summary(out))
+    assert status.pop("alpha") == "ok" and set(status.values()) == {"skipped"}, status
+    assert "was made with another ffmpeg (n8.0-older-build); analysing again" in run.output
+
+
 def test_a_title_that_fails_on_a_rerun_says_its_earlier_ladder_is_stale(
     reference: tuple[Path, Path], tmp_path: Path, good: Path
 ) -> None:
