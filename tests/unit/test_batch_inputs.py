@@ -709,7 +709,7 @@ def _run_one(title: Any, tmp_path: Path, events: list[BatchEvent]) -> batch.Batc
     return batch.run_batch(
         [title],
         tmp_path / "out",
-        None,  # type: ignore[arg-type]
+        SimpleNamespace(version="n9-test", path="ffmpeg"),  # type: ignore[arg-type]
         executor=SimpleNamespace(slots=1),
         cores=1,
         on_event=events.append,
