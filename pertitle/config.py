@@ -270,8 +270,9 @@ def _problems(settings: Settings, *, per_title: bool) -> Iterator[str]:
             elif d.whole_crfs and not float(c).is_integer():
                 # ffmpeg rounds them: the point would be recorded at a CRF never encoded.
                 yield f"crfs: {c:g}: {d.encoder} takes whole CRFs only"
-    if s.sample_count < 1:
-        yield f"sample_count: {s.sample_count} must be at least 1"
+    if not 1 <= s.sample_count <= MAX_SAMPLES:
+        shown = s.sample_count if abs(s.sample_count) < 10**12 else "that"
+        yield f"sample_count: {shown} must be 1 to {MAX_SAMPLES}"
     if not (math.isfinite(s.sample_duration_s) and s.sample_duration_s >= MIN_SAMPLE_DURATION_S):
         yield (
             f"sample_duration_s: {s.sample_duration_s:g} must be at least {MIN_SAMPLE_DURATION_S:g} s "
@@ -408,6 +409,8 @@ def load_constraints(path: str | Path) -> Constraints:
 # The most parallel encodes (and threads) one machine is given: ffmpeg refuses a thread count in the
 # millions, and 100000 threads froze the machine rather than fail.
 MAX_JOBS = 1024
+# Sample windows of a title: past this, each window is a few frames of any title pertitle samples.
+MAX_SAMPLES = 1000
 # Longer GOPs than this are no streaming ladder's (HLS recommends 2 s segments' keyframes, 6 s at most).
 MAX_GOP_S = 60.0
 # maxrate and bufsize are at most this many times a rung's bitrate (streaming uses 1-4).

@@ -45,14 +45,25 @@ for _tag, _rx, _firsts in _RESOLVERS:
     _Loader.add_implicit_resolver(_tag, _rx, list(_firsts))
 
 
+# Past any count or setting, and past what a float holds (a 400-digit integer made every reader's
+# float() raise OverflowError): such an integer is a syntax error with its place.
+MAX_INTEGER = 10**18
+
+
 def _int(loader: _Loader, node: Node) -> int:
     assert isinstance(node, ScalarNode)
     text = str(loader.construct_scalar(node))
     if text.startswith("0o"):
-        return int(text[2:], 8)
-    if text.startswith("0x"):
-        return int(text[2:], 16)
-    return int(text, 10)  # a leading zero is no octal in YAML 1.2: 0100 is 100
+        value = int(text[2:], 8)
+    elif text.startswith("0x"):
+        value = int(text[2:], 16)
+    else:
+        value = int(text, 10)  # a leading zero is no octal in YAML 1.2: 0100 is 100
+    if abs(value) > MAX_INTEGER:
+        raise ConstructorError(
+            None, None, f"an integer of {len(text)} digits is too large for any value here", node.start_mark
+        )
+    return value
 
 
 def _float(loader: _Loader, node: Node) -> float:

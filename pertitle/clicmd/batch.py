@@ -244,8 +244,10 @@ def batch(
         raise fail(err, "--scheduler and --dask-workers need --executor dask", 2)
     if not (0 <= jobs <= MAX_JOBS and 0 <= cores <= MAX_JOBS):
         raise fail(err, f"--jobs and --cores must be 0 (auto) to {MAX_JOBS}", 2)
-    if dask_workers is not None and dask_workers < 1:
-        raise fail(err, f"--dask-workers: {dask_workers} must be at least 1", 2)
+    if dask_workers is not None and not 1 <= dask_workers <= MAX_JOBS:
+        # A local cluster starts that many worker processes: 10**20 took the machine's memory.
+        shown = dask_workers if abs(dask_workers) < 10**12 else "that"
+        raise fail(err, f"--dask-workers: {shown} must be 1 to {MAX_JOBS}", 2)
 
     from pertitle import batch as core
     from pertitle import catalog

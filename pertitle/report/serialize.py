@@ -33,7 +33,7 @@ from pertitle.models import (
     side_problem,
 )
 from pertitle.report import deployed_encode
-from pertitle.yamltext import dump_yaml, load_yaml, yaml_problem
+from pertitle.yamltext import MAX_INTEGER, dump_yaml, load_yaml, yaml_problem
 
 SCHEMA_ID = "pertitle.ladder/v1"
 # A rung's predicted.basis when no deployed encode checked it (--no-calibrate).
@@ -216,7 +216,7 @@ def from_document(doc: Any) -> TitleResult:
     _check_ladder_document(doc)
     try:
         result = _result_from(doc)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
         raise InputError(f"not a valid {SCHEMA_ID} document: {_one_line(str(exc))}") from None
     problem = _source_problem(result.source) or _rung_problem(result.ladder.rungs) or _value_problem(result)
     if problem:
@@ -499,6 +499,14 @@ def _result_from(doc: dict[str, Any]) -> TitleResult:
     )
 
 
+def _bounded_int(text: str) -> int:
+    """JSON's integers as YAML's are read (`yamltext.MAX_INTEGER`)."""
+    value = int(text)
+    if abs(value) > MAX_INTEGER:
+        raise ValueError(f"an integer of {len(text)} digits is too large for any value here")
+    return value
+
+
 def read_document(path: str | Path, what: str = "document") -> Any:
     """Parse a .json file as JSON and anything else as YAML (which also reads JSON).
 
@@ -519,11 +527,13 @@ def read_document(path: str | Path, what: str = "document") -> Any:
         raise InputError(f"{p}: cannot read the {what}: {exc}") from None
     if p.suffix.lower() == ".json":
         try:
-            return json.loads(text)
+            return json.loads(text, parse_int=_bounded_int)
         except json.JSONDecodeError as exc:
             raise InputError(
                 f"{p}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
             ) from None
+        except ValueError as exc:  # _bounded_int's
+            raise InputError(f"{p}: invalid JSON: {exc}") from None
         except RecursionError:
             raise InputError(f"{p}: nested too deeply to be a {what}") from None
     try:

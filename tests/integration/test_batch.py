@@ -578,6 +578,11 @@ def test_manifest_overrides_apply_per_title(good: Path, tmp_path: Path) -> None:
         ("- {path: alpha.mp4, encode_timeout: -1}\n", [], "title 1: encode_timeout: "),
         # A work directory that cannot be made failed every title as "cannot write the ladder".
         (None, ["--work-dir", "/proc/pertitle-work"], "--work-dir: cannot write in /proc/pertitle-work"),
+        # A local cluster of that many worker processes took the machine's memory (OOM-killed).
+        (None, ["--executor", "dask", "--dask-workers", "9" * 20], "--dask-workers: that must be 1 to 1024"),
+        (None, ["--samples", "5000"], "--samples: 5000 must be 1 to 1000"),
+        # Past what a float holds: a traceback (OverflowError) in every reader.
+        ("- {path: alpha.mp4, samples: 1" + "0" * 400 + "}\n", [], "an integer of 401 digits is too large"),
     ],
 )
 def test_bad_usage_exits_2_before_any_work(

@@ -253,3 +253,24 @@ def test_the_schema_caps_rungs_where_the_constraints_do() -> None:
     from pertitle.models import MAX_RUNGS
 
     assert serialize.load_schema()["properties"]["rungs"]["maxItems"] == MAX_RUNGS
+
+
+@pytest.mark.parametrize("suffix", [".json", ".yaml"])
+def test_an_integer_too_large_for_a_float_is_one_line_input_error(tmp_path: Any, suffix: str) -> None:
+    """A 400-digit integer is valid JSON and YAML; float() of it raised OverflowError."""
+    doc = serialize.to_document(make_result())
+    text = serialize.to_json(doc) if suffix == ".json" else serialize.to_yaml(doc)
+    huge = "1" + "0" * 400
+    text = text.replace('"size_bytes": ', f'"size_bytes": {huge}, "_": ', 1).replace(
+        "size_bytes: ", f"size_bytes: {huge}\n  _: ", 1
+    )
+    path = tmp_path / f"big{suffix}"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(InputError) as info:
+        serialize.read_document(path)
+    assert "an integer of 401 digits is too large" in str(info.value)
+    assert "\n" not in str(info.value)
+    # Read by any other reader, the document's own check says so too.
+    doc["points"][0]["bitrate_kbps"] = int(huge)
+    with pytest.raises(InputError, match="not a valid pertitle.ladder/v1 document"):
+        serialize.from_document(doc)

@@ -71,6 +71,9 @@ def test_plain_safe_loader_untouched() -> None:
         ("titles:\n  - a.mp4\ntitles:\n  - b.mp4\n", "at line 3, column 1: the key 'titles' is given twice"),
         ("min_bitrate_kbps: [100\n", "at line 2, column 1: expected ',' or ']', but got '<stream end>'"),
         ("a: 1\n\tb: 2\n", "cannot start any token (YAML indents with spaces, not tabs)"),
+        # Past what a float holds: every reader's float() raised OverflowError (a traceback).
+        ("kbps: 1" + "0" * 400 + "\n", "at line 1, column 7: an integer of 401 digits is too large"),
+        ("n: 0x" + "f" * 20 + "\n", "an integer of 22 digits is too large"),
     ],
 )
 def test_errors_say_where_and_what(text: str, said: str) -> None:
@@ -117,3 +120,7 @@ def test_reference_ladder_takes_exponent_bitrates() -> None:
     )
     ladder = parse_reference(text, origin="t.yaml")
     assert [r.bitrate_kbps for r in ladder.rungs] == [400.0, 1200.0]
+
+
+def test_integers_up_to_the_bound_are_read() -> None:
+    assert load_yaml(f"a: {10**18}\nb: -{10**18}\n") == {"a": 10**18, "b": -(10**18)}
