@@ -333,7 +333,7 @@ def test_problems_of_every_kind_are_listed_in_one_run(tmp_path: Path) -> None:
         "title 5: ",
         "'mpeg2' is not supported",
         "title 6: heights: 0 is out of range",
-        "title 6: samples: -1 must be at least 1",
+        "title 6: samples: -1 must be 1 to 1000",
         "title 6: sample_duration: 0 must be at least",
         "collide on the output name 'dup'",
         f"{missing_arg}: no such file or directory",

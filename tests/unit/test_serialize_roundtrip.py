@@ -272,5 +272,5 @@ def test_an_integer_too_large_for_a_float_is_one_line_input_error(tmp_path: Any,
     assert "\n" not in str(info.value)
     # Read by any other reader, the document's own check says so too.
     doc["points"][0]["bitrate_kbps"] = int(huge)
-    with pytest.raises(InputError, match="not a valid pertitle.ladder/v1 document"):
+    with pytest.raises(InputError, match=r"not a valid pertitle\.ladder/v1 document"):
         serialize.from_document(doc)
