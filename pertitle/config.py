@@ -257,7 +257,7 @@ def _problems(settings: Settings, *, per_title: bool) -> Iterator[str]:
             yield "heights: the list is empty"
         for h in s.heights:
             if h < 16 or h > 8640:
-                yield f"heights: {h} is out of range (16-8640)"
+                yield f"heights: {h if abs(h) < 10**12 else 'that'} is out of range (16-8640)"
             elif h % 2:
                 yield f"heights: {h} is odd; 4:2:0 video needs even heights ({h - 1} or {h + 1})"
     if s.crfs is not None:
