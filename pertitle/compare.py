@@ -318,7 +318,7 @@ def both_settings(
     test: LadderSource, reference: LadderSource, base: Settings
 ) -> tuple[Settings, Settings, tuple[str, ...]]:
     """The production settings of each ladder (`production_settings`), and a warning where they
-    differ in preset for one codec. A fixed ladder records no preset: it is encoded at the other
+    differ in codec, or in preset for one codec. A fixed ladder records no preset: it is encoded at the other
     side's, on either side (given as --ladder against a document made at veryfast it had taken
     medium, and the BD-rate measured the presets: +8.5% one way round, -31% the other). Pure."""
     own = reference.settings
@@ -326,7 +326,14 @@ def both_settings(
     test_settings = production_settings(test, base, same_codec_preset=peer)
     ref_settings = production_settings(reference, base, same_codec_preset=test_settings.effective_preset)
     a, b = test_settings.effective_preset, ref_settings.effective_preset
-    if test_settings.codec == ref_settings.codec and a != b:
+    if test_settings.codec != ref_settings.codec:  # a fair question (AV1 against HEVC), said as one
+        said = (
+            f"the ladders are in different codecs ({test.name}: {test_settings.codec} {a}, "
+            f"{reference.name}: {ref_settings.codec} {b}): the BD-rate measures the codecs as well as "
+            "the ladders"
+        )
+        return test_settings, ref_settings, (said,)
+    if a != b:
         said = (
             f"the ladders are encoded at different {test_settings.codec} presets ({test.name}: {a}, "
             f"{reference.name}: {b}), as their documents record: the BD-rate measures the presets "

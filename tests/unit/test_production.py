@@ -733,6 +733,15 @@ def test_a_fixed_ladder_takes_the_other_sides_preset_on_either_side() -> None:
         "the ladders are encoded at different h264 presets (per-title: veryfast, slow: slow), as their "
         "documents record: the BD-rate measures the presets as well as the ladders",
     )
+    # An AV1 ladder against Apple's HEVC ladder read -44% with no word that codecs were compared.
+    av1 = replace(document, name="per-title", settings=_settings(codec="av1"))
+    hevc = replace(fixed, name="Apple HLS HEVC", codec="hevc")
+    a, b, notes = both_settings(av1, hevc, base)
+    assert (a.codec, b.codec) == ("av1", "hevc")
+    assert notes == (
+        "the ladders are in different codecs (per-title: av1 8, Apple HLS HEVC: hevc medium): the "
+        "BD-rate measures the codecs as well as the ladders",
+    )
 
 
 def _measured(name: str, points: list[tuple[float, float, float]]) -> MeasuredLadder:
