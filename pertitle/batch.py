@@ -235,10 +235,11 @@ class _TitleRun:
         cancelled: threading.Event,
         commit_lock: threading.Lock,
         on_lost: Callable[[str], None],
+        stop_reason: Callable[[], str],
     ) -> None:
         self.title = title
-        self.on_lost = on_lost
-        self.stop_reason: Callable[[], str] = lambda: "the batch was interrupted"
+        self.on_lost = on_lost  # the executor is gone: the batch stops
+        self.stop_reason = stop_reason  # why the batch stopped, for an interrupted title's reason
         self.out_dir = out_dir
         self.ffmpeg = ffmpeg
         self.executor = executor
@@ -432,8 +433,8 @@ def run_batch(
             cancelled=cancelled,
             commit_lock=lock,
             on_lost=on_lost,
+            stop_reason=stop_reason,
         )
-        runner.stop_reason = stop_reason
         with lock:
             runs[title.name] = runner
         outcome = runner.run()

@@ -251,6 +251,31 @@ def _run_analysis(
     )
 
 
+def _doctor_document(
+    info: binary.FfmpegInfo | None, path: str | None, problems: list[str], versions: dict[str, str]
+) -> dict[str, object]:
+    """The `pertitle.doctor/v1` document; `info` None: no usable ffmpeg at `path`."""
+    encoders = info.encoders if info is not None else ()
+    return {
+        "schema": "pertitle.doctor/v1",
+        "pertitle": __version__,
+        "ffmpeg": {"path": info.path if info else path, "version": info.version if info else None},
+        "libvmaf": bool(info and info.has_libvmaf),
+        "vmaf_models": list(info.vmaf_models) if info else [],
+        "codecs": {
+            name: {
+                "encoder": d.encoder,
+                "available": d.encoder in encoders,
+                "version": versions.get(d.encoder),
+            }
+            for name, d in CODECS.items()
+        },
+        "nvenc": sorted(e for e in encoders if e.endswith("_nvenc")),
+        "ok": not problems,
+        "problems": problems,
+    }
+
+
 @app.command(help="Show the ffmpeg in use, its version, encoders and VMAF models, and a verdict.")
 def doctor(ffmpeg: FfmpegOpt = None, json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
     out, err = consoles()
@@ -259,21 +284,7 @@ def doctor(ffmpeg: FfmpegOpt = None, json_out: Annotated[bool, typer.Option("--j
     except PertitleError as exc:
         if json_out:  # the document CI reads is there in the case doctor exists for
             given = ffmpeg or os.environ.get("PERTITLE_FFMPEG") or None
-            unusable = {
-                "schema": "pertitle.doctor/v1",
-                "pertitle": __version__,
-                "ffmpeg": {"path": given, "version": None},
-                "libvmaf": False,
-                "vmaf_models": [],
-                "codecs": {
-                    name: {"encoder": d.encoder, "available": False, "version": None}
-                    for name, d in CODECS.items()
-                },
-                "nvenc": [],
-                "ok": False,
-                "problems": [str(exc)],
-            }
-            sys.stdout.write(json.dumps(unusable, indent=2) + "\n")
+            sys.stdout.write(json.dumps(_doctor_document(None, given, [str(exc)], {}), indent=2) + "\n")
         raise fail(err, str(exc), 2) from None
     encoders = {name: (d.encoder in info.encoders) for name, d in CODECS.items()}
     versions = {
@@ -281,7 +292,6 @@ def doctor(ffmpeg: FfmpegOpt = None, json_out: Annotated[bool, typer.Option("--j
         for d in CODECS.values()
         if d.encoder in info.encoders
     }
-    ok = info.has_libvmaf and encoders["h264"]
     nvenc = sorted(e for e in info.encoders if e.endswith("_nvenc"))
     problems: list[str] = []
     if not info.has_libvmaf:
@@ -290,24 +300,8 @@ def doctor(ffmpeg: FfmpegOpt = None, json_out: Annotated[bool, typer.Option("--j
         )
     if not encoders["h264"]:
         problems.append("no libx264: the default codec cannot be used")
-    doc: dict[str, object] = {
-        "schema": "pertitle.doctor/v1",
-        "pertitle": __version__,
-        "ffmpeg": {"path": info.path, "version": info.version},
-        "libvmaf": info.has_libvmaf,
-        "vmaf_models": list(info.vmaf_models),
-        "codecs": {
-            name: {
-                "encoder": CODECS[name].encoder,
-                "available": avail,
-                "version": versions.get(CODECS[name].encoder),
-            }
-            for name, avail in encoders.items()
-        },
-        "nvenc": nvenc,
-        "ok": ok,
-        "problems": problems,
-    }
+    ok = not problems
+    doc = _doctor_document(info, info.path, problems, versions)
     if json_out:
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
     else:
