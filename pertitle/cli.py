@@ -114,7 +114,11 @@ def analyze(
     no_cache: NoCacheOpt = False,
     cache_dir: CacheDirOpt = None,
     calibrate: Annotated[
-        bool, typer.Option(help="Confirm each rung with a deployed two-pass encode (the prediction's basis).")
+        bool,
+        typer.Option(
+            help="Confirm each rung with its deployed encode, two-pass or capped CRF as --rate-control "
+            "says (the prediction's basis)."
+        ),
     ] = True,
     rate_control: Annotated[
         str,
@@ -410,7 +414,8 @@ app.command(
     name="batch",
     help="Analyse a catalog: files, directories and manifests, each title in isolation; resumable "
     "(finished ladders are kept, finished encodes are cached). Writes summary.json, optionally JUnit "
-    "and NDJSON events. Exit 0 all ok, 1 a title failed, 2 bad input. --executor dask runs the encodes "
+    "and NDJSON events. Exit 0 all ok, 1 a title failed (or the Dask scheduler was lost), 2 bad input, "
+    "130 interrupted. --executor dask runs the encodes "
     "on a Dask cluster.",
 )(_batch_cmd.batch)
 
