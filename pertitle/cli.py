@@ -257,7 +257,7 @@ def _run_analysis(
 
 def _doctor_document(
     info: binary.FfmpegInfo | None, path: str | None, problems: list[str], versions: dict[str, str]
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """The `pertitle.doctor/v1` document; `info` None: no usable ffmpeg at `path`."""
     encoders = info.encoders if info is not None else ()
     return {
@@ -290,37 +290,34 @@ def doctor(ffmpeg: FfmpegOpt = None, json_out: Annotated[bool, typer.Option("--j
             given = ffmpeg or os.environ.get("PERTITLE_FFMPEG") or None
             sys.stdout.write(json.dumps(_doctor_document(None, given, [str(exc)], {}), indent=2) + "\n")
         raise fail(err, str(exc), 2) from None
-    encoders = {name: (d.encoder in info.encoders) for name, d in CODECS.items()}
     versions = {
         d.encoder: binary.encoder_version(info.path, d.encoder)
         for d in CODECS.values()
         if d.encoder in info.encoders
     }
-    nvenc = sorted(e for e in info.encoders if e.endswith("_nvenc"))
     problems: list[str] = []
     if not info.has_libvmaf:
         problems.append(
             "no libvmaf: pertitle cannot score encodes (use the bundled ffmpeg: pip install imageio-ffmpeg)"
         )
-    if not encoders["h264"]:
+    if CODECS["h264"].encoder not in info.encoders:
         problems.append("no libx264: the default codec cannot be used")
     ok = not problems
     doc = _doctor_document(info, info.path, problems, versions)
     if json_out:
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
-    else:
+    else:  # the same document, as lines
         print_literal(out, f"pertitle {__version__}")
         print_literal(out, f"ffmpeg   {info.version}  ({info.path})")
         print_literal(
             out,
             f"libvmaf  {'yes' if info.has_libvmaf else 'NO'}  models: {', '.join(info.vmaf_models) or '-'}",
         )
-        for name, avail in encoders.items():
-            enc = CODECS[name].encoder
-            ver = versions.get(enc, "")
-            print_literal(out, f"{name:<5}    {enc:<11} {'ok ' + ver if avail else 'MISSING'}")
-        if nvenc:
-            print_literal(out, f"nvenc    {', '.join(nvenc)} (optional, needs an NVIDIA GPU)")
+        for name, c in doc["codecs"].items():
+            said = f"ok {c['version'] or ''}" if c["available"] else "MISSING"
+            print_literal(out, f"{name:<5}    {c['encoder']:<11} {said}")
+        if doc["nvenc"]:
+            print_literal(out, f"nvenc    {', '.join(doc['nvenc'])} (optional, needs an NVIDIA GPU)")
         verdict = "ready: pertitle can analyse titles" if ok else "NOT ready: " + "; ".join(problems)
         print_literal(out, f"verdict  {verdict}")
     if not ok:

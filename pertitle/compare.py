@@ -45,7 +45,7 @@ from pertitle.cache import utf8_text
 from pertitle.config import CODECS, Settings, settings_from_ladder, validate
 from pertitle.errors import ConfigError, InputError
 from pertitle.ffmpeg.binary import FfmpegInfo
-from pertitle.models import Constraints, EncodeSpec, Measurement, MediaInfo, counted
+from pertitle.models import Constraints, EncodeSpec, Measurement, MediaInfo, counted, for_count
 from pertitle.plan import check_rung_sizes, deployed_spec, vmaf_model_for
 from pertitle.probe import probe
 from pertitle.probes import EventSink, Runner, ignore_event, whole_title_runner
@@ -280,13 +280,13 @@ def cap_ladder(ladder: LadderSource, width: int, height: int) -> tuple[LadderSou
     if above:
         notes.append(
             f"{ladder.name}: {counted(len(above), 'rung')} above the title's {width}x{height} "
-            f"{'is' if len(above) == 1 else 'are'} encoded at that "
-            f"size, keeping {'its bitrate' if len(above) == 1 else 'their bitrates'}: {', '.join(above)} kbps"
+            f"{for_count(len(above), 'is', 'are')} encoded at that size, keeping "
+            f"{for_count(len(above), 'its bitrate', 'their bitrates')}: {', '.join(above)} kbps"
         )
     if fitted:
         notes.append(
             f"{ladder.name}: {counted(len(fitted), 'rung')} fitted to the title's shape, keeping "
-            f"{'its bitrate' if len(fitted) == 1 else 'their bitrates'}: "
+            f"{for_count(len(fitted), 'its bitrate', 'their bitrates')}: "
             f"{', '.join(fitted)} kbps"
         )
     return replace(ladder, rungs=rungs), tuple(notes)

@@ -13,7 +13,15 @@ from typing import Any
 import yaml
 
 from pertitle.errors import ConfigError
-from pertitle.models import DEPLOY_RATE_CONTROLS, MAX_RUNGS, METRICS, RUNG_KBPS_RANGE, Constraints, Rung
+from pertitle.models import (
+    DEPLOY_RATE_CONTROLS,
+    MAX_RUNGS,
+    METRICS,
+    RUNG_KBPS_RANGE,
+    Constraints,
+    Rung,
+    shown_count,
+)
 from pertitle.yamltext import load_yaml, yaml_problem
 
 STANDARD_HEIGHTS = (234, 288, 360, 432, 540, 720, 1080, 1440, 2160)
@@ -257,7 +265,7 @@ def _problems(settings: Settings, *, per_title: bool) -> Iterator[str]:
             yield "heights: the list is empty"
         for h in s.heights:
             if h < 16 or h > 8640:
-                yield f"heights: {h if abs(h) < 10**12 else 'that'} is out of range (16-8640)"
+                yield f"heights: {shown_count(h)} is out of range (16-8640)"
             elif h % 2:
                 yield f"heights: {h} is odd; 4:2:0 video needs even heights ({h - 1} or {h + 1})"
     if s.crfs is not None:
@@ -271,8 +279,7 @@ def _problems(settings: Settings, *, per_title: bool) -> Iterator[str]:
                 # ffmpeg rounds them: the point would be recorded at a CRF never encoded.
                 yield f"crfs: {c:g}: {d.encoder} takes whole CRFs only"
     if not 1 <= s.sample_count <= MAX_SAMPLES:
-        shown = s.sample_count if abs(s.sample_count) < 10**12 else "that"
-        yield f"sample_count: {shown} must be 1 to {MAX_SAMPLES}"
+        yield f"sample_count: {shown_count(s.sample_count)} must be 1 to {MAX_SAMPLES}"
     if not (math.isfinite(s.sample_duration_s) and s.sample_duration_s >= MIN_SAMPLE_DURATION_S):
         yield (
             f"sample_duration_s: {s.sample_duration_s:g} must be at least {MIN_SAMPLE_DURATION_S:g} s "

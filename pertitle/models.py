@@ -295,6 +295,17 @@ class TitleResult:
     cache_hits: int
 
 
+def shown_count(n: int) -> str:
+    """`n` as a message gives it: 'that' for a number of a dozen digits or more (a typo of
+    `--samples 1000...0` is not echoed back in full)."""
+    return str(n) if abs(n) < 10**12 else "that"
+
+
 def counted(n: int, noun: str) -> str:
     """'1 rung', '3 rungs': a count in messages (the nouns here take an s)."""
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def for_count(n: int, one: str, many: str) -> str:
+    """The word that agrees with a count of `n` ('is'/'are', 'its bitrate'/'their bitrates')."""
+    return one if n == 1 else many

@@ -37,6 +37,7 @@ from pertitle.models import (
     Rung,
     TitleResult,
     counted,
+    for_count,
 )
 from pertitle.plan import check_rung_sizes, rung_spec
 from pertitle.probe import probe
@@ -253,7 +254,7 @@ def source_mismatch(
     if larger:
         out.append(
             f"{counted(len(larger), 'rung')} larger than the title's {title.width}x{title.height} "
-            f"{'is' if len(larger) == 1 else 'are'} encoded upscaled: {', '.join(larger)}"
+            f"{for_count(len(larger), 'is', 'are')} encoded upscaled: {', '.join(larger)}"
         )
     if stretched:
         out.append(

@@ -50,6 +50,16 @@ for _tag, _rx, _firsts in _RESOLVERS:
 MAX_INTEGER = 10**18
 
 
+def too_large(value: int, text: str) -> str | None:
+    """Why an integer read as `text` cannot be taken (past MAX_INTEGER), else None: the one bound
+    of YAML's integers here and JSON's (`serialize.read_document`)."""
+    return (
+        f"an integer of {len(text)} digits is too large for any value here"
+        if abs(value) > MAX_INTEGER
+        else None
+    )
+
+
 def _int(loader: _Loader, node: Node) -> int:
     assert isinstance(node, ScalarNode)
     text = str(loader.construct_scalar(node))
@@ -59,10 +69,9 @@ def _int(loader: _Loader, node: Node) -> int:
         value = int(text[2:], 16)
     else:
         value = int(text, 10)  # a leading zero is no octal in YAML 1.2: 0100 is 100
-    if abs(value) > MAX_INTEGER:
-        raise ConstructorError(
-            None, None, f"an integer of {len(text)} digits is too large for any value here", node.start_mark
-        )
+    problem = too_large(value, text)
+    if problem:
+        raise ConstructorError(None, None, problem, node.start_mark)
     return value
 
 

@@ -49,6 +49,7 @@ from pertitle.clicmd.common import (
 )
 from pertitle.config import MAX_JOBS
 from pertitle.errors import PertitleError
+from pertitle.models import shown_count
 
 
 def _close(pool: Any) -> None:
@@ -246,8 +247,7 @@ def batch(
         raise fail(err, f"--jobs and --cores must be 0 (auto) to {MAX_JOBS}", 2)
     if dask_workers is not None and not 1 <= dask_workers <= MAX_JOBS:
         # A local cluster starts that many worker processes: 10**20 took the machine's memory.
-        shown = dask_workers if abs(dask_workers) < 10**12 else "that"
-        raise fail(err, f"--dask-workers: {shown} must be 1 to {MAX_JOBS}", 2)
+        raise fail(err, f"--dask-workers: {shown_count(dask_workers)} must be 1 to {MAX_JOBS}", 2)
 
     from pertitle import batch as core
     from pertitle import catalog

@@ -30,7 +30,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from matplotlib.transforms import Bbox, blended_transform_factory
 
 from pertitle.errors import InputError
-from pertitle.models import RUNG_KBPS_RANGE, Rung, TitleResult
+from pertitle.models import METRIC_RANGES, RUNG_KBPS_RANGE, Rung, TitleResult
 from pertitle.reference import ReferenceLadder
 from pertitle.report import printable
 
@@ -239,8 +239,9 @@ def _measured_rung(item: Any, at: str) -> MeasuredRung:
     # (`serialize._value_problem`); drawn, such a rung fell off the plot with exit 0.
     if kbps is not None and not 0 < kbps <= RUNG_KBPS_RANGE[1]:
         raise _bad(f"{at}.bitrate_kbps", "expected a measured bitrate", kbps)
-    if vmaf is not None and not 0 <= vmaf <= 100:
-        raise _bad(f"{at}.vmaf", "expected a VMAF score, 0-100", vmaf)
+    lo, hi = METRIC_RANGES["vmaf"]
+    if vmaf is not None and not lo <= vmaf <= hi:
+        raise _bad(f"{at}.vmaf", f"expected a VMAF score, {lo:g}-{hi:g}", vmaf)
     return MeasuredRung(
         width=item["width"],
         height=item["height"],

@@ -33,7 +33,7 @@ from pertitle.models import (
     side_problem,
 )
 from pertitle.report import deployed_encode
-from pertitle.yamltext import MAX_INTEGER, dump_yaml, load_yaml, yaml_problem
+from pertitle.yamltext import dump_yaml, load_yaml, too_large, yaml_problem
 
 SCHEMA_ID = "pertitle.ladder/v1"
 # A rung's predicted.basis when no deployed encode checked it (--no-calibrate).
@@ -500,10 +500,11 @@ def _result_from(doc: dict[str, Any]) -> TitleResult:
 
 
 def _bounded_int(text: str) -> int:
-    """JSON's integers as YAML's are read (`yamltext.MAX_INTEGER`)."""
+    """JSON's integers, bounded as YAML's are (`yamltext.too_large`)."""
     value = int(text)
-    if abs(value) > MAX_INTEGER:
-        raise ValueError(f"an integer of {len(text)} digits is too large for any value here")
+    problem = too_large(value, text)
+    if problem:
+        raise ValueError(problem)
     return value
 
 
