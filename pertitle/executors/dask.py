@@ -243,10 +243,12 @@ class DaskExecutor:
 
     def _lost(self, exc: BaseException) -> ExecutorLost | None:
         """An ExecutorLost when `exc` says the client lost its scheduler (its tasks were cancelled
-        for that reason, or the client is closed or reconnecting), else None."""
+        for that reason, the client is closed or reconnecting, or fetching a result found the
+        connection closed: CommClosedError, which can come before the client knows), else None."""
         reason = str(getattr(exc, "reason", "") or "")
         status = str(getattr(self._client, "status", "closed") or "closed")
-        gone = type(exc).__name__ == "ClosedClientError" or reason == "scheduler-connection-lost"
+        gone = type(exc).__name__ in ("ClosedClientError", "CommClosedError")
+        gone = gone or reason == "scheduler-connection-lost"
         if isinstance(exc, CancelledError) and status != "running":
             gone = True
         if not gone:
