@@ -23,7 +23,9 @@ def _quality(m: Measurement) -> Quality:
     )
 
 
-def calibrate(runner: Runner, settings: Settings, targets: Sequence[Any]) -> list[Rung]:
+def calibrate(
+    runner: Runner, settings: Settings, targets: Sequence[Any], points: Sequence[RdPoint] = ()
+) -> list[Rung]:
     """Encode each chosen rung the way it will be deployed (two-pass, VBV) on the probed part of
     the title and take that score as the prediction: CRF probes overstate what a capped
     average-bitrate encode reaches, and a ladder is judged on the deployed encode.
@@ -31,45 +33,19 @@ def calibrate(runner: Runner, settings: Settings, targets: Sequence[Any]) -> lis
     On sampled windows of a long title, a two-pass at the rung's bitrate gives the windows the
     whole budget, while within the title they get their share of it: the hard parts outside them
     take more. So the windows are encoded at the bitrate a two-pass of the whole title gives them
-    (`in_context_rates`), and the prediction's bitrate is the title's."""
-    c = settings.constraints
-    specs = {}
-    for t in targets:
-        specs[t] = deployed_spec(
-            settings,
-            t.width,
-            t.height,
-            t.bitrate_kbps,
-            round(t.bitrate_kbps * c.maxrate_factor),
-            round(t.bitrate_kbps * c.bufsize_factor),
-            crf=round(t.crf, 2),
-        )
+    (`in_context_rates`), and the prediction's bitrate is the title's.
+
+    A capped-CRF rung whose encode misses its bitrate is encoded again at a CRF aimed at it
+    (`_re_aim_capped`), from the resolution's curve in `points`."""
+    specs = {t: _deployed_at(settings, t, round(t.crf, 2)) for t in targets}
     how = "two-pass" if settings.deploy_rate_control == "abr2pass" else "capped-CRF"
     label = f"checking {counted(len(specs), 'rung')} with deployed {how} encodes"
-    if runner.full_pass:
-        measured = runner.run(list(specs.values()), label)
-        by_target = {t: measured[spec] for t, spec in specs.items()}
-        title_kbps = {t: m.bitrate_kbps for t, m in by_target.items()}
-        title_peak = {t: m.peak_bitrate_kbps for t, m in by_target.items()}
-    elif settings.deploy_rate_control != "abr2pass":
-        # Capped CRF: the windows' encode reaches the quality the rung's CRF gives them inside the
-        # title, but spends what the windows need; the title's average and peak are the title's.
-        measured = runner.run(list(specs.values()), label)
-        by_target = {t: measured[spec] for t, spec in specs.items()}
-        rates = in_context_rates(runner, settings, list(specs.values()))
-        title_kbps = {t: rates[spec].title_kbps for t, spec in specs.items()}
-        title_peak = {t: rates[spec].peak_kbps for t, spec in specs.items()}
-    else:
-        rates = in_context_rates(runner, settings, list(specs.values()))
-        title_kbps = {t: rates[spec].title_kbps for t, spec in specs.items()}
-        # The windows' encode runs at their share of the budget: its peak is not the title's.
-        title_peak = {t: rates[spec].peak_kbps for t, spec in specs.items()}
-        by_target = _windows_at_their_share(
-            runner, specs, {t: rates[spec].windows_kbps for t, spec in specs.items()}, label
-        )
+    checked = _check(runner, settings, specs, label)
+    if settings.deploy_rate_control == "capped_crf":
+        specs, checked = _re_aim_capped(runner, settings, specs, checked, points)
     rungs = []
     for t, spec in specs.items():
-        m = by_target[t]
+        m, title_kbps, title_peak = checked[t]
         rungs.append(
             Rung(
                 width=t.width,
@@ -79,15 +55,169 @@ def calibrate(runner: Runner, settings: Settings, targets: Sequence[Any]) -> lis
                 bufsize_kbps=float(spec.bufsize_kbps or 0),
                 codec=settings.codec,
                 preset=settings.effective_preset,
-                crf=round(t.crf, 2),
+                # Capped CRF: the CRF that is deployed (whole where the encoder's is).
+                crf=spec.crf if spec.crf is not None else round(t.crf, 2),
                 predicted=_quality(m),
                 hull_predicted=t.hull_predicted,
                 vmaf_per_frame=m.vmaf_per_frame,
-                predicted_bitrate_kbps=round(title_kbps[t], 3),
-                predicted_peak_kbps=round(title_peak[t], 3),
+                predicted_bitrate_kbps=round(title_kbps, 3),
+                predicted_peak_kbps=round(title_peak, 3),
             )
         )
     return rungs
+
+
+def _deployed_at(settings: Settings, t: Any, crf: float) -> EncodeSpec:
+    c = settings.constraints
+    return deployed_spec(
+        settings,
+        t.width,
+        t.height,
+        t.bitrate_kbps,
+        round(t.bitrate_kbps * c.maxrate_factor),
+        round(t.bitrate_kbps * c.bufsize_factor),
+        crf=crf,
+    )
+
+
+# target -> (the deployed encode's measurement, the title's average and peak kbps in it)
+Checked = dict[Any, tuple[Measurement, float, float]]
+
+
+def _check(runner: Runner, settings: Settings, specs: dict[Any, EncodeSpec], label: str) -> Checked:
+    """Each target's deployed encode on the probed part of the title, with the title's average
+    and peak bitrate under it (the encode's own where the title is probed whole)."""
+    if runner.full_pass:
+        measured = runner.run(list(specs.values()), label)
+        return {
+            t: (measured[spec], measured[spec].bitrate_kbps, measured[spec].peak_bitrate_kbps)
+            for t, spec in specs.items()
+        }
+    rates = in_context_rates(runner, settings, list(specs.values()))
+    if settings.deploy_rate_control != "abr2pass":
+        # Capped CRF: the windows' encode reaches the quality the rung's CRF gives them inside the
+        # title, but spends what the windows need; the title's average and peak are the title's.
+        measured = runner.run(list(specs.values()), label)
+        by_target = {t: measured[spec] for t, spec in specs.items()}
+    else:
+        # The windows' encode runs at their share of the budget: its peak is not the title's.
+        by_target = _windows_at_their_share(
+            runner, specs, {t: rates[spec].windows_kbps for t, spec in specs.items()}, label
+        )
+    return {t: (by_target[t], rates[spec].title_kbps, rates[spec].peak_kbps) for t, spec in specs.items()}
+
+
+# A capped-CRF encode spends what its CRF takes, capped by the VBV; libvpx's constrained quality
+# also moves its quantizer with `-b:v` (the cap), and VP9 rungs at the hull's CRF landed 30% under
+# their targets on a traffic cut (and 10-35% over on noise). A rung further than this from its
+# bitrate is encoded again at a CRF aimed at it, at most `CAPPED_RE_AIMS` times.
+CAPPED_RATE_TOLERANCE = 0.05
+CAPPED_RE_AIMS = 2
+
+
+def _re_aim_capped(
+    runner: Runner,
+    settings: Settings,
+    specs: dict[Any, EncodeSpec],
+    checked: Checked,
+    points: Sequence[RdPoint],
+) -> tuple[dict[Any, EncodeSpec], Checked]:
+    """Capped-CRF rungs moved to a CRF whose deployed encode lands near the rung's bitrate: first
+    by the resolution's CRF curve (the deployed encode spends a share of what the probe at its CRF
+    spent; the new CRF is where the probe spends the target over that share), then by the secant
+    through the deployed encodes. Each rung keeps the encode that landed nearest."""
+    whole = settings.codec_defaults.whole_crfs
+    specs, checked = dict(specs), dict(checked)
+    tried: dict[Any, list[tuple[float, float]]] = {
+        t: [(float(spec.crf or 0.0), checked[t][1])] for t, spec in specs.items()
+    }
+    for round_no in range(CAPPED_RE_AIMS):
+        again: dict[Any, EncodeSpec] = {}
+        for t in specs:
+            if _miss(checked[t][1], t.bitrate_kbps) <= CAPPED_RATE_TOLERANCE:
+                continue
+            curve = _log_rate_curve(points, t.width, t.height)
+            crf = _aimed_crf(tried[t], t.bitrate_kbps, curve, first=round_no == 0)
+            if crf is None:
+                continue
+            # Within the CRFs probed: past them the curve is a guess, and where the cap binds
+            # (libvpx spends at most about its `-b:v`) a secant runs off towards CRF 0.
+            lo, hi = _probed_crfs(curve, settings.codec_defaults.crf_range)
+            crf = min(hi, max(lo, float(round(crf)) if whole else round(crf, 2)))
+            if any(abs(crf - c) < 1e-9 for c, _ in tried[t]):
+                continue
+            again[t] = _deployed_at(settings, t, crf)
+        if not again:
+            break
+        label = f"re-aiming {counted(len(again), 'capped-CRF rung')} at their bitrates"
+        for t, result in _check(runner, settings, again, label).items():
+            tried[t].append((float(again[t].crf or 0.0), result[1]))
+            if _miss(result[1], t.bitrate_kbps) < _miss(checked[t][1], t.bitrate_kbps):
+                specs[t], checked[t] = again[t], result
+    return specs, checked
+
+
+def _miss(kbps: float, target_kbps: float) -> float:
+    return abs(kbps / target_kbps - 1) if kbps > 0 and target_kbps > 0 else math.inf
+
+
+def _log_rate_curve(points: Sequence[RdPoint], width: int, height: int) -> list[tuple[float, float]]:
+    """(crf, log kbps) of one resolution's probes, by CRF, measured ones only. Pure."""
+    by_crf = {
+        p.crf: math.log(p.bitrate_kbps)
+        for p in points
+        if p.width == width and p.height == height and not p.estimated and p.bitrate_kbps > 0
+    }
+    return sorted(by_crf.items())
+
+
+def _aimed_crf(
+    tried: Sequence[tuple[float, float]],
+    target_kbps: float,
+    curve: Sequence[tuple[float, float]],
+    *,
+    first: bool,
+) -> float | None:
+    """The CRF to try next for `target_kbps`, from (crf, kbps landed) so far: on the first try the
+    probe curve shifted by what the deployed encode spent against the probe at its CRF; after
+    that the secant through the last two tries. None when there is nothing to go by. Pure."""
+    goal = math.log(target_kbps)
+    if not first and len(tried) >= 2:
+        (c0, r0), (c1, r1) = tried[-2], tried[-1]
+        if r0 <= 0 or r1 <= 0 or math.log(r1) == math.log(r0) or c1 == c0:
+            return None
+        return c1 + (goal - math.log(r1)) * (c1 - c0) / (math.log(r1) - math.log(r0))
+    if len(curve) < 2 or not tried or tried[-1][1] <= 0:
+        return None
+    crf, landed = tried[-1]
+    share = math.log(landed) - _interpolate(curve, crf)
+    return _crf_at(curve, goal - share)
+
+
+def _probed_crfs(curve: Sequence[tuple[float, float]], crf_range: tuple[float, float]) -> tuple[float, float]:
+    lo, hi = crf_range
+    if not curve:
+        return lo, hi
+    return max(lo, curve[0][0]), min(hi, curve[-1][0])
+
+
+def _interpolate(curve: Sequence[tuple[float, float]], crf: float) -> float:
+    """log kbps at `crf`, linear between the curve's CRFs and along its end segments beyond. Pure."""
+    i = next((k for k in range(1, len(curve) - 1) if crf < curve[k][0]), len(curve) - 1)
+    (c0, l0), (c1, l1) = curve[i - 1], curve[i]
+    return l0 + (crf - c0) * (l1 - l0) / (c1 - c0)
+
+
+def _crf_at(curve: Sequence[tuple[float, float]], log_kbps: float) -> float | None:
+    """The CRF where the curve spends `log_kbps`, the inverse of `_interpolate` on a curve that
+    falls with CRF (None where a segment does not fall). Pure."""
+    falling = [(-lk, c) for c, lk in curve]  # rises with CRF: search it as (-log kbps) -> crf
+    x = -log_kbps
+    i = next((k for k in range(1, len(falling) - 1) if x < falling[k][0]), len(falling) - 1)
+    (x0, c0), (x1, c1) = falling[i - 1], falling[i]
+    if x1 <= x0:
+        return None
+    return c0 + (x - x0) * (c1 - c0) / (x1 - x0)
 
 
 # Two-pass encodes of a few seconds miss their target (by +5% on 12 s of windows at 100 kbps), so a
@@ -234,7 +364,7 @@ def reach_ceiling(
     plan2 = select_rungs(points, raised, metric, source_height=source_height)
     if not plan2.targets or plan2.targets[-1].bitrate_kbps <= top.bitrate_kbps * 1.05:
         return plan, rungs
-    rungs2 = calibrate(runner, settings, plan2.targets)
+    rungs2 = calibrate(runner, settings, plan2.targets, points)
     if getattr(rungs2[-1].predicted, metric) <= reached:
         return plan, rungs
     note = (

@@ -632,3 +632,24 @@ def over_peak(rungs: Sequence[Rung], vbv: bool = True) -> list[str]:
                 f"its deployed encode ({why}); verify fails a rung over {MAX_PEAK_RATIO:g}x"
             )
     return out
+
+
+# A capped-CRF rung further than this from its bitrate after it was re-aimed is said in gave_way.
+OFF_TARGET_RATIO = 0.10
+
+
+def off_target(rungs: Sequence[Rung]) -> list[str]:
+    """One sentence per capped-CRF rung whose deployed encode averages more than `OFF_TARGET_RATIO`
+    off its bitrate even at the CRF re-aimed at it (`calibrate._re_aim_capped`): libvpx's
+    constrained quality spends at most about its cap on a short title, whatever the CRF. Pure."""
+    out = []
+    for r in rungs:
+        landed = r.predicted_bitrate_kbps
+        if landed <= 0 or r.bitrate_kbps <= 0 or abs(landed / r.bitrate_kbps - 1) <= OFF_TARGET_RATIO:
+            continue
+        out.append(
+            f"bitrate: the {r.height}p rung at {r.bitrate_kbps:g} kbps averages {landed:.0f} kbps "
+            f"({landed / r.bitrate_kbps:.0%} of it) in its deployed capped-CRF encode at CRF {r.crf:g}, "
+            "the nearest the probed CRFs came; verify checks it against that"
+        )
+    return out

@@ -18,7 +18,7 @@ from pertitle.config import CODECS, Settings
 from pertitle.errors import HullError, InputError
 from pertitle.ffmpeg.binary import FfmpegInfo
 from pertitle.hull import upper_hull
-from pertitle.ladder import over_peak, rising_deployed, select_rungs
+from pertitle.ladder import off_target, over_peak, rising_deployed, select_rungs
 from pertitle.models import EncodeSpec, Ladder, MediaInfo, Timings, TitleResult
 from pertitle.plan import (
     heights_above_source,
@@ -154,12 +154,13 @@ def analyze(
             raise HullError(f"{source}: no rung could be placed on the hull; widen --crfs or the constraints")
         t0, prepared = time.perf_counter(), runner.prepare_s
         if settings.calibrate:
-            rungs = calibrate(runner, settings, plan.targets)
+            rungs = calibrate(runner, settings, plan.targets, points)
             plan, rungs = reach_ceiling(runner, settings, points, plan, rungs, source_height=info.height)
             rungs, dropped = rising_deployed(rungs, settings.metric)
             vbv = settings.codec_defaults.strict_two_pass_vbv or settings.deploy_rate_control != "abr2pass"
             peaks = over_peak(rungs, vbv)
-            plan = dataclasses.replace(plan, gave_way=(*plan.gave_way, *dropped, *peaks))
+            off = off_target(rungs) if settings.deploy_rate_control == "capped_crf" else []
+            plan = dataclasses.replace(plan, gave_way=(*plan.gave_way, *dropped, *peaks, *off))
         else:
             rungs = uncalibrated_rungs(settings, plan)
         t_cal = time.perf_counter() - t0 - (runner.prepare_s - prepared)

@@ -20,7 +20,7 @@ import math
 import pytest
 
 from pertitle.errors import ConfigError, HullError
-from pertitle.ladder import over_peak, rising_deployed, select_rungs, uncovered_contenders
+from pertitle.ladder import off_target, over_peak, rising_deployed, select_rungs, uncovered_contenders
 from pertitle.models import Constraints, LadderPlan, Quality, RdPoint, Rung, RungTarget
 
 WIDTH = {360: 640, 720: 1280, 1080: 1920}
@@ -506,3 +506,17 @@ def test_bitrates_under_100_kbps_are_whole_kbit_s_as_the_encoders_get_them() -> 
     assert _round_sig(99.6) == (100.0, 1.0)
     assert _round_sig(123.4) == (123.0, 1.0)
     assert _round_sig(4567.0) == (4570.0, 10.0)
+
+
+def test_a_capped_crf_rung_that_stays_off_its_bitrate_is_said() -> None:
+    near = dataclasses.replace(_deployed(432, 100, 91, 92.8), crf=22.0)  # 9% under: within 10%
+    under = dataclasses.replace(_deployed(432, 275, 190.9, 95.1), crf=20.0)
+    over = dataclasses.replace(_deployed(180, 100, 134, 75.4), crf=47.81)
+    assert off_target([near]) == []
+    assert off_target([near, under, over]) == [
+        "bitrate: the 432p rung at 275 kbps averages 191 kbps (69% of it) in its deployed capped-CRF "
+        "encode at CRF 20, the nearest the probed CRFs came; verify checks it against that",
+        "bitrate: the 180p rung at 100 kbps averages 134 kbps (134% of it) in its deployed capped-CRF "
+        "encode at CRF 47.81, the nearest the probed CRFs came; verify checks it against that",
+    ]
+    assert off_target([dataclasses.replace(under, predicted_bitrate_kbps=0.0)]) == []  # not measured
