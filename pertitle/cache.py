@@ -73,20 +73,23 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, follow_link
         raise
 
 
-def atomic_write_all(files: Sequence[tuple[str | os.PathLike[str], str]]) -> None:
-    """Write several text files as one: every one is staged (written and synced beside its target)
+def atomic_write_all(files: Sequence[tuple[str | os.PathLike[str], str | bytes]]) -> None:
+    """Write several files (text, or bytes) as one: every one is staged (written and synced beside its target)
     before any is renamed into place, and if a rename fails those already renamed get their old
     contents back (or go, where there were none). A full disk fails while staging, so no file
     changes; either way the error names the file."""
     staged: list[tuple[Path, Path]] = []
     try:
         for path, text in files:
-            staged.append(_staged(path, utf8_text(text).encode("utf-8"), follow_links=True))
+            data = text if isinstance(text, bytes) else utf8_text(text).encode("utf-8")
+            with _naming(path):
+                staged.append(_staged(path, data, follow_links=True))
         before = [(target, target.read_bytes() if target.is_file() else None) for _, target in staged]
         done = 0
         try:
-            for tmp, target in staged:
-                os.replace(tmp, target)
+            for (tmp, target), (path, _) in zip(staged, files, strict=True):
+                with _naming(path):
+                    os.replace(tmp, target)
                 done += 1
         except BaseException:
             for target, old in before[:done]:
@@ -99,6 +102,17 @@ def atomic_write_all(files: Sequence[tuple[str | os.PathLike[str], str]]) -> Non
     finally:
         for tmp, _ in staged:
             tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _naming(path: str | os.PathLike[str]) -> Iterator[None]:
+    """An OSError inside names `path`, the file the caller asked for, rather than its temp file."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is None or _ANY_TEMP.fullmatch(os.path.basename(str(exc.filename))):
+            exc.filename = os.fspath(path)
+        raise
 
 
 def _staged(path: str | os.PathLike[str], data: bytes, *, follow_links: bool) -> tuple[Path, Path]:
@@ -114,7 +128,7 @@ def _staged(path: str | os.PathLike[str], data: bytes, *, follow_links: bool) ->
     except FileNotFoundError:
         mode = None
     for attempt in itertools.count():
-        tmp = target.parent / f".{target.name}.{secrets.token_hex(6)}.tmp"
+        tmp = target.parent / f".{_name_part(target.name)}.{secrets.token_hex(6)}.tmp"
         try:
             # O_EXCL: a name another writer holds is never reused; the kernel applies the umask.
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
@@ -137,6 +151,15 @@ def _staged(path: str | os.PathLike[str], data: bytes, *, follow_links: bool) ->
         tmp.unlink(missing_ok=True)
         raise
     return tmp, target
+
+
+# A file name's limit (NAME_MAX, bytes) on Linux and macOS filesystems, less the temp name's dot,
+# token and suffix: a 250-byte report name, which the filesystem takes, got a 268-byte temp name.
+_TEMP_NAME_PART = 255 - len(".") - len(".0123456789ab.tmp")
+
+
+def _name_part(name: str) -> str:
+    return name.encode("utf-8", "surrogateescape")[:_TEMP_NAME_PART].decode("utf-8", "ignore") or "x"
 
 
 _ANY_TEMP = re.compile(r"\..+\.[0-9a-f]{12}\.tmp")

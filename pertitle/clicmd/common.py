@@ -157,6 +157,15 @@ def output_problem(
     checked before any work so that nothing is computed only to be lost; None when it can.
 
     Not checked: permissions, which only the write itself tells."""
+    try:
+        return _output_problem(path, directory=directory, inputs=inputs, others=others)
+    except OSError as exc:  # a name the filesystem refuses (too long), a loop of links
+        return f"{path}: {exc.strerror or exc}"
+
+
+def _output_problem(
+    path: Path, *, directory: bool, inputs: Sequence[Path], others: Sequence[Path]
+) -> str | None:
     if directory:
         if path.exists() and not path.is_dir():
             return f"{path} is a file, not a directory"

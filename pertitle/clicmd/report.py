@@ -14,7 +14,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from pertitle.cache import atomic_write_bytes, atomic_write_text
+from pertitle.cache import atomic_write_all
 from pertitle.clicmd.common import consoles, fail, nonempty_path, outputs_problem, print_literal, signed
 from pertitle.errors import InputError, PertitleError
 
@@ -38,6 +38,14 @@ def _parse(path: Path, parse: Callable[[Any], T], what: str) -> T:
         raise InputError(f"{path}: {exc}") from None
 
 
+def _report_path(value: str) -> Path:
+    """--html/--png's parser: a file name. `-` is not stdout here (as it is for --emit-commands):
+    it had written a file named '-'."""
+    if value.strip() == "-":
+        raise typer.BadParameter("the report is written to a file; give a file name, not '-'")
+    return nonempty_path(value)
+
+
 def report(
     ladder: Annotated[
         Path,
@@ -46,13 +54,13 @@ def report(
     html_out: Annotated[
         Path | None,
         typer.Option(
-            "--html", parser=nonempty_path, help="Write a self-contained HTML report (works offline)."
+            "--html", parser=_report_path, help="Write a self-contained HTML report (works offline)."
         ),
     ] = None,
     png_out: Annotated[
         Path | None,
         typer.Option(
-            "--png", parser=nonempty_path, help="Write the curves and per-frame VMAF as one PNG image."
+            "--png", parser=_report_path, help="Write the curves and per-frame VMAF as one PNG image."
         ),
     ] = None,
     compare: Annotated[
@@ -139,20 +147,22 @@ def report(
                 out, f"Reference {ref.name} at this source (kbps): {rungs}; {drawn}", soft_wrap=True
             )
 
-    target: Path | None = None
+    # Both files are drawn first, then written as one (`atomic_write_all`): a report that cannot be
+    # written leaves neither, rather than a new PNG beside a failed HTML page.
+    files: list[tuple[Path, str | bytes]] = []
+    if png_out is not None:
+        from pertitle.report import plots
+
+        fig = plots.report_figure(result, comparison=comparison, reference=ref)
+        files.append((png_out, plots.figure_png(fig)))
+    if html_out is not None:
+        from pertitle.report.html import render_html
+
+        files.append((html_out, render_html(result, comparison=comparison, reference=ref)))
     try:
-        if png_out is not None:
-            from pertitle.report import plots
-
-            fig = plots.report_figure(result, comparison=comparison, reference=ref)
-            target = png_out
-            atomic_write_bytes(png_out, plots.figure_png(fig))
-            print_literal(err, f"wrote {png_out}", soft_wrap=True)
-        if html_out is not None:
-            from pertitle.report.html import render_html
-
-            target = html_out
-            atomic_write_text(html_out, render_html(result, comparison=comparison, reference=ref))
-            print_literal(err, f"wrote {html_out}", soft_wrap=True)
+        atomic_write_all(files)
     except OSError as exc:
+        target = exc.filename or (files[0][0] if len(files) == 1 else "the report")
         raise fail(err, f"cannot write {target}: {exc.strerror or exc}", 2) from None
+    for path, _ in files:
+        print_literal(err, f"wrote {path}", soft_wrap=True)

@@ -18,7 +18,7 @@ from pertitle.ffmpeg.commands import applied_vbv
 from pertitle.hull import hull_spans
 from pertitle.models import TitleResult
 from pertitle.reference import ReferenceLadder
-from pertitle.report import deployed_encode, plots, scan_note
+from pertitle.report import deployed_encode, plots, printable, scan_note
 
 __all__ = ["render_html"]
 
@@ -59,7 +59,10 @@ footer { color: #8a91a0; font-size: 12px; margin-top: 26px; }
 
 
 def _esc(value: object) -> str:
-    return html.escape(str(value), quote=True)
+    """Text in the page: HTML-escaped, and its control characters and bidirectional overrides made
+    visible (`printable`), as the terminal and the PNG show them: a U+202E in a title had reversed
+    the page's heading."""
+    return html.escape(printable(str(value)), quote=True)
 
 
 def _num(value: float | None, fmt: str = ".1f", *, suffix: str = "") -> str:

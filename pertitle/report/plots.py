@@ -141,17 +141,17 @@ def comparison_from_document(doc: Any) -> Comparison:
         title=str(doc.get("title", "")),
         ladder=_measured_ladder(doc.get("ladder"), "ladder"),
         reference=_measured_ladder(doc.get("reference"), "reference"),
-        bd_rate_vmaf_pct=_optional_number(bd.get("vmaf_pct"), "bd_rate.vmaf_pct"),
-        bd_rate_psnr_pct=_optional_number(bd.get("psnr_pct"), "bd_rate.psnr_pct"),
+        bd_rate_vmaf_pct=_optional_number(bd.get("vmaf_pct"), "bd_rate.vmaf_pct", _PCT),
+        bd_rate_psnr_pct=_optional_number(bd.get("psnr_pct"), "bd_rate.psnr_pct", _PCT),
         bd_rate_vmaf_switching_pct=_optional_number(
-            bd.get("vmaf_switching_pct"), "bd_rate.vmaf_switching_pct"
+            bd.get("vmaf_switching_pct"), "bd_rate.vmaf_switching_pct", _PCT
         ),
         reasons=tuple(" ".join(str(r).split()) for r in reasons),
-        bd_vmaf=_optional_number(doc.get("bd_vmaf"), "bd_vmaf"),
-        bits_saved_pct=_optional_number(doc.get("bits_saved_pct"), "bits_saved_pct"),
+        bd_vmaf=_optional_number(doc.get("bd_vmaf"), "bd_vmaf", (-100.0, 100.0)),
+        bits_saved_pct=_optional_number(doc.get("bits_saved_pct"), "bits_saved_pct", (-10_000.0, 100.0)),
         bd_vmaf_range=_optional_range(bd.get("vmaf_range"), "bd_rate.vmaf_range"),
         reference_kbps_at_ladder_best=_optional_number(
-            doc.get("reference_kbps_at_ladder_best"), "reference_kbps_at_ladder_best"
+            doc.get("reference_kbps_at_ladder_best"), "reference_kbps_at_ladder_best", _KBPS_TOTAL
         ),
         codec=_codec(doc.get("settings")),
     )
@@ -187,7 +187,7 @@ def _optional_range(value: Any, where: str) -> tuple[float, float] | None:
         return None
     if not isinstance(value, list) or len(value) != 2:
         raise _bad(where, "expected [low, high] or null", value)
-    lo, hi = (_optional_number(v, where) for v in value)
+    lo, hi = (_optional_number(v, where, METRIC_RANGES["vmaf"]) for v in value)
     if lo is None or hi is None or hi < lo:
         raise _bad(where, "expected [low, high] with low <= high", value)
     return lo, hi
@@ -202,12 +202,23 @@ def _bad(where: str, what: str, value: Any) -> InputError:
     return InputError(f"not a valid {COMPARE_SCHEMA_ID} document: {where}: {what}, got {_short(repr(value))}")
 
 
-def _optional_number(value: Any, where: str) -> float | None:
+def _optional_number(
+    value: Any, where: str, within: tuple[float, float] = (-math.inf, math.inf)
+) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise _bad(where, "expected a number or null", value)
+    lo, hi = within
+    if not lo <= value <= hi:
+        raise _bad(where, f"expected a number within {lo:g}-{hi:g}", value)
     return float(value)
+
+
+# What a comparison's figures can be: a BD-rate cannot save more than every bit, and one edited to
+# 1e300 pushed the PNG's legend and box off the figure. kbps as the rungs' (`RUNG_KBPS_RANGE`).
+_PCT = (-100.0, 10_000.0)
+_KBPS_TOTAL = (0.0, RUNG_KBPS_RANGE[1] * 64)
 
 
 def _measured_ladder(raw: Any, where: str) -> MeasuredLadder:
@@ -219,9 +230,11 @@ def _measured_ladder(raw: Any, where: str) -> MeasuredLadder:
     rungs = [_measured_rung(item, f"{where}.measured[{i}]") for i, item in enumerate(measured)]
     best = raw.get("best")
     return MeasuredLadder(
-        name=" ".join(str(raw.get("name") or where).split()),
+        # A name as the figure shows it: compare names a ladder after its file, and a 90-character
+        # master's name in the legend squeezed the axes to a third of the figure.
+        name=plain_title(" ".join(str(raw.get("name") or where).split()), 60),
         rungs=tuple(rungs),
-        total_kbps=_optional_number(raw.get("total_kbps"), f"{where}.total_kbps"),
+        total_kbps=_optional_number(raw.get("total_kbps"), f"{where}.total_kbps", _KBPS_TOTAL),
         best=None if best is None else _measured_rung(best, f"{where}.best"),
     )
 
@@ -229,10 +242,14 @@ def _measured_ladder(raw: Any, where: str) -> MeasuredLadder:
 def _measured_rung(item: Any, at: str) -> MeasuredRung:
     if not isinstance(item, dict):
         raise _bad(at, "expected a mapping", item)
+    size = {}
     for key in ("width", "height"):
         v = item.get(key)
+        if isinstance(v, float) and v.is_integer():  # 416.0, as the ladder reader takes it
+            v = int(v)
         if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
             raise _bad(f"{at}.{key}", "expected a positive integer", v)
+        size[key] = v
     kbps = _optional_number(item.get("bitrate_kbps"), f"{at}.bitrate_kbps")
     vmaf = _optional_number(item.get("vmaf"), f"{at}.vmaf")
     # What no measurement gives (a hand edit): the ladder reader refuses the same
@@ -243,8 +260,8 @@ def _measured_rung(item: Any, at: str) -> MeasuredRung:
     if vmaf is not None and not lo <= vmaf <= hi:
         raise _bad(f"{at}.vmaf", f"expected a VMAF score, {lo:g}-{hi:g}", vmaf)
     return MeasuredRung(
-        width=item["width"],
-        height=item["height"],
+        width=size["width"],
+        height=size["height"],
         bitrate_kbps=math.nan if kbps is None else kbps,
         vmaf=math.nan if vmaf is None else vmaf,
         target_kbps=_optional_number(item.get("target_kbps"), f"{at}.target_kbps"),

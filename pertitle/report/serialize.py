@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from pertitle.cache import atomic_write_all, utf8_text
+from pertitle.config import CODECS
 from pertitle.errors import InputError
 from pertitle.models import (
     METRIC_RANGES,
@@ -30,6 +31,7 @@ from pertitle.models import (
     TitleResult,
     deployable_kbps,
     deployed_kbps,
+    shown_count,
     side_problem,
 )
 from pertitle.report import deployed_encode
@@ -218,7 +220,12 @@ def from_document(doc: Any) -> TitleResult:
         result = _result_from(doc)
     except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
         raise InputError(f"not a valid {SCHEMA_ID} document: {_one_line(str(exc))}") from None
-    problem = _source_problem(result.source) or _rung_problem(result.ladder.rungs) or _value_problem(result)
+    problem = (
+        _source_problem(result.source)
+        or _rung_problem(result.ladder.rungs)
+        or _value_problem(result)
+        or _drawn_problem(result)
+    )
     if problem:
         raise InputError(f"not a valid {SCHEMA_ID} document: {problem}")
     return result
@@ -227,6 +234,7 @@ def from_document(doc: Any) -> TitleResult:
 _MAX_DURATION_S = 1e7  # 115 days: past any title, and short of what the reports' arithmetic overflows
 _MAX_FPS = 10_000.0
 _MAX_COUNT = 2**63 - 1  # bytes and frames: what a file system and a 64-bit counter hold
+MAX_SOURCE_SIDE = 65536  # pixels a side of a source: past FFmpeg's largest frame
 
 
 def _source_problem(src: MediaInfo) -> str | None:
@@ -242,6 +250,13 @@ def _source_problem(src: MediaInfo) -> str | None:
     for name, count in (("size_bytes", src.size_bytes), ("frame_count", src.frame_count)):
         if not 0 <= count <= _MAX_COUNT:
             return f"source: {name} is outside 0-{_MAX_COUNT}"
+    for side, pixels in (("width", src.width), ("height", src.height)):
+        if not 1 <= pixels <= MAX_SOURCE_SIDE:
+            return f"source: {side} {shown_count(pixels)} is not within 1-{MAX_SOURCE_SIDE}"
+    if not 1 <= src.bit_depth <= 32:
+        return f"source: bit_depth {shown_count(src.bit_depth)} is not within 1-32"
+    if src.rotation_deg not in (0, 90, 180, 270):
+        return f"source: rotation_deg {shown_count(src.rotation_deg)} is not 0, 90, 180 or 270"
     return None
 
 
@@ -265,6 +280,10 @@ def _rung_problem(rungs: Sequence[Rung]) -> str | None:
             if not deployable_kbps(kbps):
                 lo, hi = RUNG_KBPS_RANGE
                 return f"{where}: {name} {kbps:g} is not within {lo:.0f}-{hi:.0f} kbit/s"
+        # With capped CRF the CRF is what is deployed; otherwise it is where the hull put the rung.
+        lo, hi = CODECS[r.codec].crf_range if r.codec in CODECS else (-math.inf, math.inf)
+        if not (math.isfinite(r.crf) and lo <= r.crf <= hi):
+            return f"{where}: crf {r.crf:g} is not within {r.codec}'s {lo:g}-{hi:g}"
         if i and deployed_kbps(r.bitrate_kbps) <= deployed_kbps(rungs[i - 1].bitrate_kbps):
             return (
                 f"{where}: bitrate_kbps {r.bitrate_kbps:g} is not above the rung below's "
@@ -314,6 +333,51 @@ def _value_problem(result: TitleResult) -> str | None:
     return None
 
 
+_MAX_STAGE_S = 1e9  # seconds a stage of an analysis can have taken: 31 years
+
+
+def _drawn_problem(result: TitleResult) -> str | None:
+    """The rest of what the reports draw and print: hull, sample windows, timings and per-frame
+    lengths, each as an analysis writes it (a vertex edited to 1e300 drew 300-digit axis labels)."""
+    hull, (lo, hi) = result.hull, METRIC_RANGES[result.hull.metric]
+    kbps_lo, kbps_hi = 1e-3, RUNG_KBPS_RANGE[1]
+    for i, v in enumerate(hull.vertices):
+        value = getattr(v, hull.metric)
+        if not kbps_lo <= v.bitrate_kbps <= kbps_hi:
+            return f"hull/vertices/{i}: bitrate_kbps {v.bitrate_kbps:g} is not a measured bitrate"
+        if _out_of(value, lo, hi):
+            return f"hull/vertices/{i}: value {value:g} is outside {hull.metric}'s {lo:g}-{hi:g}"
+    for i, c in enumerate(hull.crossovers):
+        if not kbps_lo <= c.bitrate_kbps <= kbps_hi:
+            return f"hull/crossovers/{i}: bitrate_kbps {c.bitrate_kbps:g} is not a bitrate"
+        if not (1 <= c.low_height < c.high_height <= MAX_SOURCE_SIDE):
+            return (
+                f"hull/crossovers/{i}: heights {c.low_height} and {c.high_height} are not two rising heights"
+            )
+    duration = result.source.duration_s
+    for i, w in enumerate(result.samples):
+        if not (w.start_s >= 0 and w.duration_s > 0 and w.start_s + w.duration_s <= duration * 1.001 + 1):
+            return (
+                f"samples/windows/{i}: start_s {w.start_s:g}, duration_s {w.duration_s:g} is not a "
+                f"stretch of the {duration:g} s title"
+            )
+    t = result.timings
+    for name in ("probe_s", "prepare_s", "encode_measure_s", "calibrate_s", "total_s"):
+        value = getattr(t, name)
+        if not 0 <= value <= _MAX_STAGE_S:  # NaN too
+            return f"timings/{name}: {value:g} is not a number of seconds"
+    for name, count in (("encodes", result.encodes), ("cache_hits", result.cache_hits)):
+        if not 0 <= count <= _MAX_COUNT:
+            return f"timings/{name}: {shown_count(count)} is not a count"
+    # Scored frames are the probed part's: at most the title's frames (a frame's slack for rounding).
+    frames = max(result.source.frame_count, math.ceil(duration * result.source.fps)) + 1
+    for i, r in enumerate(result.ladder.rungs):
+        if len(r.vmaf_per_frame) > frames:
+            scores = len(r.vmaf_per_frame)
+            return f"rungs/{i}: vmaf_per_frame has {scores} scores for a title of {frames - 1} frames"
+    return None
+
+
 def _one_line(text: str, limit: int = 200) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
@@ -333,6 +397,9 @@ def _check_ladder_document(doc: Any) -> None:
         # jsonschema's own text for a list of the wrong length repeats the whole list.
         if exc.validator == "maxItems" and isinstance(exc.instance, list):
             what = f"{len(exc.instance)} entries, at most {exc.validator_value}"
+        elif exc.validator == "type" and (exc.instance is None or isinstance(exc.instance, bool)):
+            # jsonschema names JSON's null and true as Python's None and True.
+            what = f"{json.dumps(exc.instance)} is not of type {exc.validator_value!r}"
         else:
             what = _one_line(exc.message)
         raise InputError(f"not a valid {SCHEMA_ID} document: {where}: {what}") from None
@@ -501,11 +568,25 @@ def _result_from(doc: dict[str, Any]) -> TitleResult:
 
 def _bounded_int(text: str) -> int:
     """JSON's integers, bounded as YAML's are (`yamltext.too_large`)."""
+    digits = text.lstrip("-")
+    if len(digits) > 19:  # past MAX_INTEGER, and int() of 4301 digits asks for sys.set_int_max_str_digits
+        raise ValueError(f"an integer of {len(digits)} digits is too large for any value here")
     value = int(text)
     problem = too_large(value, text)
     if problem:
         raise ValueError(problem)
     return value
+
+
+def _once_each(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are each given once, as the YAML reader requires (`yamltext`): a
+    key given twice kept its last value without a word."""
+    doc: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in doc:
+            raise ValueError(f"the key {key!r} is given twice in one object")
+        doc[key] = value
+    return doc
 
 
 def read_document(path: str | Path, what: str = "document") -> Any:
@@ -528,7 +609,9 @@ def read_document(path: str | Path, what: str = "document") -> Any:
         raise InputError(f"{p}: cannot read the {what}: {exc}") from None
     if p.suffix.lower() == ".json":
         try:
-            return json.loads(text, parse_int=_bounded_int)
+            # NaN and Infinity, which Python's json writes, are read as it reads them: the range
+            # checks name the field where a number must be finite.
+            return json.loads(text, parse_int=_bounded_int, object_pairs_hook=_once_each)
         except json.JSONDecodeError as exc:
             raise InputError(
                 f"{p}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"

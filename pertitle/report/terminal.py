@@ -465,6 +465,11 @@ def _measured_table(result: TitleResult) -> Table:
     return _key_value_table(rows)
 
 
+def _shown(value: float, fmt: str) -> str:
+    """A table cell: '-' for a value not measured (NaN, a null in the document), as the caption says."""
+    return f"{value:{fmt}}" if math.isfinite(value) else "-"
+
+
 def _ladder_table(result: TitleResult) -> Table:
     # Two-line headers keep every column whole in an 80-column terminal (a size cut to "640x3…"
     # says nothing).
@@ -493,11 +498,11 @@ def _ladder_table(result: TitleResult) -> Table:
             f"{r.predicted_bitrate_kbps:.0f}" if r.predicted_bitrate_kbps > 0 else "-",
             "-" if maxrate is None else f"{maxrate:.0f}",
             "-" if bufsize is None else f"{bufsize:.0f}",
-            f"{r.crf:.1f}",
-            f"{r.predicted.vmaf:.1f}",
-            f"{r.predicted.psnr:.2f}",
-            f"{r.predicted.ssim:.4f}",
-            f"{r.hull_predicted.vmaf:.1f}",
+            _shown(r.crf, ".1f"),
+            _shown(r.predicted.vmaf, ".1f"),
+            _shown(r.predicted.psnr, ".2f"),
+            _shown(r.predicted.ssim, ".4f"),
+            _shown(r.hull_predicted.vmaf, ".1f"),
         )
     table.caption = (
         f"avg: what the deployed {deployed_encode(result.settings)} averaged, VMAF/PSNR/SSIM: "

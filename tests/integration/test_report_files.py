@@ -528,6 +528,29 @@ def test_comparison_reads_the_bd_range_and_the_reference_cost_of_the_ladder_top(
         edited["ladder"]["measured"][0][field] = value
         with pytest.raises(InputError, match=problem):
             plots.comparison_from_document(edited)
+    # Figures no comparison gives: a BD-rate of 1e300 pushed the legend and the box off the PNG.
+    for where, value, problem in (
+        (("bd_rate", "vmaf_pct"), 1e300, r"bd_rate\.vmaf_pct: expected a number within -100-10000"),
+        (("ladder", "total_kbps"), -5, r"ladder\.total_kbps: expected a number within 0-"),
+        (("bd_vmaf",), 500, r"bd_vmaf: expected a number within -100-100"),
+    ):
+        edited = json.loads(json.dumps(doc))
+        at = edited
+        for key in where[:-1]:
+            at = at[key]
+        at[where[-1]] = value
+        with pytest.raises(InputError, match=problem):
+            plots.comparison_from_document(edited)
+    # 416.0 is an integer to the ladder reader, and now to this one.
+    edited = json.loads(json.dumps(doc))
+    edited["ladder"]["measured"][0]["width"] = float(edited["ladder"]["measured"][0]["width"])
+    assert (
+        plots.comparison_from_document(edited).ladder.rungs[0].width == doc["ladder"]["measured"][0]["width"]
+    )
+    # A ladder named after a master's 90-character file: cut to 60 for the legend and the box.
+    edited["ladder"]["name"] = "per-title (" + "Big_Buck_Bunny_S01E07_" * 4 + ")"
+    named = plots.comparison_from_document(edited).ladder.name
+    assert len(named) == 60 and named.endswith("...")
     doc["reference"]["measured"] = []
     with pytest.raises(InputError, match=r"reference\.measured: expected a non-empty list of rungs"):
         plots.comparison_from_document(doc)
@@ -658,3 +681,64 @@ def test_report_shows_exactly_what_analyze_showed(analysed: Path, tmp_path: Path
     shown = runner.invoke(app, ["report", str(tmp_path / "pattern.ladder.json")])
     assert shown.exit_code == 0, shown.output
     assert again.stdout == shown.stdout
+
+
+def test_a_png_and_an_html_page_are_written_both_or_neither(
+    analysed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--png was written, then --html failed (exit 2) and left the new PNG behind. Both are drawn
+    first and written as one. A name the filesystem refuses (256 bytes) is said up front; a page
+    whose rename fails (EPERM: an immutable file, which root cannot make fail otherwise) takes the
+    PNG back with it."""
+    png, page = tmp_path / "ok.png", tmp_path / "r.html"
+    refused = tmp_path / ("r" * 251 + ".html")
+    result = runner.invoke(app, ["report", str(analysed), "-q", "--png", str(png), "--html", str(refused)])
+    assert result.exit_code == 2, result.output
+    assert "File name too long" in result.output and "Traceback" not in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+    real_replace = os.replace
+
+    def replace(src: Any, dst: Any) -> None:
+        if Path(dst).name == page.name:
+            raise PermissionError(1, "Operation not permitted", str(dst))
+        real_replace(src, dst)
+
+    with monkeypatch.context() as m:
+        m.setattr(os, "replace", replace)
+        failed = runner.invoke(app, ["report", str(analysed), "-q", "--png", str(png), "--html", str(page)])
+    assert failed.exit_code == 2, failed.output
+    assert f"cannot write {page}: Operation not permitted" in " ".join(failed.output.split())
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    both = runner.invoke(app, ["report", str(analysed), "-q", "--png", str(png), "--html", str(page)])
+    assert both.exit_code == 0, both.output
+    assert png.read_bytes().startswith(PNG_SIGNATURE) and page.is_file()
+
+
+@pytest.mark.parametrize("option", ["--html", "--png"])
+def test_a_report_to_dash_is_refused_not_a_file_named_dash(
+    analysed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, option: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["report", str(analysed), "-q", option, "-"], env={"COLUMNS": "300"})
+    assert result.exit_code == 2
+    assert "give a file name, not '-'" in result.output
+    assert not (tmp_path / "-").exists()
+
+
+def test_text_from_the_document_cannot_restyle_the_page_or_the_table(analysed: Path, tmp_path: Path) -> None:
+    """A U+202E in a title reversed the HTML page's heading (the terminal and the PNG show it as an
+    escape), and a null score printed 'nan' in the terminal's table where its caption says '-'."""
+    doc = _doc(analysed)
+    doc["title"] = "report_\u202egpj.exe\x1b[31m"
+    doc["rungs"][0]["predicted"]["vmaf"] = None
+    edited = tmp_path / "edited.ladder.json"
+    edited.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    page = tmp_path / "r.html"
+    result = runner.invoke(app, ["report", str(edited), "--html", str(page)], env={"COLUMNS": "120"})
+    assert result.exit_code == 0, result.output
+    text = page.read_text(encoding="utf-8")
+    assert "\u202e" not in text and "\x1b" not in text
+    assert "report_\\u202egpj.exe\\x1b[31m" in text
+    first = next(line for line in result.output.splitlines() if line.lstrip().startswith("1 "))
+    assert "nan" not in first and " - " in first

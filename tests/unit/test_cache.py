@@ -588,3 +588,15 @@ def test_a_write_into_a_shard_a_concurrent_prune_removed_is_made_again(
         warnings.simplefilter("error")  # a lost entry says so with a warning
         cache.put(KEY, VALUE)
     assert removed and cache.get(KEY) == VALUE
+
+
+def test_a_long_file_name_the_filesystem_takes_is_written(tmp_path: Path) -> None:
+    """NAME_MAX is 255 bytes: the temp file beside a 250-byte name had 268, and the write failed
+    with 'File name too long' where the name itself was fine."""
+    long_name = tmp_path / ("r" * 245 + ".html")
+    atomic_write_text(long_name, "page")
+    assert long_name.read_text() == "page"
+    wide = tmp_path / ("é" * 120 + ".png")  # 245 bytes of UTF-8: cut on a character's boundary
+    atomic_write_all([(wide, b"\x89PNG")])
+    assert wide.read_bytes() == b"\x89PNG"
+    assert files_under(tmp_path) == sorted([long_name.name, wide.name])

@@ -209,6 +209,45 @@ def _broken(mutate: Any) -> dict[str, Any]:
         (_broken(lambda d: d["source"].update(duration_s=math.inf)), "source: duration_s inf is not within"),
         (_broken(lambda d: d["source"].update(fps=1e6)), "source: fps 1e+06 is not within 0-10000"),
         (_broken(lambda d: d["source"].update(size_bytes=10**400)), "source: size_bytes is outside 0-"),
+        (_broken(lambda d: d["source"].update(width=10**9)), "source: width 1000000000 is not within"),
+        (_broken(lambda d: d["source"].update(bit_depth=-8)), "source: bit_depth -8 is not within 1-32"),
+        (_broken(lambda d: d["source"].update(rotation_deg=12345)), "rotation_deg 12345 is not 0, 90"),
+        # With capped CRF a rung's CRF is what is deployed: -inf, -10 and 1e300 were taken.
+        (_broken(lambda d: d["rungs"][0].update(crf=-10)), "rungs/0: crf -10 is not within h264's 0-51"),
+        (_broken(lambda d: d["rungs"][1].update(crf=1e300)), "rungs/1: crf 1e+300 is not within"),
+        # What the reports draw: a vertex at 1e300 drew 300-digit axis labels, exit 0.
+        (
+            _broken(lambda d: d["hull"]["vertices"][0].update(bitrate_kbps=1e300, value=1e300)),
+            "hull/vertices/0: bitrate_kbps 1e+300 is not a measured bitrate",
+        ),
+        (
+            _broken(
+                lambda d: d["hull"]["vertices"].append({**d["hull"]["vertices"][0], "crf": 1, "value": 300})
+            ),
+            "hull/vertices/5: value 300 is outside vmaf's 0-100",
+        ),
+        (
+            _broken(lambda d: d["hull"]["crossovers"][0].update(bitrate_kbps=-5)),
+            "hull/crossovers/0: bitrate_kbps -5 is not a bitrate",
+        ),
+        (_broken(lambda d: d["hull"]["crossovers"][0].update(low_height=0)), "are not two rising heights"),
+        (
+            _broken(lambda d: d["samples"]["windows"][0].update(start_s=-3, duration_s=-5)),
+            "samples/windows/0: start_s -3, duration_s -5 is not a stretch of the 12.5 s title",
+        ),
+        (
+            _broken(lambda d: d["samples"]["windows"][1].update(duration_s=1e308)),
+            "samples/windows/1: start_s 8.5",
+        ),
+        (
+            _broken(lambda d: d["timings"].update(total_s=-5)),
+            "timings/total_s: -5 is not a number of seconds",
+        ),
+        (_broken(lambda d: d["timings"].update(encodes=-3)), "timings/encodes: -3 is not a count"),
+        (
+            _broken(lambda d: d["rungs"][0].update(vmaf_per_frame=[80.0] * 2_000)),
+            "rungs/0: vmaf_per_frame has 2000 scores for a title of 313 frames",
+        ),
     ],
 )
 def test_not_a_ladder_document_is_one_line_input_error(doc: Any, needle: str) -> None:
@@ -273,4 +312,27 @@ def test_an_integer_too_large_for_a_float_is_one_line_input_error(tmp_path: Any,
     # Read by any other reader, the document's own check says so too.
     doc["points"][0]["bitrate_kbps"] = int(huge)
     with pytest.raises(InputError, match=r"not a valid pertitle\.ladder/v1 document"):
+        serialize.from_document(doc)
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        # YAML refused a key given twice; JSON kept the last value without a word.
+        ('{"title": "other", "title": "real"}', "the key 'title' is given twice in one object"),
+        # int() of 4301 digits says to call sys.set_int_max_str_digits(), advice for no user.
+        ('{"size_bytes": ' + "9" * 5000 + "}", "an integer of 5000 digits is too large for any value here"),
+    ],
+)
+def test_json_is_read_as_strictly_as_yaml(tmp_path: Any, text: str, needle: str) -> None:
+    path = tmp_path / "doc.json"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(InputError) as info:
+        serialize.read_document(path)
+    assert needle in str(info.value) and "sys." not in str(info.value)
+
+
+def test_a_null_where_a_number_belongs_is_said_in_json_words() -> None:
+    doc = _broken(lambda d: d["rungs"][0]["vmaf_per_frame"].__setitem__(1, None))
+    with pytest.raises(InputError, match=r"rungs/0/vmaf_per_frame/1: null is not of type 'number'"):
         serialize.from_document(doc)
