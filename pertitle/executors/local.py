@@ -7,6 +7,8 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TypeVar
 
+from pertitle.ffmpeg.runner import kill_running
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -47,6 +49,11 @@ class LocalExecutor:
                     for fut in done:
                         exc = fut.exception()
                         yield futures[fut], (None if exc else fut.result()), exc
+            except KeyboardInterrupt:
+                # Ctrl-C, or SIGTERM turned into one, in this (the main) thread: the encodes the
+                # workers wait on are stopped, or leaving the pool would wait for them to end.
+                kill_running()
+                raise
             finally:
                 for fut in pending:
                     fut.cancel()

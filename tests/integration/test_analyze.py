@@ -737,6 +737,46 @@ def test_sigterm_stops_analyze_as_ctrl_c_does(ffmpeg_path: str, tmp_path: Path) 
     assert list(work.glob("pertitle-*")) == []
 
 
+def test_sigterm_to_analyze_alone_stops_its_encodes_at_once(ffmpeg_path: str, tmp_path: Path) -> None:
+    """A SIGTERM sent to pertitle alone (timeout, docker stop) reaches the main thread only: the
+    worker threads waited on their encodes, and analyze exited once those ended (22 s after the
+    signal on one 432p encode; docker's SIGKILL comes after 10). Its encodes are killed at once."""
+    import signal
+    import time
+
+    from tests.conftest import run_ffmpeg, wait_for_a_reference
+
+    title = tmp_path / "noisy.mp4"
+    graph = "testsrc2=size=320x180:rate=24:duration=30,noise=alls=12:allf=t"
+    run_ffmpeg(ffmpeg_path, "-f", "lavfi", "-i", graph, "-c:v", "libx264", "-preset", "ultrafast", str(title))
+    work = tmp_path / "tmp"
+    work.mkdir()
+    argv = [sys.executable, "-m", "pertitle", "analyze", str(title), "--no-cache", "--jobs", "1"]
+    argv += ["--heights", "180", "--crfs", "18,22,26,30", "--preset", "veryslow", "--full-pass-below", "60"]
+    proc = subprocess.Popen(
+        argv,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TMPDIR": str(work)},
+        start_new_session=True,  # the signal reaches pertitle alone, not its ffmpeg children
+    )
+    try:
+        wait_for_a_reference(proc, work, "analyze")
+        time.sleep(1.0)  # the encode group has started
+        assert proc.poll() is None
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=120)
+        took = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stderr
+    assert took < 8, f"exited {took:.1f} s after SIGTERM"
+    assert list(work.glob("pertitle-*")) == []
+
+
 def test_emit_commands_refuses_a_title_whose_name_a_script_cannot_hold(clips: Clips, tmp_path: Path) -> None:
     try:
         title = tmp_path / os.fsdecode(b"x\xfey.mp4")
