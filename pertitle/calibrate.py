@@ -24,7 +24,12 @@ def _quality(m: Measurement) -> Quality:
 
 
 def calibrate(
-    runner: Runner, settings: Settings, targets: Sequence[Any], points: Sequence[RdPoint] = ()
+    runner: Runner,
+    settings: Settings,
+    targets: Sequence[Any],
+    points: Sequence[RdPoint] = (),
+    *,
+    why: str = "",
 ) -> list[Rung]:
     """Encode each chosen rung the way it will be deployed (two-pass, VBV) on the probed part of
     the title and take that score as the prediction: CRF probes overstate what a capped
@@ -39,7 +44,7 @@ def calibrate(
     (`_re_aim_capped`), from the resolution's curve in `points`."""
     specs = {t: _deployed_at(settings, t, round(t.crf, 2)) for t in targets}
     how = "two-pass" if settings.deploy_rate_control == "abr2pass" else "capped-CRF"
-    label = f"checking {counted(len(specs), 'rung')} with deployed {how} encodes"
+    label = f"{why}checking {counted(len(specs), 'rung')} with deployed {how} encodes"
     checked = _check(runner, settings, specs, label)
     if settings.deploy_rate_control == "capped_crf":
         specs, checked = _re_aim_capped(runner, settings, specs, checked, points)
@@ -364,7 +369,12 @@ def reach_ceiling(
     plan2 = select_rungs(points, raised, metric, source_height=source_height)
     if not plan2.targets or plan2.targets[-1].bitrate_kbps <= top.bitrate_kbps * 1.05:
         return plan, rungs
-    rungs2 = calibrate(runner, settings, plan2.targets, points)
+    # Said, or the same stage line twice read as a loop.
+    why = (
+        f"re-planned for {metric} {raised.quality_ceiling:.1f} on the hull "
+        f"(the top rung fell {shortfall:.1f} short): "
+    )
+    rungs2 = calibrate(runner, settings, plan2.targets, points, why=why)
     if getattr(rungs2[-1].predicted, metric) <= reached:
         return plan, rungs
     note = (

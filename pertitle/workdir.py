@@ -27,8 +27,14 @@ def make_workdir(parent: str | None, prefix: str = PREFIX) -> str:
     directories killed runs left there."""
     sweep_stale(parent)
     path = tempfile.mkdtemp(prefix=prefix, dir=parent)
-    Path(path, OWNER_FILE).write_text(f"{socket.gethostname()} {os.getpid()}\n", encoding="utf-8")
-    _MINE.add(path)
+    try:
+        Path(path, OWNER_FILE).write_text(f"{socket.gethostname()} {os.getpid()}\n", encoding="utf-8")
+        _MINE.add(path)
+    except BaseException:
+        # An interrupt between mkdtemp and the owner file left a directory with no owner, which
+        # no later sweep removes (it may be another tool's).
+        shutil.rmtree(path, ignore_errors=True)
+        raise
     return path
 
 

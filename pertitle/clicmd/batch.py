@@ -230,7 +230,9 @@ def batch(
 ) -> None:
     no_color = bool(os.environ.get("NO_COLOR"))
     err = Console(stderr=True, no_color=no_color, highlight=False)
-    live = err.is_terminal and not no_color
+    from pertitle.report.terminal import live_display
+
+    live = live_display(err)
     plain_out = not sys.stdout.isatty() or no_color
     out_console = Console(
         no_color=no_color,

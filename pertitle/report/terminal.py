@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -565,6 +566,19 @@ def _fmt_eta(s: float) -> str:
     return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
 
 
+def live_display(console: Console) -> bool:
+    """Whether progress may be a live bar, which hides the cursor and rewrites its line: on an
+    interactive terminal (Rich's `is_interactive`: not TERM=dumb, where Rich does not refresh it
+    and showed nothing until a stage ended) without NO_COLOR. FORCE_COLOR asks for colour in a CI
+    log, not for a bar there: its redraws filled the log with carriage returns."""
+    if console.no_color or not console.is_interactive:
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        isatty = getattr(console.file, "isatty", None)
+        return bool(isatty and isatty())
+    return True
+
+
 class ProgressSink:
     """Progress of a batch of jobs, for `with ProgressSink(console, total, description) as sink:`.
 
@@ -597,7 +611,7 @@ class ProgressSink:
         self._started = clock()
         self._progress: Progress | None = None
         self._task: TaskID | None = None
-        if console.is_terminal and not console.no_color:  # the bar moves the cursor: no NO_COLOR
+        if live_display(console):
             self._progress = Progress(
                 TextColumn("{task.description}"),
                 BarColumn(),

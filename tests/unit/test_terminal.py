@@ -407,3 +407,25 @@ def test_ctrl_c_says_a_rerun_resumes_only_when_results_are_cached(cached: bool, 
         run_core(err, True, "t.mp4", interrupted, cached=cached)
     assert exit_info.value.exit_code == 130
     assert buffer.getvalue().startswith("error: interrupted; ") and said in buffer.getvalue()
+
+
+def test_force_color_gives_colour_but_no_live_bar_outside_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """GitHub Actions users set FORCE_COLOR=1 for coloured logs: the bar's redraws then filled the
+    log with carriage returns and cursor codes. TERM=dumb: Rich does not refresh a bar there, and
+    nothing showed until a stage ended. Both get the plain lines."""
+    from pertitle.report.terminal import live_display
+
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    monkeypatch.delenv("TERM", raising=False)
+    log = io.StringIO()  # not a terminal
+    console = Console(file=log, width=100)
+    assert console.is_terminal and not live_display(console)  # Rich takes FORCE_COLOR as a terminal
+    with ProgressSink(console, total=2, description="encoding", clock=lambda: 0.0) as sink:
+        sink.advance("encoded a")
+        sink.advance("encoded b")
+    assert "\r" not in log.getvalue() and "[2/2] encoded b" in log.getvalue()
+    monkeypatch.delenv("FORCE_COLOR")
+    monkeypatch.setenv("TERM", "dumb")
+    assert not live_display(Console(file=io.StringIO(), width=100, force_terminal=True))
+    monkeypatch.setenv("TERM", "xterm-256color")
+    assert live_display(Console(file=io.StringIO(), width=100, force_terminal=True))
