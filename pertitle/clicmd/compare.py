@@ -36,6 +36,7 @@ from pertitle.clicmd.common import (
 from pertitle.config import MAX_JOBS
 from pertitle.models import counted
 from pertitle.report import printable
+from pertitle.report.terminal import print_whole
 
 if TYPE_CHECKING:
     from pertitle.compare import CompareResult, MeasuredLadder
@@ -157,8 +158,8 @@ def _best(ladder: MeasuredLadder) -> str:
 
 def render(result: CompareResult, console: Console) -> None:
     """Both ladders as measured, then the comparison; a missing number comes with its reason."""
-    console.print(_ladder_table(result.ladder, "ladder"))
-    console.print(_ladder_table(result.reference, "reference"))
+    print_whole(console, _ladder_table(result.ladder, "ladder"))
+    print_whole(console, _ladder_table(result.reference, "reference"))
     for w in result.warnings:
         print_literal(console, f"note: {w}")
 

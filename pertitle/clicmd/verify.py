@@ -37,6 +37,7 @@ from pertitle.clicmd.common import (
 )
 from pertitle.config import MAX_JOBS
 from pertitle.report import printable
+from pertitle.report.terminal import print_whole
 
 if TYPE_CHECKING:
     from pertitle.verify import VerifyResult
@@ -146,7 +147,7 @@ def render(result: VerifyResult, console: Console) -> None:
             "ok" if c.ok else "FAIL",
             style=None if c.ok else "red",
         )
-    console.print(table)
+    print_whole(console, table)
     s = result.settings
     print_literal(
         console,

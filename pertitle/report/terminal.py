@@ -327,7 +327,7 @@ def render_result(result: TitleResult, console: Console) -> None:
     n = len(result.ladder.rungs)
     console.print(_heading(f"Ladder ({n} rung{'' if n == 1 else 's'})"))
     if result.ladder.rungs:
-        console.print(_ladder_table(result))
+        print_whole(console, _ladder_table(result))
     else:
         console.print(Text("no rungs were selected", style="yellow"))
     for reason in result.ladder.gave_way:
@@ -564,6 +564,25 @@ def _fmt_eta(s: float) -> str:
     if whole < 3600:
         return f"{whole // 60}m{whole % 60:02d}s"
     return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+
+
+def print_whole(console: Console, table: Table) -> None:
+    """Print a table of numbers (no text to wrap) at no less than its natural width: in a
+    narrower terminal (a 60-column split) Rich cut its cells to '320x1…' and '35…', numbers that
+    read as other numbers. Wider than the terminal, its lines fold there instead, digits intact."""
+    from rich.measure import Measurement
+
+    need = Measurement.get(console, console.options.update(width=10_000), table).maximum
+    if need <= console.width:
+        console.print(table)
+        return
+    # print(width=) is capped at the console's width: widen the console for this table alone.
+    saved = getattr(console, "_width", None)
+    console.width = need
+    try:
+        console.print(table)
+    finally:
+        setattr(console, "_width", saved)  # noqa: B010 (Rich's own: None is "the terminal's")
 
 
 def live_display(console: Console) -> bool:

@@ -429,3 +429,15 @@ def test_force_color_gives_colour_but_no_live_bar_outside_a_terminal(monkeypatch
     assert not live_display(Console(file=io.StringIO(), width=100, force_terminal=True))
     monkeypatch.setenv("TERM", "xterm-256color")
     assert live_display(Console(file=io.StringIO(), width=100, force_terminal=True))
+
+
+@pytest.mark.parametrize("width", [40, 60])
+def test_a_narrow_terminal_gets_the_ladder_table_whole(width: int) -> None:
+    """At 60 columns Rich cut the cells to '640x3…', '28…' and '38.…': numbers that read as other
+    numbers. The table keeps its natural width, and the terminal folds its lines."""
+    out = io.StringIO()
+    console = Console(file=out, width=width, no_color=True, force_terminal=False)
+    render_result(_result(), console)
+    rows = [line.split() for line in out.getvalue().splitlines()]
+    assert ["1", "640x360", "300", "306", "450", "600", "28.6", "64.2", "38.25", "0.9712", "65.1"] in rows
+    assert console.width == width  # the console is as it was, for what follows
