@@ -108,6 +108,8 @@ def compare(
             warn_lines(err, result.warnings)
         sys.stdout.write(to_json(core.to_document(result)))
         return
+    if not quiet:  # on stderr, as with --json: the report on stdout is the result's alone
+        warn_lines(err, result.warnings)
     render(result, out)
 
 
@@ -160,8 +162,6 @@ def render(result: CompareResult, console: Console) -> None:
     """Both ladders as measured, then the comparison; a missing number comes with its reason."""
     print_whole(console, _ladder_table(result.ladder, "ladder"))
     print_whole(console, _ladder_table(result.reference, "reference"))
-    for w in result.warnings:
-        print_literal(console, f"note: {w}")
 
     def pct(x: float | None, better_when_negative: bool) -> str:
         if x is None:

@@ -100,6 +100,8 @@ def verify(
             warn_lines(err, result.warnings)
         sys.stdout.write(to_json(core.to_document(result)))
     else:
+        if not quiet:  # on stderr, as with --json: the report on stdout is the result's alone
+            warn_lines(err, result.warnings)
         render(result, out)
     raise typer.Exit(result.exit_code)
 
@@ -156,8 +158,6 @@ def render(result: VerifyResult, console: Console) -> None:
         f"bitrate ±{result.max_bitrate_error:.0%}, peak {result.max_peak_ratio:g}x average; "
         f"{result.encodes} encodes, {result.cache_hits} from cache",
     )
-    for w in result.warnings:
-        print_literal(console, f"warning: {w}")
     for c in result.checks:
         for n in c.notes:
             print_literal(console, f"note: {c.label}: {n}")

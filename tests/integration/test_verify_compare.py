@@ -332,7 +332,7 @@ def test_compare_with_apple_hls_capped_to_the_clip(analysed: Analysed) -> None:
     assert "reference at the ladder's best VMAF" in out
     if bd["vmaf_pct"] is None:
         assert "n/a: BD-rate (VMAF):" in out
-    assert "encoded at that size, keeping their bitrates" in out
+    assert "encoded at that size, keeping their bitrates" in " ".join(r.stderr.split())  # a warning
 
 
 def _retitled(analysed: Analysed, path: Path, title: str) -> Path:
@@ -507,6 +507,18 @@ def test_compare_warns_about_a_ladder_made_for_another_title_and_rungs_above_it(
     warnings = json.loads(r.stdout)["warnings"]
     assert any("encoded upscaled: 640x360" in w for w in warnings), warnings
     assert [f"warning: {w}" for w in warnings] == r.stderr.strip().splitlines()
+
+    # Without --json the same lines, on stderr too: the report on stdout had held them (compare's
+    # as "note:"), where the README says warnings go to stderr.
+    for command in (
+        ["verify", str(other), str(analysed.clip)],
+        ["compare", str(analysed.clip), "--ladder", str(other), "--reference", str(analysed.ladder_json)],
+    ):
+        r = invoke(*command, "--cache-dir", str(analysed.cache))
+        assert r.exit_code in (0, 1), r.output
+        said = [line for line in r.stderr.splitlines() if line.startswith("warning: ")]
+        assert any("encoded upscaled: 640x360" in line for line in said), r.stderr
+        assert "encoded upscaled" not in r.stdout and "note: " not in r.stdout.replace("note: rung", "")
 
 
 def test_a_ladder_compared_with_itself_saves_nothing_and_never_minus_zero(analysed: Analysed) -> None:
