@@ -281,7 +281,12 @@ def _doctor_document(
 
 
 @app.command(help="Show the ffmpeg in use, its version, encoders and VMAF models, and a verdict.")
-def doctor(ffmpeg: FfmpegOpt = None, json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+def doctor(
+    ffmpeg: FfmpegOpt = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print the checks as a pertitle.doctor/v1 document, nothing else.")
+    ] = False,
+) -> None:
     out, err = consoles()
     try:
         info = _ffmpeg(ffmpeg)

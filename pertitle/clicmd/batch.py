@@ -415,7 +415,7 @@ def batch(
     if result.interrupted:
         interrupt_said.set()
         err.print(
-            "interrupted; finished ladders are kept and finished encodes are cached: a rerun resumes "
+            "error: interrupted; finished ladders are kept and finished encodes are cached: a rerun resumes "
             "(encodes in flight finish first; interrupt again to stop them now)",
             markup=False,
             highlight=False,

@@ -616,7 +616,9 @@ def test_every_input_problem_is_listed_on_a_line_of_its_own(tmp_path: Path) -> N
     assert "a.mp4" in lines[1] and "b.mp4" in lines[2] and "\\n" not in result.stderr
 
 
-def _start_a_slow_batch(tmp_path: Path, ffmpeg_path: str, *args: str | Path) -> subprocess.Popen[bytes]:
+def _start_a_slow_batch(
+    tmp_path: Path, ffmpeg_path: str, *args: str | Path, stderr: Any = subprocess.DEVNULL
+) -> subprocess.Popen[bytes]:
     """A batch of one noisy 6 s title on a grid of 18 medium-preset encodes at one core, no cache:
     slow enough to be stopped partway."""
     catalog = tmp_path / "catalog"
@@ -626,7 +628,7 @@ def _start_a_slow_batch(tmp_path: Path, ffmpeg_path: str, *args: str | Path) -> 
     )
     grid = ["--heights", "90,136,180", "--crfs", "22,26,30,34,38,42", "--preset", "medium", "--cores", "1"]
     return subprocess.Popen(
-        batch_argv(catalog, "--no-cache", *args, *grid), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        batch_argv(catalog, "--no-cache", *args, *grid), stdout=subprocess.DEVNULL, stderr=stderr
     )
 
 
@@ -647,14 +649,18 @@ def test_an_interrupted_title_keeps_the_count_of_the_encodes_it_finished(
     tmp_path: Path, ffmpeg_path: str
 ) -> None:
     out, events = tmp_path / "out", tmp_path / "events.ndjson"
-    proc = _start_a_slow_batch(tmp_path, ffmpeg_path, "--out", out, "--events", events)
-    try:
-        done = _first_encodes_done(proc, events)
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=120) == 130
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    log = tmp_path / "stderr.log"
+    with log.open("wb") as stderr:
+        proc = _start_a_slow_batch(tmp_path, ffmpeg_path, "--out", out, "--events", events, stderr=stderr)
+        try:
+            done = _first_encodes_done(proc, events)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=120) == 130
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    # An error line, as analyze, verify and compare give: a log grepped for '^error:' finds it.
+    assert any(line.startswith("error: interrupted; ") for line in log.read_text().splitlines())
     (title,) = summary(out)["titles"]
     assert title["status"] == "interrupted"
     assert title["encodes"] >= len(done) >= 1  # those encodes happened (without a cache: redone)
