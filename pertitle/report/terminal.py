@@ -29,7 +29,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
 from pertitle.ffmpeg.commands import applied_vbv
@@ -633,13 +633,20 @@ class ProgressSink:
         if live_display(console):
             self._progress = Progress(
                 TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
+                BarColumn(bar_width=24),
+                MofNCompleteColumn(table_column=Column(no_wrap=True)),
+                TimeElapsedColumn(table_column=Column(min_width=7, no_wrap=True)),
                 TextColumn("eta"),
-                TimeRemainingColumn(),
-                TextColumn("{task.fields[label]}", style="dim", markup=False),
+                TimeRemainingColumn(table_column=Column(min_width=7, no_wrap=True)),
+                # The label gives way first: it had squeezed elapsed and ETA to '0:0…' at 80 columns.
+                TextColumn(
+                    "{task.fields[label]}",
+                    style="dim",
+                    markup=False,
+                    table_column=Column(no_wrap=True, overflow="ellipsis", ratio=1),
+                ),
                 console=console,
+                expand=True,  # the label's ratio takes what is left, the rest keep their widths
             )
             self._task = self._progress.add_task(description, total=total, label="")
 

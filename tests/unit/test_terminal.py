@@ -441,3 +441,15 @@ def test_a_narrow_terminal_gets_the_ladder_table_whole(width: int) -> None:
     rows = [line.split() for line in out.getvalue().splitlines()]
     assert ["1", "640x360", "300", "306", "450", "600", "28.6", "64.2", "38.25", "0.9712", "65.1"] in rows
     assert console.width == width  # the console is as it was, for what follows
+
+
+def test_the_bar_gives_its_label_way_before_its_counts_and_times() -> None:
+    """At 80 columns a long job label squeezed elapsed and ETA to '0:0…'."""
+    out = io.StringIO()
+    console = Console(file=out, width=80, force_terminal=True, no_color=False)
+    with ProgressSink(console, total=3, description="encode+score") as sink:
+        for _ in range(3):
+            sink.advance("1920x1080 2-pass 4500 kbps: 4488 kbps, VMAF 95.12, PSNR 41.20, SSIM 0.9812")
+    last = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out.getvalue()).replace("\r", "\n").splitlines()
+    final = [line for line in last if "3/3" in line][-1]
+    assert re.search(r"3/3 \d:\d\d:\d\d eta \d:\d\d:\d\d 1920x1080", final), final
