@@ -698,6 +698,18 @@ def test_the_emitted_commands_place_a_varying_rate_titles_keyframes_by_time(
         assert _keyframe_times(rendition) == pytest.approx([0.0, 2.0, 4.0, 6.0], abs=0.001), rendition
 
 
+def _start_in(work: Path, argv: list[str], *, alone: bool = False) -> subprocess.Popen[str]:
+    """A pertitle run whose work directories go under `work`; `alone`: in its own session."""
+    return subprocess.Popen(
+        argv,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TMPDIR": str(work)},
+        start_new_session=alone,
+    )
+
+
 def test_sigterm_stops_analyze_as_ctrl_c_does(ffmpeg_path: str, tmp_path: Path) -> None:
     """timeout, docker stop and a cancelled CI job send SIGTERM: it killed analyze outright (exit
     143, no word), leaving its work directory and the lossless reference in it behind."""
@@ -718,13 +730,7 @@ def test_sigterm_stops_analyze_as_ctrl_c_does(ffmpeg_path: str, tmp_path: Path) 
     work.mkdir()
     argv = [sys.executable, "-m", "pertitle", "analyze", str(title), "--no-cache", "--jobs", "1"]
     argv += ["--heights", "90,136,180", "--crfs", "22,26,30,34,38,42", "--preset", "medium"]
-    proc = subprocess.Popen(
-        argv,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "TMPDIR": str(work)},
-    )
+    proc = _start_in(work, argv)
     try:
         wait_for_a_reference(proc, work, "analyze")
         proc.send_signal(signal.SIGTERM)
@@ -753,14 +759,7 @@ def test_sigterm_to_analyze_alone_stops_its_encodes_at_once(ffmpeg_path: str, tm
     work.mkdir()
     argv = [sys.executable, "-m", "pertitle", "analyze", str(title), "--no-cache", "--jobs", "1"]
     argv += ["--heights", "180", "--crfs", "18,22,26,30", "--preset", "veryslow", "--full-pass-below", "60"]
-    proc = subprocess.Popen(
-        argv,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "TMPDIR": str(work)},
-        start_new_session=True,  # the signal reaches pertitle alone, not its ffmpeg children
-    )
+    proc = _start_in(work, argv, alone=True)  # the signal reaches pertitle alone, not its ffmpeg children
     try:
         wait_for_a_reference(proc, work, "analyze")
         time.sleep(1.0)  # the encode group has started
