@@ -354,13 +354,30 @@ def main() -> None:
     except typer.TyperException as exc:  # Click's usage errors, as Typer vendors them
         if type(exc).__name__ == "NoArgsIsHelpError":  # a bare group: Typer has shown its help
             sys.exit(2)
-        ctx = getattr(exc, "ctx", None)
-        hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
-        sys.stderr.write(f"error: {exc.format_message()}{hint}\n")
+        sys.stderr.write(f"error: {exc.format_message()}{_usage_hint(exc, sys.argv[1:])}\n")
         sys.exit(getattr(exc, "exit_code", 2))
     if code == 130 and not interrupt_said.is_set():
         sys.stderr.write("interrupted\n")
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _usage_hint(exc: Exception, argv: list[str]) -> str:
+    """Where to look after a usage error: the command's --help (Click gives no context for some,
+    such as an option missing its value: named from argv then), and for an option that is a file
+    there (`-clip.mp4`), how to give such a name."""
+    ctx = getattr(exc, "ctx", None)
+    if ctx is not None:
+        where = ctx.command_path
+    else:
+        command = next((a for a in argv if not a.startswith("-")), None)
+        where = f"pertitle {command}" if command in _COMMANDS else "pertitle"
+    dashed = next((a for a in argv if a.startswith("-") and a != "-" and os.path.isfile(a)), None)
+    if type(exc).__name__ == "NoSuchOption" and dashed is not None:
+        return f" ({dashed} is a file: give it after -- or as ./{dashed}; see {where} --help)"
+    return f" (see {where} --help)"
+
+
+_COMMANDS = ("analyze", "verify", "compare", "report", "batch", "doctor", "cache")
 
 
 def _fit_the_environment() -> None:

@@ -912,6 +912,19 @@ def _entry(*args: str, env: dict[str, str] | None = None, **kw: Any) -> subproce
     return subprocess.run(argv, env={**os.environ, **(env or {})}, text=True, timeout=60, **kw)
 
 
+def test_a_usage_error_says_where_to_look_and_how_to_name_a_dashed_file(clips: Clips, tmp_path: Path) -> None:
+    """`--out` with no value was the one usage error without the --help hint (Click gives it no
+    context), and `analyze -clip.mp4` said only 'No such option: -c'."""
+    missing = _entry("analyze", str(clips.small), "--out")
+    assert missing.returncode == 2
+    assert missing.stderr == "error: Option '--out' requires an argument. (see pertitle analyze --help)\n"
+    shutil.copy(clips.small, tmp_path / "-clip.mp4")
+    dashed = _entry("analyze", "-clip.mp4", cwd=tmp_path)
+    assert dashed.returncode == 2
+    assert "(-clip.mp4 is a file: give it after -- or as ./-clip.mp4; see " in dashed.stderr
+    assert dashed.stderr.endswith(" analyze --help)\n")
+
+
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
 @pytest.mark.parametrize("args", [["--version"], ["doctor", "--json"], ["--help"]])
 def test_stdout_on_a_full_disk_is_one_error_line_not_a_traceback(args: list[str]) -> None:
